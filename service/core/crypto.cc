@@ -1,0 +1,93 @@
+#include "service/core/crypto.h"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+
+namespace keyverifier::core {
+namespace {
+
+// libsodium picks its fastest implementations once; safe to call repeatedly.
+void InitSodium() {
+  static const bool ok = sodium_init() >= 0;
+  (void)ok;
+}
+
+struct MdDeleter {
+  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// Fetching the algorithm once avoids OpenSSL 3's per-call provider lookup.
+const EVP_MD* Sha256Md() {
+  static const std::unique_ptr<EVP_MD, MdDeleter> md(
+      EVP_MD_fetch(nullptr, "SHA256", nullptr));
+  return md.get();
+}
+
+}  // namespace
+
+absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
+    absl::string_view bytes, absl::string_view what) {
+  if (bytes.size() != kEd25519PublicKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", bytes.size(), " bytes; an ed25519 key is ",
+                     kEd25519PublicKeySize));
+  }
+  Ed25519PublicKey key;
+  std::copy(bytes.begin(), bytes.end(), key.begin());
+  return key;
+}
+
+bool Ed25519Verify(const Ed25519PublicKey& key, absl::string_view message,
+                   absl::string_view signature) {
+  InitSodium();
+  if (signature.size() != kEd25519SignatureSize) return false;
+  return crypto_sign_verify_detached(
+             reinterpret_cast<const unsigned char*>(signature.data()),
+             reinterpret_cast<const unsigned char*>(message.data()),
+             message.size(), key.data()) == 0;
+}
+
+Sha256Digest Sha256(absl::string_view data) {
+  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  Sha256Digest out;
+  unsigned int len = 0;
+  EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr);
+  EVP_DigestUpdate(ctx.get(), data.data(), data.size());
+  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  return out;
+}
+
+absl::StatusOr<Ed25519SigningKey> Ed25519SigningKey::FromSeed(
+    absl::string_view seed) {
+  InitSodium();
+  if (seed.size() != kEd25519SeedSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ed25519 seed is ", seed.size(), " bytes; expected ",
+                     kEd25519SeedSize));
+  }
+  Ed25519SigningKey key;
+  crypto_sign_seed_keypair(key.public_key_.data(), key.secret_key_.data(),
+                           reinterpret_cast<const unsigned char*>(seed.data()));
+  return key;
+}
+
+Ed25519SigningKey::~Ed25519SigningKey() {
+  sodium_memzero(secret_key_.data(), secret_key_.size());
+}
+
+std::string Ed25519SigningKey::Sign(absl::string_view message) const {
+  std::string sig(kEd25519SignatureSize, '\0');
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
+                       reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size(), secret_key_.data());
+  return sig;
+}
+
+}  // namespace keyverifier::core

@@ -1,0 +1,60 @@
+// The two primitives Matrix signing needs: ed25519 (libsodium) and SHA-256
+// (OpenSSL), plus an ed25519 signing key for tests, tools and fixtures.
+//
+// Thread-safe. Key material is owned by value types; the secret key is wiped on
+// destruction. Errors: InvalidArgumentError naming the size received/expected.
+#ifndef KEYVERIFIER_SERVICE_CORE_CRYPTO_H_
+#define KEYVERIFIER_SERVICE_CORE_CRYPTO_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace keyverifier::core {
+
+inline constexpr size_t kEd25519PublicKeySize = 32;
+inline constexpr size_t kEd25519SignatureSize = 64;
+inline constexpr size_t kEd25519SeedSize = 32;
+inline constexpr size_t kSha256Size = 32;
+
+using Ed25519PublicKey = std::array<uint8_t, kEd25519PublicKeySize>;
+using Sha256Digest = std::array<uint8_t, kSha256Size>;
+
+// Checks sizes; `what` names the value in the error ("key ed25519:abc").
+absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
+    absl::string_view bytes, absl::string_view what);
+
+// True iff `signature` (64 bytes) is a valid ed25519 signature of `message`.
+bool Ed25519Verify(const Ed25519PublicKey& key, absl::string_view message,
+                   absl::string_view signature);
+
+Sha256Digest Sha256(absl::string_view data);
+
+template <size_t N>
+absl::string_view AsStringView(const std::array<uint8_t, N>& bytes) {
+  return absl::string_view(reinterpret_cast<const char*>(bytes.data()), N);
+}
+
+class Ed25519SigningKey {
+ public:
+  // From a 32-byte seed.
+  static absl::StatusOr<Ed25519SigningKey> FromSeed(absl::string_view seed);
+  ~Ed25519SigningKey();
+  Ed25519SigningKey(const Ed25519SigningKey&) = default;
+  Ed25519SigningKey& operator=(const Ed25519SigningKey&) = default;
+
+  const Ed25519PublicKey& public_key() const { return public_key_; }
+  std::string Sign(absl::string_view message) const;  // 64 bytes
+
+ private:
+  Ed25519SigningKey() = default;
+  Ed25519PublicKey public_key_{};
+  std::array<uint8_t, 64> secret_key_{};
+};
+
+}  // namespace keyverifier::core
+
+#endif  // KEYVERIFIER_SERVICE_CORE_CRYPTO_H_

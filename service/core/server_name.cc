@@ -1,0 +1,98 @@
+#include "service/core/server_name.h"
+
+#include <arpa/inet.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace keyverifier::core {
+namespace {
+
+absl::Status Bad(absl::string_view name, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid server name \"", name, "\": ", why));
+}
+
+bool IsDnsNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+         c == '-';
+}
+
+// inet_pton only parses text into an address; it does no I/O.
+bool IsIPv4(const std::string& s) {
+  unsigned char buf[4];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1;
+}
+bool IsIPv6(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
+  if (name.empty()) return Bad(name, "empty");
+  ServerName out;
+  absl::string_view host = name;
+  absl::string_view port;
+  if (name.front() == '[') {
+    size_t close = name.find(']');
+    if (close == absl::string_view::npos) return Bad(name, "unclosed '['");
+    host = name.substr(1, close - 1);
+    absl::string_view rest = name.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return Bad(name, "junk after ']'");
+      port = rest.substr(1);
+      if (port.empty()) return Bad(name, "empty port");
+    }
+    out.host = std::string(host);
+    if (!IsIPv6(out.host)) return Bad(name, "not an IPv6 literal");
+    out.kind = ServerName::HostKind::kIPv6;
+  } else {
+    size_t colon = name.rfind(':');
+    if (colon != absl::string_view::npos) {
+      host = name.substr(0, colon);
+      port = name.substr(colon + 1);
+      if (port.empty()) return Bad(name, "empty port");
+    }
+    if (host.empty()) return Bad(name, "empty host");
+    if (host.size() > 255) return Bad(name, "host longer than 255 characters");
+    for (char c : host) {
+      if (!IsDnsNameChar(c)) {
+        return Bad(name, absl::StrCat("character '", absl::string_view(&c, 1),
+                                      "' is not allowed in a host name"));
+      }
+    }
+    out.host = std::string(host);
+    out.kind = IsIPv4(out.host) ? ServerName::HostKind::kIPv4
+                                : ServerName::HostKind::kDnsName;
+  }
+  if (!port.empty()) {
+    uint32_t p = 0;
+    bool digits = port.size() <= 5;
+    for (char c : port) digits = digits && absl::ascii_isdigit(c);
+    if (!digits || !absl::SimpleAtoi(port, &p) || p > 65535) {
+      return Bad(name, absl::StrCat("port \"", port, "\" is not 1-5 digits <= 65535"));
+    }
+    out.port = static_cast<uint16_t>(p);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ServerNameOfId(absl::string_view id) {
+  size_t colon = id.find(':');
+  if (id.size() < 2 || colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", id, "\" has no \":server.name\" part"));
+  }
+  absl::string_view server = id.substr(colon + 1);
+  absl::Status s = ParseServerName(server).status();
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("in \"", id, "\": ", s.message()));
+  }
+  return std::string(server);
+}
+
+}  // namespace keyverifier::core

@@ -1,0 +1,70 @@
+#include "service/core/verify_key.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace keyverifier::core {
+
+bool IsValidEd25519KeyId(absl::string_view key_id) {
+  constexpr absl::string_view kPrefix = "ed25519:";
+  if (!absl::StartsWith(key_id, kPrefix) || key_id.size() == kPrefix.size()) {
+    return false;
+  }
+  for (char c : key_id.substr(kPrefix.size())) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::string_view KeyAlgorithm(absl::string_view key_id) {
+  return key_id.substr(0, key_id.find(':'));
+}
+
+std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
+                                               const RoomVersion& room,
+                                               int64_t origin_server_ts,
+                                               int64_t now_ms) {
+  if (key.expired_ts.has_value() && *key.expired_ts <= origin_server_ts) {
+    return absl::StrCat("key ", key.key_id, " expired at ", *key.expired_ts,
+                        ", not after the event's origin_server_ts ",
+                        origin_server_ts);
+  }
+  if (room.enforce_key_validity && !key.expired_ts.has_value()) {
+    if (!key.valid_until_ts.has_value()) {
+      return absl::StrCat("key ", key.key_id, " has no valid_until_ts");
+    }
+    int64_t cap = now_ms > INT64_MAX - kMaxKeyValidityMs
+                      ? INT64_MAX
+                      : now_ms + kMaxKeyValidityMs;
+    int64_t until = std::min(*key.valid_until_ts, cap);
+    if (until < origin_server_ts) {
+      return absl::StrCat("key ", key.key_id, " is valid until ", until,
+                          *key.valid_until_ts > cap ? " (capped at now + 7 days)"
+                                                    : "",
+                          ", before the event's origin_server_ts ",
+                          origin_server_ts, " (room version ", room.id, ")");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
+                                                 int64_t now_ms) {
+  if (key.expired_ts.has_value()) {
+    return absl::StrCat("key ", key.key_id,
+                        " is an old key; old keys cannot sign requests");
+  }
+  if (!key.valid_until_ts.has_value() || *key.valid_until_ts < now_ms) {
+    return absl::StrCat("key ", key.key_id, " is valid until ",
+                        key.valid_until_ts.value_or(0), ", before now (",
+                        now_ms, ")");
+  }
+  return std::nullopt;
+}
+
+}  // namespace keyverifier::core

@@ -1,0 +1,60 @@
+// A server's ed25519 verify key as the verifier knows it, with the validity
+// information from the key response it came from, and the rules deciding when
+// such a key may verify an event or a request (server-server API "Retrieving
+// server keys"; room versions 5+ "Signing key validity period").
+//
+// Times are Matrix timestamps: milliseconds since the Unix epoch. Callers pass
+// `now_ms`; nothing here reads a clock. Pure and thread-safe.
+#ifndef KEYVERIFIER_SERVICE_CORE_VERIFY_KEY_H_
+#define KEYVERIFIER_SERVICE_CORE_VERIFY_KEY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "service/core/crypto.h"
+#include "service/core/room_version.h"
+
+namespace keyverifier::core {
+
+struct VerifyKey {
+  std::string key_id;  // "ed25519:<version>"
+  Ed25519PublicKey public_key{};
+  // Set for current keys (`verify_keys`): the response's valid_until_ts.
+  std::optional<int64_t> valid_until_ts;
+  // Set for old keys (`old_verify_keys`): when the key stopped being used.
+  std::optional<int64_t> expired_ts;
+
+  bool operator==(const VerifyKey& o) const {
+    return key_id == o.key_id && public_key == o.public_key &&
+           valid_until_ts == o.valid_until_ts && expired_ts == o.expired_ts;
+  }
+};
+
+// The spec caps how far ahead a key is trusted, whatever valid_until_ts says.
+inline constexpr int64_t kMaxKeyValidityMs = int64_t{7} * 24 * 3600 * 1000;
+
+// True for "ed25519:" followed by one or more of [a-zA-Z0-9_].
+bool IsValidEd25519KeyId(absl::string_view key_id);
+// The algorithm part of a key id ("ed25519" of "ed25519:abc").
+absl::string_view KeyAlgorithm(absl::string_view key_id);
+
+// Whether `key` may verify an event of `room` sent at `origin_server_ts`.
+// Returns nullopt if it may, otherwise why not. Rules:
+//  - an old key only for events sent before its expired_ts;
+//  - room versions 5+: min(valid_until_ts, now + 7 days) >= origin_server_ts;
+//  - room versions 1-4 ignore valid_until_ts.
+std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
+                                               const RoomVersion& room,
+                                               int64_t origin_server_ts,
+                                               int64_t now_ms);
+
+// Whether `key` may verify a federation request made now: only current keys
+// (old keys sign events only) whose valid_until_ts has not passed.
+std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
+                                                 int64_t now_ms);
+
+}  // namespace keyverifier::core
+
+#endif  // KEYVERIFIER_SERVICE_CORE_VERIFY_KEY_H_
