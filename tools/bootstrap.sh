@@ -10,6 +10,7 @@ PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libssl-dev libsodium-dev prometheus-cpp-dev
   libcurl4-openssl-dev libc-ares-dev libsqlite3-dev libpq-dev rapidjson-dev
+  libsimdjson-dev
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-signedjson python3-canonicaljson python3-nacl

@@ -1,0 +1,65 @@
+// keyverifier_cli: offline checks with the signing core (and, later, calls to
+// a running keyverifier service). See `keyverifier_cli help`.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/cli/offline.h"
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void Usage(std::ostream& out) {
+  out << "usage: keyverifier_cli <subcommand> [flags] [FILE]\n"
+      << "offline subcommands (FILE absent or '-' reads standard input):\n"
+      << keyverifier::cli::OfflineUsage()
+      << "exit codes: 0 valid, 1 invalid or valid_but_redacted, 2 unusable input\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Run from `bazel run`, relative paths mean the caller's directory.
+  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(wd) != 0) std::cerr << "cannot enter " << wd << "\n";
+  }
+  if (argc < 2) {
+    Usage(std::cerr);
+    return keyverifier::cli::kExitUnusable;
+  }
+  std::string command = argv[1];
+  if (command == "help" || command == "--help" || command == "-h") {
+    Usage(std::cout);
+    return 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  keyverifier::cli::Environment env;
+  env.read_file = ReadFile;
+  env.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+  if (!keyverifier::cli::IsOfflineCommand(command)) {
+    std::cerr << "unknown subcommand \"" << command << "\"\n";
+    Usage(std::cerr);
+    return keyverifier::cli::kExitUnusable;
+  }
+  keyverifier::cli::CommandResult r =
+      keyverifier::cli::RunOfflineCommand(command, args, env);
+  std::cout << r.out;
+  std::cerr << r.err;
+  return r.exit_code;
+}
