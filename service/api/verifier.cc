@@ -1,0 +1,247 @@
+#include "service/api/verifier.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "service/core/event_verifier.h"
+#include "service/core/json.h"
+#include "service/core/room_version.h"
+#include "service/core/server_name.h"
+#include "service/core/x_matrix.h"
+
+namespace keyverifier::api {
+namespace {
+
+absl::Status Field(absl::string_view field, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
+}
+
+v1::Reason ToProto(core::Reason r) {
+  switch (r) {
+    case core::Reason::kOk: return v1::OK;
+    case core::Reason::kContentHashMismatch: return v1::CONTENT_HASH_MISMATCH;
+    case core::Reason::kMissingSignature: return v1::MISSING_SIGNATURE;
+    case core::Reason::kUnknownKey: return v1::UNKNOWN_KEY;
+    case core::Reason::kKeyNotValid: return v1::KEY_NOT_VALID;
+    case core::Reason::kBadSignature: return v1::BAD_SIGNATURE;
+    case core::Reason::kMalformedSignature: return v1::MALFORMED_SIGNATURE;
+    case core::Reason::kDestinationMismatch: return v1::DESTINATION_MISMATCH;
+  }
+  return v1::REASON_UNSPECIFIED;
+}
+
+v1::EventVerdict::Outcome ToProto(core::EventVerdict::Outcome o) {
+  switch (o) {
+    case core::EventVerdict::Outcome::kValid: return v1::EventVerdict::VALID;
+    case core::EventVerdict::Outcome::kValidButRedacted:
+      return v1::EventVerdict::VALID_BUT_REDACTED;
+    case core::EventVerdict::Outcome::kInvalid: return v1::EventVerdict::INVALID;
+  }
+  return v1::EventVerdict::OUTCOME_UNSPECIFIED;
+}
+
+void ToProto(const core::VerifyKey& k, v1::VerifyKey* out) {
+  out->set_key_id(k.key_id);
+  out->set_public_key(std::string(core::AsStringView(k.public_key)));
+  out->set_valid_until_ts(k.valid_until_ts.value_or(0));
+  out->set_expired_ts(k.expired_ts.value_or(0));
+}
+
+// The ed25519 key ids `server` signed `event` with: what to ask the keyring for.
+std::vector<std::string> SigningKeyIds(const core::PreparedEvent& event,
+                                       absl::string_view server) {
+  std::vector<std::string> ids;
+  const core::Value* sigs = event.redacted.Find("signatures");
+  const core::Value* mine = sigs ? sigs->Find(server) : nullptr;
+  if (mine != nullptr && mine->is_object()) {
+    for (const auto& [key_id, sig] : mine->members()) {
+      if (core::KeyAlgorithm(key_id) == "ed25519") ids.push_back(key_id);
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
+    const v1::VerifyServerKeysRequest& request, absl::Time deadline) {
+  if (absl::Status s = core::ParseServerName(request.server_name()).status();
+      !s.ok()) {
+    return Field("server_name", s);
+  }
+  keyring::KeyQuery query;
+  query.server_name = request.server_name();
+  query.key_ids.assign(request.key_ids().begin(), request.key_ids().end());
+  query.minimum_valid_until_ts = request.minimum_valid_until_ts();
+  absl::StatusOr<keyring::KeyResult> keys = keys_.GetKeys(query, deadline);
+  if (!keys.ok()) return keys.status();
+  v1::VerifyServerKeysResponse out;
+  out.set_server_name(keys->server_name);
+  auto wanted = [&](const core::VerifyKey& k) {
+    return query.key_ids.empty() ||
+           std::find(query.key_ids.begin(), query.key_ids.end(), k.key_id) !=
+               query.key_ids.end();
+  };
+  for (const auto& k : keys->verify_keys) {
+    if (wanted(k)) ToProto(k, out.add_verify_keys());
+  }
+  for (const auto& k : keys->old_verify_keys) {
+    if (wanted(k)) ToProto(k, out.add_old_verify_keys());
+  }
+  switch (keys->source.kind) {
+    case keyring::KeySource::Kind::kCache:
+      out.mutable_source()->set_kind(v1::KeySource::CACHE);
+      break;
+    case keyring::KeySource::Kind::kOrigin:
+      out.mutable_source()->set_kind(v1::KeySource::ORIGIN);
+      break;
+    case keyring::KeySource::Kind::kNotary:
+      out.mutable_source()->set_kind(v1::KeySource::NOTARY);
+      out.mutable_source()->set_notary(keys->source.notary);
+      break;
+  }
+  for (const std::string& raw : keys->raw_json) out.add_raw_json(raw);
+  return out;
+}
+
+absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
+    const v1::VerifyEventSignatureRequest& request, absl::Time deadline) {
+  absl::StatusOr<const core::RoomVersion*> room =
+      core::LookupRoomVersion(request.room_version());
+  if (!room.ok()) return Field("room_version", room.status());
+  if (request.event_json().size() > limits_.max_event_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "event_json: ", request.event_json().size(), " bytes; the limit is ",
+        limits_.max_event_bytes));
+  }
+  absl::StatusOr<core::PreparedEvent> event =
+      core::PrepareEvent(request.event_json(), **room);
+  if (!event.ok()) return Field("event_json", event.status());
+
+  // Keys for every server that must sign; a key valid long enough for the
+  // event where the room version enforces validity.
+  std::map<std::string, std::vector<core::VerifyKey>, std::less<>> keys;
+  for (const std::string& server : event->required_servers) {
+    keyring::KeyQuery query;
+    query.server_name = server;
+    query.key_ids = SigningKeyIds(*event, server);
+    if (query.key_ids.empty()) continue;  // the verdict says missing_signature
+    if ((*room)->enforce_key_validity) {
+      query.minimum_valid_until_ts = event->origin_server_ts;
+    }
+    absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("keys of ", server, ": ",
+                                       result.status().message()));
+    }
+    keys[server] = result->AllKeys();
+  }
+  core::KeyLookup lookup = [&keys](absl::string_view server) {
+    auto it = keys.find(server);
+    return it == keys.end() ? absl::Span<const core::VerifyKey>()
+                            : absl::Span<const core::VerifyKey>(it->second);
+  };
+  core::EventVerdict verdict =
+      core::VerifyPreparedEvent(*event, lookup, clock_.NowMs());
+
+  v1::EventVerdict out;
+  out.set_outcome(ToProto(verdict.outcome));
+  out.set_reason(ToProto(verdict.reason));
+  out.set_message(verdict.message);
+  out.set_event_id(event->event_id);
+  for (const auto& c : verdict.checked) {
+    v1::EventVerdict::Checked* checked = out.add_checked();
+    checked->set_server_name(c.server);
+    for (const auto& id : c.key_ids) checked->add_key_ids(id);
+  }
+  if (verdict.outcome == core::EventVerdict::Outcome::kValidButRedacted) {
+    absl::StatusOr<std::string> redacted =
+        core::CanonicalJson(event->redacted, (*room)->number_policy);
+    if (!redacted.ok()) return redacted.status();
+    out.set_redacted_event(*std::move(redacted));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
+    const v1::VerifyEventsRequest& request, absl::Time deadline) {
+  if (static_cast<size_t>(request.events_size()) > limits_.max_events_per_batch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events: ", request.events_size(), " events; the limit is ",
+                     limits_.max_events_per_batch, " per call"));
+  }
+  v1::VerifyEventsResponse out;
+  for (int i = 0; i < request.events_size(); ++i) {
+    v1::EventResult* result = out.add_results();
+    absl::StatusOr<v1::EventVerdict> v =
+        VerifyEventSignature(request.events(i), deadline);
+    if (v.ok()) {
+      *result->mutable_verdict() = *std::move(v);
+    } else {
+      result->mutable_error()->set_code(static_cast<int>(v.status().code()));
+      result->mutable_error()->set_message(
+          absl::StrCat("events[", i, "].", v.status().message()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
+    const v1::VerifyRequestAuthRequest& request, absl::Time deadline) {
+  if (request.authorization().empty()) {
+    return absl::InvalidArgumentError("authorization: no header given");
+  }
+  if (absl::Status s = core::ParseServerName(request.destination()).status();
+      !s.ok()) {
+    return Field("destination", s);
+  }
+  core::FederationRequest fed;
+  fed.method = request.method();
+  fed.uri = request.uri();
+  fed.destination = request.destination();
+  fed.body = request.body();
+
+  v1::VerifyRequestAuthResponse out;
+  absl::Status last_error;
+  bool have_verdict = false;
+  for (int i = 0; i < request.authorization_size(); ++i) {
+    absl::StatusOr<core::XMatrixAuthorization> auth =
+        core::ParseXMatrixAuthorization(request.authorization(i));
+    if (!auth.ok()) {
+      last_error = Field(absl::StrCat("authorization[", i, "]"), auth.status());
+      continue;
+    }
+    keyring::KeyQuery query;
+    query.server_name = auth->origin;
+    query.key_ids = {auth->key_id};
+    query.minimum_valid_until_ts = clock_.NowMs();
+    std::vector<core::VerifyKey> keys;
+    if (!auth->destination || *auth->destination == fed.destination) {
+      absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
+      if (!result.ok()) {
+        last_error = absl::Status(result.status().code(),
+                                  absl::StrCat("keys of ", auth->origin, ": ",
+                                               result.status().message()));
+        continue;
+      }
+      keys = result->AllKeys();
+    }
+    absl::StatusOr<core::RequestVerdict> v =
+        core::VerifyFederationRequest(*auth, fed, keys, clock_.NowMs());
+    if (!v.ok()) return Field("body", v.status());
+    have_verdict = true;
+    out.set_authenticated(v->ok());
+    out.set_origin(v->origin);
+    out.set_reason(ToProto(v->reason));
+    out.set_message(v->message);
+    if (v->ok()) break;
+  }
+  if (!have_verdict) return last_error;
+  return out;
+}
+
+}  // namespace keyverifier::api

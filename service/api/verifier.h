@@ -1,0 +1,47 @@
+// Verifier: the service's operations on protos, over the signing core and a
+// KeyRing. No gRPC types here beyond the generated messages, so the logic is
+// tested without a server; grpc_service.cc only schedules and maps statuses.
+//
+// Thread-safe (stateless apart from its dependencies, which are thread-safe).
+// Errors follow the API: InvalidArgumentError naming the field for unusable
+// input; NotFound/Unavailable/DeadlineExceeded from the keyring when keys
+// cannot be obtained. Signatures that do not verify are verdicts.
+#ifndef KEYVERIFIER_SERVICE_API_VERIFIER_H_
+#define KEYVERIFIER_SERVICE_API_VERIFIER_H_
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "keyverifier/v1/service.pb.h"
+#include "service/clock/clock.h"
+#include "service/keyring/keyring.h"
+
+namespace keyverifier::api {
+
+struct VerifierLimits {
+  size_t max_events_per_batch = 1000;
+  size_t max_event_bytes = 65536;  // the spec's PDU size limit
+};
+
+class Verifier {
+ public:
+  Verifier(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {})
+      : keys_(keys), clock_(clock), limits_(limits) {}
+
+  absl::StatusOr<v1::VerifyServerKeysResponse> VerifyServerKeys(
+      const v1::VerifyServerKeysRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::EventVerdict> VerifyEventSignature(
+      const v1::VerifyEventSignatureRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::VerifyEventsResponse> VerifyEvents(
+      const v1::VerifyEventsRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::VerifyRequestAuthResponse> VerifyRequestAuth(
+      const v1::VerifyRequestAuthRequest& request, absl::Time deadline);
+
+ private:
+  keyring::KeyRing& keys_;
+  const Clock& clock_;
+  VerifierLimits limits_;
+};
+
+}  // namespace keyverifier::api
+
+#endif  // KEYVERIFIER_SERVICE_API_VERIFIER_H_

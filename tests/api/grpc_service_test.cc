@@ -1,0 +1,317 @@
+// Every RPC through a real gRPC channel on a loopback port chosen by the
+// kernel, with fakes at the keyring and clock seams.
+#include "service/api/grpc_service.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/core/crypto.h"
+#include "service/core/event_verifier.h"
+#include "service/core/json.h"
+#include "service/core/room_version.h"
+#include "service/core/x_matrix.h"
+#include "tests/fakes/fake_keyring.h"
+
+namespace keyverifier::api {
+namespace {
+
+using ::testing::HasSubstr;
+using keyverifier::testing::FakeClock;
+using keyverifier::testing::FakeKeyRing;
+
+constexpr int64_t kNowMs = 1700000000000;
+constexpr char kOrigin[] = "origin.example";
+constexpr char kKeyId[] = "ed25519:k1";
+
+// Blocks until the caller's deadline, like a key source that never answers.
+class HangingKeyRing : public keyring::KeyRing {
+ public:
+  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
+                                             absl::Time deadline) override {
+    never_.WaitForNotificationWithDeadline(deadline);
+    return absl::DeadlineExceededError("keys of " + q.server_name + ": timed out");
+  }
+
+ private:
+  absl::Notification never_;
+};
+
+class Server {
+ public:
+  Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {})
+      : verifier_(keys, clock, limits),
+        pool_(*WorkerPool::Create(2, 64)),
+        service_(verifier_, *pool_, system_clock_) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.RegisterService(&service_);
+    builder.SetMaxReceiveMessageSize(1 << 20);
+    server_ = builder.BuildAndStart();
+    stub_ = v1::KeyVerifier::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  }
+  ~Server() {
+    server_->Shutdown();
+    pool_->Stop();
+  }
+  v1::KeyVerifier::Stub& stub() { return *stub_; }
+
+ private:
+  SystemClock system_clock_;
+  Verifier verifier_;
+  std::unique_ptr<WorkerPool> pool_;
+  KeyVerifierService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::KeyVerifier::Stub> stub_;
+};
+
+class GrpcServiceTest : public ::testing::Test {
+ protected:
+  GrpcServiceTest()
+      : clock_(absl::FromUnixMillis(kNowMs)),
+        key_(*core::Ed25519SigningKey::FromSeed(std::string(32, '\x07'))) {
+    keyring::KeyResult r;
+    r.server_name = kOrigin;
+    core::VerifyKey k;
+    k.key_id = kKeyId;
+    k.public_key = key_.public_key();
+    k.valid_until_ts = kNowMs + 3600000;
+    r.verify_keys.push_back(k);
+    r.raw_json.push_back("{\"server_name\":\"origin.example\"}");
+    r.source.kind = keyring::KeySource::Kind::kOrigin;
+    keys_.Add(r);
+  }
+
+  std::string SignedEvent(const std::string& room_version,
+                          const std::string& body = "hello") {
+    core::Value event = *core::ParseJson(
+        R"({"type":"m.room.message","room_id":"!r:origin.example",
+            "sender":"@alice:origin.example","origin_server_ts":1699999999000,
+            "depth":5,"prev_events":[],"auth_events":[],
+            "content":{"msgtype":"m.text","body":")" + body + R"("}})");
+    EXPECT_TRUE(core::HashAndSignEvent(&event, **core::LookupRoomVersion(room_version),
+                                       kOrigin, kKeyId, key_)
+                    .ok());
+    return core::ToJson(event);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(
+      absl::Duration timeout = absl::Seconds(10)) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return ctx;
+  }
+
+  FakeKeyRing keys_;
+  FakeClock clock_;
+  core::Ed25519SigningKey key_;
+};
+
+TEST_F(GrpcServiceTest, ValidEvent) {
+  Server server(keys_, clock_);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(SignedEvent("10"));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.outcome(), v1::EventVerdict::VALID);
+  EXPECT_EQ(resp.reason(), v1::OK);
+  EXPECT_EQ(resp.event_id().substr(0, 1), "$");
+  ASSERT_EQ(resp.checked_size(), 1);
+  EXPECT_EQ(resp.checked(0).server_name(), kOrigin);
+  EXPECT_EQ(resp.checked(0).key_ids(0), kKeyId);
+  // The keyring was asked for the signing key, valid at the event's time.
+  EXPECT_EQ(keys_.last_query().key_ids, std::vector<std::string>{kKeyId});
+  EXPECT_EQ(keys_.last_query().minimum_valid_until_ts, 1699999999000);
+}
+
+TEST_F(GrpcServiceTest, TamperedSignatureIsAnInvalidVerdictNotAnError) {
+  Server server(keys_, clock_);
+  std::string event = SignedEvent("10");
+  core::Value v = *core::ParseJson(event);
+  v.Set("sender", core::Value::String("@mallory:origin.example"));
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(core::ToJson(v));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  ASSERT_TRUE(server.stub().VerifyEventSignature(Context().get(), req, &resp).ok());
+  EXPECT_EQ(resp.outcome(), v1::EventVerdict::INVALID);
+  EXPECT_EQ(resp.reason(), v1::BAD_SIGNATURE);
+  EXPECT_THAT(resp.message(), HasSubstr(kKeyId));
+}
+
+TEST_F(GrpcServiceTest, ChangedContentIsValidButRedacted) {
+  Server server(keys_, clock_);
+  core::Value v = *core::ParseJson(SignedEvent("10"));
+  v.FindMutable("content")->Set("body", core::Value::String("changed"));
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(core::ToJson(v));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  ASSERT_TRUE(server.stub().VerifyEventSignature(Context().get(), req, &resp).ok());
+  EXPECT_EQ(resp.outcome(), v1::EventVerdict::VALID_BUT_REDACTED);
+  EXPECT_EQ(resp.reason(), v1::CONTENT_HASH_MISMATCH);
+  EXPECT_THAT(resp.redacted_event(), HasSubstr(R"("content":{})"));
+  EXPECT_THAT(resp.redacted_event(), ::testing::Not(HasSubstr("changed")));
+}
+
+TEST_F(GrpcServiceTest, UnknownServerIsNotFound) {
+  Server server(keys_, clock_);
+  core::Value v = *core::ParseJson(SignedEvent("10"));
+  core::Value sigs = *v.Find("signatures");
+  v.Set("sender", core::Value::String("@bob:elsewhere.example"));
+  core::Value moved = core::Value::Object();
+  moved.Set("elsewhere.example", *sigs.Find(kOrigin));
+  v.Set("signatures", moved);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(core::ToJson(v));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("elsewhere.example"));
+}
+
+TEST_F(GrpcServiceTest, MalformedInputNamesTheField) {
+  Server server(keys_, clock_);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json("{not json");
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("event_json"));
+
+  req.set_event_json(SignedEvent("10"));
+  req.set_room_version("42");
+  s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("room_version"));
+}
+
+TEST_F(GrpcServiceTest, OversizeEventAndOversizeMessage) {
+  Server server(keys_, clock_);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(SignedEvent("10", std::string(70000, 'x')));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("limit is 65536"));
+
+  req.set_event_json(std::string(2 << 20, ' '));  // beyond the server's 1 MiB
+  s = server.stub().VerifyEventSignature(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(GrpcServiceTest, DeadlineWhileWaitingForKeys) {
+  HangingKeyRing hanging;
+  Server server(hanging, clock_);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(SignedEvent("10"));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s = server.stub().VerifyEventSignature(
+      Context(absl::Milliseconds(300)).get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(GrpcServiceTest, BatchKeepsOrderAndGivesPerEventErrors) {
+  Server server(keys_, clock_);
+  v1::VerifyEventsRequest req;
+  auto* a = req.add_events();
+  a->set_event_json(SignedEvent("10", "one"));
+  a->set_room_version("10");
+  auto* b = req.add_events();
+  b->set_event_json("[]");
+  b->set_room_version("10");
+  auto* c = req.add_events();
+  c->set_event_json(SignedEvent("9", "three"));
+  c->set_room_version("9");
+  v1::VerifyEventsResponse resp;
+  ASSERT_TRUE(server.stub().VerifyEvents(Context().get(), req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 3);
+  EXPECT_EQ(resp.results(0).verdict().outcome(), v1::EventVerdict::VALID);
+  EXPECT_EQ(resp.results(1).error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(resp.results(1).error().message(), HasSubstr("events[1]"));
+  EXPECT_EQ(resp.results(2).verdict().outcome(), v1::EventVerdict::VALID);
+}
+
+TEST_F(GrpcServiceTest, BatchLimit) {
+  VerifierLimits limits;
+  limits.max_events_per_batch = 2;
+  Server server(keys_, clock_, limits);
+  v1::VerifyEventsRequest req;
+  for (int i = 0; i < 3; ++i) req.add_events()->set_room_version("10");
+  v1::VerifyEventsResponse resp;
+  grpc::Status s = server.stub().VerifyEvents(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("limit is 2"));
+}
+
+TEST_F(GrpcServiceTest, RequestAuth) {
+  Server server(keys_, clock_);
+  core::FederationRequest fed{"PUT", "/_matrix/federation/v1/send/1", "me.example",
+                              R"({"pdus":[]})"};
+  std::string header = *core::SignFederationRequest(fed, kOrigin, kKeyId, key_);
+  v1::VerifyRequestAuthRequest req;
+  req.set_method(fed.method);
+  req.set_uri(fed.uri);
+  req.set_destination(fed.destination);
+  req.set_body(fed.body);
+  req.add_authorization(header);
+  v1::VerifyRequestAuthResponse resp;
+  ASSERT_TRUE(server.stub().VerifyRequestAuth(Context().get(), req, &resp).ok());
+  EXPECT_TRUE(resp.authenticated()) << resp.message();
+  EXPECT_EQ(resp.origin(), kOrigin);
+
+  req.set_uri("/_matrix/federation/v1/send/2");
+  ASSERT_TRUE(server.stub().VerifyRequestAuth(Context().get(), req, &resp).ok());
+  EXPECT_FALSE(resp.authenticated());
+  EXPECT_EQ(resp.reason(), v1::BAD_SIGNATURE);
+
+  req.clear_authorization();
+  req.add_authorization("Bearer abc");
+  grpc::Status s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("authorization[0]"));
+}
+
+TEST_F(GrpcServiceTest, ServerKeys) {
+  Server server(keys_, clock_);
+  v1::VerifyServerKeysRequest req;
+  req.set_server_name(kOrigin);
+  v1::VerifyServerKeysResponse resp;
+  ASSERT_TRUE(server.stub().VerifyServerKeys(Context().get(), req, &resp).ok());
+  EXPECT_EQ(resp.server_name(), kOrigin);
+  ASSERT_EQ(resp.verify_keys_size(), 1);
+  EXPECT_EQ(resp.verify_keys(0).key_id(), kKeyId);
+  EXPECT_EQ(resp.verify_keys(0).public_key(),
+            std::string(core::AsStringView(key_.public_key())));
+  EXPECT_EQ(resp.source().kind(), v1::KeySource::ORIGIN);
+  EXPECT_EQ(resp.raw_json_size(), 1);
+
+  req.set_server_name("bad name!");
+  grpc::Status s = server.stub().VerifyServerKeys(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("server_name"));
+
+  req.set_server_name("unknown.example");
+  s = server.stub().VerifyServerKeys(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace keyverifier::api

@@ -1,0 +1,71 @@
+// Test doubles at the keyring and clock seams.
+#ifndef KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
+#define KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
+
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "service/clock/clock.h"
+#include "service/keyring/keyring.h"
+
+namespace keyverifier::testing {
+
+// Answers from a fixed table; unknown servers are NotFound. Counts calls.
+class FakeKeyRing : public keyring::KeyRing {
+ public:
+  void Add(keyring::KeyResult result) {
+    absl::MutexLock lock(&mu_);
+    results_[result.server_name] = std::move(result);
+  }
+
+  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& query,
+                                             absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
+    last_query_ = query;
+    auto it = results_.find(query.server_name);
+    if (it == results_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("no keys known for ", query.server_name));
+    }
+    return it->second;
+  }
+
+  int calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  keyring::KeyQuery last_query() {
+    absl::MutexLock lock(&mu_);
+    return last_query_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, keyring::KeyResult> results_ ABSL_GUARDED_BY(mu_);
+  keyring::KeyQuery last_query_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(absl::Time now) : now_(now) {}
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace keyverifier::testing
+
+#endif  // KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
