@@ -34,3 +34,22 @@ def cc_grpc_proto(name, srcs, grpc = True, deps = [], visibility = None):
         deps = deps + ["@system//:grpc"],
         visibility = visibility,
     )
+
+def py_grpc_proto(name, srcs, visibility = None):
+    """Python messages and gRPC stubs (for clients in a second language).
+
+    Produces <base>_pb2.py and <base>_pb2_grpc.py under the package's output
+    directory, importable with that directory on PYTHONPATH."""
+    outs = []
+    for src in srcs:
+        base = src[:-len(".proto")]
+        outs += [base + "_pb2.py", base + "_pb2_grpc.py"]
+    native.genrule(
+        name = name,
+        srcs = srcs,
+        outs = outs,
+        cmd = ("protoc -I%s --python_out=$(RULEDIR) " +
+               "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin " +
+               "--grpc_out=$(RULEDIR) $(SRCS)") % (native.package_name() or "."),
+        visibility = visibility,
+    )

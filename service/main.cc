@@ -1,8 +1,8 @@
-// keyverifier: the service binary. Wiring only: flags in, servers started,
-// signals handled. Today it serves the standard gRPC health service and server
-// reflection; the verification API is added by the service layer.
+// keyverifier: the service binary. Wiring only: flags in, dependencies built,
+// servers started, signals handled.
 //
-//   keyverifier [--listen HOST:PORT] [--grace_seconds N]
+//   keyverifier [--listen HOST:PORT] [--grace_seconds N] [--trusted_keys FILE]
+//               [--workers N]
 #include <signal.h>
 
 #include <cstdlib>
@@ -15,20 +15,33 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <fstream>
+#include <iterator>
+#include <thread>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "service/api/grpc_service.h"
+#include "service/api/verifier.h"
+#include "service/api/worker_pool.h"
+#include "service/clock/clock.h"
+#include "service/keyring/trusted_keys.h"
 
 namespace {
 
 struct Options {
   std::string listen = "127.0.0.1:8470";
   int grace_seconds = 10;
+  std::string trusted_keys;
+  int workers = 0;  // 0: one per core
 };
 
 int Usage(const std::string& why) {
-  std::cerr << why << "\nusage: keyverifier [--listen HOST:PORT] [--grace_seconds N]\n";
+  std::cerr << why
+            << "\nusage: keyverifier [--listen HOST:PORT] [--grace_seconds N]"
+               " [--trusted_keys FILE] [--workers N]\n";
   return 2;
 }
 
@@ -65,10 +78,44 @@ int main(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &opt.grace_seconds) || opt.grace_seconds < 0) {
         return Usage("--grace_seconds must be a non-negative integer");
       }
+    } else if (a == "--trusted_keys") {
+      opt.trusted_keys = value;
+    } else if (a == "--workers") {
+      if (!absl::SimpleAtoi(value, &opt.workers) || opt.workers < 0) {
+        return Usage("--workers must be a non-negative integer");
+      }
     } else {
       return Usage(absl::StrCat("unknown flag ", a));
     }
   }
+
+  keyverifier::keyring::KeysByServer trusted;
+  if (!opt.trusted_keys.empty()) {
+    std::ifstream in(opt.trusted_keys, std::ios::binary);
+    if (!in) {
+      Log("error", absl::StrCat("cannot open --trusted_keys ", opt.trusted_keys));
+      return 2;
+    }
+    auto keys = keyverifier::keyring::ParseKeysFile(
+        std::string(std::istreambuf_iterator<char>(in), {}));
+    if (!keys.ok()) {
+      Log("error", std::string(keys.status().message()));
+      return 2;
+    }
+    trusted = *std::move(keys);
+  }
+  keyverifier::SystemClock clock;
+  keyverifier::keyring::TrustedKeyRing keyring(std::move(trusted));
+  keyverifier::api::Verifier verifier(keyring, clock);
+  int workers = opt.workers > 0
+                    ? opt.workers
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  auto pool = keyverifier::api::WorkerPool::Create(workers, 1024 * workers);
+  if (!pool.ok()) {
+    Log("error", std::string(pool.status().message()));
+    return 2;
+  }
+  keyverifier::api::KeyVerifierService service(verifier, **pool, clock);
 
   // Signals are taken synchronously by the main thread below.
   sigset_t signals;
@@ -82,6 +129,8 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(opt.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     Log("error", absl::StrCat("cannot listen on ", opt.listen));
@@ -99,6 +148,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::seconds(opt.grace_seconds));
   server->Wait();
+  (*pool)->Stop();
   Log("info", "stopped");
   return 0;
 }

@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/cli/keys_file.h"
+#include "service/keyring/trusted_keys.h"
 #include "service/core/event_verifier.h"
 #include "service/core/json.h"
 #include "service/core/redaction.h"
@@ -50,7 +50,7 @@ Value KeyJson(const core::VerifyKey& k) {
 struct Inputs {
   std::string document;
   const core::RoomVersion* room = nullptr;
-  KeysByServer keys;
+  keyring::KeysByServer keys;
   int64_t now_ms = 0;
 };
 
@@ -78,7 +78,7 @@ absl::StatusOr<Inputs> Resolve(const Args& args, const Environment& env,
   if (keys != args.flags.end()) {
     absl::StatusOr<std::string> text = env.read_file(keys->second);
     if (!text.ok()) return text.status();
-    absl::StatusOr<KeysByServer> parsed = ParseKeysFile(*text);
+    absl::StatusOr<keyring::KeysByServer> parsed = keyring::ParseKeysFile(*text);
     if (!parsed.ok()) return parsed.status();
     in.keys = *std::move(parsed);
   } else if (needs_keys) {

@@ -1,11 +1,11 @@
-#include "client/cli/keys_file.h"
+#include "service/keyring/trusted_keys.h"
 
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
 #include "service/core/json.h"
 #include "service/core/server_keys.h"
 
-namespace keyverifier::cli {
+namespace keyverifier::keyring {
 namespace {
 
 absl::Status Bad(absl::string_view where, absl::string_view why) {
@@ -79,4 +79,21 @@ absl::StatusOr<KeysByServer> ParseKeysFile(absl::string_view json) {
   return out;
 }
 
-}  // namespace keyverifier::cli
+absl::StatusOr<KeyResult> TrustedKeyRing::GetKeys(const KeyQuery& query,
+                                                  absl::Time) {
+  auto it = keys_.find(query.server_name);
+  if (it == keys_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no trusted keys for ", query.server_name,
+        " (keys are only taken from the trusted keys file)"));
+  }
+  KeyResult result;
+  result.server_name = query.server_name;
+  result.source.kind = KeySource::Kind::kCache;
+  for (const core::VerifyKey& k : it->second) {
+    (k.expired_ts ? result.old_verify_keys : result.verify_keys).push_back(k);
+  }
+  return result;
+}
+
+}  // namespace keyverifier::keyring
