@@ -1,8 +1,8 @@
 // keyverifier: the service binary. Wiring only: flags in, dependencies built,
 // servers started, signals handled.
 //
-//   keyverifier [--listen HOST:PORT] [--grace_seconds N] [--trusted_keys FILE]
-//               [--workers N]
+//   keyverifier [--listen HOST:PORT] [--metrics_listen HOST:PORT]
+//               [--grace_seconds N] [--trusted_keys FILE] [--workers N]
 #include <signal.h>
 
 #include <cstdlib>
@@ -28,11 +28,18 @@
 #include "service/api/worker_pool.h"
 #include "service/clock/clock.h"
 #include "service/keyring/trusted_keys.h"
+#include "service/observe/grpc_interceptor.h"
+#include "service/observe/metrics.h"
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 
 namespace {
 
+constexpr char kVersion[] = "0.1.0";
+
 struct Options {
   std::string listen = "127.0.0.1:8470";
+  std::string metrics_listen = "127.0.0.1:9470";
   int grace_seconds = 10;
   std::string trusted_keys;
   int workers = 0;  // 0: one per core
@@ -40,8 +47,8 @@ struct Options {
 
 int Usage(const std::string& why) {
   std::cerr << why
-            << "\nusage: keyverifier [--listen HOST:PORT] [--grace_seconds N]"
-               " [--trusted_keys FILE] [--workers N]\n";
+            << "\nusage: keyverifier [--listen HOST:PORT] [--metrics_listen HOST:PORT]"
+               " [--grace_seconds N] [--trusted_keys FILE] [--workers N]\n";
   return 2;
 }
 
@@ -74,6 +81,8 @@ int main(int argc, char** argv) {
     }
     if (a == "--listen") {
       opt.listen = value;
+    } else if (a == "--metrics_listen") {
+      opt.metrics_listen = value;
     } else if (a == "--grace_seconds") {
       if (!absl::SimpleAtoi(value, &opt.grace_seconds) || opt.grace_seconds < 0) {
         return Usage("--grace_seconds must be a non-negative integer");
@@ -105,8 +114,19 @@ int main(int argc, char** argv) {
     trusted = *std::move(keys);
   }
   keyverifier::SystemClock clock;
+  auto registry = std::make_shared<prometheus::Registry>();
+  keyverifier::observe::Metrics metrics(*registry, kVersion);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(opt.metrics_listen);
+  } catch (const std::exception& e) {
+    Log("error", absl::StrCat("cannot serve metrics on ", opt.metrics_listen,
+                              ": ", e.what()));
+    return 1;
+  }
+  exposer->RegisterCollectable(registry);
   keyverifier::keyring::TrustedKeyRing keyring(std::move(trusted));
-  keyverifier::api::Verifier verifier(keyring, clock);
+  keyverifier::api::Verifier verifier(keyring, clock, {}, metrics);
   int workers = opt.workers > 0
                     ? opt.workers
                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -130,6 +150,11 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(opt.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<keyverifier::observe::MetricsInterceptorFactory>(metrics, clock));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -139,6 +164,9 @@ int main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
   Log("info", absl::StrCat("serving on ", opt.listen, " (port ", port, ")"));
+  for (int p : exposer->GetListeningPorts()) {
+    Log("info", absl::StrCat("metrics on ", opt.metrics_listen, " (port ", p, ")"));
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);

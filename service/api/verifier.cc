@@ -147,6 +147,8 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
   };
   core::EventVerdict verdict =
       core::VerifyPreparedEvent(*event, lookup, clock_.NowMs());
+  observer_.OnVerdict(core::OutcomeName(verdict.outcome),
+                      core::ReasonName(verdict.reason));
 
   v1::EventVerdict out;
   out.set_outcome(ToProto(verdict.outcome));
@@ -234,6 +236,7 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
         core::VerifyFederationRequest(*auth, fed, keys, clock_.NowMs());
     if (!v.ok()) return Field("body", v.status());
     have_verdict = true;
+    observer_.OnVerdict(v->ok() ? "valid" : "invalid", core::ReasonName(v->reason));
     out.set_authenticated(v->ok());
     out.set_origin(v->origin);
     out.set_reason(ToProto(v->reason));

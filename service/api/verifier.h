@@ -14,6 +14,7 @@
 #include "keyverifier/v1/service.pb.h"
 #include "service/clock/clock.h"
 #include "service/keyring/keyring.h"
+#include "service/observe/observer.h"
 
 namespace keyverifier::api {
 
@@ -24,8 +25,9 @@ struct VerifierLimits {
 
 class Verifier {
  public:
-  Verifier(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {})
-      : keys_(keys), clock_(clock), limits_(limits) {}
+  Verifier(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
+           observe::Observer& observer = observe::NoopObserver())
+      : keys_(keys), clock_(clock), limits_(limits), observer_(observer) {}
 
   absl::StatusOr<v1::VerifyServerKeysResponse> VerifyServerKeys(
       const v1::VerifyServerKeysRequest& request, absl::Time deadline);
@@ -40,6 +42,7 @@ class Verifier {
   keyring::KeyRing& keys_;
   const Clock& clock_;
   VerifierLimits limits_;
+  observe::Observer& observer_;
 };
 
 }  // namespace keyverifier::api

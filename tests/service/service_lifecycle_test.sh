@@ -17,7 +17,8 @@ cat >"$dir/trusted.json" <<'KEYS'
 {"domain": {"ed25519:1": {"key": "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", "valid_until_ts": 9000000000000}}}
 KEYS
 
-"$bin" --listen 127.0.0.1:0 --grace_seconds 2 --trusted_keys "$dir/trusted.json" 2>"$log" &
+"$bin" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 --grace_seconds 2 \
+  --trusted_keys "$dir/trusted.json" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
@@ -34,6 +35,27 @@ echo "health: $status"
 [ "$status" = "SERVING" ] || { echo "expected SERVING"; exit 1; }
 
 /usr/bin/python3 "$client" "127.0.0.1:$port" "$stubs" || { echo "python client failed"; exit 1; }
+
+# Metrics, scraped over HTTP as Prometheus would.
+mport=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$log" | head -1)
+[ -n "$mport" ] || { echo "no metrics port logged"; cat "$log"; exit 1; }
+metrics=$(curl -sf "http://127.0.0.1:$mport/metrics") || { echo "scrape failed"; exit 1; }
+expect_metric() {  # a line starting with $1 whose value is at least $2
+  local value
+  value=$(printf '%s\n' "$metrics" | grep -F "$1" | head -1 | awk '{print $NF}')
+  if [ -z "$value" ] || [ "$(printf '%.0f' "$value")" -lt "$2" ]; then
+    echo "metric $1 is '${value}', expected >= $2"; exit 1
+  fi
+  echo "metric ok: $1 $value"
+}
+expect_metric 'keyverifier_rpcs_total{code="OK",method="/keyverifier.v1.KeyVerifier/VerifyEventSignature"}' 3
+expect_metric 'keyverifier_rpcs_total{code="NOT_FOUND",method="/keyverifier.v1.KeyVerifier/VerifyEventSignature"}' 1
+expect_metric 'keyverifier_rpcs_total{code="INVALID_ARGUMENT",method="/keyverifier.v1.KeyVerifier/VerifyEventSignature"}' 1
+expect_metric 'keyverifier_rpc_duration_seconds_count{method="/keyverifier.v1.KeyVerifier/VerifyEvents"}' 1
+expect_metric 'keyverifier_verdicts_total{outcome="valid",reason="ok"}' 2
+expect_metric 'keyverifier_verdicts_total{outcome="invalid",reason="bad_signature"}' 1
+expect_metric 'keyverifier_verdicts_total{outcome="valid_but_redacted",reason="content_hash_mismatch"}' 1
+expect_metric 'keyverifier_build_info{version=' 1
 
 kill -TERM "$pid"
 rc=0

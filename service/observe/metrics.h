@@ -1,0 +1,43 @@
+// Metrics: the service's Prometheus metrics, in one place. The rest of the
+// code reports events through small calls here (or through the gRPC
+// interceptor); nothing else touches prometheus-cpp.
+//
+// Thread-safe (prometheus-cpp metrics are). The Registry must outlive this.
+#ifndef KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_
+#define KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "absl/strings/string_view.h"
+#include "service/observe/observer.h"
+
+namespace keyverifier::observe {
+
+class Metrics final : public Observer {
+ public:
+  // `version` is reported in keyverifier_build_info.
+  Metrics(prometheus::Registry& registry, absl::string_view version);
+
+  // One finished RPC: method is the full gRPC method name, code its status.
+  void RecordRpc(absl::string_view method, absl::string_view code,
+                 double seconds);
+  void OnVerdict(absl::string_view outcome, absl::string_view reason) override;
+  void OnKeyLookup(bool cache_hit) override;
+
+ private:
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Family<prometheus::Counter>& verdicts_;
+  prometheus::Family<prometheus::Counter>& key_cache_;
+};
+
+}  // namespace keyverifier::observe
+
+#endif  // KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_

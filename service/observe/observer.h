@@ -1,0 +1,28 @@
+// Observer: how service logic reports what happened, without knowing about
+// metrics or logs. The default does nothing; Metrics implements it.
+// Implementations must be thread-safe.
+#ifndef KEYVERIFIER_SERVICE_OBSERVE_OBSERVER_H_
+#define KEYVERIFIER_SERVICE_OBSERVE_OBSERVER_H_
+
+#include "absl/strings/string_view.h"
+
+namespace keyverifier::observe {
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // A verdict was given. outcome: valid | valid_but_redacted | invalid.
+  virtual void OnVerdict(absl::string_view outcome, absl::string_view reason) {}
+  // A key lookup was answered from the cache (hit) or needed a source (miss).
+  virtual void OnKeyLookup(bool cache_hit) {}
+};
+
+// Shared do-nothing instance for callers that observe nothing.
+inline Observer& NoopObserver() {
+  static Observer* const noop = new Observer();
+  return *noop;
+}
+
+}  // namespace keyverifier::observe
+
+#endif  // KEYVERIFIER_SERVICE_OBSERVE_OBSERVER_H_
