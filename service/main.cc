@@ -1,141 +1,87 @@
-// keyverifier: the service binary. Wiring only: flags in, dependencies built,
-// servers started, signals handled.
-//
-//   keyverifier [--listen HOST:PORT] [--metrics_listen HOST:PORT]
-//               [--grace_seconds N] [--trusted_keys FILE] [--workers N]
+// keyverifier: the service binary. Wiring only: configuration in (defaults,
+// file, flags), dependencies built, servers started, signals handled.
+// See `keyverifier --help` and protos/keyverifier/v1/config.proto.
 #include <signal.h>
+#include <sys/stat.h>
 
-#include <cstdlib>
+#include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 
-#include <fstream>
-#include <iterator>
-#include <thread>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "service/api/grpc_service.h"
 #include "service/api/verifier.h"
 #include "service/api/worker_pool.h"
 #include "service/clock/clock.h"
+#include "service/config/config.h"
 #include "service/keyring/trusted_keys.h"
 #include "service/observe/grpc_interceptor.h"
+#include "service/observe/log.h"
 #include "service/observe/metrics.h"
-#include <prometheus/exposer.h>
-#include <prometheus/registry.h>
 
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-struct Options {
-  std::string listen = "127.0.0.1:8470";
-  std::string metrics_listen = "127.0.0.1:9470";
-  int grace_seconds = 10;
-  std::string trusted_keys;
-  int workers = 0;  // 0: one per core
-};
-
-int Usage(const std::string& why) {
-  std::cerr << why
-            << "\nusage: keyverifier [--listen HOST:PORT] [--metrics_listen HOST:PORT]"
-               " [--grace_seconds N] [--trusted_keys FILE] [--workers N]\n";
-  return 2;
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-void Log(const std::string& level, const std::string& msg) {
-  // One JSON object per line on stderr.
-  std::string escaped;
-  for (char c : msg) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const keyverifier::v1::Config::Tls& tls) {
+  if (tls.cert_file().empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file());
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(tls.key_file());
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!tls.client_ca_file().empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file());
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
-  std::cerr << "{\"ts_ms\":" << absl::ToUnixMillis(absl::Now()) << ",\"level\":\""
-            << level << "\",\"msg\":\"" << escaped << "\"}\n";
+  return grpc::SslServerCredentials(options);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opt;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string value;
-    size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a.resize(eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return Usage(absl::StrCat(a, " needs a value"));
-    }
-    if (a == "--listen") {
-      opt.listen = value;
-    } else if (a == "--metrics_listen") {
-      opt.metrics_listen = value;
-    } else if (a == "--grace_seconds") {
-      if (!absl::SimpleAtoi(value, &opt.grace_seconds) || opt.grace_seconds < 0) {
-        return Usage("--grace_seconds must be a non-negative integer");
-      }
-    } else if (a == "--trusted_keys") {
-      opt.trusted_keys = value;
-    } else if (a == "--workers") {
-      if (!absl::SimpleAtoi(value, &opt.workers) || opt.workers < 0) {
-        return Usage("--workers must be a non-negative integer");
-      }
-    } else {
-      return Usage(absl::StrCat("unknown flag ", a));
-    }
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::find(args.begin(), args.end(), "--help") != args.end()) {
+    std::cout << keyverifier::config::FlagsUsage();
+    return 0;
   }
-
-  keyverifier::keyring::KeysByServer trusted;
-  if (!opt.trusted_keys.empty()) {
-    std::ifstream in(opt.trusted_keys, std::ios::binary);
-    if (!in) {
-      Log("error", absl::StrCat("cannot open --trusted_keys ", opt.trusted_keys));
-      return 2;
-    }
-    auto keys = keyverifier::keyring::ParseKeysFile(
-        std::string(std::istreambuf_iterator<char>(in), {}));
-    if (!keys.ok()) {
-      Log("error", std::string(keys.status().message()));
-      return 2;
-    }
-    trusted = *std::move(keys);
+  // Run from `bazel run`, relative paths mean the caller's directory.
+  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(wd) != 0) std::cerr << "cannot enter " << wd << "\n";
   }
   keyverifier::SystemClock clock;
-  auto registry = std::make_shared<prometheus::Registry>();
-  keyverifier::observe::Metrics metrics(*registry, kVersion);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(opt.metrics_listen);
-  } catch (const std::exception& e) {
-    Log("error", absl::StrCat("cannot serve metrics on ", opt.metrics_listen,
-                              ": ", e.what()));
-    return 1;
-  }
-  exposer->RegisterCollectable(registry);
-  keyverifier::keyring::TrustedKeyRing keyring(std::move(trusted));
-  keyverifier::api::Verifier verifier(keyring, clock, {}, metrics);
-  int workers = opt.workers > 0
-                    ? opt.workers
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  auto pool = keyverifier::api::WorkerPool::Create(workers, 1024 * workers);
-  if (!pool.ok()) {
-    Log("error", std::string(pool.status().message()));
+  absl::StatusOr<keyverifier::v1::Config> config =
+      keyverifier::config::LoadConfig(args, ReadFile);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n" << keyverifier::config::FlagsUsage();
     return 2;
   }
-  keyverifier::api::KeyVerifierService service(verifier, **pool, clock);
+  keyverifier::observe::Logger log(*keyverifier::observe::ParseLogLevel(config->log_level()),
+                                   std::cerr, clock);
 
   // Signals are taken synchronously by the main thread below.
   sigset_t signals;
@@ -144,39 +90,94 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (mkdir(config->data_dir().c_str(), 0700) != 0 && errno != EEXIST) {
+    log.Error("cannot create data_dir", {{"data_dir", config->data_dir()}});
+    return 1;
+  }
+  keyverifier::keyring::KeysByServer trusted;
+  if (!config->trusted_keys_file().empty()) {
+    absl::StatusOr<std::string> text = ReadFile(config->trusted_keys_file());
+    absl::StatusOr<keyverifier::keyring::KeysByServer> keys =
+        text.ok() ? keyverifier::keyring::ParseKeysFile(*text)
+                  : absl::StatusOr<keyverifier::keyring::KeysByServer>(text.status());
+    if (!keys.ok()) {
+      log.Error("cannot load trusted keys", {{"error", keys.status().message()}});
+      return 2;
+    }
+    trusted = *std::move(keys);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(config->tls());
+  if (!credentials.ok()) {
+    log.Error("cannot set up TLS", {{"error", credentials.status().message()}});
+    return 2;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  keyverifier::observe::Metrics metrics(*registry, kVersion);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(config->metrics_listen());
+  } catch (const std::exception& e) {
+    log.Error("cannot serve metrics",
+              {{"address", config->metrics_listen()}, {"error", e.what()}});
+    return 1;
+  }
+  exposer->RegisterCollectable(registry);
+
+  keyverifier::keyring::TrustedKeyRing keyring(std::move(trusted));
+  keyverifier::api::VerifierLimits limits;
+  limits.max_events_per_batch = config->limits().max_events_per_batch();
+  limits.max_event_bytes = config->limits().max_event_bytes();
+  keyverifier::api::Verifier verifier(keyring, clock, limits, metrics);
+  int workers = config->workers() > 0
+                    ? static_cast<int>(config->workers())
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  auto pool = keyverifier::api::WorkerPool::Create(workers, 1024 * workers);
+  if (!pool.ok()) {
+    log.Error("cannot start workers", {{"error", pool.status().message()}});
+    return 2;
+  }
+  keyverifier::api::KeyVerifierService service(
+      verifier, **pool, clock,
+      {config->tls().allowed_client_names().begin(),
+       config->tls().allowed_client_names().end()});
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(opt.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config->listen(), *credentials, &port);
   builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_request_bytes()));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(
       std::make_unique<keyverifier::observe::MetricsInterceptorFactory>(metrics, clock));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.SetMaxReceiveMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    Log("error", absl::StrCat("cannot listen on ", opt.listen));
+    log.Error("cannot listen", {{"address", config->listen()}});
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
-  Log("info", absl::StrCat("serving on ", opt.listen, " (port ", port, ")"));
+  log.Info(absl::StrCat("serving on ", config->listen(), " (port ", port, ")"),
+           {{"tls", config->tls().cert_file().empty() ? "off" : "on"},
+            {"mutual_tls", config->tls().client_ca_file().empty() ? "off" : "on"}});
   for (int p : exposer->GetListeningPorts()) {
-    Log("info", absl::StrCat("metrics on ", opt.metrics_listen, " (port ", p, ")"));
+    log.Info(absl::StrCat("metrics on ", config->metrics_listen(), " (port ", p, ")"));
   }
 
   int sig = 0;
   sigwait(&signals, &sig);
-  Log("info", absl::StrCat("signal ", sig, ": draining for up to ",
-                           opt.grace_seconds, "s"));
+  log.Info(absl::StrCat("signal ", sig, ": draining for up to ",
+                        config->grace_seconds(), "s"));
   health->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::seconds(opt.grace_seconds));
+                   std::chrono::seconds(config->grace_seconds()));
   server->Wait();
   (*pool)->Stop();
-  Log("info", "stopped");
+  log.Info("stopped");
   return 0;
 }

@@ -8,6 +8,9 @@
 #ifndef KEYVERIFIER_SERVICE_API_GRPC_SERVICE_H_
 #define KEYVERIFIER_SERVICE_API_GRPC_SERVICE_H_
 
+#include <string>
+#include <vector>
+
 #include "keyverifier/v1/service.grpc.pb.h"
 #include "service/api/verifier.h"
 #include "service/api/worker_pool.h"
@@ -17,8 +20,15 @@ namespace keyverifier::api {
 
 class KeyVerifierService final : public v1::KeyVerifier::CallbackService {
  public:
-  KeyVerifierService(Verifier& verifier, WorkerPool& pool, const Clock& clock)
-      : verifier_(verifier), pool_(pool), clock_(clock) {}
+  // `allowed_client_names`: with mutual TLS, only clients whose certificate
+  // has one of these subject alternative names (DNS or URI) may call; empty
+  // allows every client the transport admitted.
+  KeyVerifierService(Verifier& verifier, WorkerPool& pool, const Clock& clock,
+                     std::vector<std::string> allowed_client_names = {})
+      : verifier_(verifier),
+        pool_(pool),
+        clock_(clock),
+        allowed_client_names_(std::move(allowed_client_names)) {}
 
   grpc::ServerUnaryReactor* VerifyServerKeys(
       grpc::CallbackServerContext* context,
@@ -44,9 +54,12 @@ class KeyVerifierService final : public v1::KeyVerifier::CallbackService {
       grpc::CallbackServerContext* context, const Req* request, Resp* response,
       absl::StatusOr<Resp> (Verifier::*method)(const Req&, absl::Time));
 
+  bool ClientAllowed(const grpc::CallbackServerContext& context) const;
+
   Verifier& verifier_;
   WorkerPool& pool_;
   const Clock& clock_;
+  const std::vector<std::string> allowed_client_names_;
 };
 
 }  // namespace keyverifier::api

@@ -17,7 +17,7 @@ cat >"$dir/trusted.json" <<'KEYS'
 {"domain": {"ed25519:1": {"key": "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", "valid_until_ts": 9000000000000}}}
 KEYS
 
-"$bin" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 --grace_seconds 2 \
+"$bin" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 --grace_seconds 2 --data_dir "$dir/data" \
   --trusted_keys "$dir/trusted.json" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
