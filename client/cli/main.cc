@@ -1,5 +1,5 @@
-// keyverifier_cli: offline checks with the signing core (and, later, calls to
-// a running keyverifier service). See `keyverifier_cli help`.
+// keyverifier_cli: offline checks with the signing core, and calls to a
+// running keyverifier service. See `keyverifier_cli help`.
 #include <unistd.h>
 
 #include <fstream>
@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/cli/offline.h"
+#include "client/cli/remote.h"
 
 namespace {
 
@@ -29,6 +30,8 @@ void Usage(std::ostream& out) {
   out << "usage: keyverifier_cli <subcommand> [flags] [FILE]\n"
       << "offline subcommands (FILE absent or '-' reads standard input):\n"
       << keyverifier::cli::OfflineUsage()
+      << "remote subcommands (call a running keyverifier):\n"
+      << keyverifier::cli::RemoteUsage()
       << "exit codes: 0 valid, 1 invalid or valid_but_redacted, 2 unusable input\n";
 }
 
@@ -52,13 +55,16 @@ int main(int argc, char** argv) {
   keyverifier::cli::Environment env;
   env.read_file = ReadFile;
   env.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
-  if (!keyverifier::cli::IsOfflineCommand(command)) {
+  keyverifier::cli::CommandResult r;
+  if (keyverifier::cli::WantsRemote(command, args)) {
+    r = keyverifier::cli::RunRemoteCommand(command, args, env);
+  } else if (keyverifier::cli::IsOfflineCommand(command)) {
+    r = keyverifier::cli::RunOfflineCommand(command, args, env);
+  } else {
     std::cerr << "unknown subcommand \"" << command << "\"\n";
     Usage(std::cerr);
     return keyverifier::cli::kExitUnusable;
   }
-  keyverifier::cli::CommandResult r =
-      keyverifier::cli::RunOfflineCommand(command, args, env);
   std::cout << r.out;
   std::cerr << r.err;
   return r.exit_code;

@@ -82,4 +82,14 @@ grpc::ServerUnaryReactor* KeyVerifierService::VerifyRequestAuth(
   return Schedule(context, request, response, &Verifier::VerifyRequestAuth);
 }
 
+grpc::ServerUnaryReactor* KeyVerifierService::CheckCertificate(
+    grpc::CallbackServerContext* context, const v1::CheckCertificateRequest*,
+    v1::CheckCertificateResponse*) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                               "CheckCertificate: the certificate policy is not "
+                               "available in this version"));
+  return reactor;
+}
+
 }  // namespace keyverifier::api

@@ -46,6 +46,11 @@ class KeyVerifierService final : public v1::KeyVerifier::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::VerifyRequestAuthRequest* request,
       v1::VerifyRequestAuthResponse* response) override;
+  // The certificate policy is not part of this build yet: UNIMPLEMENTED.
+  grpc::ServerUnaryReactor* CheckCertificate(
+      grpc::CallbackServerContext* context,
+      const v1::CheckCertificateRequest* request,
+      v1::CheckCertificateResponse* response) override;
 
  private:
   // Runs `method` on the pool and finishes the call with its result.
