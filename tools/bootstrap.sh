@@ -18,6 +18,12 @@ PACKAGES=(
   postgresql dnsmasq-base bind9-dnsutils prometheus openssl curl
 )
 
+# Commands that may come from elsewhere on some machines; Debian's packages
+# otherwise.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -25,15 +31,23 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "bootstrap: installing ${missing[*]}" >&2
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=(sudo)
+# The offline Kubernetes manifest checker's npm packages (pinned by its lock
+# file); reinstalled only when the lock file changes.
+validator="$(cd "$(dirname "$0")" && pwd)/k8s-validate"
+stamp="$validator/node_modules/.lock-stamp"
+if ! cmp -s "$validator/package-lock.json" "$stamp" 2>/dev/null; then
+  echo "bootstrap: installing tools/k8s-validate npm packages" >&2
+  (cd "$validator" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$validator/package-lock.json" "$stamp"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
