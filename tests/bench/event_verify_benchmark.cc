@@ -18,75 +18,14 @@
 #include "service/core/event_verifier.h"
 #include "service/core/json.h"
 #include "service/core/room_version.h"
+#include "tests/bench/fixture.h"
 
 namespace keyverifier::core {
 namespace {
 
-constexpr int64_t kNow = 1700000000000;
-
-struct Fixture {
-  std::string event_json;
-  std::string signed_bytes;
-  std::string signature;
-  std::vector<VerifyKey> keys;
-  const RoomVersion* room;
-};
-
-// A realistic m.room.message of about 1.2 KB, signed as a server would.
-Fixture MakeFixture() {
-  Fixture f;
-  f.room = *LookupRoomVersion("10");
-  Ed25519SigningKey key = *Ed25519SigningKey::FromSeed(std::string(32, '\x42'));
-  std::string body;
-  while (body.size() < 520) {
-    body += "Federation keeps rooms in sync across servers; every event is "
-            "signed by its origin. ";
-  }
-  std::string event_text = absl::StrCat(R"({
-    "type": "m.room.message",
-    "room_id": "!OGEhHVWSdvArJzumhm:matrix.example.org",
-    "sender": "@alice.smith:matrix.example.org",
-    "origin_server_ts": 1699999990000,
-    "depth": 48213,
-    "content": {
-      "msgtype": "m.text",
-      "body": ")", body, R"(",
-      "format": "org.matrix.custom.html",
-      "formatted_body": "<p>)", body.substr(0, 200), R"(</p>",
-      "m.mentions": {"user_ids": ["@bob:other.example.net"]},
-      "m.relates_to": {"m.in_reply_to": {"event_id": "$Rqnc-F-dvnEYJTyHq_iKxU2bZ1CI92-kuZq3a5lr5Zg"}}
-    },
-    "prev_events": ["$0K5Ow9gQVdDoh6pVPXtTEwwI-C2tSfV-9FsTy_5ZKRQ"],
-    "auth_events": [
-      "$Cg6ZdvPsYC3prqSiJ2tX8W91JGDEnGs8DkpKq5Q4uyI",
-      "$5hnSNx0E3Qv6a8_hNTnDd23lu9q9OuvpZGXDSy1Ixsc",
-      "$jXQJjRBaNaF2M5lUQ94JOs8nP4MbTUMQ_Io7p8nKr3k"
-    ],
-    "unsigned": {"age_ts": 1699999990000}
-  })");
-  Value event = *ParseJson(event_text);
-  HashAndSignEvent(&event, *f.room, "matrix.example.org", "ed25519:a_Bcde",
-                   key)
-      .IgnoreError();
-  f.event_json = ToJson(event);
-  PreparedEvent p = *PrepareEvent(f.event_json, *f.room);
-  f.signed_bytes = p.signed_bytes;
-  f.signature = *DecodeBase64(p.redacted.Find("signatures")
-                                  ->Find("matrix.example.org")
-                                  ->Find("ed25519:a_Bcde")
-                                  ->string_value());
-  VerifyKey vk;
-  vk.key_id = "ed25519:a_Bcde";
-  vk.public_key = key.public_key();
-  vk.valid_until_ts = kNow + 3600000;
-  f.keys.push_back(vk);
-  return f;
-}
-
-const Fixture& GetFixture() {
-  static const Fixture* f = new Fixture(MakeFixture());
-  return *f;
-}
+using bench::Fixture;
+using bench::GetFixture;
+using bench::kNow;
 
 void BM_BareSodiumVerify(benchmark::State& state) {
   const Fixture& f = GetFixture();
@@ -155,9 +94,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
-  std::cout << "event size: " << keyverifier::core::GetFixture().event_json.size()
+  std::cout << "event size: " << keyverifier::bench::GetFixture().event_json.size()
             << " bytes, signed bytes: "
-            << keyverifier::core::GetFixture().signed_bytes.size() << "\n";
+            << keyverifier::bench::GetFixture().signed_bytes.size() << "\n";
   benchmark::Initialize(&argc, argv);
   keyverifier::core::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -1,0 +1,32 @@
+// A realistic signed m.room.message (about 1.2 KB) and the key that verifies
+// it, shared by the benchmarks and the load generator.
+#ifndef KEYVERIFIER_TESTS_BENCH_FIXTURE_H_
+#define KEYVERIFIER_TESTS_BENCH_FIXTURE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "service/core/room_version.h"
+#include "service/core/verify_key.h"
+
+namespace keyverifier::bench {
+
+inline constexpr int64_t kNow = 1700000000000;
+inline constexpr char kServer[] = "matrix.example.org";
+inline constexpr char kKeyId[] = "ed25519:a_Bcde";
+
+struct Fixture {
+  std::string event_json;    // the signed event
+  std::string signed_bytes;  // what its signature covers
+  std::string signature;     // 64 bytes
+  std::vector<core::VerifyKey> keys;
+  const core::RoomVersion* room;
+};
+
+// Built once; thread-safe.
+const Fixture& GetFixture();
+
+}  // namespace keyverifier::bench
+
+#endif  // KEYVERIFIER_TESTS_BENCH_FIXTURE_H_

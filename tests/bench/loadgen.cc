@@ -1,0 +1,321 @@
+// Load generator for the gRPC service, with its baselines measured in the same
+// run on the same machine:
+//   - bare verify, 2 threads: libsodium crypto_sign_verify_detached in a loop
+//     (the ceiling for VerifyEvents);
+//   - trivial server: a gRPC service whose VerifyEventSignature does exactly
+//     one bare verify (the ceiling for unary VerifyEventSignature);
+//   - the real KeyVerifierService (trusted-keys keyring, worker pool) for
+//     VerifyEventSignature, VerifyEvents (64 events a call) and cached
+//     VerifyServerKeys.
+// Servers run in this process on loopback; clients use gRPC's callback API with
+// a fixed number of calls in flight. Reports calls/s, events/s, p50/p99/p99.9
+// latency and CPU use, then the ratios the targets are stated in.
+//
+//   bazel run //tests/bench:loadgen -- [--seconds N]
+#include <sodium.h>
+#include <sys/resource.h>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "keyverifier/v1/service.grpc.pb.h"
+#include "service/api/grpc_service.h"
+#include "service/api/verifier.h"
+#include "service/api/worker_pool.h"
+#include "service/clock/clock.h"
+#include "service/keyring/trusted_keys.h"
+#include "tests/bench/fixture.h"
+
+namespace keyverifier::bench {
+namespace {
+
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+struct Result {
+  std::string name;
+  double calls_per_s = 0;
+  double items_per_s = 0;
+  double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+  double cpu_cores = 0;  // CPU seconds per wall second
+  int errors = 0;
+};
+
+void Print(const Result& r) {
+  std::printf("%-34s %10.0f calls/s %10.0f items/s  p50 %6.2f ms  p99 %6.2f ms"
+              "  p99.9 %6.2f ms  cpu %.2f cores  errors %d\n",
+              r.name.c_str(), r.calls_per_s, r.items_per_s, r.p50_ms, r.p99_ms,
+              r.p999_ms, r.cpu_cores, r.errors);
+}
+
+// Bare verifies on `threads` threads for `duration`.
+Result BareVerify(int threads, absl::Duration duration) {
+  const Fixture& f = GetFixture();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0};
+  double cpu0 = CpuSeconds();
+  absl::Time t0 = absl::Now();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&] {
+      int64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        n += crypto_sign_verify_detached(
+                 reinterpret_cast<const unsigned char*>(f.signature.data()),
+                 reinterpret_cast<const unsigned char*>(f.signed_bytes.data()),
+                 f.signed_bytes.size(), f.keys[0].public_key.data()) == 0;
+      }
+      done += n;
+    });
+  }
+  absl::SleepFor(duration);
+  stop = true;
+  for (auto& t : pool) t.join();
+  double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  Result r;
+  r.name = "bare verify, " + std::to_string(threads) + " threads";
+  r.calls_per_s = r.items_per_s = done / wall;
+  r.cpu_cores = (CpuSeconds() - cpu0) / wall;
+  return r;
+}
+
+// Keeps `in_flight` calls going for `duration`. `start(done)` issues one call
+// and must invoke done(ok) when it completes.
+Result Drive(const std::string& name, int in_flight, int items_per_call,
+             absl::Duration duration,
+             const std::function<void(std::function<void(bool)>)>& start) {
+  absl::Mutex mu;
+  std::vector<double> latencies_ms;
+  int errors = 0;
+  int outstanding = 0;
+  std::atomic<bool> stop{false};
+  std::function<void()> issue = [&] {
+    absl::Time t = absl::Now();
+    start([&, t](bool ok) {
+      double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
+      bool again;
+      {
+        absl::MutexLock lock(&mu);
+        latencies_ms.push_back(ms);
+        if (!ok) ++errors;
+        again = !stop.load();
+        if (!again) --outstanding;
+      }
+      if (again) issue();
+    });
+  };
+  double cpu0 = CpuSeconds();
+  absl::Time t0 = absl::Now();
+  {
+    absl::MutexLock lock(&mu);
+    outstanding = in_flight;
+  }
+  for (int i = 0; i < in_flight; ++i) issue();
+  absl::SleepFor(duration);
+  stop = true;
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding));
+  }
+  double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  Result r;
+  r.name = name;
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  auto pct = [&](double p) {
+    return latencies_ms.empty()
+               ? 0
+               : latencies_ms[std::min(latencies_ms.size() - 1,
+                                       static_cast<size_t>(p * latencies_ms.size()))];
+  };
+  r.calls_per_s = latencies_ms.size() / wall;
+  r.items_per_s = r.calls_per_s * items_per_call;
+  r.p50_ms = pct(0.50);
+  r.p99_ms = pct(0.99);
+  r.p999_ms = pct(0.999);
+  r.cpu_cores = (CpuSeconds() - cpu0) / wall;
+  r.errors = errors;
+  return r;
+}
+
+// The baseline server: one bare verify per VerifyEventSignature.
+class TrivialService final : public v1::KeyVerifier::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* VerifyEventSignature(
+      grpc::CallbackServerContext* context, const v1::VerifyEventSignatureRequest*,
+      v1::EventVerdict* response) override {
+    const Fixture& f = GetFixture();
+    bool ok = crypto_sign_verify_detached(
+                  reinterpret_cast<const unsigned char*>(f.signature.data()),
+                  reinterpret_cast<const unsigned char*>(f.signed_bytes.data()),
+                  f.signed_bytes.size(), f.keys[0].public_key.data()) == 0;
+    response->set_outcome(ok ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+struct RunningServer {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<v1::KeyVerifier::Stub> stub;
+};
+
+RunningServer Start(grpc::Service* service) {
+  RunningServer s;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service);
+  s.server = builder.BuildAndStart();
+  s.stub = v1::KeyVerifier::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  return s;
+}
+
+template <typename Req, typename Resp>
+using AsyncCall = std::function<void(grpc::ClientContext*, const Req*, Resp*,
+                                     std::function<void(grpc::Status)>)>;
+
+template <typename Req, typename Resp>
+std::function<void(std::function<void(bool)>)> Caller(
+    const Req& request, AsyncCall<Req, Resp> method,
+    std::function<bool(const Resp&)> check) {
+  return [&request, method, check](std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext context;
+      Resp response;
+    };
+    auto* call = new Call;
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    method(&call->context, &request, &call->response,
+           [call, done, check](grpc::Status s) {
+             bool ok = s.ok() && check(call->response);
+             delete call;
+             done(ok);
+           });
+  };
+}
+
+AsyncCall<v1::VerifyEventSignatureRequest, v1::EventVerdict> VerifyEventCall(
+    v1::KeyVerifier::Stub* stub) {
+  return [stub](auto* c, auto* req, auto* resp, auto done) {
+    stub->async()->VerifyEventSignature(c, req, resp, std::move(done));
+  };
+}
+
+}  // namespace
+}  // namespace keyverifier::bench
+
+int main(int argc, char** argv) {
+  using namespace keyverifier;        // NOLINT
+  using namespace keyverifier::bench; // NOLINT
+  int seconds = 5;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--seconds") == 0) {
+      if (!absl::SimpleAtoi(argv[i + 1], &seconds)) return 2;
+    }
+  }
+  if (sodium_init() < 0) return 1;
+  const absl::Duration d = absl::Seconds(seconds);
+  const Fixture& f = GetFixture();
+  std::printf("event: %zu bytes; %d s per scenario; %u cores\n", f.event_json.size(),
+              seconds, std::thread::hardware_concurrency());
+
+  Result bare1 = BareVerify(1, d);
+  Print(bare1);
+  Result bare2 = BareVerify(2, d);
+  Print(bare2);
+
+  v1::VerifyEventSignatureRequest event;
+  event.set_event_json(f.event_json);
+  event.set_room_version(std::string(f.room->id));
+  auto valid = [](const v1::EventVerdict& v) {
+    return v.outcome() == v1::EventVerdict::VALID;
+  };
+
+  TrivialService trivial;
+  Result base_unary;
+  {
+    RunningServer s = Start(&trivial);
+    base_unary = Drive("trivial server, unary, 32 in flight", 32, 1, d,
+                       Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
+                           event, VerifyEventCall(s.stub.get()), valid));
+    Print(base_unary);
+    s.server->Shutdown();
+  }
+
+  keyring::KeysByServer keys;
+  keys[kServer] = f.keys;
+  keyring::TrustedKeyRing keyring(std::move(keys));
+  SystemClock clock;
+  api::Verifier verifier(keyring, clock);
+  auto pool = *api::WorkerPool::Create(
+      std::max(1u, std::thread::hardware_concurrency()), 1 << 16);
+  api::KeyVerifierService service(verifier, *pool, clock);
+  RunningServer s = Start(&service);
+
+  Result unary = Drive("service VerifyEventSignature, 32", 32, 1, d,
+                       Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
+                           event, VerifyEventCall(s.stub.get()), valid));
+  Print(unary);
+
+  v1::VerifyEventsRequest batch;
+  for (int i = 0; i < 64; ++i) *batch.add_events() = event;
+  Result events = Drive(
+      "service VerifyEvents x64, 4 in flight", 4, 64, d,
+      Caller<v1::VerifyEventsRequest, v1::VerifyEventsResponse>(
+          batch,
+          [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
+            stub->async()->VerifyEvents(c, req, resp, std::move(done));
+          },
+          [](const v1::VerifyEventsResponse& r) {
+            return r.results_size() == 64 &&
+                   r.results(63).verdict().outcome() == v1::EventVerdict::VALID;
+          }));
+  Print(events);
+
+  v1::VerifyServerKeysRequest keys_request;
+  keys_request.set_server_name(kServer);
+  Result cached = Drive(
+      "service VerifyServerKeys cached, 32", 32, 1, d,
+      Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+          keys_request,
+          [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
+            stub->async()->VerifyServerKeys(c, req, resp, std::move(done));
+          },
+          [](const v1::VerifyServerKeysResponse& r) { return r.verify_keys_size() == 1; }));
+  Print(cached);
+  s.server->Shutdown();
+  pool->Stop();
+
+  std::printf("\nunary VerifyEventSignature / trivial server = %.3f (target >= 0.90)\n",
+              unary.calls_per_s / base_unary.calls_per_s);
+  std::printf("VerifyEvents events/s / bare verify on 2 threads = %.3f (target >= 0.80)\n",
+              events.items_per_s / bare2.items_per_s);
+  std::printf("cached VerifyServerKeys: %.0f calls/s (target >= 35000), p99 %.2f ms "
+              "(target <= 5)\n",
+              cached.calls_per_s, cached.p99_ms);
+  return 0;
+}
