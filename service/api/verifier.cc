@@ -66,6 +66,33 @@ std::vector<std::string> SigningKeyIds(const core::PreparedEvent& event,
 
 }  // namespace
 
+// Keys already obtained during one call, so a batch of events from the same
+// servers asks the keyring once per server rather than once per event.
+class Verifier::KeyMemo {
+ public:
+  // The remembered keys of `query.server_name` if they answer `query`.
+  const std::vector<core::VerifyKey>* Find(const keyring::KeyQuery& query) const {
+    auto it = keys_.find(query.server_name);
+    if (it == keys_.end()) return nullptr;
+    for (const std::string& id : query.key_ids) {
+      auto k = std::find_if(it->second.begin(), it->second.end(),
+                            [&](const core::VerifyKey& key) { return key.key_id == id; });
+      if (k == it->second.end()) return nullptr;
+      if (!k->expired_ts && k->valid_until_ts.value_or(0) < query.minimum_valid_until_ts) {
+        return nullptr;  // the keyring may know a fresher answer
+      }
+    }
+    return &it->second;
+  }
+  const std::vector<core::VerifyKey>& Put(const std::string& server,
+                                          std::vector<core::VerifyKey> keys) {
+    return keys_[server] = std::move(keys);
+  }
+
+ private:
+  std::map<std::string, std::vector<core::VerifyKey>, std::less<>> keys_;
+};
+
 absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
     const v1::VerifyServerKeysRequest& request, absl::Time deadline) {
   if (absl::Status s = core::ParseServerName(request.server_name()).status();
@@ -109,6 +136,13 @@ absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
 
 absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
     const v1::VerifyEventSignatureRequest& request, absl::Time deadline) {
+  KeyMemo memo;
+  return VerifyEvent(request, deadline, memo);
+}
+
+absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
+    const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
+    KeyMemo& memo) {
   absl::StatusOr<const core::RoomVersion*> room =
       core::LookupRoomVersion(request.room_version());
   if (!room.ok()) return Field("room_version", room.status());
@@ -123,7 +157,7 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
 
   // Keys for every server that must sign; a key valid long enough for the
   // event where the room version enforces validity.
-  std::map<std::string, std::vector<core::VerifyKey>, std::less<>> keys;
+  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> keys;
   for (const std::string& server : event->required_servers) {
     keyring::KeyQuery query;
     query.server_name = server;
@@ -132,18 +166,22 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
     if ((*room)->enforce_key_validity) {
       query.minimum_valid_until_ts = event->origin_server_ts;
     }
+    if (const std::vector<core::VerifyKey>* known = memo.Find(query)) {
+      keys[server] = known;
+      continue;
+    }
     absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
     if (!result.ok()) {
       return absl::Status(result.status().code(),
                           absl::StrCat("keys of ", server, ": ",
                                        result.status().message()));
     }
-    keys[server] = result->AllKeys();
+    keys[server] = &memo.Put(server, result->AllKeys());
   }
   core::KeyLookup lookup = [&keys](absl::string_view server) {
     auto it = keys.find(server);
     return it == keys.end() ? absl::Span<const core::VerifyKey>()
-                            : absl::Span<const core::VerifyKey>(it->second);
+                            : absl::Span<const core::VerifyKey>(*it->second);
   };
   core::EventVerdict verdict =
       core::VerifyPreparedEvent(*event, lookup, clock_.NowMs());
@@ -177,10 +215,10 @@ absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
                      limits_.max_events_per_batch, " per call"));
   }
   v1::VerifyEventsResponse out;
+  KeyMemo memo;
   for (int i = 0; i < request.events_size(); ++i) {
     v1::EventResult* result = out.add_results();
-    absl::StatusOr<v1::EventVerdict> v =
-        VerifyEventSignature(request.events(i), deadline);
+    absl::StatusOr<v1::EventVerdict> v = VerifyEvent(request.events(i), deadline, memo);
     if (v.ok()) {
       *result->mutable_verdict() = *std::move(v);
     } else {

@@ -39,6 +39,11 @@ class Verifier {
       const v1::VerifyRequestAuthRequest& request, absl::Time deadline);
 
  private:
+  class KeyMemo;
+  absl::StatusOr<v1::EventVerdict> VerifyEvent(
+      const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
+      KeyMemo& memo);
+
   keyring::KeyRing& keys_;
   const Clock& clock_;
   VerifierLimits limits_;

@@ -249,6 +249,23 @@ TEST_F(GrpcServiceTest, BatchKeepsOrderAndGivesPerEventErrors) {
   EXPECT_EQ(resp.results(2).verdict().outcome(), v1::EventVerdict::VALID);
 }
 
+TEST_F(GrpcServiceTest, BatchAsksTheKeyringOncePerServer) {
+  Server server(keys_, clock_);
+  v1::VerifyEventsRequest req;
+  for (int i = 0; i < 10; ++i) {
+    auto* e = req.add_events();
+    e->set_event_json(SignedEvent("10", "event " + std::to_string(i)));
+    e->set_room_version("10");
+  }
+  v1::VerifyEventsResponse resp;
+  ASSERT_TRUE(server.stub().VerifyEvents(Context().get(), req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 10);
+  for (const auto& r : resp.results()) {
+    EXPECT_EQ(r.verdict().outcome(), v1::EventVerdict::VALID);
+  }
+  EXPECT_EQ(keys_.calls(), 1);
+}
+
 TEST_F(GrpcServiceTest, BatchLimit) {
   VerifierLimits limits;
   limits.max_events_per_batch = 2;
