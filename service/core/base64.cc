@@ -1,5 +1,6 @@
 #include "service/core/base64.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,23 @@ absl::string_view Alphabet(Base64Alphabet alphabet) {
              ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
              : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 }
+
+// Maps each byte to its value in the alphabet, or -1.
+struct DecodeTable {
+  int8_t value[256];
+};
+
+constexpr DecodeTable MakeTable(const char* alphabet) {
+  DecodeTable t{};
+  for (int i = 0; i < 256; ++i) t.value[i] = -1;
+  for (int i = 0; i < 64; ++i) t.value[static_cast<unsigned char>(alphabet[i])] = i;
+  return t;
+}
+
+constexpr DecodeTable kStandardTable = MakeTable(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+constexpr DecodeTable kUrlSafeTable = MakeTable(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
 }  // namespace
 
@@ -49,31 +67,37 @@ absl::StatusOr<std::string> DecodeBase64(absl::string_view text,
     return absl::InvalidArgumentError(absl::StrCat(
         "base64 of ", text.size(), " characters (without padding) is impossible"));
   }
-  std::string input(text);
-  // The last character of a partial group carries 2 or 4 bits that encode
-  // nothing; clear them so libsodium's canonical-only decoder accepts it.
-  if (!input.empty() && input.size() % 4 != 0) {
-    absl::string_view abc = Alphabet(alphabet);
-    size_t v = abc.find(input.back());
-    if (v != absl::string_view::npos) {
-      v &= input.size() % 4 == 2 ? 0x30 : 0x3C;
-      input.back() = abc[v];
+  // OpenSSL's decoder does the work: it is table-driven and ~10x faster than
+  // libsodium's constant-time one, and nothing decoded here is secret
+  // (signatures, public keys, hashes). It is lenient about whitespace and
+  // alphabets, so the input is checked strictly first; it ignores the unused
+  // low bits of a partial group, which is the tolerance wanted. URL-safe input
+  // is mapped onto the standard alphabet, and padding restored, for it.
+  const DecodeTable& table =
+      alphabet == Base64Alphabet::kStandard ? kStandardTable : kUrlSafeTable;
+  const absl::string_view standard = Alphabet(Base64Alphabet::kStandard);
+  std::string input;
+  input.reserve(text.size() + 3);
+  for (size_t i = 0; i < text.size(); ++i) {
+    int v = table.value[static_cast<unsigned char>(text[i])];
+    if (v < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid ",
+          alphabet == Base64Alphabet::kStandard ? "base64" : "URL-safe base64",
+          " character at position ", i, " of ", text.size()));
     }
+    input.push_back(standard[v]);
   }
-  std::string out(input.size() / 4 * 3 + 3, '\0');
-  size_t out_len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()),
-                        out.size(), input.data(), input.size(), nullptr,
-                        &out_len, &end, SodiumVariant(alphabet)) != 0 ||
-      end != input.data() + input.size()) {
-    size_t at = end ? static_cast<size_t>(end - input.data()) : 0;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid ",
-        alphabet == Base64Alphabet::kStandard ? "base64" : "URL-safe base64",
-        " at character ", at, " of ", input.size()));
+  const size_t missing = (4 - input.size() % 4) % 4;
+  input.append(missing, '=');
+  std::string out(input.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(input.data()),
+                          static_cast<int>(input.size()));
+  if (n < 0) {
+    return absl::InvalidArgumentError("invalid base64");
   }
-  out.resize(out_len);
+  out.resize(out.size() - missing);
   return out;
 }
 

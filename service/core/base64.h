@@ -1,10 +1,11 @@
 // Unpadded Base64 as the Matrix spec uses it (appendices: "Unpadded Base64"),
-// standard and URL-safe alphabets, on top of libsodium's codec.
+// standard and URL-safe alphabets. Encoding uses libsodium; decoding uses
+// OpenSSL's table-driven decoder (much faster than libsodium's constant-time
+// one, and nothing decoded here is secret), after a strict alphabet check.
 //
 // Decoding accepts input with or without "=" padding, as the spec asks. It also
 // accepts a last character whose unused low bits are not zero (the spec's own
-// signing-key seed is written that way, and Synapse and ruma accept it);
-// libsodium rejects such input, so those bits are cleared before decoding.
+// signing-key seed is written that way, and Synapse and ruma accept it).
 //
 // Pure and thread-safe. Errors: InvalidArgumentError naming the offending input
 // length or character.

@@ -20,12 +20,14 @@ const Value* FindString(const Value& obj, absl::string_view field) {
   return v && v->is_string() ? v : nullptr;
 }
 
-absl::StatusOr<std::string> ContentHash(const Value& event, NumberPolicy policy) {
+absl::StatusOr<Sha256Digest> ContentHash(const Value& event, NumberPolicy policy,
+                                         size_t size_hint) {
   std::string bytes;
+  bytes.reserve(size_hint);
   absl::Status s = AppendCanonicalJsonWithout(
       event, {"hashes", "signatures", "unsigned"}, policy, &bytes);
   if (!s.ok()) return Bad(s.message());
-  return EncodeBase64Unpadded(AsStringView(Sha256(bytes)));
+  return Sha256(bytes);
 }
 
 // 3PID invites may be sent by a server other than the sender's.
@@ -122,21 +124,28 @@ absl::StatusOr<PreparedEvent> PrepareEvent(Value event, const RoomVersion& room)
       p.required_servers.end());
 
   // Content hash over the full event.
-  absl::StatusOr<std::string> hash = ContentHash(event, room.number_policy);
+  absl::StatusOr<Sha256Digest> hash = ContentHash(event, room.number_policy, 2048);
   if (!hash.ok()) return hash.status();
-  p.content_hash = *std::move(hash);
+  const Sha256Digest digest = *hash;
+  p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
   const Value* hashes = event.Find("hashes");
   const Value* sha256 = hashes ? FindString(*hashes, "sha256") : nullptr;
   if (sha256 != nullptr) {
-    // Compare decoded bytes, so padding or spare bits do not matter.
-    absl::StatusOr<std::string> given = DecodeBase64(sha256->string_value());
-    absl::StatusOr<std::string> computed = DecodeBase64(p.content_hash);
-    p.content_hash_matches = given.ok() && *given == *computed;
+    // Signers write the canonical unpadded form, so equal text is the common
+    // case; otherwise compare decoded bytes, so padding or spare bits do not
+    // matter.
+    p.content_hash_matches = sha256->string_value() == p.content_hash;
+    if (!p.content_hash_matches) {
+      absl::StatusOr<std::string> given = DecodeBase64(sha256->string_value());
+      p.content_hash_matches =
+          given.ok() && *given == std::string(AsStringView(digest));
+    }
   }
 
   // Redact, then the bytes the signatures cover.
   p.redacted = std::move(event);
   RedactEvent(room.redaction, &p.redacted);
+  p.signed_bytes.reserve(1024);
   absl::Status s = AppendCanonicalJsonWithout(
       p.redacted, {"signatures", "unsigned"}, room.number_policy, &p.signed_bytes);
   if (!s.ok()) return Bad(s.message());
@@ -193,10 +202,10 @@ absl::Status HashAndSignEvent(Value* event, const RoomVersion& room,
                               absl::string_view server, absl::string_view key_id,
                               const Ed25519SigningKey& key) {
   if (!event->is_object()) return Bad("not a JSON object");
-  absl::StatusOr<std::string> hash = ContentHash(*event, room.number_policy);
+  absl::StatusOr<Sha256Digest> hash = ContentHash(*event, room.number_policy, 0);
   if (!hash.ok()) return hash.status();
   Value hashes = Value::Object();
-  hashes.Set("sha256", Value::String(*std::move(hash)));
+  hashes.Set("sha256", Value::String(EncodeBase64Unpadded(AsStringView(*hash))));
   event->Set("hashes", std::move(hashes));
   Value redacted = *event;
   RedactEvent(room.redaction, &redacted);

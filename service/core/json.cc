@@ -5,11 +5,17 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+// Vectorised scanning of string contents (SSE2 is part of x86-64).
+#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2)
+#define RAPIDJSON_SSE2
+#endif
 #include "rapidjson/error/en.h"
 #include "rapidjson/reader.h"
+#include "simdjson.h"
 
 namespace keyverifier::core {
 namespace {
@@ -39,31 +45,117 @@ void SetNumberFromLexeme(absl::string_view lexeme, NumberKind* kind,
   text->assign(lexeme.data(), lexeme.size());
 }
 
-bool LooksLikeJsonNumber(absl::string_view s) {
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Length of the longest prefix of `s` that is a JSON number, 0 if none; this
+// is where a JSON reader's number token ends ("1.5.3" -> 3, "01" -> 1).
+size_t JsonNumberLength(absl::string_view s) {
   size_t p = 0;
   if (p < s.size() && s[p] == '-') ++p;
-  if (p >= s.size()) return false;
+  if (p >= s.size()) return 0;
   if (s[p] == '0') {
     ++p;
   } else if (s[p] >= '1' && s[p] <= '9') {
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
+    while (p < s.size() && IsDigit(s[p])) ++p;
   } else {
-    return false;
+    return 0;
   }
-  if (p < s.size() && s[p] == '.') {
-    ++p;
-    size_t start = p;
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-    if (p == start) return false;
+  if (p + 1 < s.size() && s[p] == '.' && IsDigit(s[p + 1])) {
+    p += 2;
+    while (p < s.size() && IsDigit(s[p])) ++p;
   }
   if (p < s.size() && (s[p] == 'e' || s[p] == 'E')) {
-    ++p;
-    if (p < s.size() && (s[p] == '+' || s[p] == '-')) ++p;
-    size_t start = p;
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-    if (p == start) return false;
+    size_t q = p + 1;
+    if (q < s.size() && (s[q] == '+' || s[q] == '-')) ++q;
+    if (q < s.size() && IsDigit(s[q])) {
+      while (q < s.size() && IsDigit(s[q])) ++q;
+      p = q;
+    }
   }
-  return p == s.size();
+  return p;
+}
+
+bool LooksLikeJsonNumber(absl::string_view s) {
+  return !s.empty() && JsonNumberLength(s) == s.size();
+}
+
+// The numbers RapidJSON refused, as (index among all numbers of the document
+// in order, lexeme); see StandInForLongNumbers.
+using LongNumbers = std::vector<std::pair<size_t, std::string>>;
+
+// RapidJSON refuses a number it could not hold in a double (kParseErrorNumber-
+// TooBig: 309+ integer digits, or "0e400"), even when asked only for the
+// lexeme, but room versions 1-5 must read such numbers as Python does. This
+// replaces every number that might be refused (any with an exponent, any
+// longer than 300 characters) by "0" and spaces, keeping all byte offsets,
+// and returns the real lexemes for the builder. Strings are skipped; anything
+// that is not JSON is left alone for the parser to report.
+LongNumbers StandInForLongNumbers(std::string* json) {
+  LongNumbers numbers;
+  std::string& s = *json;
+  size_t index = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '"') {
+      for (++i; i < s.size() && s[i] != '"'; ++i) {
+        if (s[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    size_t n = s[i] == '-' || IsDigit(s[i])
+                   ? JsonNumberLength(absl::string_view(s).substr(i))
+                   : 0;
+    if (n == 0) {
+      ++i;
+      continue;
+    }
+    absl::string_view lexeme(s.data() + i, n);
+    if (n > 300 || lexeme.find_first_of("eE") != absl::string_view::npos) {
+      numbers.emplace_back(index, std::string(lexeme));
+      s[i] = '0';
+      std::fill(s.begin() + i + 1, s.begin() + i + n, ' ');
+    }
+    ++index;
+    i += n;
+  }
+  return numbers;
+}
+
+// Offset of the first byte that does not begin a well-formed UTF-8 sequence
+// (Unicode table 3-7: no overlong forms, surrogates or code points above
+// U+10FFFF). Only used to name the position once validation has failed.
+size_t FirstInvalidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t continuation;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      continuation = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      continuation = 2;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      continuation = 3;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    for (size_t k = 1; k <= continuation; ++k) {
+      if (i + k >= s.size()) return i;
+      const unsigned char d = s[i + k];
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return i;
+    }
+    i += continuation + 1;
+  }
+  return s.size();
 }
 
 // True if `s` contains the UTF-8 form of a UTF-16 surrogate (U+D800..U+DFFF),
@@ -76,6 +168,21 @@ bool ContainsSurrogate(const std::string& s) {
     ++p;
   }
   return false;
+}
+
+// Puts an object's members in canonical (code point = byte) order. Returns a
+// duplicated key, if any, in `*duplicate`.
+bool SortMembersUnique(std::vector<Value::Member>& m, std::string* duplicate) {
+  std::sort(m.begin(), m.end(), [](const Value::Member& a, const Value::Member& b) {
+    return a.first < b.first;
+  });
+  for (size_t i = 1; i < m.size(); ++i) {
+    if (m[i - 1].first == m[i].first) {
+      *duplicate = m[i].first;
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -193,10 +300,17 @@ bool Value::operator==(const Value& o) const {
 // ---------------------------------------------------------------- Parser
 
 // SAX handler building Values on an explicit stack (RapidJSON runs in iterative
-// mode, so deep input cannot exhaust the C++ stack either).
+// mode, so deep input cannot exhaust the C++ stack either). Children of all
+// open containers are collected on two shared scratch stacks and moved into
+// an exactly-sized vector when their container closes, so building a document
+// allocates once per container instead of growing vectors element by element.
 class JsonBuilder {
  public:
-  explicit JsonBuilder(int max_depth) : max_depth_(max_depth) {}
+  // `check_surrogates`: the input has \u escapes, so decoded strings may
+  // contain lone surrogates (raw input was already checked as UTF-8).
+  // Scratch space reused by every parse on a thread (cleared, capacity kept).
+  struct Scratch;
+  JsonBuilder(int max_depth, bool check_surrogates, Scratch& scratch);
 
   bool Null() { return Add(Value()); }
   bool Bool(bool b) { return Add(Value::Bool(b)); }
@@ -206,52 +320,64 @@ class JsonBuilder {
   bool Uint64(uint64_t) { return false; }
   bool Double(double) { return false; }
   bool RawNumber(const char* str, rapidjson::SizeType len, bool) {
+    absl::string_view lexeme(str, len);
+    if (next_long_ < long_numbers_.size() &&
+        long_numbers_[next_long_].first == numbers_seen_) {
+      lexeme = long_numbers_[next_long_++].second;  // `str` is a stand-in
+    }
+    ++numbers_seen_;
     Value v;
     v.type_ = Value::Type::kNumber;
-    SetNumberFromLexeme(absl::string_view(str, len), &v.number_kind_, &v.int_,
-                        &v.str_);
+    SetNumberFromLexeme(lexeme, &v.number_kind_, &v.int_, &v.str_);
     return Add(std::move(v));
   }
+  // The real lexemes of numbers replaced by StandInForLongNumbers.
+  void set_long_numbers(LongNumbers numbers) { long_numbers_ = std::move(numbers); }
   bool String(const char* str, rapidjson::SizeType len, bool) {
     Value v;
     v.type_ = Value::Type::kString;
     v.str_.assign(str, len);
-    if (ContainsSurrogate(v.str_)) {
+    if (check_surrogates_ && ContainsSurrogate(v.str_)) {
       error_ = "string contains a lone UTF-16 surrogate escape";
       return false;
     }
     return Add(std::move(v));
   }
-  bool StartObject() { return Push(Value::Object()); }
   bool Key(const char* str, rapidjson::SizeType len, bool) {
-    Frame& f = stack_.back();
-    f.key.assign(str, len);
-    if (ContainsSurrogate(f.key)) {
+    key_.assign(str, len);
+    if (check_surrogates_ && ContainsSurrogate(key_)) {
       error_ = "object key contains a lone UTF-16 surrogate escape";
       return false;
     }
     return true;
   }
+  bool StartObject() { return Open(true); }
+  bool StartArray() { return Open(false); }
+
   bool EndObject(rapidjson::SizeType) {
-    Value v = std::move(stack_.back().value);
-    stack_.pop_back();
-    auto& m = v.members_;
-    std::sort(m.begin(), m.end(), [](const Value::Member& a,
-                                     const Value::Member& b) {
-      return a.first < b.first;
-    });
-    for (size_t i = 1; i < m.size(); ++i) {
-      if (m[i - 1].first == m[i].first) {
-        error_ = absl::StrCat("duplicate key \"", m[i].first, "\" in object");
-        return false;
-      }
+    const size_t begin = open_.back().begin;
+    key_ = std::move(open_.back().key);
+    open_.pop_back();
+    Value v = Value::Object();
+    v.members_.reserve(members_.size() - begin);
+    std::move(members_.begin() + begin, members_.end(),
+              std::back_inserter(v.members_));
+    members_.resize(begin);
+    std::string duplicate;
+    if (!SortMembersUnique(v.members_, &duplicate)) {
+      error_ = absl::StrCat("duplicate key \"", duplicate, "\" in object");
+      return false;
     }
     return Add(std::move(v));
   }
-  bool StartArray() { return Push(Value::Array()); }
   bool EndArray(rapidjson::SizeType) {
-    Value v = std::move(stack_.back().value);
-    stack_.pop_back();
+    const size_t begin = open_.back().begin;
+    key_ = std::move(open_.back().key);
+    open_.pop_back();
+    Value v = Value::Array();
+    v.array_.reserve(items_.size() - begin);
+    std::move(items_.begin() + begin, items_.end(), std::back_inserter(v.array_));
+    items_.resize(begin);
     return Add(std::move(v));
   }
 
@@ -259,38 +385,142 @@ class JsonBuilder {
   const std::string& error() const { return error_; }
 
  private:
-  struct Frame {
-    Value value;
-    std::string key;
+  struct OpenContainer {
+    bool is_object;
+    size_t begin;     // first child's index in members_ or items_
+    std::string key;  // the key this container will have in its parent
   };
 
-  bool Push(Value v) {
-    if (static_cast<int>(stack_.size()) >= max_depth_) {
+  bool Open(bool is_object) {
+    if (static_cast<int>(open_.size()) >= max_depth_) {
       error_ = absl::StrCat("nesting deeper than ", max_depth_, " levels");
       return false;
     }
-    stack_.push_back(Frame{std::move(v), {}});
+    open_.push_back({is_object, is_object ? members_.size() : items_.size(),
+                     std::move(key_)});
     return true;
   }
 
   bool Add(Value v) {
-    if (stack_.empty()) {
+    if (open_.empty()) {
       root_ = std::move(v);
-      return true;
-    }
-    Frame& f = stack_.back();
-    if (f.value.type_ == Value::Type::kArray) {
-      f.value.array_.push_back(std::move(v));
+    } else if (open_.back().is_object) {
+      members_.emplace_back(std::move(key_), std::move(v));
     } else {
-      f.value.members_.emplace_back(std::move(f.key), std::move(v));
+      items_.push_back(std::move(v));
     }
     return true;
   }
 
-  int max_depth_;
-  std::vector<Frame> stack_;
+
+ public:
+  struct Scratch {
+    std::vector<OpenContainer> open;
+    std::vector<Value::Member> members;  // children of open objects
+    std::vector<Value> items;            // children of open arrays
+  };
+
+ private:
+  const int max_depth_;
+  const bool check_surrogates_;
+  std::vector<OpenContainer>& open_;
+  std::vector<Value::Member>& members_;
+  std::vector<Value>& items_;
+  std::string key_;
   Value root_;
   std::string error_;
+  LongNumbers long_numbers_;
+  size_t next_long_ = 0;     // in long_numbers_
+  size_t numbers_seen_ = 0;  // RawNumber calls so far
+};
+
+JsonBuilder::JsonBuilder(int max_depth, bool check_surrogates, Scratch& scratch)
+    : max_depth_(max_depth),
+      check_surrogates_(check_surrogates),
+      open_(scratch.open),
+      members_(scratch.members),
+      items_(scratch.items) {
+  // A failed parse may have left children behind.
+  open_.clear();
+  members_.clear();
+  items_.clear();
+}
+
+// The fast path: simdjson (vectorised parsing and UTF-8 validation) builds the
+// Values directly. It declines — and the careful RapidJSON path below decides,
+// with a precise error message where there is an error — whenever the input
+// is invalid or needs what simdjson's DOM does not keep: the exact lexeme of a
+// number that is not an int64, or the position of a problem.
+class FastBuilder {
+ public:
+  using KeyedElements = std::vector<std::pair<std::string_view, simdjson::dom::element>>;
+
+  // `kvs` is scratch space reused across documents.
+  FastBuilder(int max_depth, bool check_surrogates, KeyedElements& kvs)
+      : max_depth_(max_depth), check_surrogates_(check_surrogates), kvs_(kvs) {
+    kvs_.clear();
+  }
+
+  bool Build(simdjson::dom::element e, int depth, Value* out) {
+    switch (e.type()) {
+      case simdjson::dom::element_type::OBJECT: {
+        if (depth >= max_depth_) return false;
+        simdjson::dom::object obj = e.get_object().value_unsafe();
+        // Sort cheap (key, element) handles first, so Values are built once,
+        // already in canonical order, and never moved around.
+        // The handles of all open objects share one stack; this object's are
+        // [begin, end). Children push theirs above and pop them again.
+        const size_t begin = kvs_.size();
+        for (simdjson::dom::key_value_pair kv : obj) kvs_.emplace_back(kv.key, kv.value);
+        const size_t end = kvs_.size();
+        std::sort(kvs_.begin() + begin, kvs_.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        *out = Value::Object();
+        out->members_.reserve(end - begin);
+        for (size_t i = begin; i < end; ++i) {
+          if (i > begin && kvs_[i - 1].first == kvs_[i].first) return false;  // duplicate
+          out->members_.emplace_back(std::string(kvs_[i].first), Value());
+          Value::Member& m = out->members_.back();
+          if (check_surrogates_ && ContainsSurrogate(m.first)) return false;
+          if (!Build(kvs_[i].second, depth + 1, &m.second)) return false;
+        }
+        kvs_.resize(begin);
+        return true;
+      }
+      case simdjson::dom::element_type::ARRAY: {
+        if (depth >= max_depth_) return false;
+        simdjson::dom::array arr = e.get_array().value_unsafe();
+        *out = Value::Array();
+        out->array_.reserve(arr.size());
+        for (simdjson::dom::element item : arr) {
+          out->array_.emplace_back();
+          if (!Build(item, depth + 1, &out->array_.back())) return false;
+        }
+        return true;
+      }
+      case simdjson::dom::element_type::INT64:
+        *out = Value::Integer(e.get_int64().value_unsafe());
+        return true;
+      case simdjson::dom::element_type::STRING: {
+        std::string_view sv = e.get_string().value_unsafe();
+        *out = Value::String(std::string(sv));
+        return !(check_surrogates_ && ContainsSurrogate(out->str_));
+      }
+      case simdjson::dom::element_type::BOOL:
+        *out = Value::Bool(e.get_bool().value_unsafe());
+        return true;
+      case simdjson::dom::element_type::NULL_VALUE:
+        *out = Value();
+        return true;
+      default:  // UINT64, DOUBLE: the lexeme is needed
+        return false;
+    }
+  }
+
+ private:
+  const int max_depth_;
+  const bool check_surrogates_;
+  KeyedElements& kvs_;
 };
 
 absl::StatusOr<Value> ParseJson(absl::string_view text,
@@ -300,37 +530,109 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
         absl::StrCat("JSON is ", text.size(), " bytes; the limit is ",
                      options.max_bytes));
   }
-  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag |
+  const bool check_surrogates = text.find("\\u") != absl::string_view::npos;
+  {
+    // simdjson reads up to SIMDJSON_PADDING bytes past the end; a reused,
+    // padded copy saves it allocating one per document.
+    thread_local simdjson::dom::parser parser;
+    thread_local std::string padded;
+    padded.assign(text.data(), text.size());
+    padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
+    simdjson::dom::element root;
+    if (parser.parse(padded.data(), text.size(), false).get(root) ==
+        simdjson::SUCCESS) {
+      thread_local FastBuilder::KeyedElements kvs;
+      Value v;
+      if (FastBuilder(options.max_depth, check_surrogates, kvs).Build(root, 0, &v)) {
+        return v;
+      }
+    }
+  }
+  // UTF-8 is checked once over the whole input with simdjson's vectorised
+  // validator, which is much faster than RapidJSON's per-character check.
+  // Escapes are RapidJSON's to decode; the builder rejects the one thing
+  // they can add that is not UTF-8 (lone surrogates).
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid JSON at byte ", FirstInvalidUtf8(text), ": invalid UTF-8"));
+  }
+  // The in-situ stream below stops at a NUL byte; JSON never contains a raw
+  // one, so refuse it here rather than ignore what follows it.
+  if (const void* nul = std::memchr(text.data(), '\0', text.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid JSON at byte ",
+        static_cast<const char*>(nul) - text.data(), ": NUL byte"));
+  }
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag |
                               rapidjson::kParseIterativeFlag |
                               rapidjson::kParseNumbersAsStringsFlag;
-  JsonBuilder builder(options.max_depth);
-  rapidjson::MemoryStream stream(text.data(), text.size());
-  rapidjson::Reader reader;
-  rapidjson::ParseResult result =
-      reader.Parse<kFlags>(stream, builder);
-  if (result.IsError()) {
-    std::string what = builder.error().empty()
-                           ? rapidjson::GetParseError_En(result.Code())
-                           : builder.error();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid JSON at byte ", result.Offset(), ": ", what));
+  thread_local JsonBuilder::Scratch scratch;
+  for (bool stand_ins : {false, true}) {
+    // In-situ parsing decodes strings in a private copy of the input instead
+    // of copying them through RapidJSON's stack.
+    std::string buffer(text);
+    JsonBuilder builder(options.max_depth, check_surrogates, scratch);
+    if (stand_ins) builder.set_long_numbers(StandInForLongNumbers(&buffer));
+    rapidjson::InsituStringStream stream(buffer.data());
+    rapidjson::Reader reader;
+    rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
+    if (!result.IsError()) return builder.TakeRoot();
+    if (result.Code() == rapidjson::kParseErrorNumberTooBig && !stand_ins) {
+      continue;
+    }
+    const size_t at = result.Offset();
+    const unsigned char c = at < text.size() ? text[at] : 0;
+    std::string what = builder.error();
+    if (what.empty() && c != 0 && c < 0x20 &&
+        result.Code() == rapidjson::kParseErrorStringEscapeInvalid) {
+      // RapidJSON files a raw control character under "invalid escape".
+      what = absl::StrCat("unescaped control character 0x",
+                          absl::Hex(c, absl::kZeroPad2), " in string");
+    } else if (what.empty()) {
+      what = rapidjson::GetParseError_En(result.Code());
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON at byte ", at, ": ", what));
   }
-  return builder.TakeRoot();
+  return absl::InternalError("unreachable: the second parse always returns");
 }
 
 // ---------------------------------------------------------------- Encoder
 
 namespace {
 
+// True if any of the 8 bytes in `w` is < 0x20, '"' or '\\' (SWAR: the high
+// bit of a byte lane is set by the subtraction only where the lane matched).
+inline bool AnyNeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  uint64_t control = (w - 0x20 * kOnes) & ~w & kHigh;
+  return (control | has_zero(w ^ ('"' * kOnes)) | has_zero(w ^ ('\\' * kOnes))) != 0;
+}
+
 void AppendEscapedString(absl::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   size_t run = 0;  // start of the pending run of bytes copied verbatim
-  for (size_t i = 0; i < s.size(); ++i) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Skip 8 clean bytes at a time; most strings need no escaping at all.
+    if (i + 8 <= s.size()) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (!AnyNeedsEscape(w)) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
     out->append(s.data() + run, i - run);
-    run = i + 1;
+    run = ++i;
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -364,10 +666,13 @@ bool ExactSafeInteger(absl::string_view lexeme, int64_t* out) {
       exp_negative = exp[0] == '-';
       exp.remove_prefix(1);
     }
-    // Cap: beyond this the value is certainly out of range or zero.
+    // Saturate the exponent. The mantissa has fewer digits than the lexeme
+    // has characters, so past this cap the value is out of range (or, if the
+    // exponent is negative, has a fraction) however many fraction digits
+    // there are. A fixed cap would not do: "0.<99999 zeros>1e100005" is 1e5.
+    const long long cap = static_cast<long long>(lexeme.size()) + 20;
     for (char c : exp) {
-      exponent = exponent * 10 + (c - '0');
-      if (exponent > 100000) exponent = 100000;
+      exponent = std::min(cap, exponent * 10 + (c - '0'));
     }
     if (exp_negative) exponent = -exponent;
   }

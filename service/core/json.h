@@ -116,6 +116,7 @@ class Value {
 
  private:
   friend class JsonBuilder;
+  friend class FastBuilder;
 
   Type type_ = Type::kNull;
   bool bool_ = false;
