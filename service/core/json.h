@@ -1,11 +1,13 @@
 // JSON values as the Matrix signing rules see them, a strict parser, and the
 // canonical encoder (appendices: "Canonical JSON").
 //
-// The parser (RapidJSON's SAX reader underneath) accepts RFC 8259 JSON only:
+// The parser (simdjson for the common case, RapidJSON's SAX reader where exact
+// number lexemes or error positions are needed) accepts RFC 8259 JSON only:
 // valid UTF-8 (no lone surrogates, also not via \u escapes), no duplicate keys
 // in an object, bounded input size and nesting depth. Every number keeps its
-// exact lexeme, so nothing is rounded before a room-version rule decides what
-// the number means.
+// exact lexeme, however long (Python's reference signer accepted integers of
+// any size), so nothing is rounded before a room-version rule decides what the
+// number means.
 //
 // Objects keep their members sorted by key in code-point (= UTF-8 byte) order,
 // which is the canonical order, so encoding never sorts.
