@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <locale.h>
+#include <stdlib.h>
 #include <iterator>
 #include <system_error>
 
@@ -709,8 +711,12 @@ bool ExactSafeInteger(absl::string_view lexeme, int64_t* out) {
 // Python's repr() of the double nearest to `lexeme`: shortest round-trip digits,
 // fixed notation for decimal exponents in [-4, 16), scientific otherwise.
 bool PythonFloatRepr(absl::string_view lexeme, std::string* out) {
+  // strtod_l with the C locale: the decimal point must not depend on the
+  // process locale. (from_chars would do, but treats underflow as an error
+  // where Python, like strtod, rounds to zero.)
+  static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", locale_t{});
   std::string copy(lexeme);
-  double d = std::strtod(copy.c_str(), nullptr);
+  double d = strtod_l(copy.c_str(), nullptr, c_locale);
   if (!std::isfinite(d)) return false;
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof(buf), d,
