@@ -477,7 +477,7 @@ class FastBuilder {
         const size_t end = kvs_.size();
         std::sort(kvs_.begin() + begin, kvs_.end(),
                   [](const auto& a, const auto& b) { return a.first < b.first; });
-        *out = Value::Object();
+        out->type_ = Value::Type::kObject;
         out->members_.reserve(end - begin);
         for (size_t i = begin; i < end; ++i) {
           if (i > begin && kvs_[i - 1].first == kvs_[i].first) return false;  // duplicate
@@ -492,7 +492,7 @@ class FastBuilder {
       case simdjson::dom::element_type::ARRAY: {
         if (depth >= max_depth_) return false;
         simdjson::dom::array arr = e.get_array().value_unsafe();
-        *out = Value::Array();
+        out->type_ = Value::Type::kArray;
         out->array_.reserve(arr.size());
         for (simdjson::dom::element item : arr) {
           out->array_.emplace_back();
@@ -500,19 +500,22 @@ class FastBuilder {
         }
         return true;
       }
+      // `out` is a fresh null Value: fill it in place.
       case simdjson::dom::element_type::INT64:
-        *out = Value::Integer(e.get_int64().value_unsafe());
+        out->type_ = Value::Type::kNumber;
+        out->int_ = e.get_int64().value_unsafe();
         return true;
       case simdjson::dom::element_type::STRING: {
         std::string_view sv = e.get_string().value_unsafe();
-        *out = Value::String(std::string(sv));
+        out->type_ = Value::Type::kString;
+        out->str_.assign(sv.data(), sv.size());
         return !(check_surrogates_ && ContainsSurrogate(out->str_));
       }
       case simdjson::dom::element_type::BOOL:
-        *out = Value::Bool(e.get_bool().value_unsafe());
+        out->type_ = Value::Type::kBool;
+        out->bool_ = e.get_bool().value_unsafe();
         return true;
       case simdjson::dom::element_type::NULL_VALUE:
-        *out = Value();
         return true;
       default:  // UINT64, DOUBLE: the lexeme is needed
         return false;
