@@ -30,6 +30,17 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                      .Name("keyverifier_key_cache_lookups_total")
                      .Help("Key lookups answered from the cache (hit) or not (miss)")
                      .Register(registry)) {
+  for (const char* outcome : {"valid", "valid_but_redacted", "invalid"}) {
+    for (const char* reason :
+         {"ok", "content_hash_mismatch", "missing_signature", "unknown_key",
+          "key_not_valid", "bad_signature", "malformed_signature",
+          "destination_mismatch"}) {
+      verdict_counters_[outcome][reason] =
+          &verdicts_.Add({{"outcome", outcome}, {"reason", reason}});
+    }
+  }
+  key_cache_hit_ = &key_cache_.Add({{"result", "hit"}});
+  key_cache_miss_ = &key_cache_.Add({{"result", "miss"}});
   prometheus::BuildGauge()
       .Name("keyverifier_build_info")
       .Help("Always 1; labels describe the build")
@@ -47,12 +58,20 @@ void Metrics::RecordRpc(absl::string_view method, absl::string_view code,
 }
 
 void Metrics::OnVerdict(absl::string_view outcome, absl::string_view reason) {
+  auto by_outcome = verdict_counters_.find(outcome);
+  if (by_outcome != verdict_counters_.end()) {
+    auto counter = by_outcome->second.find(reason);
+    if (counter != by_outcome->second.end()) {
+      counter->second->Increment();
+      return;
+    }
+  }
   verdicts_.Add({{"outcome", std::string(outcome)}, {"reason", std::string(reason)}})
       .Increment();
 }
 
 void Metrics::OnKeyLookup(bool cache_hit) {
-  key_cache_.Add({{"result", cache_hit ? "hit" : "miss"}}).Increment();
+  (cache_hit ? key_cache_hit_ : key_cache_miss_)->Increment();
 }
 
 }  // namespace keyverifier::observe

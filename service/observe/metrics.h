@@ -6,8 +6,10 @@
 #ifndef KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_
 #define KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -36,6 +38,13 @@ class Metrics final : public Observer {
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Counter>& verdicts_;
   prometheus::Family<prometheus::Counter>& key_cache_;
+  // Counters for every known verdict, made up front so the per-event path is
+  // a lock-free lookup in an immutable map rather than Family::Add.
+  std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>,
+           std::less<>>
+      verdict_counters_;
+  prometheus::Counter* key_cache_hit_;
+  prometheus::Counter* key_cache_miss_;
 };
 
 }  // namespace keyverifier::observe
