@@ -2,16 +2,21 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace keyverifier::core {
 namespace {
 
+// Names come from untrusted input and end up in logs and replies: escape
+// anything unprintable when quoting them.
 absl::Status Bad(absl::string_view name, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid server name \"", name, "\": ", why));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "invalid server name \"", absl::CHexEscape(name), "\": ", why));
 }
 
 bool IsDnsNameChar(char c) {
@@ -19,7 +24,15 @@ bool IsDnsNameChar(char c) {
          c == '-';
 }
 
-// inet_pton only parses text into an address; it does no I/O.
+// The grammar's IPv6char: hex digits, ':' and '.' (for an embedded IPv4 tail).
+bool IsIPv6Char(char c) {
+  return absl::ascii_isxdigit(static_cast<unsigned char>(c)) || c == ':' ||
+         c == '.';
+}
+
+// inet_pton only parses text into an address; it does no I/O. It reads a C
+// string, so callers must first make sure `s` holds no NUL: a name read from
+// JSON ("\u0000") could otherwise pass with everything after the NUL unseen.
 bool IsIPv4(const std::string& s) {
   unsigned char buf[4];
   return inet_pton(AF_INET, s.c_str(), buf) == 1;
@@ -46,6 +59,12 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
       port = rest.substr(1);
       if (port.empty()) return Bad(name, "empty port");
     }
+    // The grammar (2 to 45 IPv6chars) first: it rules out NULs and zone ids
+    // ("%eth0") before inet_pton decides whether the address is well formed.
+    if (host.size() < 2 || host.size() > 45 ||
+        !std::all_of(host.begin(), host.end(), IsIPv6Char)) {
+      return Bad(name, "not an IPv6 literal");
+    }
     out.host = std::string(host);
     if (!IsIPv6(out.host)) return Bad(name, "not an IPv6 literal");
     out.kind = ServerName::HostKind::kIPv6;
@@ -60,8 +79,10 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
     if (host.size() > 255) return Bad(name, "host longer than 255 characters");
     for (char c : host) {
       if (!IsDnsNameChar(c)) {
-        return Bad(name, absl::StrCat("character '", absl::string_view(&c, 1),
-                                      "' is not allowed in a host name"));
+        return Bad(name,
+                   absl::StrCat("character '",
+                                absl::CHexEscape(absl::string_view(&c, 1)),
+                                "' is not allowed in a host name"));
       }
     }
     out.host = std::string(host);
@@ -73,7 +94,8 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
     bool digits = port.size() <= 5;
     for (char c : port) digits = digits && absl::ascii_isdigit(c);
     if (!digits || !absl::SimpleAtoi(port, &p) || p > 65535) {
-      return Bad(name, absl::StrCat("port \"", port, "\" is not 1-5 digits <= 65535"));
+      return Bad(name, absl::StrCat("port \"", absl::CHexEscape(port),
+                                    "\" is not 1-5 digits <= 65535"));
     }
     out.port = static_cast<uint16_t>(p);
   }
@@ -83,14 +105,14 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
 absl::StatusOr<std::string> ServerNameOfId(absl::string_view id) {
   size_t colon = id.find(':');
   if (id.size() < 2 || colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", id, "\" has no \":server.name\" part"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", absl::CHexEscape(id), "\" has no \":server.name\" part"));
   }
   absl::string_view server = id.substr(colon + 1);
   absl::Status s = ParseServerName(server).status();
   if (!s.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("in \"", id, "\": ", s.message()));
+        absl::StrCat("in \"", absl::CHexEscape(id), "\": ", s.message()));
   }
   return std::string(server);
 }

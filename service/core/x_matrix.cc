@@ -21,6 +21,14 @@ bool IsValueTokenChar(char c) {
 }
 bool IsNameTokenChar(char c) { return c != ':' && IsValueTokenChar(c); }
 bool IsWs(char c) { return c == ' ' || c == '\t'; }
+// What RFC 9110 allows inside a quoted string, escaped or not: HTAB, SP,
+// visible ASCII and obs-text (bytes >= 0x80). Other control characters (NUL,
+// CR, LF, DEL, ...) are refused: they would otherwise reach key lookups and
+// logs as part of an origin or key id.
+bool IsQuotedChar(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  return c == '\t' || (u >= 0x20 && u != 0x7f);
+}
 
 class HeaderParser {
  public:
@@ -44,13 +52,14 @@ class HeaderParser {
     while (true) {
       SkipWs();
       if (pos_ >= s_.size()) break;
-      if (!first) {
-        if (s_[pos_] != ',') return BadAt("expected ','");
+      // RFC 9110 lists may have empty elements anywhere (", ,a=b,,c=d,"),
+      // which recipients must ignore.
+      if (s_[pos_] == ',') {
         ++pos_;
-        SkipWs();
-        if (pos_ >= s_.size()) break;  // a trailing comma is harmless
-        if (s_[pos_] == ',') continue;  // empty list elements are allowed
+        first = true;  // a parameter may follow directly
+        continue;
       }
+      if (!first) return BadAt("expected ','");
       first = false;
       std::string name;
       while (pos_ < s_.size() && IsNameTokenChar(s_[pos_])) name += s_[pos_++];
@@ -99,15 +108,23 @@ class HeaderParser {
         if (pos_ >= s_.size()) {
           return Bad(absl::StrCat("unterminated quoted value of \"", name, "\""));
         }
-        char c = s_[pos_++];
-        if (c == '"') break;
+        char c = s_[pos_];
+        if (c == '"') {
+          ++pos_;
+          break;
+        }
         if (c == '\\') {
-          if (pos_ >= s_.size()) {
+          if (++pos_ >= s_.size()) {
             return Bad(absl::StrCat("dangling backslash in \"", name, "\""));
           }
-          c = s_[pos_++];
+          c = s_[pos_];
+        }
+        if (!IsQuotedChar(c)) {
+          return BadAt(absl::StrCat("control character in the value of \"",
+                                    name, "\""));
         }
         value += c;
+        ++pos_;
       }
       return value;
     }

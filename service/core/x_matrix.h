@@ -5,9 +5,11 @@
 // Header grammar (RFC 9110 section 11.4 as the spec profiles it): scheme
 // `X-Matrix` (case-insensitive), one or more spaces, then comma-separated
 // name=value parameters; names are case-insensitive, values are tokens or
-// quoted strings with backslash escapes; spaces and tabs are allowed around
-// commas (and around "="); unquoted values may contain colons; unknown
-// parameters are ignored; a repeated parameter is an error.
+// quoted strings with backslash escapes (control characters other than tab are
+// refused); spaces and tabs are allowed around commas (and around "="); empty
+// list elements are ignored; unquoted values may contain colons; unknown
+// parameters are ignored; a repeated parameter is an error. The parameters
+// used are origin, destination (optional), key and sig.
 //
 // Pure and thread-safe. Parse errors are InvalidArgumentError naming the
 // parameter or position; a signature that does not verify is a verdict.

@@ -1,5 +1,7 @@
 #include "service/observe/metrics.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace keyverifier::observe {
 namespace {
 
@@ -51,10 +53,20 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
 
 void Metrics::RecordRpc(absl::string_view method, absl::string_view code,
                         double seconds) {
-  rpcs_.Add({{"method", std::string(method)}, {"code", std::string(code)}})
-      .Increment();
-  rpc_seconds_.Add({{"method", std::string(method)}}, LatencyBuckets())
-      .Observe(seconds);
+  std::string key = absl::StrCat(method, " ", code);
+  RpcMetrics m;
+  {
+    absl::MutexLock lock(&rpc_mu_);
+    auto it = rpc_metrics_.find(key);
+    if (it == rpc_metrics_.end()) {
+      m.calls = &rpcs_.Add({{"method", std::string(method)}, {"code", std::string(code)}});
+      m.seconds = &rpc_seconds_.Add({{"method", std::string(method)}}, LatencyBuckets());
+      it = rpc_metrics_.emplace(std::move(key), m).first;
+    }
+    m = it->second;
+  }
+  m.calls->Increment();
+  m.seconds->Observe(seconds);
 }
 
 void Metrics::OnVerdict(absl::string_view outcome, absl::string_view reason) {

@@ -17,7 +17,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "service/observe/observer.h"
 
 namespace keyverifier::observe {
@@ -45,6 +47,14 @@ class Metrics final : public Observer {
       verdict_counters_;
   prometheus::Counter* key_cache_hit_;
   prometheus::Counter* key_cache_miss_;
+
+  // Per (method, code) metrics, created on first use and then only looked up.
+  struct RpcMetrics {
+    prometheus::Counter* calls;
+    prometheus::Histogram* seconds;
+  };
+  absl::Mutex rpc_mu_;
+  absl::flat_hash_map<std::string, RpcMetrics> rpc_metrics_ ABSL_GUARDED_BY(rpc_mu_);
 };
 
 }  // namespace keyverifier::observe

@@ -42,6 +42,8 @@
 #include "service/api/worker_pool.h"
 #include "service/clock/clock.h"
 #include "service/keyring/trusted_keys.h"
+#include "service/observe/grpc_interceptor.h"
+#include "service/observe/metrics.h"
 #include "tests/bench/fixture.h"
 
 namespace keyverifier::bench {
@@ -182,12 +184,20 @@ struct RunningServer {
   std::unique_ptr<v1::KeyVerifier::Stub> stub;
 };
 
-RunningServer Start(grpc::Service* service) {
+RunningServer Start(grpc::Service* service, observe::Metrics* metrics = nullptr,
+                    const Clock* clock = nullptr) {
   RunningServer s;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service);
+  if (metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(
+        std::make_unique<observe::MetricsInterceptorFactory>(*metrics, *clock));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   s.server = builder.BuildAndStart();
   s.stub = v1::KeyVerifier::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
@@ -238,6 +248,8 @@ int main(int argc, char** argv) {
     }
   }
   if (sodium_init() < 0) return 1;
+  // As in the service binary (see service/main.cc).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const absl::Duration d = absl::Seconds(seconds);
   const Fixture& f = GetFixture();
   std::printf("event: %zu bytes; %d s per scenario; %u cores\n", f.event_json.size(),
@@ -270,11 +282,14 @@ int main(int argc, char** argv) {
   keys[kServer] = f.keys;
   keyring::TrustedKeyRing keyring(std::move(keys));
   SystemClock clock;
-  api::Verifier verifier(keyring, clock);
+  // Metrics as in production: the observer and the per-RPC interceptor.
+  prometheus::Registry registry;
+  observe::Metrics metrics(registry, "loadgen");
+  api::Verifier verifier(keyring, clock, {}, metrics);
   auto pool = *api::WorkerPool::Create(
       std::max(1u, std::thread::hardware_concurrency()), 1 << 16);
   api::KeyVerifierService service(verifier, *pool, clock);
-  RunningServer s = Start(&service);
+  RunningServer s = Start(&service, &metrics, &clock);
 
   Result unary = Drive("service VerifyEventSignature, 32", 32, 1, d,
                        Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
