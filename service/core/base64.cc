@@ -1,18 +1,11 @@
 #include "service/core/base64.h"
 
 #include <openssl/evp.h>
-#include <sodium.h>
 
 #include "absl/strings/str_cat.h"
 
 namespace keyverifier::core {
 namespace {
-
-int SodiumVariant(Base64Alphabet alphabet) {
-  return alphabet == Base64Alphabet::kStandard
-             ? sodium_base64_VARIANT_ORIGINAL_NO_PADDING
-             : sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-}
 
 absl::string_view Alphabet(Base64Alphabet alphabet) {
   return alphabet == Base64Alphabet::kStandard
@@ -41,12 +34,21 @@ constexpr DecodeTable kUrlSafeTable = MakeTable(
 
 std::string EncodeBase64Unpadded(absl::string_view bytes,
                                  Base64Alphabet alphabet) {
-  const int variant = SodiumVariant(alphabet);
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), variant), '\0');
-  sodium_bin2base64(out.data(), out.size(),
-                    reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), variant);
-  out.resize(out.size() - 1);  // libsodium counts the terminating NUL
+  // OpenSSL's table-driven encoder (libsodium's is constant-time, which
+  // hashes and public keys do not need, and several times slower); then drop
+  // the padding and map to the URL-safe alphabet where asked.
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  if (alphabet == Base64Alphabet::kUrlSafe) {
+    for (char& c : out) {
+      if (c == '+') c = '-';
+      if (c == '/') c = '_';
+    }
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 // Unpadded Base64 as the Matrix spec uses it (appendices: "Unpadded Base64"),
-// standard and URL-safe alphabets. Encoding uses libsodium; decoding uses
-// OpenSSL's table-driven decoder (much faster than libsodium's constant-time
-// one, and nothing decoded here is secret), after a strict alphabet check.
+// standard and URL-safe alphabets, on OpenSSL's table-driven codec: several
+// times faster than libsodium's constant-time one, and nothing encoded or
+// decoded here is secret (signatures, public keys, hashes). Decoding checks
+// the alphabet strictly first.
 //
 // Decoding accepts input with or without "=" padding, as the spec asks. It also
 // accepts a last character whose unused low bits are not zero (the spec's own
