@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -11,9 +13,11 @@ namespace keyverifier::core {
 namespace {
 
 // libsodium picks its fastest implementations once; safe to call repeatedly.
+// Its documentation forbids using the library when initialisation failed, and
+// nothing here could work without it.
 void InitSodium() {
   static const bool ok = sodium_init() >= 0;
-  (void)ok;
+  if (!ok) std::abort();
 }
 
 struct MdDeleter {
@@ -24,10 +28,11 @@ struct MdCtxDeleter {
 };
 
 // Fetching the algorithm once avoids OpenSSL 3's per-call provider lookup.
+// Should the fetch fail, the legacy built-in descriptor still works.
 const EVP_MD* Sha256Md() {
   static const std::unique_ptr<EVP_MD, MdDeleter> md(
       EVP_MD_fetch(nullptr, "SHA256", nullptr));
-  return md.get();
+  return md != nullptr ? md.get() : EVP_sha256();
 }
 
 }  // namespace
@@ -56,11 +61,16 @@ bool Ed25519Verify(const Ed25519PublicKey& key, absl::string_view message,
 
 Sha256Digest Sha256(absl::string_view data) {
   thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  Sha256Digest out;
-  unsigned int len = 0;
-  EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr);
-  EVP_DigestUpdate(ctx.get(), data.data(), data.size());
-  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  Sha256Digest out{};
+  // SHA-256 can only fail here if OpenSSL cannot allocate. Returning anything
+  // would hand out a value that is not the digest (and equal for different
+  // inputs), so give up instead.
+  if (ctx == nullptr ||
+      EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), nullptr) != 1) {
+    std::abort();
+  }
   return out;
 }
 

@@ -16,7 +16,7 @@ namespace {
 // anything unprintable when quoting them.
 absl::Status Bad(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "invalid server name \"", absl::CHexEscape(name), "\": ", why));
+      "invalid server name \"", absl::CEscape(name), "\": ", why));
 }
 
 bool IsDnsNameChar(char c) {
@@ -81,7 +81,7 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
       if (!IsDnsNameChar(c)) {
         return Bad(name,
                    absl::StrCat("character '",
-                                absl::CHexEscape(absl::string_view(&c, 1)),
+                                absl::CEscape(absl::string_view(&c, 1)),
                                 "' is not allowed in a host name"));
       }
     }
@@ -94,7 +94,7 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
     bool digits = port.size() <= 5;
     for (char c : port) digits = digits && absl::ascii_isdigit(c);
     if (!digits || !absl::SimpleAtoi(port, &p) || p > 65535) {
-      return Bad(name, absl::StrCat("port \"", absl::CHexEscape(port),
+      return Bad(name, absl::StrCat("port \"", absl::CEscape(port),
                                     "\" is not 1-5 digits <= 65535"));
     }
     out.port = static_cast<uint16_t>(p);
@@ -106,13 +106,13 @@ absl::StatusOr<std::string> ServerNameOfId(absl::string_view id) {
   size_t colon = id.find(':');
   if (id.size() < 2 || colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", absl::CHexEscape(id), "\" has no \":server.name\" part"));
+        "\"", absl::CEscape(id), "\" has no \":server.name\" part"));
   }
   absl::string_view server = id.substr(colon + 1);
   absl::Status s = ParseServerName(server).status();
   if (!s.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("in \"", absl::CHexEscape(id), "\": ", s.message()));
+        absl::StrCat("in \"", absl::CEscape(id), "\": ", s.message()));
   }
   return std::string(server);
 }

@@ -72,12 +72,16 @@ SignatureCheck CheckServerSignatures(const Value* signatures,
                                " is not a string"));
     }
     absl::StatusOr<std::string> bytes = DecodeBase64(sig.string_value());
-    if (!bytes.ok() || bytes->size() != kEd25519SignatureSize) {
+    if (!bytes.ok()) {
       return Fail(Reason::kMalformedSignature,
-                  absl::StrCat("signature of ", server, " with ", key_id, " ",
-                               bytes.ok() ? absl::StrCat("is ", bytes->size(),
-                                                         " bytes, not 64")
-                                          : bytes.status().message()));
+                  absl::StrCat("signature of ", server, " with ", key_id, ": ",
+                               bytes.status().message()));
+    }
+    if (bytes->size() != kEd25519SignatureSize) {
+      return Fail(Reason::kMalformedSignature,
+                  absl::StrCat("signature of ", server, " with ", key_id, " is ",
+                               bytes->size(), " bytes, not ",
+                               kEd25519SignatureSize));
     }
     if (!Ed25519Verify(key->public_key, signed_bytes, *bytes)) {
       return Fail(Reason::kBadSignature,

@@ -14,12 +14,18 @@ absl::Status Bad(absl::string_view why) {
       absl::StrCat("X-Matrix Authorization header: ", why));
 }
 
-// RFC 9110 tchar, plus ':' which the spec asks recipients to accept unquoted.
+// RFC 9110 tchar, plus ':' which the spec asks recipients to accept unquoted:
+// older senders wrote `origin=example.org:8448` without quotes. '[' and ']'
+// are accepted for the same reason, as a server name may be an IPv6 literal
+// (`origin=[::1]:8448`). None of them can be confused with the delimiters.
 bool IsValueTokenChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-         absl::string_view("!#$%&'*+-.^_`|~:").find(c) != absl::string_view::npos;
+         absl::string_view("!#$%&'*+-.^_`|~:[]").find(c) !=
+             absl::string_view::npos;
 }
-bool IsNameTokenChar(char c) { return c != ':' && IsValueTokenChar(c); }
+bool IsNameTokenChar(char c) {
+  return c != ':' && c != '[' && c != ']' && IsValueTokenChar(c);
+}
 bool IsWs(char c) { return c == ' ' || c == '\t'; }
 // What RFC 9110 allows inside a quoted string, escaped or not: HTAB, SP,
 // visible ASCII and obs-text (bytes >= 0x80). Other control characters (NUL,
@@ -48,7 +54,8 @@ class HeaderParser {
 
     XMatrixAuthorization auth;
     bool seen[4] = {false, false, false, false};
-    bool first = true;
+    // True where a parameter may start: at the beginning or after a comma.
+    bool may_start = true;
     while (true) {
       SkipWs();
       if (pos_ >= s_.size()) break;
@@ -56,11 +63,11 @@ class HeaderParser {
       // which recipients must ignore.
       if (s_[pos_] == ',') {
         ++pos_;
-        first = true;  // a parameter may follow directly
+        may_start = true;
         continue;
       }
-      if (!first) return BadAt("expected ','");
-      first = false;
+      if (!may_start) return BadAt("expected ','");
+      may_start = false;
       std::string name;
       while (pos_ < s_.size() && IsNameTokenChar(s_[pos_])) name += s_[pos_++];
       if (name.empty()) return BadAt("expected a parameter name");

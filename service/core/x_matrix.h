@@ -4,12 +4,13 @@
 //
 // Header grammar (RFC 9110 section 11.4 as the spec profiles it): scheme
 // `X-Matrix` (case-insensitive), one or more spaces, then comma-separated
-// name=value parameters; names are case-insensitive, values are tokens or
+// name=value parameters. Names are case-insensitive. Values are tokens or
 // quoted strings with backslash escapes (control characters other than tab are
-// refused); spaces and tabs are allowed around commas (and around "="); empty
-// list elements are ignored; unquoted values may contain colons; unknown
-// parameters are ignored; a repeated parameter is an error. The parameters
-// used are origin, destination (optional), key and sig.
+// refused); unquoted values may also contain colons and brackets, as older
+// senders wrote server names unquoted. Spaces and tabs are allowed around
+// commas and around "="; empty list elements and unknown parameters are
+// ignored; a repeated parameter is an error. The parameters used are origin,
+// destination (optional), key and sig.
 //
 // Pure and thread-safe. Parse errors are InvalidArgumentError naming the
 // parameter or position; a signature that does not verify is a verdict.
