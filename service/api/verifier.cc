@@ -255,6 +255,11 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
       last_error = Field(absl::StrCat("authorization[", i, "]"), auth.status());
       continue;
     }
+    // The origin names whose keys are looked up: it must be a server name.
+    if (absl::Status s = core::ParseServerName(auth->origin).status(); !s.ok()) {
+      last_error = Field(absl::StrCat("authorization[", i, "].origin"), s);
+      continue;
+    }
     keyring::KeyQuery query;
     query.server_name = auth->origin;
     query.key_ids = {auth->key_id};

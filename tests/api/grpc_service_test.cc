@@ -290,7 +290,8 @@ TEST_F(GrpcServiceTest, RequestAuth) {
   req.set_body(fed.body);
   req.add_authorization(header);
   v1::VerifyRequestAuthResponse resp;
-  ASSERT_TRUE(server.stub().VerifyRequestAuth(Context().get(), req, &resp).ok());
+  grpc::Status s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(resp.authenticated()) << resp.message();
   EXPECT_EQ(resp.origin(), kOrigin);
 
@@ -300,8 +301,15 @@ TEST_F(GrpcServiceTest, RequestAuth) {
   EXPECT_EQ(resp.reason(), v1::BAD_SIGNATURE);
 
   req.clear_authorization();
+  req.add_authorization("X-Matrix origin=\"evil host\",key=\"ed25519:k1\",sig=\"abc\"");
+  s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("authorization[0].origin"));
+  EXPECT_EQ(keys_.last_query().server_name, kOrigin);  // never looked up
+
+  req.clear_authorization();
   req.add_authorization("Bearer abc");
-  grpc::Status s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
+  s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("authorization[0]"));
 }
