@@ -164,8 +164,9 @@ TEST(Base64Test, RejectsMisplacedPaddingAndStrayCharacters) {
         "Zm9v\r\n", "Zm-v",  "Zm_v",   "Zm.v",     "Zm9v\xc3\xa9"}) {
     absl::StatusOr<std::string> r = DecodeBase64(bad);
     EXPECT_FALSE(r.ok()) << "accepted \"" << bad << "\" as " << *r;
-    if (!r.ok())
+    if (!r.ok()) {
       EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    }
   }
   EXPECT_FALSE(DecodeBase64(std::string("Zm9v\0", 5)).ok());
   EXPECT_FALSE(DecodeBase64(std::string("Zm\09v", 5)).ok());
