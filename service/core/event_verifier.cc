@@ -11,6 +11,14 @@
 namespace keyverifier::core {
 namespace {
 
+// The spec's limit on a PDU: its canonical JSON, signatures included.
+constexpr size_t kMaxPduBytes = 65536;
+// How much text PrepareEvent parses at most. The limit above applies to the
+// canonical form, so the input may be somewhat larger (pretty-printed, escaped
+// characters); this bound only stops a hostile input from costing far more
+// than any acceptable event could.
+constexpr size_t kMaxEventInputBytes = 16 * kMaxPduBytes;
+
 absl::Status Bad(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("event: ", why));
 }
@@ -20,26 +28,113 @@ const Value* FindString(const Value& obj, absl::string_view field) {
   return v && v->is_string() ? v : nullptr;
 }
 
-absl::StatusOr<Sha256Digest> ContentHash(const Value& event, NumberPolicy policy,
-                                         size_t size_hint) {
-  std::string bytes;
-  bytes.reserve(size_hint);
+bool StringIs(const Value* v, absl::string_view s) {
+  return v != nullptr && v->is_string() && v->string_value() == s;
+}
+
+// Inserts `.member` into the JSON path of an encoder message ("number at
+// $.x: ..." becomes "number at $.member.x: ..."), for a member encoded on its
+// own.
+std::string AtMember(absl::string_view message, absl::string_view member) {
+  constexpr absl::string_view kAt = "at $";
+  size_t at = message.find(kAt);
+  if (at == absl::string_view::npos) return absl::StrCat(member, ": ", message);
+  at += kAt.size();
+  return absl::StrCat(message.substr(0, at), ".", member, message.substr(at));
+}
+
+// What the content hash leaves out of the event.
+constexpr absl::string_view kNotHashed[] = {"hashes", "signatures", "unsigned"};
+
+absl::Status AppendContentHashBytes(const Value& event, NumberPolicy policy,
+                                    std::string* out) {
   absl::Status s = AppendCanonicalJsonWithout(
-      event, {"hashes", "signatures", "unsigned"}, policy, &bytes);
-  if (!s.ok()) return Bad(s.message());
+      event, {kNotHashed[0], kNotHashed[1], kNotHashed[2]}, policy, out);
+  return s.ok() ? s : Bad(s.message());
+}
+
+// The content hash of a received event, which also checks the whole event:
+// the members the hash leaves out are encoded on their own, as the room
+// version's number rules apply to every part of the event (from v6 `unsigned`
+// may not carry a float either), and the spec's size limit is on the
+// canonical JSON of the whole event, i.e. the hashed bytes plus those members.
+// That costs far less than encoding the event a second time.
+absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Value& event,
+                                              NumberPolicy policy) {
+  std::string bytes;
+  bytes.reserve(2048);
+  absl::Status s = AppendContentHashBytes(event, policy, &bytes);
+  if (!s.ok()) return s;
+  size_t size = bytes.size();
+  bool empty = size == 2;  // "{}"
+  std::string member;
+  for (absl::string_view name : kNotHashed) {
+    const Value* value = event.Find(name);
+    if (value == nullptr) continue;
+    member.clear();
+    s = AppendCanonicalJson(*value, policy, &member);
+    if (!s.ok()) return Bad(AtMember(s.message(), name));
+    // ,"name":value (these names need no escaping)
+    size += (empty ? 0 : 1) + name.size() + 3 + member.size();
+    empty = false;
+  }
+  if (size > kMaxPduBytes) {
+    return Bad(absl::StrCat(size, " bytes as canonical JSON; the limit is ",
+                            kMaxPduBytes));
+  }
   return Sha256(bytes);
 }
 
-// 3PID invites may be sent by a server other than the sender's.
+// An invite for a third-party identifier: the server that sends it may be
+// another than the sender's.
 bool IsThirdPartyInvite(const Value& event, const Value* content) {
-  const Value* type = FindString(event, "type");
-  if (type == nullptr || type->string_value() != "m.room.member" ||
-      content == nullptr) {
-    return false;
-  }
-  const Value* membership = FindString(*content, "membership");
-  return membership && membership->string_value() == "invite" &&
+  return content != nullptr && StringIs(event.Find("type"), "m.room.member") &&
+         StringIs(content->Find("membership"), "invite") &&
          content->Find("third_party_invite") != nullptr;
+}
+
+// The servers that must sign `event`, sorted and unique (server-server API,
+// "Validating hashes and signatures on received events"; for restricted joins
+// the room version's authorisation rules).
+absl::StatusOr<std::vector<std::string>> RequiredServers(
+    const Value& event, const Value* content, const RoomVersion& room,
+    const std::string& sender_server, absl::string_view event_id) {
+  std::vector<std::string> servers;
+  if (room.event_id_format == EventIdFormat::kExplicit) {
+    absl::StatusOr<std::string> id_server = ServerNameOfId(event_id);
+    if (!id_server.ok()) {
+      return Bad(absl::StrCat("event_id: ", id_server.status().message()));
+    }
+    servers.push_back(*std::move(id_server));
+  }
+  if (room.restricted_join_signatures && content != nullptr &&
+      StringIs(event.Find("type"), "m.room.member") &&
+      StringIs(content->Find("membership"), "join")) {
+    if (const Value* via = content->Find("join_authorised_via_users_server")) {
+      // Present but unusable cannot name the server whose signature the join
+      // needs; ignoring it would let such a join pass without that signature.
+      if (!via->is_string()) {
+        return Bad("content.join_authorised_via_users_server is not a string");
+      }
+      absl::StatusOr<std::string> via_server =
+          ServerNameOfId(via->string_value());
+      if (!via_server.ok()) {
+        return Bad(absl::StrCat("content.join_authorised_via_users_server: ",
+                                via_server.status().message()));
+      }
+      servers.push_back(*std::move(via_server));
+    }
+  }
+  // A third-party invite does not need the sender's server. Where that leaves
+  // no server at all (room versions 3 and later) the spec names no other
+  // signer; the sender's server is then required after all, as a verdict that
+  // checked no signature would vouch for nothing.
+  if (!IsThirdPartyInvite(event, content) || servers.empty()) {
+    servers.push_back(sender_server);
+  }
+  std::sort(servers.begin(), servers.end());
+  servers.erase(std::unique(servers.begin(), servers.end()), servers.end());
+  return servers;
 }
 
 }  // namespace
@@ -56,7 +151,7 @@ absl::string_view OutcomeName(EventVerdict::Outcome outcome) {
 absl::StatusOr<PreparedEvent> PrepareEvent(absl::string_view event_json,
                                            const RoomVersion& room) {
   ParseOptions limits;
-  limits.max_bytes = 65536;  // the spec's limit on a PDU
+  limits.max_bytes = kMaxEventInputBytes;
   absl::StatusOr<Value> v = ParseJson(event_json, limits);
   if (!v.ok()) return Bad(v.status().message());
   return PrepareEvent(*std::move(v), room);
@@ -75,7 +170,7 @@ absl::StatusOr<PreparedEvent> PrepareEvent(Value event, const RoomVersion& room)
     return Bad(absl::StrCat("sender: ", sender_server.status().message()));
   }
   const Value* ts = event.Find("origin_server_ts");
-  if (ts == nullptr || ts->type() != Value::Type::kNumber ||
+  if (ts == nullptr || !ts->is_number() ||
       ts->number_kind() != NumberKind::kInteger) {
     return Bad("origin_server_ts is missing or not an integer");
   }
@@ -84,47 +179,24 @@ absl::StatusOr<PreparedEvent> PrepareEvent(Value event, const RoomVersion& room)
   if (signatures != nullptr && !signatures->is_object()) {
     return Bad("signatures is not an object");
   }
-
-  // Who must sign.
-  const Value* content = event.Find("content");
-  if (content != nullptr && !content->is_object()) content = nullptr;
-  if (!IsThirdPartyInvite(event, content)) {
-    p.required_servers.push_back(*sender_server);
-  }
   if (room.event_id_format == EventIdFormat::kExplicit) {
     const Value* id = FindString(event, "event_id");
     if (id == nullptr) {
-      return Bad(absl::StrCat("event_id is missing (required in room version ",
-                              room.id, ")"));
+      return Bad(absl::StrCat(
+          "event_id is missing or not a string (required in room version ",
+          room.id, ")"));
     }
     p.event_id = id->string_value();
-    absl::StatusOr<std::string> id_server = ServerNameOfId(p.event_id);
-    if (!id_server.ok()) {
-      return Bad(absl::StrCat("event_id: ", id_server.status().message()));
-    }
-    p.required_servers.push_back(*id_server);
   }
-  if (room.restricted_join_signatures && content != nullptr) {
-    const Value* type = FindString(event, "type");
-    const Value* membership = FindString(*content, "membership");
-    const Value* via = FindString(*content, "join_authorised_via_users_server");
-    if (type && type->string_value() == "m.room.member" && membership &&
-        membership->string_value() == "join" && via) {
-      absl::StatusOr<std::string> via_server = ServerNameOfId(via->string_value());
-      if (!via_server.ok()) {
-        return Bad(absl::StrCat("content.join_authorised_via_users_server: ",
-                                via_server.status().message()));
-      }
-      p.required_servers.push_back(*via_server);
-    }
-  }
-  std::sort(p.required_servers.begin(), p.required_servers.end());
-  p.required_servers.erase(
-      std::unique(p.required_servers.begin(), p.required_servers.end()),
-      p.required_servers.end());
 
-  // Content hash over the full event.
-  absl::StatusOr<Sha256Digest> hash = ContentHash(event, room.number_policy, 2048);
+  const Value* content = event.Find("content");
+  if (content != nullptr && !content->is_object()) content = nullptr;
+  absl::StatusOr<std::vector<std::string>> required =
+      RequiredServers(event, content, room, *sender_server, p.event_id);
+  if (!required.ok()) return required.status();
+  p.required_servers = *std::move(required);
+
+  absl::StatusOr<Sha256Digest> hash = ContentHashOfPdu(event, room.number_policy);
   if (!hash.ok()) return hash.status();
   const Sha256Digest digest = *hash;
   p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
@@ -168,6 +240,8 @@ EventVerdict VerifyPreparedEvent(const PreparedEvent& event,
   KeyFilter usable = [&](const VerifyKey& key) {
     return KeyUnusableForEvent(key, room, event.origin_server_ts, now_ms);
   };
+  // PrepareEvent always lists a server; a hand-made PreparedEvent might not,
+  // and checking nothing must not pass for valid.
   if (event.required_servers.empty()) {
     verdict.reason = Reason::kMissingSignature;
     verdict.message = "no server is required to sign this event";
@@ -202,14 +276,16 @@ absl::Status HashAndSignEvent(Value* event, const RoomVersion& room,
                               absl::string_view server, absl::string_view key_id,
                               const Ed25519SigningKey& key) {
   if (!event->is_object()) return Bad("not a JSON object");
-  absl::StatusOr<Sha256Digest> hash = ContentHash(*event, room.number_policy, 0);
-  if (!hash.ok()) return hash.status();
+  std::string bytes;
+  absl::Status s = AppendContentHashBytes(*event, room.number_policy, &bytes);
+  if (!s.ok()) return s;
   Value hashes = Value::Object();
-  hashes.Set("sha256", Value::String(EncodeBase64Unpadded(AsStringView(*hash))));
+  hashes.Set("sha256",
+             Value::String(EncodeBase64Unpadded(AsStringView(Sha256(bytes)))));
   event->Set("hashes", std::move(hashes));
   Value redacted = *event;
   RedactEvent(room.redaction, &redacted);
-  absl::Status s = SignJson(&redacted, server, key_id, key, room.number_policy);
+  s = SignJson(&redacted, server, key_id, key, room.number_policy);
   if (!s.ok()) return s;
   event->Set("signatures", *redacted.Find("signatures"));
   return absl::OkStatus();

@@ -8,7 +8,10 @@
 //   2. VerifyPreparedEvent checks those servers' signatures with the keys the
 //      caller supplies and gives the verdict.
 // Pure and thread-safe. PrepareEvent fails (InvalidArgumentError naming the
-// field) for input that is not a usable event; everything else is a verdict.
+// field) for input that is not a usable event: not an object; sender,
+// origin_server_ts or (v1, v2) event_id missing or malformed; a number the room
+// version's canonical JSON rules refuse anywhere in the event; more than 65536
+// bytes as canonical JSON (the spec's PDU limit). Everything else is a verdict.
 #ifndef KEYVERIFIER_SERVICE_CORE_EVENT_VERIFIER_H_
 #define KEYVERIFIER_SERVICE_CORE_EVENT_VERIFIER_H_
 
@@ -39,7 +42,10 @@ struct PreparedEvent {
   bool content_hash_matches = false;
   std::string sender;
   int64_t origin_server_ts = 0;
-  // Servers whose signature is required, sorted, unique.
+  // Servers whose signature is required, sorted, unique, never empty: the
+  // sender's (not for a third-party invite when another server is required),
+  // v1/v2 the event_id's, v8+ for a restricted join the server of
+  // content.join_authorised_via_users_server.
   std::vector<std::string> required_servers;
 };
 

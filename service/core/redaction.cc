@@ -72,9 +72,12 @@ void RedactEvent(RedactionRules rules, Value* event) {
   event->RetainMembers(
       [rules](absl::string_view key) { return KeepTopLevel(rules, key); });
 
+  // Both arms are views: `cond ? std::string : ""` would yield a temporary
+  // string and leave the view dangling.
   const Value* type_value = event->Find("type");
-  absl::string_view type =
-      type_value && type_value->is_string() ? type_value->string_value() : "";
+  const absl::string_view type = type_value && type_value->is_string()
+                                     ? absl::string_view(type_value->string_value())
+                                     : absl::string_view();
   bool keep_all = false;
   Keys keep = ContentKeys(rules, type, &keep_all);
 

@@ -14,6 +14,13 @@ absl::Status Bad(absl::string_view server, absl::string_view why) {
       why));
 }
 
+// The expected server name, for messages before the response names one. A
+// view of the optional's own string, never of a temporary.
+absl::string_view ExpectedName(const ServerKeyExpectations& expect) {
+  return expect.server_name ? absl::string_view(*expect.server_name)
+                            : absl::string_view();
+}
+
 absl::StatusOr<int64_t> RequireInteger(const Value& obj, absl::string_view field,
                                        absl::string_view server,
                                        absl::string_view where) {
@@ -74,7 +81,7 @@ absl::Status ParseKeyMap(const Value* map, absl::string_view field, bool old,
 
 absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
                                       const ServerKeyExpectations& expect) {
-  absl::string_view expected = expect.server_name ? *expect.server_name : "";
+  const absl::string_view expected = ExpectedName(expect);
   if (!v.is_object()) return Bad(expected, "not a JSON object");
   const Value* name = v.Find("server_name");
   if (name == nullptr || !name->is_string()) {
@@ -111,7 +118,11 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
   absl::StatusOr<std::string> signed_bytes = SigningBytes(v);
   if (!signed_bytes.ok()) return Bad(server, signed_bytes.status().message());
   const Value* signatures = v.Find("signatures");
-  // Every current key must have signed the response itself.
+  // Every current key must have signed the response itself. Without one, no
+  // signature would tie the response (and its old keys) to the server.
+  if (keys.verify_keys.empty()) {
+    return Bad(server, "verify_keys has no ed25519 key to check the response with");
+  }
   for (const VerifyKey& key : keys.verify_keys) {
     const Value* mine = signatures ? signatures->Find(server) : nullptr;
     if (mine == nullptr || mine->Find(key.key_id) == nullptr) {
@@ -132,7 +143,13 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
     }
     keys.notaries.push_back(notary.server_name);
   }
-  keys.raw_json = raw.empty() ? ToJson(v) : std::move(raw);
+  if (raw.empty()) {
+    // What the signatures cover was encodable; `unsigned` need not be.
+    absl::StatusOr<std::string> encoded = CanonicalJson(v, NumberPolicy::kLegacy);
+    if (!encoded.ok()) return Bad(server, encoded.status().message());
+    raw = *std::move(encoded);
+  }
+  keys.raw_json = std::move(raw);
   return keys;
 }
 
@@ -148,8 +165,7 @@ absl::StatusOr<ServerKeys> ParseServerKeys(absl::string_view json,
                                            const ServerKeyExpectations& expect) {
   absl::StatusOr<Value> v = ParseJson(json);
   if (!v.ok()) {
-    return Bad(expect.server_name ? *expect.server_name : "",
-               v.status().message());
+    return Bad(ExpectedName(expect), v.status().message());
   }
   return ParseValue(*v, std::string(json), expect);
 }

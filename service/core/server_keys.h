@@ -5,10 +5,10 @@
 // Checks: `server_name` is a valid server name (and the one expected);
 // `valid_until_ts` is an integer; every key id in `verify_keys` and
 // `old_verify_keys` with algorithm ed25519 is `ed25519:[a-zA-Z0-9_]+` with a
-// 32-byte unpadded-base64 key; every ed25519 key in `verify_keys` signed the
-// response; old keys carry an integer `expired_ts`. Keys of other algorithms
-// are ignored. When a notary is given, its counter-signature must verify with
-// one of its pinned keys.
+// 32-byte unpadded-base64 key; there is at least one ed25519 key in
+// `verify_keys` and every one of them signed the response; old keys carry an
+// integer `expired_ts`. Keys of other algorithms are ignored. When a notary is
+// given, its counter-signature must verify with one of its pinned keys.
 //
 // Parsing, validating and storing are separate: this only parses and
 // validates. Pure and thread-safe. Errors: InvalidArgumentError saying which

@@ -59,10 +59,12 @@ std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
     return absl::StrCat("key ", key.key_id,
                         " is an old key; old keys cannot sign requests");
   }
-  if (!key.valid_until_ts.has_value() || *key.valid_until_ts < now_ms) {
+  if (!key.valid_until_ts.has_value()) {
+    return absl::StrCat("key ", key.key_id, " has no valid_until_ts");
+  }
+  if (*key.valid_until_ts < now_ms) {
     return absl::StrCat("key ", key.key_id, " is valid until ",
-                        key.valid_until_ts.value_or(0), ", before now (",
-                        now_ms, ")");
+                        *key.valid_until_ts, ", before now (", now_ms, ")");
   }
   return std::nullopt;
 }
