@@ -1,4 +1,4 @@
-// Test doubles at the keyring and clock seams.
+// Test double at the keyring seam.
 #ifndef KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
 #define KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
 
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "service/clock/clock.h"
+#include "tests/fakes/fake_clock.h"
 #include "service/keyring/keyring.h"
 
 namespace keyverifier::testing {
@@ -49,22 +49,6 @@ class FakeKeyRing : public keyring::KeyRing {
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-class FakeClock : public Clock {
- public:
-  explicit FakeClock(absl::Time now) : now_(now) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
 
 }  // namespace keyverifier::testing
 

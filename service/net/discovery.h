@@ -1,0 +1,120 @@
+// ServerDiscovery: where to connect for a Matrix server name, with which
+// Host header and for which certificate name (server-server API, "Resolving
+// server names").
+//
+// The order is the spec's: IP literal; hostname with explicit port;
+// /.well-known/matrix/server delegation (then the same steps for the
+// delegated name, with SRV); SRV _matrix-fed._tcp, then the deprecated
+// _matrix._tcp; A/AAAA on port 8448. The certificate must be valid for the
+// server name or the delegated name, never an SRV target. Every resolved
+// address passes the IpFilter; refused ones are dropped, and a name whose
+// addresses are all refused fails with PermissionDeniedError saying why.
+//
+// .well-known answers are cached per hostname: valid ones per their
+// Cache-Control (24 h default, 48 h at most), failures with exponential
+// backoff up to an hour.
+//
+// Thread-safe; the resolver, fetcher, filter and clock are borrowed and must
+// outlive it. Errors: InvalidArgumentError for a malformed server name,
+// NotFoundError when the name has no addresses, UnavailableError when DNS
+// failed, PermissionDeniedError as above, DeadlineExceededError.
+#ifndef KEYVERIFIER_SERVICE_NET_DISCOVERY_H_
+#define KEYVERIFIER_SERVICE_NET_DISCOVERY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/clock/clock.h"
+#include "service/net/ip_filter.h"
+#include "service/net/resolver.h"
+#include "service/net/well_known.h"
+
+namespace keyverifier::net {
+
+struct Endpoint {
+  IpAddress address;
+  uint16_t port = 0;
+  std::string ToString() const;  // "192.0.2.1:8448", "[2001:db8::1]:8448"
+};
+
+struct ResolvedServer {
+  std::string server_name;
+  std::string host_header;  // the Host header to send
+  std::string tls_name;     // the name the certificate must be valid for
+  bool send_sni = true;     // false when tls_name is an IP literal
+  std::vector<Endpoint> endpoints;  // in the order to try
+  // How the answer was found, for operators ("well-known -> b.example:443").
+  std::string route;
+};
+
+// A plain HTTP answer: enough for the .well-known step.
+struct WellKnownResponse {
+  int status = 0;
+  std::string body;
+  std::string cache_control;
+};
+
+// GET https://<hostname>/.well-known/matrix/server (redirects followed, size
+// limited, the address filter applied). A transport failure is an error
+// status; an HTTP error is a response with that status.
+class WellKnownFetcher {
+ public:
+  virtual ~WellKnownFetcher() = default;
+  virtual absl::StatusOr<WellKnownResponse> Fetch(absl::string_view hostname,
+                                                  absl::Time deadline) = 0;
+};
+
+class ServerDiscovery {
+ public:
+  struct Options {
+    CachePolicy well_known_cache;
+    // Backoff for a hostname whose .well-known failed: first, then doubling
+    // up to the maximum.
+    absl::Duration failure_backoff_initial = absl::Minutes(2);
+    absl::Duration failure_backoff_max = absl::Hours(1);
+    // Entries kept in the .well-known cache at most.
+    size_t max_cached_hosts = 100000;
+  };
+
+  ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_known,
+                  const IpFilter& filter, const Clock& clock, Options options);
+
+  absl::StatusOr<ResolvedServer> Resolve(absl::string_view server_name,
+                                         absl::Time deadline);
+
+ private:
+  struct WellKnownEntry {
+    std::optional<std::string> delegated;  // nullopt: the lookup failed
+    std::string error;
+    absl::Time expires;
+    int failures = 0;  // consecutive
+  };
+
+  // The delegated server name, or nullopt when .well-known gives none.
+  std::optional<std::string> Delegation(const std::string& hostname,
+                                        absl::Time deadline, std::string* note);
+  // SRV (_matrix-fed, then _matrix) or A/AAAA on 8448 for `host`.
+  absl::Status ResolveWithSrv(const std::string& host, absl::Time deadline,
+                              ResolvedServer* out);
+  absl::Status AddHost(const std::string& host, uint16_t port, absl::Time deadline,
+                       ResolvedServer* out);
+  absl::Status Filter(ResolvedServer* out) const;
+
+  Resolver& resolver_;
+  WellKnownFetcher& well_known_;
+  const IpFilter& filter_;
+  const Clock& clock_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  std::map<std::string, WellKnownEntry> well_known_cache_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace keyverifier::net
+
+#endif  // KEYVERIFIER_SERVICE_NET_DISCOVERY_H_

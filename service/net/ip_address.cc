@@ -1,0 +1,119 @@
+#include "service/net/ip_address.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace keyverifier::net {
+namespace {
+
+absl::Status Bad(absl::string_view what, absl::string_view text,
+                 absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid ", what, " \"", absl::CEscape(text), "\": ", why));
+}
+
+constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+
+}  // namespace
+
+std::string IpAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_ntop(v4 ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf) == nullptr) {
+    return "?";
+  }
+  return buf;
+}
+
+std::optional<IpAddress> IpAddress::Nat64Embedded() const {
+  if (v4 || std::memcmp(bytes.data(), kNat64Prefix, 12) != 0) return std::nullopt;
+  IpAddress out;
+  out.v4 = true;
+  std::copy(bytes.begin() + 12, bytes.end(), out.bytes.begin());
+  return out;
+}
+
+absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
+  absl::string_view t = text;
+  if (t.size() >= 2 && t.front() == '[' && t.back() == ']') {
+    t = t.substr(1, t.size() - 2);
+  }
+  // inet_pton reads a C string: refuse embedded NULs and absurd lengths first.
+  if (t.empty() || t.size() > 45 || t.find('\0') != absl::string_view::npos) {
+    return Bad("IP address", text, "not an IP address");
+  }
+  const std::string s(t);
+  IpAddress out;
+  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
+    out.v4 = true;
+    return out;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) == 1) {
+    if (std::memcmp(out.bytes.data(), kMappedPrefix, 12) == 0) {
+      IpAddress mapped;
+      mapped.v4 = true;
+      std::copy(out.bytes.begin() + 12, out.bytes.end(), mapped.bytes.begin());
+      return mapped;
+    }
+    return out;
+  }
+  return Bad("IP address", text, "not an IP address");
+}
+
+bool IpNetwork::Contains(const IpAddress& a) const {
+  if (a.v4 != base.v4) return false;
+  int full = prefix_len / 8;
+  if (std::memcmp(a.bytes.data(), base.bytes.data(), full) != 0) return false;
+  int rest = prefix_len % 8;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == base.bytes[full];
+}
+
+std::string IpNetwork::ToString() const {
+  return absl::StrCat(base.ToString(), "/", prefix_len);
+}
+
+absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text) {
+  size_t slash = text.find('/');
+  absl::StatusOr<IpAddress> base = ParseIpAddress(text.substr(0, slash));
+  if (!base.ok()) return Bad("network", text, "the address part is not an IP address");
+  IpNetwork net;
+  net.base = *base;
+  const bool mapped = base->v4 && text.find(':') != absl::string_view::npos;
+  const int max = base->v4 && !mapped ? 32 : 128;
+  net.prefix_len = base->v4 ? 32 : 128;
+  if (slash != absl::string_view::npos) {
+    absl::string_view len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 3 ||
+        !std::all_of(len.begin(), len.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        !absl::SimpleAtoi(len, &net.prefix_len) || net.prefix_len > max) {
+      return Bad("network", text, absl::StrCat("prefix length must be 0 to ", max));
+    }
+    // An IPv4-mapped IPv6 network ("::ffff:10.0.0.0/104") is an IPv4 network.
+    if (mapped) {
+      if (net.prefix_len < 96) {
+        return Bad("network", text, "an IPv4-mapped network needs a prefix of 96 or more");
+      }
+      net.prefix_len -= 96;
+    }
+  }
+  IpNetwork masked = net;
+  for (int i = 0; i < 16; ++i) {
+    int bits = std::clamp(net.prefix_len - 8 * i, 0, 8);
+    masked.base.bytes[i] &= static_cast<uint8_t>(bits == 0 ? 0 : 0xff << (8 - bits));
+  }
+  if (!(masked.base == net.base)) {
+    return Bad("network", text,
+               absl::StrCat("host bits are set; did you mean ", masked.ToString(), "?"));
+  }
+  return net;
+}
+
+}  // namespace keyverifier::net

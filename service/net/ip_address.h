@@ -1,0 +1,53 @@
+// IP addresses and networks (CIDR), for the outbound address filter and the
+// certificate whitelist's netmasks.
+//
+// Addresses are kept as 16 bytes; IPv4 addresses (and IPv4-mapped IPv6
+// addresses, ::ffff:a.b.c.d, which reach the same hosts) are IPv4. Parsing
+// uses inet_pton. Pure and thread-safe. Errors: InvalidArgumentError quoting
+// the input.
+#ifndef KEYVERIFIER_SERVICE_NET_IP_ADDRESS_H_
+#define KEYVERIFIER_SERVICE_NET_IP_ADDRESS_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace keyverifier::net {
+
+struct IpAddress {
+  bool v4 = false;
+  // IPv4: the first 4 bytes; IPv6: all 16.
+  std::array<uint8_t, 16> bytes{};
+
+  // Canonical text: dotted quad, or RFC 5952 IPv6 (no brackets).
+  std::string ToString() const;
+  // The IPv4 address embedded in a NAT64 (64:ff9b::/96) address, if any.
+  std::optional<IpAddress> Nat64Embedded() const;
+  friend bool operator==(const IpAddress& a, const IpAddress& b) {
+    return a.v4 == b.v4 && a.bytes == b.bytes;
+  }
+};
+
+// "192.0.2.1", "2001:db8::1", "[2001:db8::1]" (brackets allowed). No zone
+// ids, no ports.
+absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text);
+
+struct IpNetwork {
+  IpAddress base;  // host bits cleared
+  int prefix_len = 0;
+
+  bool Contains(const IpAddress& a) const;
+  std::string ToString() const;  // "10.0.0.0/8"
+};
+
+// "10.0.0.0/8", "fc00::/7"; a bare address is a /32 or /128. Host bits set
+// below the prefix ("10.0.0.1/8") are refused: they usually mean a typo.
+absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text);
+
+}  // namespace keyverifier::net
+
+#endif  // KEYVERIFIER_SERVICE_NET_IP_ADDRESS_H_

@@ -1,0 +1,43 @@
+// Resolver: the DNS lookups server discovery needs (SRV, and A/AAAA with
+// CNAMEs followed).
+//
+// CaresResolver (c-ares) is the real one; tests use a scripted fake.
+// Implementations are thread-safe. Errors: NotFoundError when the name has
+// no such records (NXDOMAIN or no data), UnavailableError when the lookup
+// failed (timeout, server failure, refused), DeadlineExceededError when
+// `deadline` passed first. Messages name the record type and the name.
+#ifndef KEYVERIFIER_SERVICE_NET_RESOLVER_H_
+#define KEYVERIFIER_SERVICE_NET_RESOLVER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "service/net/ip_address.h"
+
+namespace keyverifier::net {
+
+struct SrvRecord {
+  std::string target;  // without the trailing dot
+  uint16_t port = 0;
+  uint16_t priority = 0;
+  uint16_t weight = 0;
+};
+
+class Resolver {
+ public:
+  virtual ~Resolver() = default;
+  // SRV records of `name` (e.g. "_matrix-fed._tcp.example.org").
+  virtual absl::StatusOr<std::vector<SrvRecord>> LookupSrv(absl::string_view name,
+                                                           absl::Time deadline) = 0;
+  // IPv6 and IPv4 addresses of `host`, IPv6 first.
+  virtual absl::StatusOr<std::vector<IpAddress>> LookupHost(absl::string_view host,
+                                                            absl::Time deadline) = 0;
+};
+
+}  // namespace keyverifier::net
+
+#endif  // KEYVERIFIER_SERVICE_NET_RESOLVER_H_
