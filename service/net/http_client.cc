@@ -1,0 +1,250 @@
+#include "service/net/http_client.h"
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace keyverifier::net {
+
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+bool CurlReady() {
+  static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  return ok;
+}
+
+// What one transfer collects; callbacks write here.
+struct Transfer {
+  const PeerVerifier* verifier = nullptr;
+  std::string tls_name;
+  size_t max_bytes = 0;
+  bool too_large = false;
+  HttpResponse response;
+  bool peer_checked = false;
+  absl::Status peer_status;
+  absl::Status context_status;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* arg) {
+  auto* t = static_cast<Transfer*>(arg);
+  size_t bytes = size * n;
+  if (t->response.body.size() + bytes > t->max_bytes) {
+    t->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  t->response.body.append(data, bytes);
+  return bytes;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* arg) {
+  auto* t = static_cast<Transfer*>(arg);
+  absl::string_view line(data, size * n);
+  if (absl::StartsWith(line, "HTTP/")) {
+    t->response.headers.clear();  // a new response (after 100 Continue)
+    return size * n;
+  }
+  size_t colon = line.find(':');
+  if (colon != absl::string_view::npos) {
+    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+    t->response.headers[name] =
+        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  return size * n;
+}
+
+std::string Der(X509* cert) {
+  int len = i2d_X509(cert, nullptr);
+  if (len <= 0) return {};
+  std::string out(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  i2d_X509(cert, &p);
+  return out;
+}
+
+// Replaces OpenSSL's chain verification: the PeerVerifier decides.
+int VerifyChain(X509_STORE_CTX* store, void* arg) {
+  auto* t = static_cast<Transfer*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(store);
+  STACK_OF(X509)* sent = X509_STORE_CTX_get0_untrusted(store);
+  std::vector<std::string> chain;
+  if (leaf != nullptr) chain.push_back(Der(leaf));
+  for (int i = 0; sent != nullptr && i < sk_X509_num(sent); ++i) {
+    X509* c = sk_X509_value(sent, i);
+    if (leaf != nullptr && X509_cmp(c, leaf) == 0) continue;
+    chain.push_back(Der(c));
+  }
+  t->response.peer_chain_der = chain;
+  t->peer_checked = true;
+  t->peer_status = chain.empty()
+                       ? absl::PermissionDeniedError("the peer sent no certificate")
+                       : t->verifier->VerifyPeer(chain, t->tls_name);
+  if (t->peer_status.ok()) {
+    X509_STORE_CTX_set_error(store, X509_V_OK);
+    return 1;
+  }
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
+CURLcode OnSslContext(CURL*, void* ssl_ctx, void* arg) {
+  auto* t = static_cast<Transfer*>(arg);
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  t->context_status = t->verifier->ConfigureContext(ctx);
+  if (!t->context_status.ok()) return CURLE_SSL_CERTPROBLEM;
+  SSL_CTX_set_cert_verify_callback(ctx, VerifyChain, t);
+  return CURLE_OK;
+}
+
+bool HasControl(absl::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x21 || c == 0x7f;
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(
+    const PeerVerifier& verifier, const IpFilter& filter, Options options) {
+  if (!CurlReady()) return absl::InternalError("libcurl could not be initialised");
+  if (options.connect_timeout <= absl::ZeroDuration() ||
+      options.total_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("HTTP timeouts must be positive");
+  }
+  return std::unique_ptr<CurlHttpClient>(
+      new CurlHttpClient(verifier, filter, std::move(options)));
+}
+
+absl::StatusOr<HttpResponse> CurlHttpClient::Send(const HttpRequest& request,
+                                                  absl::Time deadline) {
+  const std::string target = request.connect_to.ToString();
+  if (request.host_header.empty() || HasControl(request.host_header)) {
+    return absl::InvalidArgumentError("HTTP request: bad Host header");
+  }
+  if (!absl::StartsWith(request.path, "/") || HasControl(request.path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP request: bad path \"", request.path, "\""));
+  }
+  if (std::optional<std::string> why = filter_.Refusal(request.connect_to.address)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("not connecting to ", target, ": ", *why));
+  }
+  absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("deadline passed before connecting to ", target));
+  }
+  const absl::Duration budget = std::min(left, options_.total_timeout);
+
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  CURL* c = curl.get();
+  Transfer t;
+  t.verifier = &verifier_;
+  t.tls_name = request.tls_name;
+  t.max_bytes = request.max_response_bytes;
+
+  const std::string url = absl::StrCat("https://", request.host_header, request.path);
+  // Connect to the discovered address whatever the URL's name resolves to.
+  std::unique_ptr<curl_slist, SlistDeleter> connect_to(
+      curl_slist_append(nullptr, absl::StrCat("::", target).c_str()));
+  std::unique_ptr<curl_slist, SlistDeleter> headers(
+      curl_slist_append(nullptr, absl::StrCat("Host: ", request.host_header).c_str()));
+  for (const auto& [name, value] : request.headers) {
+    if (HasControl(name) || value.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("HTTP request: bad header ", name));
+    }
+    headers.reset(curl_slist_append(headers.release(), absl::StrCat(name, ": ", value).c_str()));
+  }
+  if (!request.body.empty()) {
+    headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+  }
+  char error[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to.get());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(
+                       std::min(budget, options_.connect_timeout))));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(budget))));
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  // The PeerVerifier is the only judge of the certificate: libcurl's checks
+  // stay on (so a rejection aborts the handshake) but its own CA bundle and
+  // name check are replaced. No session reuse: a resumed session would skip
+  // the check.
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
+  curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
+  curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, OnSslContext);
+  curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &t);
+  if (request.method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  if (!request.body.empty()) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  }
+
+  CURLcode rc = curl_easy_perform(c);
+  const std::string where = absl::StrCat(request.method, " https://", request.host_header,
+                                         request.path, " via ", target);
+  if (rc != CURLE_OK) {
+    if (!t.context_status.ok()) {
+      return absl::InternalError(absl::StrCat(where, ": ", t.context_status.message()));
+    }
+    if (t.peer_checked && !t.peer_status.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          where, ": certificate rejected for ", request.tls_name, ": ",
+          t.peer_status.message()));
+    }
+    if (t.too_large) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          where, ": response larger than ", request.max_response_bytes, " bytes"));
+    }
+    std::string detail = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      // The caller's deadline set the timeout: report it as such.
+      if (left <= options_.total_timeout) {
+        return absl::DeadlineExceededError(absl::StrCat(where, ": ", detail));
+      }
+      return absl::UnavailableError(absl::StrCat(where, ": ", detail));
+    }
+    return absl::UnavailableError(absl::StrCat(where, ": ", detail));
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  t.response.status = static_cast<int>(status);
+  return std::move(t.response);
+}
+
+}  // namespace keyverifier::net

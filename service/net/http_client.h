@@ -1,0 +1,84 @@
+// HttpClient: one outbound HTTPS request to an address chosen by server
+// discovery, with the Host header and certificate name discovery gave.
+//
+// CurlHttpClient uses libcurl: it connects to `connect_to` while the URL
+// carries the Host header's name (so SNI is that name, and no SNI is sent
+// for an IP literal), hands the peer's chain to the PeerVerifier (libcurl's
+// own checks are off: the policy is the only judge), and enforces the connect
+// and total timeouts and the response size limit. It never follows
+// redirects, uses no proxy and speaks only HTTPS. Every request checks its
+// address against the IpFilter first.
+//
+// Thread-safe. Errors: PermissionDeniedError (address refused by the filter,
+// or the certificate rejected: the message says why), UnavailableError
+// (connect or transport failure), DeadlineExceededError (timeout),
+// ResourceExhaustedError (response larger than the limit),
+// InvalidArgumentError (unusable request).
+#ifndef KEYVERIFIER_SERVICE_NET_HTTP_CLIENT_H_
+#define KEYVERIFIER_SERVICE_NET_HTTP_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/net/discovery.h"
+#include "service/net/ip_filter.h"
+#include "service/net/peer_verifier.h"
+
+namespace keyverifier::net {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string host_header;  // "example.org", "example.org:8448", "[::1]:8448"
+  std::string path;         // "/_matrix/key/v2/server"
+  Endpoint connect_to;
+  std::string tls_name;     // the name the certificate must be valid for
+  std::string body;         // sent as application/json when not empty
+  std::vector<std::pair<std::string, std::string>> headers;
+  size_t max_response_bytes = 1 << 20;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  // Lower-case names; the last value of a repeated header wins.
+  std::map<std::string, std::string> headers;
+  // The certificates the peer presented, leaf first (DER).
+  std::vector<std::string> peer_chain_der;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request,
+                                            absl::Time deadline) = 0;
+};
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  struct Options {
+    absl::Duration connect_timeout = absl::Seconds(5);
+    absl::Duration total_timeout = absl::Seconds(30);
+    std::string user_agent = "keyverifier";
+  };
+  // `verifier` and `filter` are borrowed and must outlive the client.
+  static absl::StatusOr<std::unique_ptr<CurlHttpClient>> Create(
+      const PeerVerifier& verifier, const IpFilter& filter, Options options);
+
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request,
+                                    absl::Time deadline) override;
+
+ private:
+  CurlHttpClient(const PeerVerifier& verifier, const IpFilter& filter, Options options)
+      : verifier_(verifier), filter_(filter), options_(std::move(options)) {}
+  const PeerVerifier& verifier_;
+  const IpFilter& filter_;
+  const Options options_;
+};
+
+}  // namespace keyverifier::net
+
+#endif  // KEYVERIFIER_SERVICE_NET_HTTP_CLIENT_H_

@@ -1,0 +1,210 @@
+// CurlHttpClient against a real HTTPS server on loopback.
+#include "service/net/http_client.h"
+
+#include <openssl/ssl.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/dnsmasq.h"
+#include "tests/testing/https_server.h"
+
+namespace keyverifier::net {
+namespace {
+
+using testing::HttpsServer;
+
+// Records what the client hands over; accepts or rejects as told.
+class RecordingVerifier : public PeerVerifier {
+ public:
+  absl::Status VerifyPeer(const std::vector<std::string>& chain,
+                          absl::string_view name) const override {
+    absl::MutexLock lock(&mu_);
+    names_.push_back(std::string(name));
+    chain_size_ = chain.size();
+    if (reject_) return absl::PermissionDeniedError("hostname mismatch (test)");
+    return absl::OkStatus();
+  }
+  absl::Status ConfigureContext(SSL_CTX* ctx) const override {
+    SSL_CTX_set_min_proto_version(ctx, min_version_);
+    return absl::OkStatus();
+  }
+  std::vector<std::string> names() const {
+    absl::MutexLock lock(&mu_);
+    return names_;
+  }
+  size_t chain_size() const {
+    absl::MutexLock lock(&mu_);
+    return chain_size_;
+  }
+  bool reject_ = false;
+  int min_version_ = TLS1_2_VERSION;
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::string> names_ ABSL_GUARDED_BY(mu_);
+  mutable size_t chain_size_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class HttpClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    HttpsServer::Options o;
+    o.names = {"a.test", "127.0.0.1"};
+    o.routes_json = R"({
+      "/ok": {"status": 200, "body": "{\"hello\":1}", "headers": {"Cache-Control": "max-age=60"}},
+      "/big": {"status": 200, "body": "0123456789", "repeat": 1000},
+      "/slow": {"status": 200, "body": "{}", "delay_ms": 3000},
+      "/redirect": {"status": 302, "headers": {"Location": "https://elsewhere.test/"}},
+      "/post": {"status": 200, "body": "{}"}
+    })";
+    absl::StatusOr<std::unique_ptr<HttpsServer>> s = HttpsServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    client_ = *CurlHttpClient::Create(verifier_, allow_all_, {});
+  }
+
+  HttpRequest Request(const std::string& path, const std::string& host = "a.test") {
+    HttpRequest r;
+    r.host_header = absl::StrCat(host, ":", server_->port());
+    r.path = path;
+    r.connect_to = {*ParseIpAddress("127.0.0.1"), static_cast<uint16_t>(server_->port())};
+    r.tls_name = host;
+    return r;
+  }
+  static absl::Time Soon() { return absl::Now() + absl::Seconds(20); }
+  std::string LastRequest() {
+    std::vector<std::string> all = server_->Requests();
+    return all.empty() ? "" : all.back();
+  }
+
+  static HttpsServer* server_;
+  RecordingVerifier verifier_;
+  IpFilter allow_all_ = IpFilter::AllowAll();
+  std::unique_ptr<CurlHttpClient> client_;
+};
+HttpsServer* HttpClientTest::server_ = nullptr;
+
+TEST_F(HttpClientTest, GetSendsHostAndSniAndHandsTheChainToTheVerifier) {
+  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok"), Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"hello\":1}");
+  EXPECT_EQ(r->headers["cache-control"], "max-age=60");
+  EXPECT_EQ(r->peer_chain_der.size(), 1u);
+  EXPECT_EQ(verifier_.names(), std::vector<std::string>{"a.test"});
+  EXPECT_EQ(verifier_.chain_size(), 1u);
+  std::string logged = LastRequest();
+  EXPECT_NE(logged.find(absl::StrCat("\"host\": \"a.test:", server_->port(), "\"")),
+            std::string::npos)
+      << logged;
+  EXPECT_NE(logged.find("\"sni\": \"a.test\""), std::string::npos) << logged;
+}
+
+TEST_F(HttpClientTest, NoSniForIpLiteral) {
+  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok", "127.0.0.1"), Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(LastRequest().find("\"sni\": null"), std::string::npos) << LastRequest();
+  EXPECT_EQ(verifier_.names(), std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST_F(HttpClientTest, RejectedCertificateAbortsBeforeAnyRequest) {
+  size_t before = server_->Requests().size();
+  verifier_.reject_ = true;
+  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok"), Soon());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "certificate rejected for a.test"))
+      << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "hostname mismatch (test)"));
+  EXPECT_EQ(server_->Requests().size(), before);
+}
+
+TEST_F(HttpClientTest, DeniedAddressIsNeverContacted) {
+  IpFilter deny_loopback = *IpFilter::Create({});
+  auto client = *CurlHttpClient::Create(verifier_, deny_loopback, {});
+  absl::StatusOr<HttpResponse> r = client->Send(Request("/ok"), Soon());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "127.0.0.0/8")) << r.status();
+  EXPECT_TRUE(verifier_.names().empty());
+}
+
+TEST_F(HttpClientTest, ResponseSizeIsLimited) {
+  HttpRequest req = Request("/big");
+  req.max_response_bytes = 5000;
+  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  req.max_response_bytes = 10000;
+  r = client_->Send(req, Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body.size(), 10000u);
+}
+
+TEST_F(HttpClientTest, DeadlineIsHonoured) {
+  absl::Time start = absl::Now();
+  absl::StatusOr<HttpResponse> r =
+      client_->Send(Request("/slow"), absl::Now() + absl::Milliseconds(300));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  r = client_->Send(Request("/ok"), absl::Now() - absl::Seconds(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+}
+
+TEST_F(HttpClientTest, RedirectsAreNotFollowed) {
+  absl::StatusOr<HttpResponse> r = client_->Send(Request("/redirect"), Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->headers["location"], "https://elsewhere.test/");
+}
+
+TEST_F(HttpClientTest, PostSendsTheBody) {
+  HttpRequest req = Request("/post");
+  req.method = "POST";
+  req.body = R"({"server_keys":{}})";
+  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(LastRequest().find(R"("method": "POST")"), std::string::npos);
+  EXPECT_NE(LastRequest().find(R"(server_keys)"), std::string::npos) << LastRequest();
+}
+
+TEST_F(HttpClientTest, ClosedPortIsUnavailable) {
+  HttpRequest req = Request("/ok");
+  req.connect_to.port = static_cast<uint16_t>(*testing::FreeLoopbackPort());
+  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+}
+
+TEST_F(HttpClientTest, MinimumTlsVersionIsApplied) {
+  HttpsServer::Options o;
+  o.names = {"a.test"};
+  o.routes_json = R"({"/ok": {"status": 200, "body": "{}"}})";
+  o.max_tls = "1.2";
+  auto old_server = *HttpsServer::Start(o);
+  HttpRequest req = Request("/ok");
+  req.host_header = absl::StrCat("a.test:", old_server->port());
+  req.connect_to.port = static_cast<uint16_t>(old_server->port());
+  ASSERT_TRUE(client_->Send(req, Soon()).ok());
+  verifier_.min_version_ = TLS1_3_VERSION;
+  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+}
+
+TEST_F(HttpClientTest, BadRequestsAreRefused) {
+  HttpRequest req = Request("no-slash");
+  EXPECT_EQ(client_->Send(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  req = Request("/ok");
+  req.host_header = "a.test\r\nX: y";
+  EXPECT_EQ(client_->Send(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace keyverifier::net
