@@ -8,7 +8,8 @@ of a JSON file:
     {"/path": {"status": 200, "headers": {"Cache-Control": "max-age=60"},
                "body": "...", "repeat": 1, "delay_ms": 0}}
 
-Unknown paths get 404. Each request is appended to DIR/requests.jsonl as
+"{port}" in a header value becomes the server's port. A key "HOST/path" (HOST without port) is matched before "/path". Unknown
+paths get 404. Each request is appended to DIR/requests.jsonl as
 {"method", "path", "host", "sni", "body"}. Prints "PORT <n>" on stdout once
 it listens. Options: --min-tls/--max-tls (1.2 or 1.3) restrict the versions
 offered.
@@ -127,14 +128,15 @@ def main():
             with log_lock:
                 with open(log_path, "a") as f:
                     f.write(json.dumps(entry) + "\n")
-            route = routes.get(self.path)
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            route = routes.get(host + self.path, routes.get(self.path))
             if route is None:
                 route = {"status": 404, "body": "{\"errcode\":\"M_NOT_FOUND\"}"}
             time.sleep(route.get("delay_ms", 0) / 1000.0)
             payload = (route.get("body", "") * route.get("repeat", 1)).encode()
             self.send_response(route.get("status", 200))
             for k, v in route.get("headers", {}).items():
-                self.send_header(k, v)
+                self.send_header(k, v.replace("{port}", str(self.server.server_address[1])))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
