@@ -5,6 +5,7 @@
 #define KEYVERIFIER_SERVICE_OBSERVE_OBSERVER_H_
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace keyverifier::observe {
 
@@ -15,6 +16,15 @@ class Observer {
   virtual void OnVerdict(absl::string_view outcome, absl::string_view reason) {}
   // A key lookup was answered from the cache (hit) or needed a source (miss).
   virtual void OnKeyLookup(bool cache_hit) {}
+  // A key source was asked. source: origin | notary; outcome: ok |
+  // unsatisfying (answered, but not what was asked) | error.
+  virtual void OnKeyFetch(absl::string_view source, absl::string_view outcome,
+                          absl::Duration latency) {}
+  // Sources reported different keys for one server (quorum policy).
+  virtual void OnKeyDisagreement(absl::string_view server) {}
+  // A server's new key response no longer lists a key it listed before, not
+  // even among its old keys.
+  virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
 };
 
 // Shared do-nothing instance for callers that observe nothing.

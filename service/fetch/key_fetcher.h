@@ -1,0 +1,53 @@
+// KeyFetcher: one source of a remote server's signing keys: the origin
+// itself (DirectFetcher) or one trusted notary (NotaryFetcher).
+//
+// A fetcher returns the validated key response it got (self-signatures and,
+// for notaries, the notary's signature already checked by the core); whether
+// that answer is good enough for the request is decided by the caller
+// (KeySources). Implementations are thread-safe. Errors: UnavailableError
+// when the source could not be reached or served nothing usable (the message
+// says what), PermissionDeniedError when the address filter or certificate
+// policy refused the connection, DeadlineExceededError.
+#ifndef KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
+#define KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/core/server_keys.h"
+
+namespace keyverifier::fetch {
+
+struct KeyRequest {
+  KeyRequest() = default;
+  KeyRequest(std::string server, std::vector<std::string> ids = {}, int64_t minimum = 0)
+      : server_name(std::move(server)),
+        key_ids(std::move(ids)),
+        minimum_valid_until_ts(minimum) {}
+
+  std::string server_name;
+  // Key ids wanted; empty means whatever the server has.
+  std::vector<std::string> key_ids;
+  // The answer's valid_until_ts should reach at least this (ms); 0: any.
+  int64_t minimum_valid_until_ts = 0;
+};
+
+// Whether `keys` answers `request`: every wanted key id is there (current or
+// old) and the response is valid until at least the minimum.
+bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request);
+
+class KeyFetcher {
+ public:
+  virtual ~KeyFetcher() = default;
+  // "origin", or the notary's server name.
+  virtual const std::string& source() const = 0;
+  virtual absl::StatusOr<core::ServerKeys> Fetch(const KeyRequest& request,
+                                                 absl::Time deadline) = 0;
+};
+
+}  // namespace keyverifier::fetch
+
+#endif  // KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
