@@ -78,14 +78,6 @@ class PostgresConnection final : public SqlConnection {
   absl::string_view BytesType() const override { return "BYTEA"; }
 
   absl::Status Begin(Transaction kind, absl::string_view lock_name) override {
-    if (PQstatus(conn_.get()) != CONNECTION_OK) {
-      PQreset(conn_.get());
-      if (PQstatus(conn_.get()) != CONNECTION_OK) {
-        return absl::UnavailableError(absl::StrCat(
-            describe_, ": reconnect: ",
-            absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_.get()))));
-      }
-    }
     const char* begin = kind == Transaction::kRead
                             ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                             : "BEGIN";
@@ -93,6 +85,7 @@ class PostgresConnection final : public SqlConnection {
         !s.ok()) {
       return s;
     }
+    in_transaction_ = true;
     absl::Status s;
     switch (kind) {
       case Transaction::kRead:
@@ -117,10 +110,13 @@ class PostgresConnection final : public SqlConnection {
   }
 
   absl::Status Commit() override {
-    return Query("commit", "COMMIT", {}).status();
+    absl::Status s = Query("commit", "COMMIT", {}).status();
+    in_transaction_ = false;
+    return s;
   }
 
   void Rollback() override {
+    in_transaction_ = false;
     if (PQstatus(conn_.get()) == CONNECTION_OK &&
         PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) {
       ResultPtr(PQexec(conn_.get(), "ROLLBACK"));
@@ -130,6 +126,17 @@ class PostgresConnection final : public SqlConnection {
   absl::StatusOr<std::vector<SqlRow>> Query(
       absl::string_view step, absl::string_view sql,
       absl::Span<const SqlValue> params) override {
+    // A lost connection is re-established only between transactions: inside
+    // one, the statements after the loss must not run on their own.
+    if (!in_transaction_ && PQstatus(conn_.get()) != CONNECTION_OK) {
+      PQreset(conn_.get());
+      if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        return absl::UnavailableError(absl::StrCat(
+            describe_, ": ", step, ": reconnect: ",
+            absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_.get()))));
+      }
+      PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
+    }
     std::vector<std::string> text(params.size());
     std::vector<const char*> values(params.size());
     std::vector<int> lengths(params.size());
@@ -239,6 +246,7 @@ class PostgresConnection final : public SqlConnection {
 
   ConnPtr conn_;
   std::string describe_;
+  bool in_transaction_ = false;
 };
 
 }  // namespace

@@ -5,8 +5,9 @@
 // advisory lock, so replicas starting together migrate once. Writes to one
 // server are serialised across replicas by a per-server advisory lock held
 // until commit; reads of several statements use a repeatable-read snapshot.
-// A lost connection is reset at the start of the next transaction; a write
-// interrupted by it fails as a whole (UnavailableError) and may be retried.
+// A lost connection is re-established before the next statement outside a
+// transaction; a write interrupted by it fails as a whole (UnavailableError)
+// and may be retried.
 //
 // Thread-safe (calls are serialised on one connection per store; run one
 // store per replica). The store owns its PGconn. Errors name the database,

@@ -1,5 +1,6 @@
 #include "service/store/sqlite_key_store.h"
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,7 +134,10 @@ TEST(SqliteKeyStoreTest, NotADatabaseIsDataLoss) {
 }
 
 // Two stores on one file, as two processes would use it: writes wait for
-// each other's write lock and every merge sees the other's commits.
+// each other's write lock and every merge sees the other's commits. Every
+// write adds a key of its own, so the k-th write in commit order reports k
+// vanished keys; two writes merged into the same stored state would report
+// the same count.
 TEST(SqliteKeyStoreTest, TwoStoresShareAFile) {
   std::string path = NewDatabasePath("shared");
   absl::StatusOr<std::unique_ptr<KeyStore>> one = SqliteKeyStore::Create({path});
@@ -141,34 +145,50 @@ TEST(SqliteKeyStoreTest, TwoStoresShareAFile) {
   ASSERT_TRUE(one.ok()) << one.status();
   ASSERT_TRUE(two.ok()) << two.status();
   constexpr int kWrites = 20;
+  struct Log {
+    absl::Status error;
+    std::vector<size_t> vanished;
+  };
   // One writer's validity rises, the other's falls: a merge that missed the
   // other store's commit would lower valid_until_ts below the maximum.
-  auto writer = [&](KeyStore* store, const std::string& source, int sign,
-                    absl::Status* error) {
+  auto writer = [](KeyStore* store, std::string source, std::string prefix,
+                   int sign, Log* log) {
     for (int i = 0; i < kWrites; ++i) {
       absl::StatusOr<WriteResult> r = store->StoreResponse(
-          SignedResponse(kOrigin, 2000 + sign * i, {{"ed25519:a", 'a'}}),
+          SignedResponse(kOrigin, 2000 + sign * i,
+                         {{"ed25519:a", 'a'},
+                          {absl::StrCat("ed25519:", prefix, i), 'k'}}),
           source, 100 + i);
       if (!r.ok()) {
-        *error = r.status();
+        log->error = r.status();
         return;
       }
+      log->vanished.push_back(r->vanished_keys.size());
     }
   };
-  absl::Status e1, e2;
-  std::thread t1(writer, one->get(), kNotaryA, +1, &e1);
-  std::thread t2(writer, two->get(), kNotaryB, -1, &e2);
+  Log l1, l2;
+  std::thread t1(writer, one->get(), kNotaryA, "one", +1, &l1);
+  std::thread t2(writer, two->get(), kNotaryB, "two", -1, &l2);
   t1.join();
   t2.join();
-  EXPECT_TRUE(e1.ok()) << e1;
-  EXPECT_TRUE(e2.ok()) << e2;
+  ASSERT_TRUE(l1.error.ok()) << l1.error;
+  ASSERT_TRUE(l2.error.ok()) << l2.error;
+  std::vector<size_t> counts = l1.vanished;
+  counts.insert(counts.end(), l2.vanished.begin(), l2.vanished.end());
+  std::sort(counts.begin(), counts.end());
+  std::vector<size_t> expected(2 * kWrites);
+  for (size_t k = 0; k < expected.size(); ++k) expected[k] = k;
+  EXPECT_EQ(counts, expected);
+
   absl::StatusOr<std::vector<StoredKey>> keys = (*one)->GetKeys(kOrigin);
   ASSERT_TRUE(keys.ok());
-  ASSERT_EQ(keys->size(), 1u);
-  EXPECT_THAT((*keys)[0].sources, ElementsAre(kNotaryA, kNotaryB));
-  EXPECT_EQ((*keys)[0].key.valid_until_ts, 2000 + kWrites - 1);
-  EXPECT_EQ((*keys)[0].first_seen_ts, 100);
-  EXPECT_EQ((*keys)[0].last_seen_ts, 100 + kWrites - 1);
+  ASSERT_EQ(keys->size(), size_t{2 * kWrites + 1});
+  const StoredKey* a = FindKey(*keys, "ed25519:a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_THAT(a->sources, ElementsAre(kNotaryA, kNotaryB));
+  EXPECT_EQ(a->key.valid_until_ts, 2000 + kWrites - 1);
+  EXPECT_EQ(a->first_seen_ts, 100);
+  EXPECT_EQ(a->last_seen_ts, 100 + kWrites - 1);
 }
 
 }  // namespace
