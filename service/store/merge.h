@@ -21,8 +21,10 @@
 // write). Per server, useful_until_ts is the latest valid_until_ts of any
 // response and last_fetched_ts the latest fetched_ts.
 //
-// Every rule is a min, max or union, so the result does not depend on the
-// order in which responses arrive (replicas may write in any order).
+// Every key field is a min, max or union and the response kept per source is
+// the one fetched last, so what is stored does not depend on the order in
+// which responses arrive (replicas may write in any order); only which
+// writes report a key as new or vanished does.
 #ifndef KEYVERIFIER_SERVICE_STORE_MERGE_H_
 #define KEYVERIFIER_SERVICE_STORE_MERGE_H_
 
