@@ -78,18 +78,13 @@ class PostgresConnection final : public SqlConnection {
   absl::string_view BytesType() const override { return "BYTEA"; }
 
   absl::Status Begin(Transaction kind, absl::string_view lock_name) override {
-    const char* begin = kind == Transaction::kRead
-                            ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                            : "BEGIN";
-    if (absl::Status s = Query("begin transaction", begin, {}).status();
+    if (absl::Status s = Query("begin transaction", "BEGIN", {}).status();
         !s.ok()) {
       return s;
     }
     in_transaction_ = true;
     absl::Status s;
     switch (kind) {
-      case Transaction::kRead:
-        break;
       case Transaction::kWrite:
         s = Query(absl::StrCat("lock server ", lock_name),
                   absl::StrCat("SELECT pg_advisory_xact_lock(",

@@ -4,10 +4,11 @@
 // Create connects (libpq), then migrates the schema under a transaction-level
 // advisory lock, so replicas starting together migrate once. Writes to one
 // server are serialised across replicas by a per-server advisory lock held
-// until commit; reads of several statements use a repeatable-read snapshot.
+// until commit. Every read is a single statement, so it sees one snapshot.
 // A lost connection is re-established before the next statement outside a
-// transaction; a write interrupted by it fails as a whole (UnavailableError)
-// and may be retried.
+// transaction; a write interrupted by it fails as a whole (UnavailableError).
+// If the loss hits COMMIT itself the write may have been applied; retrying
+// is safe, since storing the same response again changes nothing.
 //
 // Thread-safe (calls are serialised on one connection per store; run one
 // store per replica). The store owns its PGconn. Errors name the database,

@@ -52,8 +52,8 @@ using SqlRow = std::vector<SqlValue>;
 
 class SqlConnection {
  public:
+  // Reads are single statements, each its own snapshot, and need none.
   enum class Transaction {
-    kRead,     // a consistent snapshot for several statements
     kWrite,    // a write; `lock_name` names what it modifies
     kMigrate,  // schema migration: excludes every other migration
   };
@@ -65,9 +65,9 @@ class SqlConnection {
   // The column type of byte strings ("BLOB", "BYTEA").
   virtual absl::string_view BytesType() const = 0;
 
-  // Starts a transaction. For kWrite, writers with the same `lock_name`
-  // (also in other processes sharing the database) are serialised until
-  // Commit/Rollback.
+  // Starts a transaction. Writers with the same `lock_name`, and
+  // migrations, are serialised until Commit/Rollback, also across processes
+  // sharing the database.
   virtual absl::Status Begin(Transaction kind, absl::string_view lock_name) = 0;
   virtual absl::Status Commit() = 0;
   // Best effort; a failed rollback leaves the connection to be reset.

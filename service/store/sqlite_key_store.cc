@@ -65,11 +65,10 @@ class SqliteConnection final : public SqlConnection {
   const std::string& Describe() const override { return describe_; }
   absl::string_view BytesType() const override { return "BLOB"; }
 
-  absl::Status Begin(Transaction kind, absl::string_view) override {
-    // Writers take the database's write lock at once, so the state a write
-    // reads cannot change before it commits.
-    const char* sql = kind == Transaction::kRead ? "BEGIN" : "BEGIN IMMEDIATE";
-    return Query("begin transaction", sql, {}).status();
+  absl::Status Begin(Transaction, absl::string_view) override {
+    // The database's write lock at once, so the state a write reads cannot
+    // change before it commits (and no lock upgrade can fail halfway).
+    return Query("begin transaction", "BEGIN IMMEDIATE", {}).status();
   }
   absl::Status Commit() override {
     return Query("commit", "COMMIT", {}).status();

@@ -89,6 +89,22 @@ TEST(MergeTest, StoredStateDoesNotDependOnWriteOrder) {
   EXPECT_EQ(permutations, 119);
 }
 
+TEST(MergeTest, StoringTheSameResponseAgainChangesNothing) {
+  std::unique_ptr<KeyStore> store = *MemoryKeyStore::Create();
+  core::ServerKeys r = SignedResponse(
+      "o.example", 10, {{"ed25519:a", 'a'}, {"ed25519:old", 'o', 5}});
+  ASSERT_TRUE(store->StoreResponse(r, "n.example", 3).ok());
+  State once{*store->GetKeys("o.example"), *store->GetResponses("o.example"),
+             *store->ListServers()};
+  absl::StatusOr<WriteResult> again = store->StoreResponse(r, "n.example", 3);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->new_keys.empty());
+  EXPECT_TRUE(again->vanished_keys.empty());
+  ExpectSame(once, State{*store->GetKeys("o.example"),
+                         *store->GetResponses("o.example"),
+                         *store->ListServers()});
+}
+
 TEST(MergeTest, PlanReportsWhatChanged) {
   StoredState before;
   absl::StatusOr<WritePlan> plan = PlanWrite(

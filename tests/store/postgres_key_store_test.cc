@@ -230,8 +230,8 @@ TEST(PostgresKeyStoreTest, ReconnectsAfterTheConnectionIsLost) {
                                                  {{"ed25519:a", 'a'}}),
                                   kOrigin, 1)
                   .ok());
-  // Ends the store's session from the server side, and waits until it is
-  // gone.
+  // Ends the store's connection from the server side, and waits until its
+  // backend is gone.
   ASSERT_TRUE(g_server
                   ->Exec(db, absl::StrCat(
                                  "SELECT pg_terminate_backend(pid, 10000)"
