@@ -1,0 +1,123 @@
+#include "service/store/merge.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace keyverifier::store {
+namespace {
+
+std::string KeyHex(const core::Ed25519PublicKey& key) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : key) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  }
+  return out;
+}
+
+absl::StatusOr<StoredKey> MergeKey(const StoredKey* before,
+                                   const std::string& server,
+                                   const core::VerifyKey& incoming,
+                                   absl::string_view source,
+                                   int64_t fetched_ts) {
+  StoredKey merged;
+  if (before == nullptr) {
+    merged.server_name = server;
+    merged.key.key_id = incoming.key_id;
+    merged.key.public_key = incoming.public_key;
+    merged.first_seen_ts = fetched_ts;
+    merged.last_seen_ts = fetched_ts;
+  } else {
+    if (before->key.public_key != incoming.public_key) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", incoming.key_id, " of ", server, " from ", source,
+          ": public key ", KeyHex(incoming.public_key),
+          " differs from the stored ", KeyHex(before->key.public_key),
+          " (first seen at ", before->first_seen_ts, "); response refused"));
+    }
+    merged = *before;
+    merged.first_seen_ts = std::min(merged.first_seen_ts, fetched_ts);
+    merged.last_seen_ts = std::max(merged.last_seen_ts, fetched_ts);
+  }
+  if (incoming.valid_until_ts.has_value()) {
+    merged.key.valid_until_ts =
+        merged.key.valid_until_ts.has_value()
+            ? std::max(*merged.key.valid_until_ts, *incoming.valid_until_ts)
+            : *incoming.valid_until_ts;
+  }
+  if (incoming.expired_ts.has_value()) {
+    merged.key.expired_ts =
+        merged.key.expired_ts.has_value()
+            ? std::min(*merged.key.expired_ts, *incoming.expired_ts)
+            : *incoming.expired_ts;
+  }
+  std::string src(source);
+  if (!std::binary_search(merged.sources.begin(), merged.sources.end(), src)) {
+    merged.sources.insert(
+        std::lower_bound(merged.sources.begin(), merged.sources.end(), src),
+        src);
+  }
+  return merged;
+}
+
+}  // namespace
+
+absl::StatusOr<WritePlan> PlanWrite(const StoredState& before,
+                                    const core::ServerKeys& response,
+                                    absl::string_view source,
+                                    int64_t fetched_ts) {
+  if (absl::Status s = ValidateWrite(response, source, fetched_ts); !s.ok()) {
+    return s;
+  }
+  const std::string& server = response.server_name;
+  std::map<std::string, const StoredKey*> stored;
+  for (const StoredKey& key : before.keys) stored[key.key.key_id] = &key;
+
+  WritePlan plan;
+  plan.server.server_name = server;
+  plan.server.useful_until_ts = response.valid_until_ts;
+  plan.server.last_fetched_ts = fetched_ts;
+  if (before.server.has_value()) {
+    plan.server.useful_until_ts =
+        std::max(plan.server.useful_until_ts, before.server->useful_until_ts);
+    plan.server.last_fetched_ts =
+        std::max(plan.server.last_fetched_ts, before.server->last_fetched_ts);
+  }
+
+  plan.write_response = !before.response_fetched_ts.has_value() ||
+                        *before.response_fetched_ts <= fetched_ts;
+  plan.result.response_stored = plan.write_response;
+  if (plan.write_response) {
+    plan.response.server_name = server;
+    plan.response.source = std::string(source);
+    plan.response.fetched_ts = fetched_ts;
+    plan.response.valid_until_ts = response.valid_until_ts;
+    plan.response.raw_json = response.raw_json;
+  }
+
+  std::set<std::string> listed;
+  for (const core::VerifyKey& key : response.AllKeys()) {
+    listed.insert(key.key_id);
+    auto it = stored.find(key.key_id);
+    const StoredKey* old = it == stored.end() ? nullptr : it->second;
+    absl::StatusOr<StoredKey> merged =
+        MergeKey(old, server, key, source, fetched_ts);
+    if (!merged.ok()) return merged.status();
+    if (old == nullptr) plan.result.new_keys.push_back(key.key_id);
+    plan.keys.push_back(*std::move(merged));
+  }
+  for (const auto& [key_id, key] : stored) {
+    if (!key->is_old() && listed.count(key_id) == 0) {
+      plan.result.vanished_keys.push_back(key_id);
+    }
+  }
+  std::sort(plan.result.new_keys.begin(), plan.result.new_keys.end());
+  return plan;
+}
+
+}  // namespace keyverifier::store

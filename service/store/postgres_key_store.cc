@@ -1,0 +1,257 @@
+#include "service/store/postgres_key_store.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "service/store/sql_connection.h"
+#include "service/store/sql_key_store.h"
+
+namespace keyverifier::store {
+namespace {
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct ResultClearer {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
+using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+
+// Type oids from pg_type.
+constexpr Oid kBoolOid = 16;
+constexpr Oid kByteaOid = 17;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt2Oid = 21;
+constexpr Oid kInt4Oid = 23;
+constexpr Oid kTextOid = 25;
+constexpr Oid kVarcharOid = 1043;
+constexpr Oid kVoidOid = 2278;
+
+// Per-server write locks use the two-key advisory lock space, which does
+// not overlap the one-key space of the migration lock.
+constexpr int32_t kServerLockClass = 0x6b76;  // "kv"
+
+void IgnoreNotice(void*, const char*) {}
+
+int64_t BigEndian(const char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  // Sign-extend the narrower integer types.
+  if (n < 8 && n > 0 && (static_cast<unsigned char>(p[0]) & 0x80)) {
+    v |= ~uint64_t{0} << (8 * n);
+  }
+  return static_cast<int64_t>(v);
+}
+
+class PostgresConnection final : public SqlConnection {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqlConnection>> Open(
+      const PostgresOptions& options) {
+    ConnPtr conn(PQconnectdb(options.conninfo.c_str()));
+    if (conn == nullptr) {
+      return absl::ResourceExhaustedError(
+          "postgres key store: out of memory creating the connection");
+    }
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres key store: connect: ",
+                       absl::StripTrailingAsciiWhitespace(
+                           PQerrorMessage(conn.get()))));
+    }
+    PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
+    std::string describe =
+        absl::StrCat("postgres ", PQdb(conn.get()), " at ", PQhost(conn.get()),
+                     ":", PQport(conn.get()));
+    return std::unique_ptr<SqlConnection>(
+        new PostgresConnection(std::move(conn), std::move(describe)));
+  }
+
+  const std::string& Describe() const override { return describe_; }
+  absl::string_view BytesType() const override { return "BYTEA"; }
+
+  absl::Status Begin(Transaction kind, absl::string_view lock_name) override {
+    if (absl::Status s = Query("begin transaction", "BEGIN", {}).status();
+        !s.ok()) {
+      return s;
+    }
+    in_transaction_ = true;
+    absl::Status s;
+    switch (kind) {
+      case Transaction::kWrite:
+        s = Query(absl::StrCat("lock server ", lock_name),
+                  absl::StrCat("SELECT pg_advisory_xact_lock(",
+                               kServerLockClass, ", hashtext($1))"),
+                  {SqlValue::Text(std::string(lock_name))})
+                .status();
+        break;
+      case Transaction::kMigrate:
+        s = Query("lock for migration",
+                  absl::StrCat("SELECT pg_advisory_xact_lock(",
+                               kPostgresMigrationLockKey, ")"),
+                  {})
+                .status();
+        break;
+    }
+    if (!s.ok()) Rollback();
+    return s;
+  }
+
+  absl::Status Commit() override {
+    absl::Status s = Query("commit", "COMMIT", {}).status();
+    in_transaction_ = false;
+    return s;
+  }
+
+  void Rollback() override {
+    in_transaction_ = false;
+    if (PQstatus(conn_.get()) == CONNECTION_OK &&
+        PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) {
+      ResultPtr(PQexec(conn_.get(), "ROLLBACK"));
+    }
+  }
+
+  absl::StatusOr<std::vector<SqlRow>> Query(
+      absl::string_view step, absl::string_view sql,
+      absl::Span<const SqlValue> params) override {
+    // A lost connection is re-established only between transactions: inside
+    // one, the statements after the loss must not run on their own.
+    if (!in_transaction_ && PQstatus(conn_.get()) != CONNECTION_OK) {
+      PQreset(conn_.get());
+      if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        return absl::UnavailableError(absl::StrCat(
+            describe_, ": ", step, ": reconnect: ",
+            absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_.get()))));
+      }
+      PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
+    }
+    std::vector<std::string> text(params.size());
+    std::vector<const char*> values(params.size());
+    std::vector<int> lengths(params.size());
+    std::vector<int> formats(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const SqlValue& p = params[i];
+      switch (p.kind) {
+        case SqlValue::Kind::kNull:
+          values[i] = nullptr;
+          break;
+        case SqlValue::Kind::kInt:
+          text[i] = absl::StrCat(p.int_value);
+          values[i] = text[i].c_str();
+          break;
+        case SqlValue::Kind::kText:
+          if (p.bytes.find('\0') != std::string::npos) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(describe_, ": ", step, ": parameter $", i + 1,
+                             " contains a NUL byte"));
+          }
+          values[i] = p.bytes.c_str();
+          break;
+        case SqlValue::Kind::kBytes:
+          values[i] = p.bytes.data();
+          lengths[i] = static_cast<int>(p.bytes.size());
+          formats[i] = 1;
+          break;
+      }
+    }
+    std::string statement(sql);
+    ResultPtr res(PQexecParams(conn_.get(), statement.c_str(),
+                               static_cast<int>(params.size()), nullptr,
+                               values.data(), lengths.data(), formats.data(),
+                               /*resultFormat=*/1));
+    ExecStatusType status =
+        res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return Error(step, res.get());
+    }
+    std::vector<SqlRow> rows;
+    int n_rows = PQntuples(res.get());
+    int n_cols = PQnfields(res.get());
+    for (int r = 0; r < n_rows; ++r) {
+      SqlRow row;
+      for (int c = 0; c < n_cols; ++c) {
+        if (PQgetisnull(res.get(), r, c)) {
+          row.push_back(SqlValue::Null());
+          continue;
+        }
+        const char* data = PQgetvalue(res.get(), r, c);
+        int len = PQgetlength(res.get(), r, c);
+        Oid type = PQftype(res.get(), c);
+        switch (type) {
+          case kInt8Oid:
+          case kInt4Oid:
+          case kInt2Oid:
+          case kBoolOid:
+            if (len < 1 || len > 8) {
+              return absl::InternalError(
+                  absl::StrCat(describe_, ": ", step, ": column ", c,
+                               " has an integer of ", len, " bytes"));
+            }
+            row.push_back(SqlValue::Int(BigEndian(data, len)));
+            break;
+          case kByteaOid:
+            row.push_back(SqlValue::Bytes(std::string(data, len)));
+            break;
+          case kTextOid:
+          case kVarcharOid:
+            row.push_back(SqlValue::Text(std::string(data, len)));
+            break;
+          case kVoidOid:
+            row.push_back(SqlValue::Null());
+            break;
+          default:
+            return absl::InternalError(
+                absl::StrCat(describe_, ": ", step, ": column ", c,
+                             " has unexpected type oid ", type));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+ private:
+  PostgresConnection(ConnPtr conn, std::string describe)
+      : conn_(std::move(conn)), describe_(std::move(describe)) {}
+
+  absl::Status Error(absl::string_view step, const PGresult* res) {
+    const char* sqlstate =
+        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    std::string state = sqlstate ? sqlstate : "";
+    absl::string_view message = absl::StripTrailingAsciiWhitespace(
+        res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+                                          : PQerrorMessage(conn_.get()));
+    std::string text = absl::StrCat(describe_, ": ", step, ": ", message,
+                                    state.empty() ? "" : " (SQLSTATE ", state,
+                                    state.empty() ? "" : ")");
+    if (PQstatus(conn_.get()) != CONNECTION_OK ||
+        absl::StartsWith(state, "08") || state == "57P01") {
+      return absl::UnavailableError(text);
+    }
+    if (state == "40001" || state == "40P01") return absl::AbortedError(text);
+    return absl::InternalError(text);
+  }
+
+  ConnPtr conn_;
+  std::string describe_;
+  bool in_transaction_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KeyStore>> PostgresKeyStore::Create(
+    const PostgresOptions& options) {
+  absl::StatusOr<std::unique_ptr<SqlConnection>> conn =
+      PostgresConnection::Open(options);
+  if (!conn.ok()) return conn.status();
+  return SqlKeyStore::Open(*std::move(conn));
+}
+
+}  // namespace keyverifier::store

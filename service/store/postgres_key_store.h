@@ -1,0 +1,44 @@
+// PostgresKeyStore: the KeyStore in a PostgreSQL database, shared by every
+// replica of the service.
+//
+// Create connects (libpq), then migrates the schema under a transaction-level
+// advisory lock, so replicas starting together migrate once. Writes to one
+// server are serialised across replicas by a per-server advisory lock held
+// until commit. Every read is a single statement, so it sees one snapshot.
+// A lost connection is re-established before the next statement outside a
+// transaction; a write interrupted by it fails as a whole (UnavailableError).
+// If the loss hits COMMIT itself the write may have been applied; retrying
+// is safe, since storing the same response again changes nothing.
+//
+// Thread-safe (calls are serialised on one connection per store; run one
+// store per replica). The store owns its PGconn. Errors name the database,
+// the step, the server's message and its SQLSTATE.
+#ifndef KEYVERIFIER_SERVICE_STORE_POSTGRES_KEY_STORE_H_
+#define KEYVERIFIER_SERVICE_STORE_POSTGRES_KEY_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "service/store/key_store.h"
+
+namespace keyverifier::store {
+
+struct PostgresOptions {
+  // A libpq connection string, e.g. "host=db port=5432 dbname=keyverifier
+  // user=keyverifier connect_timeout=5".
+  std::string conninfo;
+};
+
+class PostgresKeyStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Create(
+      const PostgresOptions& options);
+};
+
+// The advisory lock key that guards migrations (exposed for tests).
+inline constexpr int64_t kPostgresMigrationLockKey = 0x6b65797665726966;  // "keyverif"
+
+}  // namespace keyverifier::store
+
+#endif  // KEYVERIFIER_SERVICE_STORE_POSTGRES_KEY_STORE_H_

@@ -1,0 +1,396 @@
+#include "service/store/sql_key_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/store/schema.h"
+
+namespace keyverifier::store {
+namespace {
+
+using Tx = SqlConnection::Transaction;
+
+// Rolls back unless committed, so that every early return undoes the write.
+class TransactionGuard {
+ public:
+  explicit TransactionGuard(SqlConnection& db) : db_(db) {}
+  TransactionGuard(const TransactionGuard&) = delete;
+  TransactionGuard& operator=(const TransactionGuard&) = delete;
+  ~TransactionGuard() {
+    if (open_) db_.Rollback();
+  }
+  absl::Status Begin(Tx kind, absl::string_view lock_name) {
+    absl::Status s = db_.Begin(kind, lock_name);
+    open_ = s.ok();
+    return s;
+  }
+  absl::Status Commit() {
+    open_ = false;
+    return db_.Commit();
+  }
+
+ private:
+  SqlConnection& db_;
+  bool open_ = false;
+};
+
+absl::Status CellError(const SqlConnection& db, absl::string_view step,
+                       size_t column, absl::string_view want) {
+  return absl::InternalError(absl::StrCat(db.Describe(), ": ", step,
+                                          ": column ", column, " is not ",
+                                          want));
+}
+
+absl::StatusOr<int64_t> Int(const SqlConnection& db, absl::string_view step,
+                            const SqlRow& row, size_t i) {
+  if (i >= row.size() || row[i].kind != SqlValue::Kind::kInt) {
+    return CellError(db, step, i, "an integer");
+  }
+  return row[i].int_value;
+}
+
+absl::StatusOr<std::optional<int64_t>> OptionalInt(const SqlConnection& db,
+                                                   absl::string_view step,
+                                                   const SqlRow& row,
+                                                   size_t i) {
+  if (i < row.size() && row[i].kind == SqlValue::Kind::kNull) {
+    return std::optional<int64_t>();
+  }
+  absl::StatusOr<int64_t> v = Int(db, step, row, i);
+  if (!v.ok()) return v.status();
+  return std::optional<int64_t>(*v);
+}
+
+absl::StatusOr<std::string> Str(const SqlConnection& db,
+                                absl::string_view step, const SqlRow& row,
+                                size_t i) {
+  if (i >= row.size() || (row[i].kind != SqlValue::Kind::kText &&
+                          row[i].kind != SqlValue::Kind::kBytes)) {
+    return CellError(db, step, i, "a string");
+  }
+  return row[i].bytes;
+}
+
+SqlValue OptionalIntValue(const std::optional<int64_t>& v) {
+  return v.has_value() ? SqlValue::Int(*v) : SqlValue::Null();
+}
+
+#define KV_ASSIGN_OR_RETURN(lhs, expr)       \
+  auto KV_CONCAT(_r, __LINE__) = (expr);     \
+  if (!KV_CONCAT(_r, __LINE__).ok()) {       \
+    return KV_CONCAT(_r, __LINE__).status(); \
+  }                                          \
+  lhs = *std::move(KV_CONCAT(_r, __LINE__))
+#define KV_CONCAT_INNER(a, b) a##b
+#define KV_CONCAT(a, b) KV_CONCAT_INNER(a, b)
+
+#define KV_RETURN_IF_ERROR(expr)            \
+  do {                                      \
+    absl::Status _s = (expr);               \
+    if (!_s.ok()) return _s;                \
+  } while (0)
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
+    std::unique_ptr<SqlConnection> connection) {
+  if (connection == nullptr) {
+    return absl::InvalidArgumentError("SqlKeyStore: no connection");
+  }
+  std::unique_ptr<SqlKeyStore> store(new SqlKeyStore(std::move(connection)));
+  {
+    absl::MutexLock lock(&store->mu_);
+    KV_RETURN_IF_ERROR(store->Migrate());
+  }
+  return std::unique_ptr<KeyStore>(std::move(store));
+}
+
+absl::Status SqlKeyStore::Migrate() {
+  std::vector<Migration> migrations = Migrations(db_->BytesType());
+  if (migrations.empty() || migrations.back().version != kSchemaVersion) {
+    return absl::InternalError(absl::StrCat(
+        "key store schema: the last migration is not version ",
+        kSchemaVersion));
+  }
+  TransactionGuard tx(*db_);
+  KV_RETURN_IF_ERROR(tx.Begin(Tx::kMigrate, "schema"));
+  KV_RETURN_IF_ERROR(db_->Query("create schema_version",
+                                SchemaVersionTableStatement(), {})
+                         .status());
+  KV_ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query("read schema_version",
+                 "SELECT COALESCE(MAX(version), 0) FROM schema_version", {}));
+  if (rows.size() != 1) {
+    return absl::InternalError(
+        absl::StrCat(db_->Describe(), ": read schema_version: no row"));
+  }
+  KV_ASSIGN_OR_RETURN(int64_t version,
+                      Int(*db_, "read schema_version", rows[0], 0));
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        db_->Describe(), ": schema version ", version,
+        " is newer than this program's ", kSchemaVersion,
+        "; refusing to use it"));
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= version) continue;
+    for (size_t i = 0; i < m.statements.size(); ++i) {
+      std::string step = absl::StrCat("migration ", m.version, " (",
+                                      m.description, ") statement ", i + 1);
+      KV_RETURN_IF_ERROR(db_->Query(step, m.statements[i], {}).status());
+    }
+    KV_RETURN_IF_ERROR(
+        db_->Query(absl::StrCat("migration ", m.version, ": record version"),
+                   "INSERT INTO schema_version (version) VALUES ($1)",
+                   {SqlValue::Int(m.version)})
+            .status());
+  }
+  return tx.Commit();
+}
+
+absl::StatusOr<int> SqlKeyStore::SchemaVersion() {
+  absl::MutexLock lock(&mu_);
+  KV_ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query("read schema_version",
+                 "SELECT COALESCE(MAX(version), 0) FROM schema_version", {}));
+  if (rows.size() != 1) {
+    return absl::InternalError(
+        absl::StrCat(db_->Describe(), ": read schema_version: no row"));
+  }
+  KV_ASSIGN_OR_RETURN(int64_t v, Int(*db_, "read schema_version", rows[0], 0));
+  return static_cast<int>(v);
+}
+
+absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::ReadKeys(
+    absl::string_view server) {
+  static constexpr absl::string_view kStep = "read verify_keys";
+  KV_ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query(kStep,
+                 "SELECT k.key_id, k.public_key, k.valid_until_ts,"
+                 " k.expired_ts, k.first_seen_ts, k.last_seen_ts, s.source"
+                 " FROM verify_keys k LEFT JOIN verify_key_sources s"
+                 " ON s.server_name = k.server_name AND s.key_id = k.key_id"
+                 " WHERE k.server_name = $1 ORDER BY k.key_id, s.source",
+                 {SqlValue::Text(std::string(server))}));
+  std::vector<StoredKey> keys;
+  for (const SqlRow& row : rows) {
+    KV_ASSIGN_OR_RETURN(std::string key_id, Str(*db_, kStep, row, 0));
+    if (keys.empty() || keys.back().key.key_id != key_id) {
+      StoredKey key;
+      key.server_name = std::string(server);
+      key.key.key_id = key_id;
+      KV_ASSIGN_OR_RETURN(std::string pk, Str(*db_, kStep, row, 1));
+      if (pk.size() != key.key.public_key.size()) {
+        return absl::DataLossError(absl::StrCat(
+            db_->Describe(), ": key ", key_id, " of ", server, " has ",
+            pk.size(), " bytes of public key, not 32"));
+      }
+      std::memcpy(key.key.public_key.data(), pk.data(), pk.size());
+      KV_ASSIGN_OR_RETURN(key.key.valid_until_ts,
+                          OptionalInt(*db_, kStep, row, 2));
+      KV_ASSIGN_OR_RETURN(key.key.expired_ts, OptionalInt(*db_, kStep, row, 3));
+      KV_ASSIGN_OR_RETURN(key.first_seen_ts, Int(*db_, kStep, row, 4));
+      KV_ASSIGN_OR_RETURN(key.last_seen_ts, Int(*db_, kStep, row, 5));
+      keys.push_back(std::move(key));
+    }
+    if (row.size() > 6 && row[6].kind != SqlValue::Kind::kNull) {
+      KV_ASSIGN_OR_RETURN(std::string source, Str(*db_, kStep, row, 6));
+      keys.back().sources.push_back(std::move(source));
+    }
+  }
+  // Sorted here, not by ORDER BY: a database's collation may not be bytewise.
+  for (StoredKey& key : keys) std::sort(key.sources.begin(), key.sources.end());
+  std::sort(keys.begin(), keys.end(),
+            [](const StoredKey& a, const StoredKey& b) {
+              return a.key.key_id < b.key.key_id;
+            });
+  return keys;
+}
+
+absl::StatusOr<StoredState> SqlKeyStore::ReadState(const std::string& server,
+                                                   absl::string_view source) {
+  StoredState state;
+  {
+    static constexpr absl::string_view kStep = "read servers";
+    KV_ASSIGN_OR_RETURN(
+        std::vector<SqlRow> rows,
+        db_->Query(kStep,
+                   "SELECT useful_until_ts, last_fetched_ts FROM servers"
+                   " WHERE server_name = $1",
+                   {SqlValue::Text(server)}));
+    if (!rows.empty()) {
+      ServerSummary s;
+      s.server_name = server;
+      KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(*db_, kStep, rows[0], 0));
+      KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(*db_, kStep, rows[0], 1));
+      state.server = s;
+    }
+  }
+  {
+    static constexpr absl::string_view kStep = "read responses";
+    KV_ASSIGN_OR_RETURN(
+        std::vector<SqlRow> rows,
+        db_->Query(kStep,
+                   "SELECT fetched_ts FROM responses"
+                   " WHERE server_name = $1 AND source = $2",
+                   {SqlValue::Text(server), SqlValue::Text(std::string(source))}));
+    if (!rows.empty()) {
+      KV_ASSIGN_OR_RETURN(state.response_fetched_ts,
+                          Int(*db_, kStep, rows[0], 0));
+    }
+  }
+  KV_ASSIGN_OR_RETURN(state.keys, ReadKeys(server));
+  return state;
+}
+
+absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
+                                        absl::string_view source) {
+  const std::string& server = plan.server.server_name;
+  KV_RETURN_IF_ERROR(
+      db_->Query(absl::StrCat("write servers row of ", server),
+                 "INSERT INTO servers (server_name, useful_until_ts,"
+                 " last_fetched_ts) VALUES ($1, $2, $3)"
+                 " ON CONFLICT (server_name) DO UPDATE SET"
+                 " useful_until_ts = excluded.useful_until_ts,"
+                 " last_fetched_ts = excluded.last_fetched_ts",
+                 {SqlValue::Text(server),
+                  SqlValue::Int(plan.server.useful_until_ts),
+                  SqlValue::Int(plan.server.last_fetched_ts)})
+          .status());
+  if (plan.write_response) {
+    const StoredResponse& r = plan.response;
+    KV_RETURN_IF_ERROR(
+        db_->Query(absl::StrCat("write response of ", server, " from ",
+                                r.source),
+                   "INSERT INTO responses (server_name, source, fetched_ts,"
+                   " valid_until_ts, raw_json) VALUES ($1, $2, $3, $4, $5)"
+                   " ON CONFLICT (server_name, source) DO UPDATE SET"
+                   " fetched_ts = excluded.fetched_ts,"
+                   " valid_until_ts = excluded.valid_until_ts,"
+                   " raw_json = excluded.raw_json",
+                   {SqlValue::Text(server), SqlValue::Text(r.source),
+                    SqlValue::Int(r.fetched_ts),
+                    SqlValue::Int(r.valid_until_ts),
+                    SqlValue::Bytes(r.raw_json)})
+            .status());
+  }
+  for (const StoredKey& k : plan.keys) {
+    const core::VerifyKey& key = k.key;
+    std::string step = absl::StrCat("write key ", key.key_id, " of ", server);
+    KV_RETURN_IF_ERROR(
+        db_->Query(step,
+                   "INSERT INTO verify_keys (server_name, key_id, public_key,"
+                   " valid_until_ts, expired_ts, first_seen_ts, last_seen_ts)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                   " ON CONFLICT (server_name, key_id) DO UPDATE SET"
+                   " public_key = excluded.public_key,"
+                   " valid_until_ts = excluded.valid_until_ts,"
+                   " expired_ts = excluded.expired_ts,"
+                   " first_seen_ts = excluded.first_seen_ts,"
+                   " last_seen_ts = excluded.last_seen_ts",
+                   {SqlValue::Text(server), SqlValue::Text(key.key_id),
+                    SqlValue::Bytes(std::string(key.public_key.begin(),
+                                                key.public_key.end())),
+                    OptionalIntValue(key.valid_until_ts),
+                    OptionalIntValue(key.expired_ts),
+                    SqlValue::Int(k.first_seen_ts),
+                    SqlValue::Int(k.last_seen_ts)})
+            .status());
+    KV_RETURN_IF_ERROR(
+        db_->Query(absl::StrCat(step, ": source ", source),
+                   "INSERT INTO verify_key_sources (server_name, key_id,"
+                   " source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                   {SqlValue::Text(server), SqlValue::Text(key.key_id),
+                    SqlValue::Text(std::string(source))})
+            .status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteResult> SqlKeyStore::StoreResponse(
+    const core::ServerKeys& response, absl::string_view source,
+    int64_t fetched_ts) {
+  // Refuse bad input before touching the database.
+  KV_RETURN_IF_ERROR(ValidateWrite(response, source, fetched_ts));
+  absl::MutexLock lock(&mu_);
+  TransactionGuard tx(*db_);
+  KV_RETURN_IF_ERROR(tx.Begin(Tx::kWrite, response.server_name));
+  KV_ASSIGN_OR_RETURN(StoredState before,
+                      ReadState(response.server_name, source));
+  KV_ASSIGN_OR_RETURN(WritePlan plan,
+                      PlanWrite(before, response, source, fetched_ts));
+  KV_RETURN_IF_ERROR(WritePlanRows(plan, source));
+  KV_RETURN_IF_ERROR(tx.Commit());
+  return plan.result;
+}
+
+absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::GetKeys(
+    absl::string_view server_name) {
+  absl::MutexLock lock(&mu_);
+  return ReadKeys(server_name);
+}
+
+absl::StatusOr<std::vector<StoredResponse>> SqlKeyStore::GetResponses(
+    absl::string_view server_name) {
+  static constexpr absl::string_view kStep = "read responses";
+  absl::MutexLock lock(&mu_);
+  KV_ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query(kStep,
+                 "SELECT source, fetched_ts, valid_until_ts, raw_json"
+                 " FROM responses WHERE server_name = $1"
+                 " ORDER BY fetched_ts DESC, source",
+                 {SqlValue::Text(std::string(server_name))}));
+  std::vector<StoredResponse> out;
+  for (const SqlRow& row : rows) {
+    StoredResponse r;
+    r.server_name = std::string(server_name);
+    KV_ASSIGN_OR_RETURN(r.source, Str(*db_, kStep, row, 0));
+    KV_ASSIGN_OR_RETURN(r.fetched_ts, Int(*db_, kStep, row, 1));
+    KV_ASSIGN_OR_RETURN(r.valid_until_ts, Int(*db_, kStep, row, 2));
+    KV_ASSIGN_OR_RETURN(r.raw_json, Str(*db_, kStep, row, 3));
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const StoredResponse& a, const StoredResponse& b) {
+              return a.fetched_ts != b.fetched_ts ? a.fetched_ts > b.fetched_ts
+                                                  : a.source < b.source;
+            });
+  return out;
+}
+
+absl::StatusOr<std::vector<ServerSummary>> SqlKeyStore::ListServers(
+    int64_t useful_until_before) {
+  static constexpr absl::string_view kStep = "list servers";
+  absl::MutexLock lock(&mu_);
+  KV_ASSIGN_OR_RETURN(
+      std::vector<SqlRow> rows,
+      db_->Query(kStep,
+                 "SELECT server_name, useful_until_ts, last_fetched_ts"
+                 " FROM servers WHERE useful_until_ts < $1"
+                 " ORDER BY useful_until_ts, server_name",
+                 {SqlValue::Int(useful_until_before)}));
+  std::vector<ServerSummary> out;
+  for (const SqlRow& row : rows) {
+    ServerSummary s;
+    KV_ASSIGN_OR_RETURN(s.server_name, Str(*db_, kStep, row, 0));
+    KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(*db_, kStep, row, 1));
+    KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(*db_, kStep, row, 2));
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ServerSummary& a, const ServerSummary& b) {
+              return a.useful_until_ts != b.useful_until_ts
+                         ? a.useful_until_ts < b.useful_until_ts
+                         : a.server_name < b.server_name;
+            });
+  return out;
+}
+
+}  // namespace keyverifier::store
