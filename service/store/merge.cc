@@ -6,18 +6,14 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "service/core/base64.h"
+#include "service/core/crypto.h"
 
 namespace keyverifier::store {
 namespace {
 
-std::string KeyHex(const core::Ed25519PublicKey& key) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : key) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xf]);
-  }
-  return out;
+std::string KeyText(const core::Ed25519PublicKey& key) {
+  return core::EncodeBase64Unpadded(core::AsStringView(key));
 }
 
 absl::StatusOr<StoredKey> MergeKey(const StoredKey* before,
@@ -36,8 +32,8 @@ absl::StatusOr<StoredKey> MergeKey(const StoredKey* before,
     if (before->key.public_key != incoming.public_key) {
       return absl::FailedPreconditionError(absl::StrCat(
           "key ", incoming.key_id, " of ", server, " from ", source,
-          ": public key ", KeyHex(incoming.public_key),
-          " differs from the stored ", KeyHex(before->key.public_key),
+          ": public key ", KeyText(incoming.public_key),
+          " differs from the stored ", KeyText(before->key.public_key),
           " (first seen at ", before->first_seen_ts, "); response refused"));
     }
     merged = *before;

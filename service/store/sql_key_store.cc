@@ -78,6 +78,9 @@ SqlValue OptionalIntValue(const std::optional<int64_t>& v) {
   return v.has_value() ? SqlValue::Int(*v) : SqlValue::Null();
 }
 
+// The usual status propagation (Debian's Abseil has no public macros for
+// it). KV_ASSIGN_OR_RETURN expands to several statements: use it only as a
+// statement of its own, never as the body of an unbraced if.
 #define KV_ASSIGN_OR_RETURN(lhs, expr)       \
   auto KV_CONCAT(_r, __LINE__) = (expr);     \
   if (!KV_CONCAT(_r, __LINE__).ok()) {       \
