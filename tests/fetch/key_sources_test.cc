@@ -8,43 +8,19 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
 
 namespace keyverifier::fetch {
 namespace {
+
+using testing::ScriptedFetcher;
 
 constexpr int64_t kUntil = 1800000000000;
 
 core::ServerKeys Keys(char tag, int64_t until = kUntil, const std::string& id = "ed25519:a") {
   return *core::ParseServerKeys(testing::KeyResponseJson({"origin.test", {{id, tag}}, until}));
 }
-
-// Answers as scripted; may hold its answer until released.
-class ScriptedFetcher : public KeyFetcher {
- public:
-  explicit ScriptedFetcher(std::string source) : source_(std::move(source)) {}
-  const std::string& source() const override { return source_; }
-  absl::StatusOr<core::ServerKeys> Fetch(const KeyRequest&, absl::Time) override {
-    {
-      absl::MutexLock lock(&mu_);
-      ++calls_;
-    }
-    if (hold_) release_.WaitForNotification();
-    return answer_;
-  }
-  int calls() {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  absl::StatusOr<core::ServerKeys> answer_ = absl::UnavailableError("unset");
-  bool hold_ = false;
-  absl::Notification release_;
-
- private:
-  const std::string source_;
-  absl::Mutex mu_;
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 class CountingObserver : public observe::Observer {
  public:

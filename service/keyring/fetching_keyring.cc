@@ -1,0 +1,224 @@
+#include "service/keyring/fetching_keyring.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "service/core/server_name.h"
+
+namespace keyverifier::keyring {
+
+FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,
+                                 const Clock& clock, observe::Observer& observer,
+                                 Options options)
+    : store_(store), sources_(sources), clock_(clock), observer_(observer),
+      options_(options) {}
+
+bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
+                              const KeyQuery& query) {
+  auto current_ok = [&](const store::StoredKey& k) {
+    return !k.is_old() && k.key.valid_until_ts.value_or(0) >= query.minimum_valid_until_ts;
+  };
+  if (query.key_ids.empty()) return std::any_of(keys.begin(), keys.end(), current_ok);
+  for (const std::string& id : query.key_ids) {
+    auto it = std::find_if(keys.begin(), keys.end(),
+                           [&](const store::StoredKey& k) { return k.key.key_id == id; });
+    if (it == keys.end()) return false;
+    if (!it->is_old() && !current_ok(*it)) return false;
+  }
+  return true;
+}
+
+KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entry,
+                                    KeySource source) const {
+  KeyResult r;
+  r.server_name = server;
+  r.source = std::move(source);
+  for (const store::StoredKey& k : entry.keys) {
+    (k.is_old() ? r.old_verify_keys : r.verify_keys).push_back(k.key);
+  }
+  for (const store::StoredResponse& resp : entry.responses) r.raw_json.push_back(resp.raw_json);
+  return r;
+}
+
+absl::StatusOr<FetchingKeyRing::Entry> FetchingKeyRing::LoadFromStore(const std::string& server) {
+  Entry e;
+  absl::StatusOr<std::vector<store::StoredKey>> keys = store_.GetKeys(server);
+  if (!keys.ok()) return keys.status();
+  absl::StatusOr<std::vector<store::StoredResponse>> responses = store_.GetResponses(server);
+  if (!responses.ok()) return responses.status();
+  e.keys = *std::move(keys);
+  e.responses = *std::move(responses);
+  return e;
+}
+
+void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(server);
+  if (it != entries_.end()) {
+    entry.last_asked = std::max(entry.last_asked, it->second.last_asked);
+  }
+  entries_[server] = std::move(entry);
+  if (entries_.size() > options_.max_servers) {
+    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_asked < b.second.last_asked;
+    });
+    if (oldest->first != server) entries_.erase(oldest);
+  }
+}
+
+void FetchingKeyRing::Touch(const std::string& server) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(server);
+  if (it != entries_.end()) it->second.last_asked = clock_.Now();
+}
+
+absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool force,
+                                                absl::Time deadline) {
+  const std::string& server = query.server_name;
+  absl::StatusOr<Entry> stored = LoadFromStore(server);
+  Entry entry;
+  int failures = 0;
+  absl::Time retry_after = absl::InfinitePast();
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = entries_.find(server); it != entries_.end()) {
+      entry = it->second;  // what memory had, if the store cannot be read
+      failures = it->second.failures;
+      retry_after = it->second.retry_after;
+    }
+  }
+  if (stored.ok()) {
+    stored->failures = failures;
+    stored->retry_after = retry_after;
+    stored->last_asked = clock_.Now();
+    entry = *std::move(stored);
+  }
+  if (!force && Answers(entry.keys, query)) {
+    Remember(server, entry);
+    return ToResult(server, entry, {KeySource::Kind::kCache, ""});
+  }
+  const bool may_fetch = sources_ != nullptr && (force || clock_.Now() >= retry_after);
+  absl::Status fetch_error = absl::NotFoundError(
+      sources_ == nullptr
+          ? absl::StrCat("no keys known for ", server, " and no key sources configured")
+          : absl::StrCat("no keys known for ", server, "; fetching is backing off until ",
+                         absl::FormatTime(retry_after)));
+  if (may_fetch) {
+    absl::StatusOr<fetch::FetchResult> fetched =
+        sources_->Fetch({server, query.key_ids, query.minimum_valid_until_ts}, deadline);
+    if (fetched.ok()) {
+      const int64_t now_ms = clock_.NowMs();
+      const std::string source =
+          fetched->sources.empty() || fetched->sources[0] == "origin" ? server
+                                                                      : fetched->sources[0];
+      absl::StatusOr<store::WriteResult> written =
+          store_.StoreResponse(fetched->keys, source, now_ms);
+      if (written.ok()) {
+        for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
+      }
+      absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
+      if (reloaded.ok()) {
+        entry.keys = std::move(reloaded->keys);
+        entry.responses = std::move(reloaded->responses);
+      } else {
+        // The store failed: serve what was fetched, keep what was known.
+        for (const core::VerifyKey& k : fetched->keys.AllKeys()) {
+          auto same = std::find_if(entry.keys.begin(), entry.keys.end(),
+                                   [&](const store::StoredKey& s) { return s.key.key_id == k.key_id; });
+          store::StoredKey sk{server, k, now_ms, now_ms, {source}};
+          if (same == entry.keys.end()) {
+            entry.keys.push_back(sk);
+          } else {
+            *same = sk;
+          }
+        }
+        entry.responses.insert(entry.responses.begin(),
+                               store::StoredResponse{server, source, now_ms,
+                                                     fetched->keys.valid_until_ts,
+                                                     fetched->keys.raw_json});
+      }
+      entry.failures = 0;
+      entry.retry_after = absl::InfinitePast();
+      Remember(server, entry);
+      KeySource ks;
+      if (source == server) {
+        ks.kind = KeySource::Kind::kOrigin;
+      } else {
+        ks.kind = KeySource::Kind::kNotary;
+        ks.notary = source;
+      }
+      return ToResult(server, entry, ks);
+    }
+    fetch_error = fetched.status();
+    entry.failures += 1;
+    absl::Duration backoff = options_.failure_backoff_initial;
+    for (int i = 1; i < entry.failures && backoff < options_.failure_backoff_max; ++i) backoff *= 2;
+    entry.retry_after = clock_.Now() + std::min(backoff, options_.failure_backoff_max);
+  }
+  Remember(server, entry);
+  if (!entry.keys.empty()) {
+    // Stale, but the last good answer: the verifier's validity rules decide
+    // whether these keys still verify what is asked.
+    return ToResult(server, entry, {KeySource::Kind::kCache, ""});
+  }
+  if (!stored.ok() && absl::IsNotFound(fetch_error)) {
+    return absl::UnavailableError(
+        absl::StrCat("key store unreadable for ", server, ": ", stored.status().message()));
+  }
+  return fetch_error;
+}
+
+absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline) {
+  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(query.server_name);
+    if (it != entries_.end() && Answers(it->second.keys, query)) {
+      it->second.last_asked = clock_.Now();
+      observer_.OnKeyLookup(true);
+      return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""});
+    }
+  }
+  observer_.OnKeyLookup(false);
+  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
+    return Miss(query, /*force=*/false, deadline);
+  });
+  Touch(query.server_name);
+  return r;
+}
+
+absl::StatusOr<int64_t> FetchingKeyRing::Refresh(absl::string_view server, absl::Time deadline) {
+  KeyQuery query;
+  query.server_name = std::string(server);
+  const int64_t before = FreshnessOf(server).fetched_ts;
+  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
+    return Miss(query, /*force=*/true, deadline);
+  });
+  if (!r.ok()) return r.status();
+  Freshness after = FreshnessOf(server);
+  if (after.fetched_ts == before || r->source.kind == KeySource::Kind::kCache) {
+    return absl::UnavailableError(absl::StrCat("refreshing ", server, " fetched nothing new"));
+  }
+  return after.valid_until_ts;
+}
+
+std::map<std::string, absl::Time> FetchingKeyRing::TrackedServers() {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, absl::Time> out;
+  for (const auto& [server, e] : entries_) out[server] = e.last_asked;
+  return out;
+}
+
+FetchingKeyRing::Freshness FetchingKeyRing::FreshnessOf(absl::string_view server) {
+  absl::MutexLock lock(&mu_);
+  Freshness f;
+  auto it = entries_.find(std::string(server));
+  if (it == entries_.end()) return f;
+  for (const store::StoredResponse& r : it->second.responses) {
+    f.valid_until_ts = std::max(f.valid_until_ts, r.valid_until_ts);
+    f.fetched_ts = std::max(f.fetched_ts, r.fetched_ts);
+  }
+  return f;
+}
+
+}  // namespace keyverifier::keyring

@@ -1,0 +1,220 @@
+// FetchingKeyRing over a memory store and scripted sources.
+#include "service/keyring/fetching_keyring.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "service/store/memory_key_store.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_fetcher.h"
+#include "tests/testing/key_fixtures.h"
+
+namespace keyverifier::keyring {
+namespace {
+
+using testing::OldKey;
+using testing::ScriptedFetcher;
+
+constexpr int64_t kNowMs = 1700000000000;
+constexpr int64_t kDay = 24 * 3600 * 1000;
+
+core::ServerKeys Keys(std::vector<std::pair<std::string, char>> keys, int64_t until,
+                      std::vector<OldKey> old = {}) {
+  return *core::ParseServerKeys(
+      testing::KeyResponseJson({"origin.test", std::move(keys), until, std::move(old)}));
+}
+
+class VanishObserver : public observe::Observer {
+ public:
+  void OnKeyVanished(absl::string_view server, absl::string_view key_id) override {
+    absl::MutexLock lock(&mu_);
+    vanished.push_back(absl::StrCat(server, " ", key_id));
+  }
+  void OnKeyLookup(bool hit) override {
+    absl::MutexLock lock(&mu_);
+    ++(hit ? hits : misses);
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> vanished;
+  int hits = 0, misses = 0;
+};
+
+class FetchingKeyRingTest : public ::testing::Test {
+ protected:
+  FetchingKeyRingTest() {
+    store_ = *store::MemoryKeyStore::Create();
+    sources_ = *fetch::KeySources::Create(&origin_, {&notary_}, {}, clock_, observer_);
+    ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), clock_, observer_,
+                                              FetchingKeyRing::Options{});
+  }
+  absl::StatusOr<KeyResult> Get(std::vector<std::string> ids = {}, int64_t minimum = 0,
+                                const std::string& server = "origin.test") {
+    KeyQuery q;
+    q.server_name = server;
+    q.key_ids = std::move(ids);
+    q.minimum_valid_until_ts = minimum;
+    return ring_->GetKeys(q, absl::Now() + absl::Seconds(30));
+  }
+
+  testing::FakeClock clock_{absl::FromUnixMillis(kNowMs)};
+  VanishObserver observer_;
+  ScriptedFetcher origin_{"origin"};
+  ScriptedFetcher notary_{"notary.test"};
+  std::unique_ptr<store::KeyStore> store_;
+  std::unique_ptr<fetch::KeySources> sources_;
+  std::unique_ptr<FetchingKeyRing> ring_;
+};
+
+TEST_F(FetchingKeyRingTest, ColdServerIsFetchedStoredAndThenCached) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kOrigin);
+  ASSERT_EQ(r->verify_keys.size(), 1u);
+  EXPECT_EQ(r->raw_json.size(), 1u);
+  r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
+  EXPECT_EQ(origin_.calls(), 1);
+  EXPECT_EQ(observer_.hits, 1);
+  EXPECT_EQ(observer_.misses, 1);
+  ASSERT_EQ(store_->GetKeys("origin.test")->size(), 1u);
+}
+
+TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  origin_.hold_ = true;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 1000; ++i) {
+    threads.emplace_back([&] { ok += Get({"ed25519:a"}).ok(); });
+  }
+  // Release the one fetch once every other caller waits on it.
+  while (ring_->WaitersFor("origin.test") < 999) std::this_thread::yield();
+  origin_.release_.Notify();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1000);
+  EXPECT_EQ(origin_.calls(), 1);
+}
+
+TEST_F(FetchingKeyRingTest, MinimumValidUntilBeyondTheCacheFetchesWithThatMinimum) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + 3 * kDay);
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, kNowMs + 2 * kDay);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(origin_.calls(), 2);
+  EXPECT_EQ(origin_.last_request().minimum_valid_until_ts, kNowMs + 2 * kDay);
+  EXPECT_EQ(r->verify_keys[0].valid_until_ts, kNowMs + 3 * kDay);
+  // Now the cache answers that minimum.
+  ASSERT_TRUE(Get({"ed25519:a"}, kNowMs + 2 * kDay).ok());
+  EXPECT_EQ(origin_.calls(), 2);
+}
+
+TEST_F(FetchingKeyRingTest, UnknownKeyIdTriggersAFetch) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  origin_.answer_ = Keys({{"ed25519:b", 'b'}}, kNowMs + kDay, {{"ed25519:a", 'a', kNowMs}});
+  absl::StatusOr<KeyResult> r = Get({"ed25519:b"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(origin_.calls(), 2);
+  ASSERT_EQ(r->verify_keys.size(), 1u);
+  EXPECT_EQ(r->verify_keys[0].key_id, "ed25519:b");
+  ASSERT_EQ(r->old_verify_keys.size(), 1u);
+  EXPECT_EQ(r->old_verify_keys[0].key_id, "ed25519:a");
+  EXPECT_TRUE(observer_.vanished.empty());  // a moved to old_verify_keys
+}
+
+TEST_F(FetchingKeyRingTest, VanishedKeyIsReportedAndStillAnswerable) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  origin_.answer_ = Keys({{"ed25519:b", 'b'}}, kNowMs + kDay);  // a gone without a trace
+  ASSERT_TRUE(Get({"ed25519:b"}).ok());
+  EXPECT_EQ(observer_.vanished, std::vector<std::string>{"origin.test ed25519:a"});
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(origin_.calls(), 2);  // known: answered without fetching
+}
+
+TEST_F(FetchingKeyRingTest, OriginDownServesTheLastGoodKeysAndBacksOff) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  origin_.answer_ = absl::UnavailableError("origin down");
+  notary_.answer_ = absl::UnavailableError("notary down");
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, kNowMs + 5 * kDay);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
+  EXPECT_EQ(r->verify_keys[0].valid_until_ts, kNowMs + kDay);
+  EXPECT_EQ(origin_.calls(), 2);
+  // Within the backoff no new fetch.
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(Get({"ed25519:a"}, kNowMs + 5 * kDay).ok());
+  EXPECT_EQ(origin_.calls(), 2);
+  clock_.Advance(absl::Seconds(21));
+  ASSERT_TRUE(Get({"ed25519:a"}, kNowMs + 5 * kDay).ok());
+  EXPECT_EQ(origin_.calls(), 3);
+}
+
+TEST_F(FetchingKeyRingTest, NothingKnownAndFetchFailingIsTheFetchError) {
+  origin_.answer_ = absl::UnavailableError("origin down");
+  notary_.answer_ = absl::UnavailableError("notary down");
+  absl::StatusOr<KeyResult> r = Get();
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "origin down")) << r.status();
+  // Backing off, it says so.
+  r = Get();
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "backing off")) << r.status();
+}
+
+TEST_F(FetchingKeyRingTest, NotaryAnswerIsRecordedAsSuch) {
+  origin_.answer_ = absl::UnavailableError("origin down");
+  notary_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kNotary);
+  EXPECT_EQ(r->source.notary, "notary.test");
+  EXPECT_EQ((*store_->GetResponses("origin.test"))[0].source, "notary.test");
+}
+
+TEST_F(FetchingKeyRingTest, KeysStoredByAnotherInstanceAreUsedWithoutFetching) {
+  ASSERT_TRUE(store_->StoreResponse(Keys({{"ed25519:a", 'a'}}, kNowMs + kDay), "origin.test",
+                                    kNowMs - 1000)
+                  .ok());
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
+  EXPECT_EQ(origin_.calls(), 0);
+}
+
+TEST_F(FetchingKeyRingTest, RefreshFetchesWhateverIsCached) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get().ok());
+  clock_.Advance(absl::Hours(1));
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + 2 * kDay);
+  absl::StatusOr<int64_t> until = ring_->Refresh("origin.test", absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(until.ok()) << until.status();
+  EXPECT_EQ(*until, kNowMs + 2 * kDay);
+  EXPECT_EQ(origin_.calls(), 2);
+  EXPECT_EQ(ring_->FreshnessOf("origin.test").fetched_ts, kNowMs + 3600 * 1000);
+  EXPECT_EQ(ring_->TrackedServers().count("origin.test"), 1u);
+}
+
+TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
+  EXPECT_EQ(Get({}, 0, "not a server!").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(origin_.calls(), 0);
+}
+
+TEST_F(FetchingKeyRingTest, StoreOnlyKeyRingSaysNothingIsKnown) {
+  FetchingKeyRing store_only(*store_, nullptr, clock_, observer_, {});
+  KeyQuery q;
+  q.server_name = "origin.test";
+  absl::StatusOr<KeyResult> r = store_only.GetKeys(q, absl::InfiniteFuture());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no key sources")) << r.status();
+}
+
+}  // namespace
+}  // namespace keyverifier::keyring
