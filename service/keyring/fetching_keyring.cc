@@ -106,6 +106,10 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
   if (may_fetch) {
     absl::StatusOr<fetch::FetchResult> fetched =
         sources_->Fetch({server, query.key_ids, query.minimum_valid_until_ts}, deadline);
+    if (fetched.ok() && fetched->keys.server_name != server) {
+      fetched = absl::UnavailableError(absl::StrCat(
+          "asked for the keys of ", server, ", got those of ", fetched->keys.server_name));
+    }
     if (fetched.ok()) {
       const int64_t now_ms = clock_.NowMs();
       const std::string source =

@@ -25,6 +25,11 @@ class Observer {
   // A server's new key response no longer lists a key it listed before, not
   // even among its old keys.
   virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
+  // The refresher refreshed a server (outcome: ok | error), `lag` after it
+  // was due.
+  virtual void OnRefresh(absl::string_view outcome, absl::Duration lag) {}
+  // After each refresher pass: servers tracked, and how many are backing off.
+  virtual void OnRefresherState(size_t tracked, size_t backing_off) {}
 };
 
 // Shared do-nothing instance for callers that observe nothing.

@@ -3,6 +3,7 @@
 #ifndef KEYVERIFIER_TESTS_FAKES_FAKE_FETCHER_H_
 #define KEYVERIFIER_TESTS_FAKES_FAKE_FETCHER_H_
 
+#include <map>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -24,7 +25,14 @@ class ScriptedFetcher : public fetch::KeyFetcher {
       last_request_ = request;
     }
     if (hold_) release_.WaitForNotification();
-    return answer_;
+    absl::MutexLock lock(&mu_);
+    auto it = by_server_.find(request.server_name);
+    return it != by_server_.end() ? it->second : answer_;
+  }
+  // An answer for one server only (others get answer_).
+  void SetFor(const std::string& server, absl::StatusOr<core::ServerKeys> answer) {
+    absl::MutexLock lock(&mu_);
+    by_server_.insert_or_assign(server, std::move(answer));
   }
   int calls() {
     absl::MutexLock lock(&mu_);
@@ -43,6 +51,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
   absl::Mutex mu_;
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   fetch::KeyRequest last_request_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::StatusOr<core::ServerKeys>> by_server_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace keyverifier::testing

@@ -1,0 +1,143 @@
+#include "service/keyring/refresher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+#include <vector>
+
+#include "service/core/verify_key.h"
+
+namespace keyverifier::keyring {
+
+Refresher::Refresher(FetchingKeyRing& ring, const Clock& clock, observe::Observer& observer,
+                     Options options, std::function<double()> random)
+    : ring_(ring), clock_(clock), observer_(observer), options_(options),
+      random_(std::move(random)) {
+  if (!random_) {
+    auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+    auto mu = std::make_shared<absl::Mutex>();
+    random_ = [engine, mu] {
+      absl::MutexLock lock(mu.get());
+      return std::uniform_real_distribution<double>(0, 1)(*engine);
+    };
+  }
+}
+
+Refresher::~Refresher() { Stop(); }
+
+absl::Time Refresher::Due(const std::string& server, State& state) {
+  FetchingKeyRing::Freshness f = ring_.FreshnessOf(server);
+  if (f.fetched_ts == 0) return std::max(state.next_attempt, absl::InfinitePast());
+  if (state.jitter_for_fetch != f.fetched_ts) {
+    state.jitter = random_();
+    state.jitter_for_fetch = f.fetched_ts;
+  }
+  const absl::Time fetched = absl::FromUnixMillis(f.fetched_ts);
+  // The spec trusts a response at most 7 days ahead.
+  const int64_t until = std::min(f.valid_until_ts, f.fetched_ts + core::kMaxKeyValidityMs);
+  absl::Duration half = std::max(absl::ZeroDuration(), absl::Milliseconds(until - f.fetched_ts) / 2);
+  absl::Time due = fetched + half - half * (options_.jitter * state.jitter);
+  due = std::max(due, fetched + options_.min_interval);
+  return std::max(due, state.next_attempt);
+}
+
+absl::Time Refresher::DueTime(const std::string& server) {
+  absl::MutexLock lock(&mu_);
+  auto it = state_.find(server);
+  if (it == state_.end()) return absl::InfiniteFuture();
+  return Due(server, it->second);
+}
+
+Refresher::Pass Refresher::RunOnce() {
+  const absl::Time now = clock_.Now();
+  std::vector<std::pair<absl::Time, std::string>> due;
+  Pass pass;
+  {
+    std::map<std::string, absl::Time> asked = ring_.TrackedServers();
+    std::vector<std::pair<absl::Time, std::string>> recent;
+    for (const auto& [server, when] : asked) {
+      if (now - when <= options_.forget_after) recent.push_back({when, server});
+    }
+    std::sort(recent.begin(), recent.end(), std::greater<>());
+    if (recent.size() > options_.max_tracked) recent.resize(options_.max_tracked);
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, State> kept;
+    for (const auto& [when, server] : recent) {
+      auto it = state_.find(server);
+      kept[server] = it == state_.end() ? State{} : it->second;
+    }
+    state_ = std::move(kept);
+    for (auto& [server, state] : state_) {
+      absl::Time t = Due(server, state);
+      if (t <= now) due.push_back({t, server});
+    }
+  }
+  std::sort(due.begin(), due.end());
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> refreshed{0}, failed{0};
+  auto work = [&] {
+    for (size_t i = next++; i < due.size(); i = next++) {
+      const std::string& server = due[i].second;
+      absl::StatusOr<int64_t> r =
+          ring_.Refresh(server, absl::Now() + options_.fetch_timeout);
+      observer_.OnRefresh(r.ok() ? "ok" : "error", now - due[i].first);
+      absl::MutexLock lock(&mu_);
+      auto it = state_.find(server);
+      if (it == state_.end()) continue;
+      if (r.ok()) {
+        ++refreshed;
+        it->second.failures = 0;
+        it->second.next_attempt = absl::InfinitePast();
+      } else {
+        ++failed;
+        State& s = it->second;
+        ++s.failures;
+        absl::Duration backoff = options_.backoff_initial;
+        for (int k = 1; k < s.failures && backoff < options_.backoff_max; ++k) backoff *= 2;
+        s.next_attempt = clock_.Now() + std::min(backoff, options_.backoff_max);
+      }
+    }
+  };
+  const int threads = std::min<int>(options_.concurrency, static_cast<int>(due.size()));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back(work);
+  if (threads > 0) work();
+  for (auto& t : pool) t.join();
+
+  pass.refreshed = refreshed;
+  pass.failed = failed;
+  {
+    absl::MutexLock lock(&mu_);
+    pass.tracked = state_.size();
+    for (const auto& [server, s] : state_) pass.backing_off += s.failures > 0;
+  }
+  observer_.OnRefresherState(pass.tracked, pass.backing_off);
+  return pass;
+}
+
+void Refresher::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] {
+    for (;;) {
+      RunOnce();
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.interval);
+      if (stopping_) return;
+    }
+  });
+}
+
+void Refresher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace keyverifier::keyring
