@@ -65,8 +65,9 @@ absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(absl::string_view data,
     const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
     X509* cert = d2i_X509(nullptr, &p, static_cast<long>(data.size()));
     if (cert == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": neither PEM nor a DER certificate: ", DrainOpenSslErrors()));
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": neither PEM nor a DER certificate"));
     }
     certs.emplace_back(cert);
     if (p != reinterpret_cast<const unsigned char*>(data.data()) + data.size()) {
