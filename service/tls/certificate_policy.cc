@@ -150,6 +150,12 @@ absl::StatusOr<std::unique_ptr<CertificatePolicy>> CertificatePolicy::Create(
   }
   absl::StatusOr<Whitelist> whitelist = Whitelist::Create(options.whitelist);
   if (!whitelist.ok()) return whitelist.status();
+  if (!options.public_suffixes && !options.public_suffix_file.empty()) {
+    absl::StatusOr<std::shared_ptr<const PublicSuffixList>> psl =
+        PublicSuffixList::FromFile(options.public_suffix_file);
+    if (!psl.ok()) return psl.status();
+    options.public_suffixes = *std::move(psl);
+  }
   if (!options.trust_store) {
     absl::StatusOr<std::shared_ptr<const TrustStore>> store =
         TrustStore::Create(options.trust);
@@ -222,9 +228,10 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
   STACK_OF(X509)* built = ctx ? X509_STORE_CTX_get0_chain(ctx.get()) : nullptr;
   if (built != nullptr && sk_X509_num(built) > 0) {
     bool anchored = X509_STORE_CTX_get_num_untrusted(ctx.get()) < sk_X509_num(built);
-    WebPkiLimits limits;
-    limits.min_rsa_bits = options_.min_rsa_bits;
-    CheckWebPkiRules(built, anchored, peer, at, limits, &v.reasons);
+    WebPkiOptions webpki;
+    webpki.min_rsa_bits = options_.min_rsa_bits;
+    webpki.public_suffixes = options_.public_suffixes.get();
+    CheckWebPkiRules(built, anchored, peer, at, webpki, &v.reasons);
     if (verified) {
       for (int i = 0; i < sk_X509_num(built); ++i) {
         v.verified_chain.push_back(DescribeCertificate(sk_X509_value(built, i)));

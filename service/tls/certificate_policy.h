@@ -17,7 +17,8 @@
 //
 // Thread-safety: a CertificatePolicy is immutable after Create and Check may
 // run on many threads. Errors: Create returns InvalidArgumentError /
-// NotFoundError naming the bad option (glob, CIDR, CA file, version); Check
+// NotFoundError naming the bad option (glob, CIDR, CA file, public suffix
+// list, version); UnimplementedError for a CT mode other than off. Check
 // never fails: a certificate that does not pass is a Verdict with reasons.
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
 #define KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
@@ -32,6 +33,7 @@
 #include "absl/time/time.h"
 #include "service/tls/openssl_util.h"
 #include "service/tls/peer_name.h"
+#include "service/tls/public_suffix.h"
 #include "service/tls/trust_store.h"
 #include "service/tls/verdict.h"
 #include "service/tls/whitelist.h"
@@ -60,8 +62,14 @@ struct CertificatePolicyOptions {
   // the negotiated version, by Check.
   int min_tls_version = TLS1_2_VERSION;
 
-  // Smallest RSA modulus accepted anywhere in the chain except the root.
+  // Smallest RSA modulus accepted anywhere in the chain.
   int min_rsa_bits = 2048;
+
+  // Wildcard SANs directly under a public suffix ("*.co.uk") are refused.
+  // The list is read from this file unless `public_suffixes` is set; both
+  // empty disables the check.
+  std::string public_suffix_file = kDebianPublicSuffixList;
+  std::shared_ptr<const PublicSuffixList> public_suffixes;
 
   // Certificate Transparency. Only kOff is implemented; Create refuses the
   // others so a configuration cannot believe it is protected.

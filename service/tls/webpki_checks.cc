@@ -67,7 +67,7 @@ void CheckValidity(int depth, X509* cert, absl::Time at, std::vector<Finding>* o
   }
 }
 
-void CheckKey(int depth, X509* cert, const WebPkiLimits& limits,
+void CheckKey(int depth, X509* cert, const WebPkiOptions& limits,
               std::vector<Finding>* out) {
   EVP_PKEY* key = X509_get0_pubkey(cert);
   if (key == nullptr) {
@@ -234,7 +234,8 @@ std::string IpText(const ASN1_OCTET_STRING* s) {
 
 // The commonName is never used as a name (and so not checked against the
 // SANs, as CABF BR 7.1.4.3 would): matching uses SANs only.
-void CheckLeafNames(X509* leaf, std::vector<Finding>* out) {
+void CheckLeafNames(X509* leaf, const PublicSuffixList* public_suffixes,
+                    std::vector<Finding>* out) {
   int san_idx = ExtensionIndex(leaf, NID_subject_alt_name);
   X509_NAME* subject = X509_get_subject_name(leaf);
   if (san_idx >= 0 && ExtensionCritical(leaf, san_idx) && X509_NAME_entry_count(subject) > 0) {
@@ -253,6 +254,12 @@ void CheckLeafNames(X509* leaf, std::vector<Finding>* out) {
                      absl::StrCat("leaf's subjectAltName dNSName \"",
                                   absl::CEscape(name),
                                   "\" is not a host name (RFC 5280 4.2.1.6)"));
+        } else if (public_suffixes != nullptr && absl::StartsWith(name, "*.") &&
+                   public_suffixes->IsPublicSuffix(absl::AsciiStrToLower(name.substr(2)))) {
+          AddFinding(out, Reason::kMalformed,
+                     absl::StrCat("leaf's subjectAltName \"", name,
+                                  "\" is a wildcard over the public suffix \"",
+                                  name.substr(2), "\""));
         }
       } else if (gn->type == GEN_IPADD) {
         if (IpText(gn->d.iPAddress).empty()) {
@@ -374,7 +381,7 @@ bool IsValidDnsSan(absl::string_view name, bool allow_wildcard) {
 }
 
 void CheckWebPkiRules(STACK_OF(X509) * chain, bool anchored, const PeerName& peer,
-                      absl::Time at, const WebPkiLimits& limits,
+                      absl::Time at, const WebPkiOptions& options,
                       std::vector<Finding>* out) {
   int n = sk_X509_num(chain);
   for (int i = 0; i < n; ++i) {
@@ -388,7 +395,7 @@ void CheckWebPkiRules(STACK_OF(X509) * chain, bool anchored, const PeerName& pee
     bool self_signed =
         self_issued && X509_verify(cert, X509_get0_pubkey(cert)) == 1;
     CheckValidity(i, cert, at, out);
-    CheckKey(i, cert, limits, out);
+    CheckKey(i, cert, options, out);
     // The anchor's self-signature proves nothing; many roots use SHA-1.
     if (!is_anchor) CheckSignatureAlgorithm(i, cert, out);
     if (!is_anchor || i == 0) CheckSerial(i, cert, out);
@@ -406,7 +413,7 @@ void CheckWebPkiRules(STACK_OF(X509) * chain, bool anchored, const PeerName& pee
                "certificate must not be one");
   }
   CheckLeafEku(leaf, out);
-  CheckLeafNames(leaf, out);
+  CheckLeafNames(leaf, options.public_suffixes, out);
   ERR_clear_error();
 }
 

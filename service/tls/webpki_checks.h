@@ -13,12 +13,16 @@
 #include "absl/time/time.h"
 #include "service/tls/openssl_util.h"
 #include "service/tls/peer_name.h"
+#include "service/tls/public_suffix.h"
 #include "service/tls/verdict.h"
 
 namespace keyverifier::tls {
 
-struct WebPkiLimits {
+struct WebPkiOptions {
   int min_rsa_bits = 2048;
+  // When set, a wildcard SAN directly under a public suffix ("*.co.uk") is
+  // refused.
+  const PublicSuffixList* public_suffixes = nullptr;
 };
 
 // `chain`: leaf first, as built by the verifier; `anchored` says whether the
@@ -26,10 +30,10 @@ struct WebPkiLimits {
 // certificate's validity at `at` (notBefore and notAfter both inclusive, at
 // whole seconds), keys, signatures (except the anchor's self-signature),
 // serial numbers and extensions, the leaf's profile (not a CA, serverAuth
-// EKU, well-formed SANs, CN among the SANs), and that `peer` itself lies
+// EKU, well-formed SANs, no wildcard over a public suffix), and that `peer` itself lies
 // inside every issuer's name constraints.
 void CheckWebPkiRules(STACK_OF(X509) * chain, bool anchored, const PeerName& peer,
-                      absl::Time at, const WebPkiLimits& limits,
+                      absl::Time at, const WebPkiOptions& options,
                       std::vector<Finding>* out);
 
 // True if `name` is a host name in preferred name syntax (letters, digits,

@@ -273,6 +273,21 @@ TEST_F(CertificatePolicyTest, ExcludedNameCoveredByWildcard) {
                   .valid);
 }
 
+TEST_F(CertificatePolicyTest, WildcardOverPublicSuffixIsRefused) {
+  CertificatePolicyOptions options;
+  options.public_suffixes = *PublicSuffixList::FromText("co.uk\n");
+  auto policy = PolicyTrusting({&pki_.root}, options);
+  TestCert leaf = MakeLeaf({"*.co.uk"}, pki_.intermediate);
+  Verdict v = policy->Check(Chain({&leaf, &pki_.intermediate}), Name("example.co.uk"),
+                            DefaultValidationTime());
+  EXPECT_FALSE(v.valid);
+  EXPECT_THAT(MessageFor(v, Reason::kMalformed), HasSubstr("public suffix \"co.uk\""));
+  TestCert ok = MakeLeaf({"*.example.co.uk"}, pki_.intermediate);
+  EXPECT_TRUE(policy->Check(Chain({&ok, &pki_.intermediate}), Name("a.example.co.uk"),
+                            DefaultValidationTime())
+                  .valid);
+}
+
 TEST_F(CertificatePolicyTest, UnparseableInputIsMalformed) {
   Verdict v = policy_->CheckEncoded("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
                                     Name("matrix.example.org"), DefaultValidationTime());

@@ -72,7 +72,8 @@ struct Outcome {
   std::string detail;  // reasons, for disagreements
 };
 
-Outcome RunCase(const rapidjson::Value& c) {
+Outcome RunCase(const rapidjson::Value& c,
+               const std::shared_ptr<const PublicSuffixList>& public_suffixes) {
   Outcome o;
   std::string trusted;
   for (const auto& p : c["trusted_certs"].GetArray()) {
@@ -88,6 +89,7 @@ Outcome RunCase(const rapidjson::Value& c) {
     roots = *std::move(r);
   }
   CertificatePolicyOptions options;
+  options.public_suffixes = public_suffixes;
   options.trust_store = *TrustStore::FromCertificates(std::move(roots));
   // The policy always requires serverAuth on the leaf; the case's
   // extended_key_usage is either that or empty.
@@ -134,6 +136,11 @@ TEST(X509LimboTest, AgreesWithExpectedResults) {
   std::map<std::string, std::string> exceptions =
       ReadExceptions(ReadAll(Runfile("tests/tls/x509_limbo_exceptions.txt")));
 
+  // Debian's copy of the list (package publicsuffix), read once.
+  absl::StatusOr<std::shared_ptr<const PublicSuffixList>> public_suffixes =
+      PublicSuffixList::FromFile(kDebianPublicSuffixList);
+  ASSERT_TRUE(public_suffixes.ok()) << public_suffixes.status();
+
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
   ASSERT_FALSE(doc.HasParseError());
@@ -151,7 +158,7 @@ TEST(X509LimboTest, AgreesWithExpectedResults) {
     std::string id = Str(c, "id");
     if (only != nullptr && id != only) continue;
     bool expect_success = Str(c, "expected_result") == "SUCCESS";
-    Outcome o = RunCase(c);
+    Outcome o = RunCase(c, *public_suffixes);
     if (o.accepted == expect_success) {
       ++agree;
       continue;
