@@ -96,6 +96,122 @@ Reason ReasonForError(int error) {
   }
 }
 
+struct PathResult {
+  std::vector<Finding> findings;
+  std::vector<CertificateInfo> chain;  // leaf to anchor, when it passed
+};
+
+// One X509_verify_cert over `store` and `untrusted`, then the checks OpenSSL
+// does not make, on the chain it built.
+PathResult EvaluatePath(X509* leaf, const std::vector<X509*>& untrusted_certs,
+                        X509_STORE* store, const PeerName& peer, absl::Time at,
+                        const WebPkiOptions& webpki) {
+  PathResult result;
+  ERR_clear_error();
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509StackView untrusted(sk_X509_new_null());
+  for (X509* c : untrusted_certs) sk_X509_push(untrusted.get(), c);
+  VerifyErrors errors;
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store, leaf, untrusted.get()) != 1) {
+    AddFinding(&result.findings, Reason::kInvalidChain,
+               absl::StrCat("cannot start verification: ", DrainOpenSslErrors()));
+    return result;
+  }
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, absl::ToTimeT(at));
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+  // Names come from SANs only, also under name constraints.
+  X509_VERIFY_PARAM_set_hostflags(
+      param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
+  X509_STORE_CTX_set_app_data(ctx.get(), &errors);
+  X509_STORE_CTX_set_verify_cb(ctx.get(), CollectErrors);
+  X509_verify_cert(ctx.get());
+  for (const VerifyErrors::Entry& e : errors.entries) {
+    AddFinding(&result.findings, ReasonForError(e.error),
+               absl::StrCat(e.depth == 0 ? "leaf" : absl::StrCat("certificate ", e.depth),
+                            e.subject.empty() ? "" : absl::StrCat(" (", e.subject, ")"),
+                            ": ", X509_verify_cert_error_string(e.error)));
+  }
+  STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get());
+  if (built != nullptr && sk_X509_num(built) > 0) {
+    bool anchored = X509_STORE_CTX_get_num_untrusted(ctx.get()) < sk_X509_num(built);
+    CheckWebPkiRules(built, anchored, peer, at, webpki, &result.findings);
+    if (result.findings.empty()) {
+      for (int i = 0; i < sk_X509_num(built); ++i) {
+        result.chain.push_back(DescribeCertificate(sk_X509_value(built, i)));
+      }
+    }
+  }
+  ERR_clear_error();
+  return result;
+}
+
+constexpr size_t kMaxPathLength = 10;  // certificates, leaf and anchor included
+constexpr size_t kMaxCandidatePaths = 64;
+// Bounds the search itself when intermediates are many and lead nowhere.
+constexpr int kMaxSearchSteps = 2000;
+
+bool ValidAt(X509* cert, absl::Time at) {
+  time_t t = absl::ToTimeT(at);
+  return X509_cmp_time(X509_get0_notBefore(cert), &t) <= 0 &&
+         X509_cmp_time(X509_get0_notAfter(cert), &t) >= 0;
+}
+
+// Could `issuer` be the next certificate above `subject` on a passing path?
+// Certificates that fail on their own (not a CA, outside their validity)
+// are skipped; the path's own verification judges everything else.
+bool UsableIssuer(X509* issuer, X509* subject, absl::Time at) {
+  return X509_check_issued(issuer, subject) == X509_V_OK && X509_check_ca(issuer) != 0 &&
+         ValidAt(issuer, at);
+}
+
+bool OnPath(const std::vector<X509*>& path, X509* cert) {
+  for (X509* c : path) {
+    if (X509_cmp(c, cert) == 0) return true;
+  }
+  return false;
+}
+
+void ExtendPaths(std::vector<X509*>* path, const std::vector<X509*>& intermediates,
+                 const std::vector<X509Ptr>& roots, absl::Time at, int* steps,
+                 std::vector<std::vector<X509*>>* out) {
+  if (out->size() >= kMaxCandidatePaths || path->size() >= kMaxPathLength ||
+      ++*steps > kMaxSearchSteps) {
+    return;
+  }
+  X509* tail = path->back();
+  for (const X509Ptr& root : roots) {
+    if (out->size() >= kMaxCandidatePaths) return;
+    if (!OnPath(*path, root.get()) && UsableIssuer(root.get(), tail, at)) {
+      out->push_back(*path);
+      out->back().push_back(root.get());
+    }
+  }
+  for (X509* next : intermediates) {
+    if (OnPath(*path, next) || !UsableIssuer(next, tail, at)) continue;
+    path->push_back(next);
+    ExtendPaths(path, intermediates, roots, at, steps, out);
+    path->pop_back();
+  }
+}
+
+// Paths from `leaf` through presented intermediates to a trusted
+// certificate, shortest first, at most kMaxCandidatePaths.
+std::vector<std::vector<X509*>> CandidatePaths(X509* leaf,
+                                               const std::vector<X509*>& intermediates,
+                                               const std::vector<X509Ptr>& roots,
+                                               absl::Time at) {
+  std::vector<std::vector<X509*>> out;
+  std::vector<X509*> path = {leaf};
+  int steps = 0;
+  ExtendPaths(&path, intermediates, roots, at, &steps, &out);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  ERR_clear_error();
+  return out;
+}
+
 std::vector<std::string> PresentedNames(const CertificateInfo& leaf) {
   std::vector<std::string> names = leaf.dns_names;
   for (const std::string& ip : leaf.ip_addresses) names.push_back(ip);
@@ -197,47 +313,39 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
   }
 
   X509* leaf = chain[0].get();
-  ERR_clear_error();
-  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  X509StackView untrusted(sk_X509_new_null());
-  for (size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
-  VerifyErrors errors;
-  bool verified = false;
-  if (ctx && X509_STORE_CTX_init(ctx.get(), options_.trust_store->store(), leaf,
-                                 untrusted.get()) == 1) {
-    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-    X509_VERIFY_PARAM_set_time(param, absl::ToTimeT(at));
-    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
-    // Names come from SANs only, also under name constraints.
-    X509_VERIFY_PARAM_set_hostflags(
-        param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER);
-    X509_STORE_CTX_set_app_data(ctx.get(), &errors);
-    X509_STORE_CTX_set_verify_cb(ctx.get(), CollectErrors);
-    verified = X509_verify_cert(ctx.get()) == 1 && errors.entries.empty();
-    for (const VerifyErrors::Entry& e : errors.entries) {
-      AddFinding(&v.reasons, ReasonForError(e.error),
-          absl::StrCat(e.depth == 0 ? "leaf" : absl::StrCat("certificate ", e.depth),
-                       e.subject.empty() ? "" : absl::StrCat(" (", e.subject, ")"),
-                       ": ", X509_verify_cert_error_string(e.error)));
-    }
-  } else {
-    AddFinding(&v.reasons, Reason::kInvalidChain,
-        absl::StrCat("cannot start verification: ", DrainOpenSslErrors()));
-  }
-  STACK_OF(X509)* built = ctx ? X509_STORE_CTX_get0_chain(ctx.get()) : nullptr;
-  if (built != nullptr && sk_X509_num(built) > 0) {
-    bool anchored = X509_STORE_CTX_get_num_untrusted(ctx.get()) < sk_X509_num(built);
-    WebPkiOptions webpki;
-    webpki.min_rsa_bits = options_.min_rsa_bits;
-    webpki.public_suffixes = options_.public_suffixes.get();
-    CheckWebPkiRules(built, anchored, peer, at, webpki, &v.reasons);
-    if (verified) {
-      for (int i = 0; i < sk_X509_num(built); ++i) {
-        v.verified_chain.push_back(DescribeCertificate(sk_X509_value(built, i)));
+  std::vector<X509*> intermediates;
+  for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
+  WebPkiOptions webpki;
+  webpki.min_rsa_bits = options_.min_rsa_bits;
+  webpki.public_suffixes = options_.public_suffixes.get();
+
+  // OpenSSL's own path first; its findings are what the verdict reports if
+  // no path passes.
+  PathResult first = EvaluatePath(leaf, intermediates, options_.trust_store->store(),
+                                  peer, at, webpki);
+  PathResult* chosen = &first;
+  PathResult alternative;
+  if (!first.findings.empty()) {
+    // OpenSSL builds one path; another one through the same certificates
+    // may pass (cross-signed intermediates, an expired or constrained
+    // branch). Try each candidate with only its own certificates.
+    for (const std::vector<X509*>& path :
+         CandidatePaths(leaf, intermediates, options_.trust_store->roots(), at)) {
+      X509StorePtr store(X509_STORE_new());
+      if (!store) break;
+      X509_STORE_add_cert(store.get(), path.back());
+      std::vector<X509*> middle(path.begin() + 1, path.end() - 1);
+      PathResult r = EvaluatePath(leaf, middle, store.get(), peer, at, webpki);
+      if (r.findings.empty()) {
+        alternative = std::move(r);
+        chosen = &alternative;
+        break;
       }
     }
+    ERR_clear_error();
   }
+  v.reasons = std::move(chosen->findings);
+  v.verified_chain = std::move(chosen->chain);
   CheckName(leaf, v.presented[0], peer, &v.reasons);
   if (context.negotiated_tls_version != 0 &&
       context.negotiated_tls_version < options_.min_tls_version) {

@@ -10,6 +10,9 @@
 // the leaf, no CA certificate as the leaf, RSA keys of at least 2048 bits,
 // no SHA-1/MD5 signatures, and the subscriber-certificate rules of the
 // CA/Browser Forum baseline where they concern names and extensions.
+// OpenSSL builds one path; when it fails, other paths through the presented
+// intermediates to any trusted certificate are tried (bounded), so a
+// cross-signed or partly expired hierarchy still verifies.
 //
 // Whitelisted peers (domain globs, CIDR ranges) skip the checks; the MSC1711
 // transition fallback accepts a failing certificate whose SHA-256 is among

@@ -225,6 +225,27 @@ TEST_F(CertificatePolicyTest, IntermediatesInAnyOrder) {
   EXPECT_EQ(v.verified_chain.size(), 4u);
 }
 
+TEST_F(CertificatePolicyTest, FindsThePathThroughTheTrustedCrossSign) {
+  // The same intermediate (name and key) certified by an unknown root and by
+  // the trusted one; the unknown root's version comes first.
+  TestCert unknown_root = MakeRoot("Unknown Root");
+  CertSpec spec;
+  spec.common_name = "Test Intermediate";
+  spec.is_ca = true;
+  spec.same_key_as = &pki_.intermediate;
+  TestCert cross = MakeCert(spec, &unknown_root);
+  Verdict v = policy_->Check(Chain({&pki_.leaf, &cross, &pki_.intermediate}),
+                             Name("matrix.example.org"), DefaultValidationTime());
+  EXPECT_TRUE(v.valid) << ::testing::PrintToString(ReasonNames(v));
+  ASSERT_EQ(v.verified_chain.size(), 3u);
+  EXPECT_EQ(v.verified_chain[1].issuer, "CN=Test Root");
+  // Without the trusted version there is no path; OpenSSL's findings stay.
+  Verdict none = policy_->Check(Chain({&pki_.leaf, &cross}), Name("matrix.example.org"),
+                                DefaultValidationTime());
+  EXPECT_FALSE(none.valid);
+  EXPECT_TRUE(none.Has(Reason::kMissingIntermediate)) << ::testing::PrintToString(ReasonNames(none));
+}
+
 TEST_F(CertificatePolicyTest, Sha1SignatureIsWeak) {
   CertSpec spec;
   spec.dns_names = {"matrix.example.org"};

@@ -73,7 +73,12 @@ std::string KeyPem(const TestCert& c) {
 
 TestCert MakeCert(const CertSpec& spec, const TestCert* issuer) {
   TestCert out;
-  out.key = NewKey(spec);
+  if (spec.same_key_as != nullptr) {
+    EVP_PKEY_up_ref(spec.same_key_as->key.get());
+    out.key.reset(spec.same_key_as->key.get());
+  } else {
+    out.key = NewKey(spec);
+  }
   out.cert.reset(X509_new());
   X509* cert = out.cert.get();
   Check(cert != nullptr, "X509_new");

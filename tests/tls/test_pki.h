@@ -37,6 +37,8 @@ struct CertSpec {
   int rsa_bits = 2048;
   // The issuer signs with this digest ("SHA256", "SHA1").
   std::string digest = "SHA256";
+  // Certify this certificate's key instead of a new one (cross-signing).
+  const struct TestCert* same_key_as = nullptr;
 };
 
 // Inside the default validity period.
