@@ -99,6 +99,7 @@ Reason ReasonForError(int error) {
 struct PathResult {
   std::vector<Finding> findings;
   std::vector<CertificateInfo> chain;  // leaf to anchor, when it passed
+  X509Ptr issuer;                      // the leaf's issuer, when it passed
 };
 
 // One X509_verify_cert over `store` and `untrusted`, then the checks OpenSSL
@@ -141,6 +142,7 @@ PathResult EvaluatePath(X509* leaf, const std::vector<X509*>& untrusted_certs,
       for (int i = 0; i < sk_X509_num(built); ++i) {
         result.chain.push_back(DescribeCertificate(sk_X509_value(built, i)));
       }
+      if (sk_X509_num(built) > 1) result.issuer = Ref(sk_X509_value(built, 1));
     }
   }
   ERR_clear_error();
@@ -255,9 +257,20 @@ absl::StatusOr<std::unique_ptr<CertificatePolicy>> CertificatePolicy::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "min_rsa_bits ", options.min_rsa_bits, ": below 2048 is not allowed"));
   }
+  std::shared_ptr<const CtLogs> ct_logs;
   if (options.ct_mode != CtMode::kOff) {
-    return absl::UnimplementedError(
-        "Certificate Transparency checking is not available; ct_mode must be off");
+    if (options.ct_log_list_file.empty()) {
+      return absl::InvalidArgumentError(
+          "ct_mode report or enforce needs ct_log_list_file");
+    }
+    if (options.ct_min_logs < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ct_min_logs ", options.ct_min_logs, ": at least 1"));
+    }
+    absl::StatusOr<std::shared_ptr<const CtLogs>> logs =
+        CtLogs::FromFile(options.ct_log_list_file);
+    if (!logs.ok()) return logs.status();
+    ct_logs = *std::move(logs);
   }
   if (options.fingerprint_fallback &&
       options.fingerprint_fallback_until == absl::InfinitePast()) {
@@ -279,7 +292,7 @@ absl::StatusOr<std::unique_ptr<CertificatePolicy>> CertificatePolicy::Create(
     options.trust_store = *std::move(store);
   }
   return std::unique_ptr<CertificatePolicy>(
-      new CertificatePolicy(std::move(options), *std::move(whitelist)));
+      new CertificatePolicy(std::move(options), *std::move(whitelist), std::move(ct_logs)));
 }
 
 Verdict CertificatePolicy::CheckEncoded(absl::string_view chain, const PeerName& peer,
@@ -346,6 +359,17 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
   }
   v.reasons = std::move(chosen->findings);
   v.verified_chain = std::move(chosen->chain);
+  if (ct_logs_ && v.reasons.empty() && chosen->issuer) {
+    CtEvaluation ct = EvaluateEmbeddedScts(leaf, chosen->issuer.get(), *ct_logs_, at);
+    if (static_cast<int>(ct.valid_logs.size()) < options_.ct_min_logs) {
+      AddFinding(options_.ct_mode == CtMode::kEnforce ? &v.reasons : &v.warnings,
+                 Reason::kCtPolicyUnmet,
+                 absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs, ",
+                              ct.valid_logs.size(), " verified from distinct known logs (",
+                              ct.unverified_scts, " did not verify); at least ",
+                              options_.ct_min_logs, " required"));
+    }
+  }
   CheckName(leaf, v.presented[0], peer, &v.reasons);
   if (context.negotiated_tls_version != 0 &&
       context.negotiated_tls_version < options_.min_tls_version) {

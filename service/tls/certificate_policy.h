@@ -21,7 +21,7 @@
 // Thread-safety: a CertificatePolicy is immutable after Create and Check may
 // run on many threads. Errors: Create returns InvalidArgumentError /
 // NotFoundError naming the bad option (glob, CIDR, CA file, public suffix
-// list, version); UnimplementedError for a CT mode other than off. Check
+// list, CT log list, version). Check
 // never fails: a certificate that does not pass is a Verdict with reasons.
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
 #define KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/tls/ct_policy.h"
 #include "service/tls/openssl_util.h"
 #include "service/tls/peer_name.h"
 #include "service/tls/public_suffix.h"
@@ -74,9 +75,13 @@ struct CertificatePolicyOptions {
   std::string public_suffix_file = kDebianPublicSuffixList;
   std::shared_ptr<const PublicSuffixList> public_suffixes;
 
-  // Certificate Transparency. Only kOff is implemented; Create refuses the
-  // others so a configuration cannot believe it is protected.
+  // Certificate Transparency on the leaf's embedded SCTs: kReport puts an
+  // unmet requirement in Verdict::warnings, kEnforce makes it a reason. SCTs
+  // count from distinct logs of `ct_log_list_file` (OpenSSL's CT log list
+  // format), at least `ct_min_logs` of them.
   CtMode ct_mode = CtMode::kOff;
+  std::string ct_log_list_file;
+  int ct_min_logs = 2;
 };
 
 struct CheckContext {
@@ -108,11 +113,15 @@ class CertificatePolicy {
   const CertificatePolicyOptions& options() const { return options_; }
 
  private:
-  CertificatePolicy(CertificatePolicyOptions options, Whitelist whitelist)
-      : options_(std::move(options)), whitelist_(std::move(whitelist)) {}
+  CertificatePolicy(CertificatePolicyOptions options, Whitelist whitelist,
+                    std::shared_ptr<const CtLogs> ct_logs)
+      : options_(std::move(options)),
+        whitelist_(std::move(whitelist)),
+        ct_logs_(std::move(ct_logs)) {}
 
   CertificatePolicyOptions options_;
   Whitelist whitelist_;
+  std::shared_ptr<const CtLogs> ct_logs_;  // null when ct_mode is kOff
 };
 
 }  // namespace keyverifier::tls

@@ -71,6 +71,9 @@ struct Verdict {
   // Why the chain failed the checks. Under kFingerprintFallback these are
   // kept, so the caller sees what the fallback covered for.
   std::vector<Finding> reasons;
+  // Findings that do not affect `valid` (Certificate Transparency in
+  // report mode).
+  std::vector<Finding> warnings;
   // The certificates presented, leaf first, as sent.
   std::vector<CertificateInfo> presented;
   // The verified chain, leaf to trust anchor (empty unless one was built).

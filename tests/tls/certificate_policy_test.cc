@@ -441,7 +441,9 @@ TEST(CertificatePolicyCreateTest, RefusesBadOptions) {
   EXPECT_THAT(err(tls), HasSubstr("min_tls_version"));
   CertificatePolicyOptions ct;
   ct.ct_mode = CtMode::kEnforce;
-  EXPECT_THAT(err(ct), HasSubstr("Certificate Transparency"));
+  EXPECT_THAT(err(ct), HasSubstr("needs ct_log_list_file"));
+  ct.ct_log_list_file = "no-such-ct-logs.cnf";
+  EXPECT_THAT(err(ct), HasSubstr("no-such-ct-logs.cnf"));
   CertificatePolicyOptions fallback;
   fallback.fingerprint_fallback = true;
   EXPECT_THAT(err(fallback), HasSubstr("deadline"));

@@ -1,12 +1,15 @@
 #include "tests/tls/test_pki.h"
 
+#include <openssl/ct.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -165,6 +168,116 @@ Hierarchy MakeHierarchy(const std::string& dns_name) {
   h.intermediate = MakeIntermediate("Test Intermediate", h.root);
   h.leaf = MakeLeaf({dns_name}, h.intermediate);
   return h;
+}
+
+}  // namespace keyverifier::tls::testing
+
+namespace keyverifier::tls::testing {
+namespace {
+
+std::string PublicKeyDer(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key, &der);
+  Check(len > 0, "i2d_PUBKEY");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string Sha256Of(const std::string& data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof(md));
+}
+
+void PutInt(std::string* out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::string SignSha256(EVP_PKEY* key, const std::string& data) {
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  size_t len = 0;
+  Check(md != nullptr && EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+            EVP_DigestSign(md, nullptr, &len,
+                           reinterpret_cast<const unsigned char*>(data.data()),
+                           data.size()) == 1,
+        "EVP_DigestSign");
+  std::string sig(len, '\0');
+  Check(EVP_DigestSign(md, reinterpret_cast<unsigned char*>(&sig[0]), &len,
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
+        "EVP_DigestSign");
+  EVP_MD_CTX_free(md);
+  sig.resize(len);
+  return sig;
+}
+
+}  // namespace
+
+CtLog MakeCtLog(const std::string& name) {
+  CtLog log;
+  log.name = name;
+  log.key.reset(EVP_EC_gen("P-256"));
+  Check(log.key != nullptr, "CT log key");
+  return log;
+}
+
+std::string CtLogList(const std::vector<const CtLog*>& logs) {
+  std::vector<std::string> names;
+  for (const CtLog* l : logs) names.push_back(l->name);
+  std::string out = absl::StrCat("enabled_logs = ", absl::StrJoin(names, ","), "\n");
+  for (const CtLog* l : logs) {
+    absl::StrAppend(&out, "\n[", l->name, "]\ndescription = ", l->name, "\nkey = ",
+                    absl::Base64Escape(PublicKeyDer(l->key.get())), "\n");
+  }
+  return out;
+}
+
+TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
+                          const std::vector<const CtLog*>& logs, absl::Time sct_time,
+                          bool corrupt_signatures) {
+  // Signed once so that the TBS carries its signature algorithm, which the
+  // logs sign over; the SCT list is then added and the certificate re-signed.
+  TestCert out = MakeCert(spec, &issuer);
+  unsigned char* tbs_der = nullptr;
+  int tbs_len = i2d_re_X509_tbs(out.cert.get(), &tbs_der);
+  Check(tbs_len > 0, "i2d_re_X509_tbs");
+  std::string tbs(reinterpret_cast<char*>(tbs_der), static_cast<size_t>(tbs_len));
+  OPENSSL_free(tbs_der);
+  std::string issuer_key_hash = Sha256Of(PublicKeyDer(issuer.key.get()));
+  uint64_t timestamp = static_cast<uint64_t>(absl::ToUnixMillis(sct_time));
+
+  STACK_OF(SCT)* scts = sk_SCT_new_null();
+  for (const CtLog* log : logs) {
+    std::string signed_data;
+    PutInt(&signed_data, 0, 1);  // version v1
+    PutInt(&signed_data, 0, 1);  // certificate_timestamp
+    PutInt(&signed_data, timestamp, 8);
+    PutInt(&signed_data, 1, 2);  // precert_entry
+    signed_data += issuer_key_hash;
+    PutInt(&signed_data, tbs.size(), 3);
+    signed_data += tbs;
+    PutInt(&signed_data, 0, 2);  // no extensions
+    std::string sig = SignSha256(log->key.get(), signed_data);
+    if (corrupt_signatures) sig[sig.size() / 2] ^= 0x01;
+    std::string log_id = Sha256Of(PublicKeyDer(log->key.get()));
+    SCT* sct = SCT_new();
+    Check(sct != nullptr && SCT_set_version(sct, SCT_VERSION_V1) == 1 &&
+              SCT_set_log_entry_type(sct, CT_LOG_ENTRY_TYPE_PRECERT) == 1 &&
+              SCT_set1_log_id(sct, reinterpret_cast<const unsigned char*>(log_id.data()),
+                              log_id.size()) == 1 &&
+              SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) == 1 &&
+              SCT_set1_signature(sct, reinterpret_cast<const unsigned char*>(sig.data()),
+                                 sig.size()) == 1,
+          "SCT");
+    SCT_set_timestamp(sct, timestamp);
+    sk_SCT_push(scts, sct);
+  }
+  Check(X509_add1_ext_i2d(out.cert.get(), NID_ct_precert_scts, scts, 0, X509V3_ADD_DEFAULT) == 1,
+        "SCT list extension");
+  SCT_LIST_free(scts);
+  const EVP_MD* md = EVP_get_digestbyname(spec.digest.c_str());
+  Check(X509_sign(out.cert.get(), issuer.key.get(), md) > 0, "X509_sign");
+  return out;
 }
 
 }  // namespace keyverifier::tls::testing

@@ -72,6 +72,23 @@ Hierarchy MakeHierarchy(const std::string& dns_name);
 // The private key in PEM (PKCS#8), for servers.
 std::string KeyPem(const TestCert& c);
 
+// A Certificate Transparency log: its key and name.
+struct CtLog {
+  std::string name;
+  EvpPkeyPtr key;  // P-256
+};
+CtLog MakeCtLog(const std::string& name);
+
+// OpenSSL's CT log list text (CTLOG_STORE_load_file) naming these logs.
+std::string CtLogList(const std::vector<const CtLog*>& logs);
+
+// Like MakeCert, with embedded precertificate SCTs (RFC 6962) from each of
+// `logs`, timestamped `sct_time`. With `corrupt_signatures`, every SCT's
+// signature is made invalid.
+TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
+                          const std::vector<const CtLog*>& logs, absl::Time sct_time,
+                          bool corrupt_signatures = false);
+
 }  // namespace keyverifier::tls::testing
 
 #endif  // KEYVERIFIER_TESTS_TLS_TEST_PKI_H_
