@@ -224,8 +224,9 @@ void CheckName(X509* leaf, const CertificateInfo& info, const PeerName& peer,
                std::vector<Finding>* out) {
   bool matched;
   if (peer.is_ip()) {
-    matched = X509_check_ip(leaf, reinterpret_cast<const unsigned char*>(peer.ip_bytes.data()),
-                            peer.ip_bytes.size(), 0) == 1;
+    matched =
+        X509_check_ip(leaf, reinterpret_cast<const unsigned char*>(peer.ip_bytes.data()),
+                      peer.ip_bytes.size(), 0) == 1;
   } else {
     matched = X509_check_host(leaf, peer.text.data(), peer.text.size(),
                               X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
@@ -234,13 +235,13 @@ void CheckName(X509* leaf, const CertificateInfo& info, const PeerName& peer,
   }
   if (matched) return;
   std::vector<std::string> names = PresentedNames(info);
-  AddFinding(out, Reason::kHostnameMismatch,
-      absl::StrCat(
-          "certificate is not valid for ", peer.is_ip() ? "IP address " : "",
-          "\"", peer.text, "\"; it names ",
-          names.empty() ? std::string("no subject alternative names")
-                        : absl::StrCat("[", absl::StrJoin(names, ", "), "]"),
-          peer.is_ip() ? " (an IP literal matches IP SANs only)" : ""));
+  AddFinding(
+      out, Reason::kHostnameMismatch,
+      absl::StrCat("certificate is not valid for ", peer.is_ip() ? "IP address " : "",
+                   "\"", peer.text, "\"; it names ",
+                   names.empty() ? std::string("no subject alternative names")
+                                 : absl::StrCat("[", absl::StrJoin(names, ", "), "]"),
+                   peer.is_ip() ? " (an IP literal matches IP SANs only)" : ""));
 }
 
 }  // namespace
@@ -249,13 +250,13 @@ absl::StatusOr<std::unique_ptr<CertificatePolicy>> CertificatePolicy::Create(
     CertificatePolicyOptions options) {
   if (options.min_tls_version != TLS1_2_VERSION &&
       options.min_tls_version != TLS1_3_VERSION) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "min_tls_version 0x", absl::Hex(options.min_tls_version),
-        ": only TLS 1.2 (0x303) and TLS 1.3 (0x304) are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_tls_version 0x", absl::Hex(options.min_tls_version),
+                     ": only TLS 1.2 (0x303) and TLS 1.3 (0x304) are allowed"));
   }
   if (options.min_rsa_bits < 2048) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "min_rsa_bits ", options.min_rsa_bits, ": below 2048 is not allowed"));
+    return absl::InvalidArgumentError(absl::StrCat("min_rsa_bits ", options.min_rsa_bits,
+                                                   ": below 2048 is not allowed"));
   }
   std::shared_ptr<const CtLogs> ct_logs;
   if (options.ct_mode != CtMode::kOff) {
@@ -291,8 +292,8 @@ absl::StatusOr<std::unique_ptr<CertificatePolicy>> CertificatePolicy::Create(
     if (!store.ok()) return store.status();
     options.trust_store = *std::move(store);
   }
-  return std::unique_ptr<CertificatePolicy>(
-      new CertificatePolicy(std::move(options), *std::move(whitelist), std::move(ct_logs)));
+  return std::unique_ptr<CertificatePolicy>(new CertificatePolicy(
+      std::move(options), *std::move(whitelist), std::move(ct_logs)));
 }
 
 Verdict CertificatePolicy::CheckEncoded(absl::string_view chain, const PeerName& peer,
@@ -307,9 +308,8 @@ Verdict CertificatePolicy::CheckEncoded(absl::string_view chain, const PeerName&
   return Check(*certs, peer, at, context);
 }
 
-Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
-                                 const PeerName& peer, absl::Time at,
-                                 const CheckContext& context) const {
+Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain, const PeerName& peer,
+                                 absl::Time at, const CheckContext& context) const {
   Verdict v;
   if (chain.empty()) {
     v.reasons.push_back({Reason::kMalformed, "no certificate presented"});
@@ -334,8 +334,8 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
 
   // OpenSSL's own path first; its findings are what the verdict reports if
   // no path passes.
-  PathResult first = EvaluatePath(leaf, intermediates, options_.trust_store->store(),
-                                  peer, at, webpki);
+  PathResult first =
+      EvaluatePath(leaf, intermediates, options_.trust_store->store(), peer, at, webpki);
   PathResult* chosen = &first;
   PathResult alternative;
   if (!first.findings.empty()) {
@@ -362,18 +362,20 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain,
   if (ct_logs_ && v.reasons.empty() && chosen->issuer) {
     CtEvaluation ct = EvaluateEmbeddedScts(leaf, chosen->issuer.get(), *ct_logs_, at);
     if (static_cast<int>(ct.valid_logs.size()) < options_.ct_min_logs) {
-      AddFinding(options_.ct_mode == CtMode::kEnforce ? &v.reasons : &v.warnings,
-                 Reason::kCtPolicyUnmet,
-                 absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs, ",
-                              ct.valid_logs.size(), " verified from distinct known logs (",
-                              ct.unverified_scts, " did not verify); at least ",
-                              options_.ct_min_logs, " required"));
+      AddFinding(
+          options_.ct_mode == CtMode::kEnforce ? &v.reasons : &v.warnings,
+          Reason::kCtPolicyUnmet,
+          absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs, ",
+                       ct.valid_logs.size(), " verified from distinct known logs (",
+                       ct.unverified_scts, " did not verify); at least ",
+                       options_.ct_min_logs, " required"));
     }
   }
   CheckName(leaf, v.presented[0], peer, &v.reasons);
   if (context.negotiated_tls_version != 0 &&
       context.negotiated_tls_version < options_.min_tls_version) {
-    AddFinding(&v.reasons, Reason::kTlsVersionTooLow,
+    AddFinding(
+        &v.reasons, Reason::kTlsVersionTooLow,
         absl::StrCat("negotiated protocol 0x", absl::Hex(context.negotiated_tls_version),
                      " is below the minimum 0x", absl::Hex(options_.min_tls_version)));
   }

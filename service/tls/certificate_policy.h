@@ -102,13 +102,13 @@ class CertificatePolicy {
 
   // `chain`: the leaf first, then the untrusted intermediates in any order.
   // An empty chain is a kMalformed verdict.
-  Verdict Check(const std::vector<X509Ptr>& chain, const PeerName& peer,
-                absl::Time at, const CheckContext& context = {}) const;
+  Verdict Check(const std::vector<X509Ptr>& chain, const PeerName& peer, absl::Time at,
+                const CheckContext& context = {}) const;
 
   // The same on encoded input (PEM blocks or one DER certificate); input
   // that does not parse is a kMalformed verdict.
-  Verdict CheckEncoded(absl::string_view chain, const PeerName& peer,
-                       absl::Time at, const CheckContext& context = {}) const;
+  Verdict CheckEncoded(absl::string_view chain, const PeerName& peer, absl::Time at,
+                       const CheckContext& context = {}) const;
 
   const CertificatePolicyOptions& options() const { return options_; }
 

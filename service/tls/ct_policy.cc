@@ -11,8 +11,9 @@
 namespace keyverifier::tls {
 namespace {
 
-using CtPolicyCtxPtr = std::unique_ptr<CT_POLICY_EVAL_CTX,
-                                       OpenSslDeleter<CT_POLICY_EVAL_CTX, CT_POLICY_EVAL_CTX_free>>;
+using CtPolicyCtxPtr =
+    std::unique_ptr<CT_POLICY_EVAL_CTX,
+                    OpenSslDeleter<CT_POLICY_EVAL_CTX, CT_POLICY_EVAL_CTX_free>>;
 
 struct SctListDeleter {
   void operator()(STACK_OF(SCT) * s) const { SCT_LIST_free(s); }
@@ -30,8 +31,8 @@ absl::StatusOr<std::shared_ptr<const CtLogs>> CtLogs::FromFile(const std::string
   if (!logs->store_) return absl::InternalError("CTLOG_STORE_new failed");
   ERR_clear_error();
   if (CTLOG_STORE_load_file(logs->store_.get(), path.c_str()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CT log list ", path, " is not usable: ", DrainOpenSslErrors()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CT log list ", path, " is not usable: ", DrainOpenSslErrors()));
   }
   return std::shared_ptr<const CtLogs>(std::move(logs));
 }
@@ -64,9 +65,10 @@ CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
     }
     unsigned char* id = nullptr;
     size_t len = SCT_get0_log_id(sct, &id);
-    std::string hex = absl::BytesToHexString(
-        absl::string_view(reinterpret_cast<const char*>(id), len));
-    if (std::find(out.valid_logs.begin(), out.valid_logs.end(), hex) == out.valid_logs.end()) {
+    std::string hex =
+        absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(id), len));
+    if (std::find(out.valid_logs.begin(), out.valid_logs.end(), hex) ==
+        out.valid_logs.end()) {
       out.valid_logs.push_back(std::move(hex));
     }
   }

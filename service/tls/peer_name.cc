@@ -44,16 +44,16 @@ absl::StatusOr<PeerName> PeerName::ParseDns(absl::string_view text) {
   }
   for (absl::string_view label : absl::StrSplit(t, '.')) {
     if (label.empty() || label.size() > 63) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "peer name \"", text, "\" has a label of ", label.size(),
-          " characters (1 to 63 allowed)"));
+      return absl::InvalidArgumentError(absl::StrCat("peer name \"", text,
+                                                     "\" has a label of ", label.size(),
+                                                     " characters (1 to 63 allowed)"));
     }
     for (char c : label) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "peer name \"", text, "\": character '", std::string(1, c),
-            "' is not allowed in a DNS name",
-            c == ':' ? " (pass the host without a port)" : ""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("peer name \"", text, "\": character '", std::string(1, c),
+                         "' is not allowed in a DNS name",
+                         c == ':' ? " (pass the host without a port)" : ""));
       }
     }
   }

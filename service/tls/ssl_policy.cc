@@ -20,8 +20,8 @@ int VerifyWithPolicy(X509_STORE_CTX* store_ctx, void* arg) {
   const auto* policy = static_cast<const CertificatePolicy*>(arg);
   SSL* ssl = static_cast<SSL*>(
       X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* check = ssl ? static_cast<ConnectionCheck*>(SSL_get_ex_data(ssl, CheckIndex()))
-                    : nullptr;
+  auto* check =
+      ssl ? static_cast<ConnectionCheck*>(SSL_get_ex_data(ssl, CheckIndex())) : nullptr;
   if (check == nullptr) {
     // A connection without PrepareConnection has no name to check against.
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -51,8 +51,8 @@ absl::Status ApplyPolicy(const CertificatePolicy& policy, SSL_CTX* ctx) {
   int version = policy.options().min_tls_version;
   if (SSL_CTX_set_min_proto_version(ctx, version) != 1) {
     return absl::InternalError(absl::StrCat("SSL_CTX_set_min_proto_version(0x",
-                                            absl::Hex(version), ") failed: ",
-                                            DrainOpenSslErrors()));
+                                            absl::Hex(version),
+                                            ") failed: ", DrainOpenSslErrors()));
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_cert_verify_callback(ctx, VerifyWithPolicy,

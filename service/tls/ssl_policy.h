@@ -25,8 +25,8 @@ namespace keyverifier::tls {
 absl::Status ApplyPolicy(const CertificatePolicy& policy, SSL_CTX* ctx);
 
 struct ConnectionCheck {
-  PeerName peer;   // the name the connection must reach
-  absl::Time at;   // validation time (from the caller's clock)
+  PeerName peer;  // the name the connection must reach
+  absl::Time at;  // validation time (from the caller's clock)
   // The server's tls_fingerprints, for the MSC1711 fallback; may be null.
   const absl::flat_hash_set<std::string>* tls_fingerprints = nullptr;
 

@@ -29,8 +29,7 @@ absl::StatusOr<std::shared_ptr<const TrustStore>> TrustStore::Create(
         "CA files given with the system-only trust mode; use replace or add");
   }
   if (options.mode == Mode::kReplace && options.ca_files.empty()) {
-    return absl::InvalidArgumentError(
-        "trust mode replace needs at least one CA file");
+    return absl::InvalidArgumentError("trust mode replace needs at least one CA file");
   }
   std::vector<X509Ptr> roots;
   if (options.mode != Mode::kReplace) {

@@ -12,33 +12,54 @@ namespace keyverifier::tls {
 
 absl::string_view ReasonName(Reason r) {
   switch (r) {
-    case Reason::kExpired: return "expired";
-    case Reason::kNotYetValid: return "not_yet_valid";
-    case Reason::kHostnameMismatch: return "hostname_mismatch";
-    case Reason::kUntrustedRoot: return "untrusted_root";
-    case Reason::kMissingIntermediate: return "missing_intermediate";
-    case Reason::kBadEku: return "bad_eku";
-    case Reason::kWeakKey: return "weak_key";
-    case Reason::kWeakSignatureAlgorithm: return "weak_signature_algorithm";
-    case Reason::kCtPolicyUnmet: return "ct_policy_unmet";
-    case Reason::kTlsVersionTooLow: return "tls_version_too_low";
-    case Reason::kMalformed: return "malformed";
-    case Reason::kBadSignature: return "bad_signature";
-    case Reason::kInvalidCa: return "invalid_ca";
-    case Reason::kCaAsLeaf: return "ca_as_leaf";
-    case Reason::kNameConstraintViolation: return "name_constraint_violation";
-    case Reason::kInvalidChain: return "invalid_chain";
+    case Reason::kExpired:
+      return "expired";
+    case Reason::kNotYetValid:
+      return "not_yet_valid";
+    case Reason::kHostnameMismatch:
+      return "hostname_mismatch";
+    case Reason::kUntrustedRoot:
+      return "untrusted_root";
+    case Reason::kMissingIntermediate:
+      return "missing_intermediate";
+    case Reason::kBadEku:
+      return "bad_eku";
+    case Reason::kWeakKey:
+      return "weak_key";
+    case Reason::kWeakSignatureAlgorithm:
+      return "weak_signature_algorithm";
+    case Reason::kCtPolicyUnmet:
+      return "ct_policy_unmet";
+    case Reason::kTlsVersionTooLow:
+      return "tls_version_too_low";
+    case Reason::kMalformed:
+      return "malformed";
+    case Reason::kBadSignature:
+      return "bad_signature";
+    case Reason::kInvalidCa:
+      return "invalid_ca";
+    case Reason::kCaAsLeaf:
+      return "ca_as_leaf";
+    case Reason::kNameConstraintViolation:
+      return "name_constraint_violation";
+    case Reason::kInvalidChain:
+      return "invalid_chain";
   }
   return "unknown";
 }
 
 absl::string_view AppliedRuleName(AppliedRule r) {
   switch (r) {
-    case AppliedRule::kNone: return "none";
-    case AppliedRule::kChainVerified: return "chain_verified";
-    case AppliedRule::kWhitelistGlob: return "whitelist_glob";
-    case AppliedRule::kWhitelistCidr: return "whitelist_cidr";
-    case AppliedRule::kFingerprintFallback: return "fingerprint_fallback";
+    case AppliedRule::kNone:
+      return "none";
+    case AppliedRule::kChainVerified:
+      return "chain_verified";
+    case AppliedRule::kWhitelistGlob:
+      return "whitelist_glob";
+    case AppliedRule::kWhitelistCidr:
+      return "whitelist_cidr";
+    case AppliedRule::kFingerprintFallback:
+      return "fingerprint_fallback";
   }
   return "unknown";
 }
@@ -91,8 +112,8 @@ void AddFinding(std::vector<Finding>* out, Reason reason, std::string message) {
 }
 
 std::string DescribePosition(int depth, X509* cert) {
-  return absl::StrCat(depth == 0 ? "leaf" : absl::StrCat("certificate ", depth),
-                      " (", NameToString(X509_get_subject_name(cert)), ")");
+  return absl::StrCat(depth == 0 ? "leaf" : absl::StrCat("certificate ", depth), " (",
+                      NameToString(X509_get_subject_name(cert)), ")");
 }
 
 }  // namespace keyverifier::tls

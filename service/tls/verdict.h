@@ -28,8 +28,8 @@ enum class Reason {
   kTlsVersionTooLow,
   kMalformed,
   kBadSignature,
-  kInvalidCa,                // issuer not allowed to issue (basicConstraints, keyUsage, pathLen)
-  kCaAsLeaf,                 // the leaf is a CA certificate
+  kInvalidCa,  // issuer not allowed to issue (basicConstraints, keyUsage, pathLen)
+  kCaAsLeaf,   // the leaf is a CA certificate
   kNameConstraintViolation,  // a name outside an issuer's name constraints
   kInvalidChain,             // any other verification failure (message says which)
 };

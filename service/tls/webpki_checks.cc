@@ -18,19 +18,24 @@ namespace keyverifier::tls {
 namespace {
 
 using NameConstraintsPtr =
-    std::unique_ptr<NAME_CONSTRAINTS, OpenSslDeleter<NAME_CONSTRAINTS, NAME_CONSTRAINTS_free>>;
-using EkuPtr = std::unique_ptr<EXTENDED_KEY_USAGE,
-                               OpenSslDeleter<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>>;
-using AkidPtr =
-    std::unique_ptr<AUTHORITY_KEYID, OpenSslDeleter<AUTHORITY_KEYID, AUTHORITY_KEYID_free>>;
-using AiaPtr = std::unique_ptr<AUTHORITY_INFO_ACCESS,
-                               OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>;
+    std::unique_ptr<NAME_CONSTRAINTS,
+                    OpenSslDeleter<NAME_CONSTRAINTS, NAME_CONSTRAINTS_free>>;
+using EkuPtr =
+    std::unique_ptr<EXTENDED_KEY_USAGE,
+                    OpenSslDeleter<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>>;
+using AkidPtr = std::unique_ptr<AUTHORITY_KEYID,
+                                OpenSslDeleter<AUTHORITY_KEYID, AUTHORITY_KEYID_free>>;
+using AiaPtr =
+    std::unique_ptr<AUTHORITY_INFO_ACCESS,
+                    OpenSslDeleter<AUTHORITY_INFO_ACCESS, AUTHORITY_INFO_ACCESS_free>>;
 using Asn1OctetStringPtr =
-    std::unique_ptr<ASN1_OCTET_STRING, OpenSslDeleter<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>>;
+    std::unique_ptr<ASN1_OCTET_STRING,
+                    OpenSslDeleter<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, OpenSslDeleter<BIGNUM, BN_free>>;
 
 std::string Ia5(const ASN1_IA5STRING* s) {
-  return std::string(reinterpret_cast<const char*>(s->data), static_cast<size_t>(s->length));
+  return std::string(reinterpret_cast<const char*>(s->data),
+                     static_cast<size_t>(s->length));
 }
 
 // An extension that is present must decode; returns its index or -1.
@@ -71,8 +76,9 @@ void CheckKey(int depth, X509* cert, const WebPkiOptions& limits,
               std::vector<Finding>* out) {
   EVP_PKEY* key = X509_get0_pubkey(cert);
   if (key == nullptr) {
-    AddFinding(out, Reason::kMalformed,
-               absl::StrCat(DescribePosition(depth, cert), ": public key cannot be decoded"));
+    AddFinding(
+        out, Reason::kMalformed,
+        absl::StrCat(DescribePosition(depth, cert), ": public key cannot be decoded"));
     return;
   }
   int type = EVP_PKEY_get_base_id(key);
@@ -94,15 +100,15 @@ void CheckKey(int depth, X509* cert, const WebPkiOptions& limits,
     absl::string_view c(curve, len);
     if (c != "prime256v1" && c != "secp384r1" && c != "secp521r1" && c != "P-256" &&
         c != "P-384" && c != "P-521") {
-      AddFinding(out, Reason::kWeakKey,
-                 absl::StrCat(DescribePosition(depth, cert), ": EC key on curve \"",
-                              c.empty() ? "unnamed" : c,
-                              "\"; P-256, P-384 or P-521 required"));
+      AddFinding(
+          out, Reason::kWeakKey,
+          absl::StrCat(DescribePosition(depth, cert), ": EC key on curve \"",
+                       c.empty() ? "unnamed" : c, "\"; P-256, P-384 or P-521 required"));
     }
   } else if (type != EVP_PKEY_ED25519 && type != EVP_PKEY_ED448) {
     AddFinding(out, Reason::kWeakKey,
-               absl::StrCat(DescribePosition(depth, cert), ": ",
-                            OBJ_nid2ln(type), " keys are not accepted"));
+               absl::StrCat(DescribePosition(depth, cert), ": ", OBJ_nid2ln(type),
+                            " keys are not accepted"));
   }
 }
 
@@ -111,8 +117,8 @@ void CheckSignatureAlgorithm(int depth, X509* cert, std::vector<Finding>* out) {
   int pk_nid = NID_undef;
   int sig_nid = X509_get_signature_nid(cert);
   if (!OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid)) return;
-  if (md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 ||
-      md_nid == NID_md2 || md_nid == NID_md5_sha1) {
+  if (md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 || md_nid == NID_md2 ||
+      md_nid == NID_md5_sha1) {
     AddFinding(out, Reason::kWeakSignatureAlgorithm,
                absl::StrCat(DescribePosition(depth, cert), ": signed with ",
                             OBJ_nid2ln(sig_nid)));
@@ -163,9 +169,10 @@ void CheckAuthorityKeyId(int depth, X509* cert, bool self_signed,
   }
   if (!self_signed) {
     if (!akid || akid->keyid == nullptr) {
-      AddFinding(out, Reason::kMalformed,
-                 absl::StrCat(DescribePosition(depth, cert),
-                              ": no authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1)"));
+      AddFinding(
+          out, Reason::kMalformed,
+          absl::StrCat(DescribePosition(depth, cert),
+                       ": no authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1)"));
     }
     return;
   }
@@ -193,7 +200,8 @@ void CheckAuthorityKeyId(int depth, X509* cert, bool self_signed,
 void CheckLeafEku(X509* leaf, std::vector<Finding>* out) {
   int idx = ExtensionIndex(leaf, NID_ext_key_usage);
   if (idx < 0) {
-    AddFinding(out, Reason::kBadEku, "leaf has no extendedKeyUsage; serverAuth is required");
+    AddFinding(out, Reason::kBadEku,
+               "leaf has no extendedKeyUsage; serverAuth is required");
     return;
   }
   if (ExtensionCritical(leaf, idx)) {
@@ -215,7 +223,8 @@ void CheckLeafEku(X509* leaf, std::vector<Finding>* out) {
     }
   }
   if (!server_auth) {
-    AddFinding(out, Reason::kBadEku, "leaf's extendedKeyUsage does not include serverAuth");
+    AddFinding(out, Reason::kBadEku,
+               "leaf's extendedKeyUsage does not include serverAuth");
   }
 }
 
@@ -238,7 +247,8 @@ void CheckLeafNames(X509* leaf, const PublicSuffixList* public_suffixes,
                     std::vector<Finding>* out) {
   int san_idx = ExtensionIndex(leaf, NID_subject_alt_name);
   X509_NAME* subject = X509_get_subject_name(leaf);
-  if (san_idx >= 0 && ExtensionCritical(leaf, san_idx) && X509_NAME_entry_count(subject) > 0) {
+  if (san_idx >= 0 && ExtensionCritical(leaf, san_idx) &&
+      X509_NAME_entry_count(subject) > 0) {
     AddFinding(out, Reason::kMalformed,
                "leaf's subjectAltName is critical although the subject is not empty");
   }
@@ -251,11 +261,11 @@ void CheckLeafNames(X509* leaf, const PublicSuffixList* public_suffixes,
         std::string name = Ia5(gn->d.dNSName);
         if (!IsValidDnsSan(name, /*allow_wildcard=*/true)) {
           AddFinding(out, Reason::kMalformed,
-                     absl::StrCat("leaf's subjectAltName dNSName \"",
-                                  absl::CEscape(name),
+                     absl::StrCat("leaf's subjectAltName dNSName \"", absl::CEscape(name),
                                   "\" is not a host name (RFC 5280 4.2.1.6)"));
         } else if (public_suffixes != nullptr && absl::StartsWith(name, "*.") &&
-                   public_suffixes->IsPublicSuffix(absl::AsciiStrToLower(name.substr(2)))) {
+                   public_suffixes->IsPublicSuffix(
+                       absl::AsciiStrToLower(name.substr(2)))) {
           AddFinding(out, Reason::kMalformed,
                      absl::StrCat("leaf's subjectAltName \"", name,
                                   "\" is a wildcard over the public suffix \"",
@@ -284,7 +294,8 @@ bool IpWithin(const std::string& ip, const ASN1_OCTET_STRING* range) {
   if (static_cast<size_t>(range->length) != 2 * n) return false;
   for (size_t i = 0; i < n; ++i) {
     unsigned char mask = range->data[n + i];
-    if ((static_cast<unsigned char>(ip[i]) & mask) != (range->data[i] & mask)) return false;
+    if ((static_cast<unsigned char>(ip[i]) & mask) != (range->data[i] & mask))
+      return false;
   }
   return true;
 }
@@ -303,8 +314,9 @@ void CheckNameConstraints(int depth, X509* cert, const PeerName& peer,
     return;
   }
   if (!ExtensionCritical(cert, idx)) {
-    AddFinding(out, Reason::kMalformed,
-               absl::StrCat(who, ": nameConstraints must be critical (RFC 5280 4.2.1.10)"));
+    AddFinding(
+        out, Reason::kMalformed,
+        absl::StrCat(who, ": nameConstraints must be critical (RFC 5280 4.2.1.10)"));
   }
   NameConstraintsPtr nc(static_cast<NAME_CONSTRAINTS*>(
       X509_get_ext_d2i(cert, NID_name_constraints, nullptr, nullptr)));
@@ -315,14 +327,17 @@ void CheckNameConstraints(int depth, X509* cert, const PeerName& peer,
   }
   if (sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) <= 0 &&
       sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) <= 0) {
-    AddFinding(out, Reason::kMalformed,
-               absl::StrCat(who, ": nameConstraints with neither permitted nor excluded subtrees"));
+    AddFinding(
+        out, Reason::kMalformed,
+        absl::StrCat(who,
+                     ": nameConstraints with neither permitted nor excluded subtrees"));
     return;
   }
   bool any_permitted_of_kind = false;
   bool inside_permitted = false;
   for (int pass = 0; pass < 2; ++pass) {
-    STACK_OF(GENERAL_SUBTREE)* trees = pass == 0 ? nc->permittedSubtrees : nc->excludedSubtrees;
+    STACK_OF(GENERAL_SUBTREE)* trees =
+        pass == 0 ? nc->permittedSubtrees : nc->excludedSubtrees;
     for (int i = 0; i < sk_GENERAL_SUBTREE_num(trees); ++i) {
       const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(trees, i)->base;
       bool within = false;
@@ -392,8 +407,7 @@ void CheckWebPkiRules(STACK_OF(X509) * chain, bool anchored, const PeerName& pee
     // Signed by its own key (a root), judged by the signature alone: OpenSSL's
     // X509_self_signed also compares key identifiers, which is what the root
     // checks below look at. A self-issued CA with a new key is no root.
-    bool self_signed =
-        self_issued && X509_verify(cert, X509_get0_pubkey(cert)) == 1;
+    bool self_signed = self_issued && X509_verify(cert, X509_get0_pubkey(cert)) == 1;
     CheckValidity(i, cert, at, out);
     CheckKey(i, cert, options, out);
     // The anchor's self-signature proves nothing; many roots use SHA-1.

@@ -29,15 +29,15 @@ absl::StatusOr<Whitelist> Whitelist::Create(const std::vector<std::string>& rule
     if (slash != absl::string_view::npos) {
       absl::StatusOr<PeerName> ip = PeerName::ParseIp(r.substr(0, slash));
       if (!ip.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "whitelist rule \"", rule, "\": \"", r.substr(0, slash),
-            "\" is not an IP address"));
+        return absl::InvalidArgumentError(absl::StrCat("whitelist rule \"", rule,
+                                                       "\": \"", r.substr(0, slash),
+                                                       "\" is not an IP address"));
       }
       int max_bits = static_cast<int>(ip->ip_bytes.size() * 8);
       int bits = -1;
       absl::string_view len = r.substr(slash + 1);
-      if (len.empty() || len.size() > 3 || !absl::SimpleAtoi(len, &bits) ||
-          bits < 0 || bits > max_bits || !absl::ascii_isdigit(len[0])) {
+      if (len.empty() || len.size() > 3 || !absl::SimpleAtoi(len, &bits) || bits < 0 ||
+          bits > max_bits || !absl::ascii_isdigit(len[0])) {
         return absl::InvalidArgumentError(absl::StrCat(
             "whitelist rule \"", rule, "\": prefix length must be 0 to ", max_bits));
       }
@@ -74,8 +74,8 @@ absl::StatusOr<Whitelist> Whitelist::Create(const std::vector<std::string>& rule
     }
     absl::StatusOr<PeerName> dns = PeerName::ParseDns(name);
     if (!dns.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "whitelist rule \"", rule, "\": ", dns.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("whitelist rule \"", rule, "\": ", dns.status().message()));
     }
     g.suffix = g.wildcard ? absl::StrCat(".", dns->text) : dns->text;
     w.globs_.push_back(std::move(g));

@@ -47,8 +47,8 @@ class CheckChainCliTest : public ::testing::Test {
 };
 
 TEST_F(CheckChainCliTest, ValidChainPrintsOneJsonLine) {
-  CommandResult r = Run({"--name", "matrix.example.org", "--chain", "chain.pem",
-                         "--roots", "roots.pem"});
+  CommandResult r = Run(
+      {"--name", "matrix.example.org", "--chain", "chain.pem", "--roots", "roots.pem"});
   EXPECT_EQ(r.exit_code, kExitValid) << r.err;
   EXPECT_EQ(r.out.find('\n'), r.out.size() - 1);
   core::Value v = Parse(r.out);
@@ -62,13 +62,14 @@ TEST_F(CheckChainCliTest, ValidChainPrintsOneJsonLine) {
 }
 
 TEST_F(CheckChainCliTest, WrongNameIsInvalidWithReason) {
-  CommandResult r = Run({"--name", "evil.example.org", "--chain", "chain.pem",
-                         "--roots", "roots.pem"});
+  CommandResult r =
+      Run({"--name", "evil.example.org", "--chain", "chain.pem", "--roots", "roots.pem"});
   EXPECT_EQ(r.exit_code, kExitInvalid);
   core::Value v = Parse(r.out);
   EXPECT_EQ(v.Find("verdict")->string_value(), "invalid");
   ASSERT_EQ(v.Find("reasons")->array().size(), 1u);
-  EXPECT_EQ(v.Find("reasons")->array()[0].Find("reason")->string_value(), "hostname_mismatch");
+  EXPECT_EQ(v.Find("reasons")->array()[0].Find("reason")->string_value(),
+            "hostname_mismatch");
 }
 
 TEST_F(CheckChainCliTest, AtSelectsTheValidationTime) {
@@ -97,7 +98,8 @@ TEST_F(CheckChainCliTest, UnusableInput) {
       {{"--name", "a.example", "--roots", "roots.pem"}, "--chain CHAIN.pem is required"},
       {{"--name", "a.example:8448", "--chain", "chain.pem"}, "without a port"},
       {{"--name", "a.example", "--chain", "missing.pem"}, "cannot open missing.pem"},
-      {{"--name", "a.example", "--chain", "junk.pem"}, "neither PEM nor a DER certificate"},
+      {{"--name", "a.example", "--chain", "junk.pem"},
+       "neither PEM nor a DER certificate"},
       {{"--name", "a.example", "--chain", "chain.pem", "--roots", "junk.pem"},
        "roots junk.pem"},
       {{"--name", "a.example", "--chain", "chain.pem", "--roots", "roots.pem", "--at",

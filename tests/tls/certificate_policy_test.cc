@@ -47,8 +47,8 @@ std::string MessageFor(const Verdict& v, Reason r) {
   return "";
 }
 
-std::unique_ptr<CertificatePolicy> PolicyTrusting(const std::vector<const TestCert*>& roots,
-                                                  CertificatePolicyOptions options = {}) {
+std::unique_ptr<CertificatePolicy> PolicyTrusting(
+    const std::vector<const TestCert*>& roots, CertificatePolicyOptions options = {}) {
   std::vector<X509Ptr> certs;
   for (const TestCert* r : roots) certs.push_back(r->Ref());
   options.trust_store = *TrustStore::FromCertificates(std::move(certs));
@@ -154,11 +154,13 @@ TEST_F(CertificatePolicyTest, IpLiteralMatchesIpSansOnly) {
 TEST_F(CertificatePolicyTest, ExpiredAndNotYetValidAreInclusiveAtTheSecond) {
   EXPECT_TRUE(CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2027, 1, 1)).valid);
   EXPECT_TRUE(CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2025, 1, 1)).valid);
-  Verdict expired = CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2027, 1, 1, 0, 0, 1));
+  Verdict expired =
+      CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2027, 1, 1, 0, 0, 1));
   EXPECT_FALSE(expired.valid);
   EXPECT_THAT(ReasonNames(expired), ElementsAre("expired"));
   EXPECT_THAT(MessageFor(expired, Reason::kExpired), HasSubstr("2027-01-01T00:00:00Z"));
-  Verdict early = CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2024, 12, 31, 23, 59, 59));
+  Verdict early =
+      CheckLeaf(pki_.leaf, "matrix.example.org", Civil(2024, 12, 31, 23, 59, 59));
   EXPECT_FALSE(early.valid);
   EXPECT_THAT(ReasonNames(early), ElementsAre("not_yet_valid"));
 }
@@ -195,8 +197,8 @@ TEST_F(CertificatePolicyTest, SelfSignedLeafIsUntrusted) {
   CertSpec spec;
   spec.dns_names = {"matrix.example.org"};
   TestCert self = MakeCert(spec, nullptr);
-  Verdict v = policy_->Check(Chain({&self}), Name("matrix.example.org"),
-                             DefaultValidationTime());
+  Verdict v =
+      policy_->Check(Chain({&self}), Name("matrix.example.org"), DefaultValidationTime());
   EXPECT_FALSE(v.valid);
   EXPECT_TRUE(v.Has(Reason::kUntrustedRoot));
 }
@@ -243,7 +245,8 @@ TEST_F(CertificatePolicyTest, FindsThePathThroughTheTrustedCrossSign) {
   Verdict none = policy_->Check(Chain({&pki_.leaf, &cross}), Name("matrix.example.org"),
                                 DefaultValidationTime());
   EXPECT_FALSE(none.valid);
-  EXPECT_TRUE(none.Has(Reason::kMissingIntermediate)) << ::testing::PrintToString(ReasonNames(none));
+  EXPECT_TRUE(none.Has(Reason::kMissingIntermediate))
+      << ::testing::PrintToString(ReasonNames(none));
 }
 
 TEST_F(CertificatePolicyTest, Sha1SignatureIsWeak) {
@@ -289,9 +292,10 @@ TEST_F(CertificatePolicyTest, ExcludedNameCoveredByWildcard) {
                                DefaultValidationTime());
   EXPECT_FALSE(bar.valid);
   EXPECT_THAT(ReasonNames(bar), ElementsAre("name_constraint_violation"));
-  EXPECT_TRUE(policy_->Check(Chain({&leaf, &ca}), Name("foo.example.org"),
-                             DefaultValidationTime())
-                  .valid);
+  EXPECT_TRUE(
+      policy_
+          ->Check(Chain({&leaf, &ca}), Name("foo.example.org"), DefaultValidationTime())
+          .valid);
 }
 
 TEST_F(CertificatePolicyTest, WildcardOverPublicSuffixIsRefused) {
@@ -304,14 +308,16 @@ TEST_F(CertificatePolicyTest, WildcardOverPublicSuffixIsRefused) {
   EXPECT_FALSE(v.valid);
   EXPECT_THAT(MessageFor(v, Reason::kMalformed), HasSubstr("public suffix \"co.uk\""));
   TestCert ok = MakeLeaf({"*.example.co.uk"}, pki_.intermediate);
-  EXPECT_TRUE(policy->Check(Chain({&ok, &pki_.intermediate}), Name("a.example.co.uk"),
-                            DefaultValidationTime())
+  EXPECT_TRUE(policy
+                  ->Check(Chain({&ok, &pki_.intermediate}), Name("a.example.co.uk"),
+                          DefaultValidationTime())
                   .valid);
 }
 
 TEST_F(CertificatePolicyTest, UnparseableInputIsMalformed) {
-  Verdict v = policy_->CheckEncoded("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                                    Name("matrix.example.org"), DefaultValidationTime());
+  Verdict v = policy_->CheckEncoded(
+      "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+      Name("matrix.example.org"), DefaultValidationTime());
   EXPECT_FALSE(v.valid);
   EXPECT_THAT(ReasonNames(v), ElementsAre("malformed"));
   Verdict empty = policy_->Check({}, Name("matrix.example.org"), DefaultValidationTime());
@@ -320,8 +326,9 @@ TEST_F(CertificatePolicyTest, UnparseableInputIsMalformed) {
 
 TEST_F(CertificatePolicyTest, PemAndDerInputs) {
   std::string pem = pki_.leaf.Pem() + pki_.intermediate.Pem();
-  EXPECT_TRUE(policy_->CheckEncoded(pem, Name("matrix.example.org"), DefaultValidationTime())
-                  .valid);
+  EXPECT_TRUE(
+      policy_->CheckEncoded(pem, Name("matrix.example.org"), DefaultValidationTime())
+          .valid);
   // A single DER certificate cannot carry the intermediate.
   Verdict der = policy_->CheckEncoded(pki_.leaf.Der(), Name("matrix.example.org"),
                                       DefaultValidationTime());
@@ -331,13 +338,15 @@ TEST_F(CertificatePolicyTest, PemAndDerInputs) {
 TEST_F(CertificatePolicyTest, NegotiatedTlsVersionBelowMinimum) {
   CheckContext context;
   context.negotiated_tls_version = TLS1_1_VERSION;
-  Verdict v = policy_->Check(Chain({&pki_.leaf, &pki_.intermediate}),
-                             Name("matrix.example.org"), DefaultValidationTime(), context);
+  Verdict v =
+      policy_->Check(Chain({&pki_.leaf, &pki_.intermediate}), Name("matrix.example.org"),
+                     DefaultValidationTime(), context);
   EXPECT_FALSE(v.valid);
   EXPECT_THAT(ReasonNames(v), ElementsAre("tls_version_too_low"));
   context.negotiated_tls_version = TLS1_2_VERSION;
-  EXPECT_TRUE(policy_->Check(Chain({&pki_.leaf, &pki_.intermediate}),
-                             Name("matrix.example.org"), DefaultValidationTime(), context)
+  EXPECT_TRUE(policy_
+                  ->Check(Chain({&pki_.leaf, &pki_.intermediate}),
+                          Name("matrix.example.org"), DefaultValidationTime(), context)
                   .valid);
 }
 
@@ -351,10 +360,12 @@ TEST_F(CertificatePolicyTest, WhitelistGlobSkipsChecks) {
   EXPECT_EQ(v.rule, AppliedRule::kWhitelistGlob);
   EXPECT_EQ(v.rule_detail, "*.onion");
   EXPECT_TRUE(v.reasons.empty());
-  EXPECT_EQ(policy->Check(Chain({&self}), Name("a.b.internal.example"), DefaultValidationTime())
-                .rule_detail,
-            "*.internal.example");
-  Verdict parent = policy->Check(Chain({&self}), Name("internal.example"), DefaultValidationTime());
+  EXPECT_EQ(
+      policy->Check(Chain({&self}), Name("a.b.internal.example"), DefaultValidationTime())
+          .rule_detail,
+      "*.internal.example");
+  Verdict parent =
+      policy->Check(Chain({&self}), Name("internal.example"), DefaultValidationTime());
   EXPECT_FALSE(parent.valid);
   EXPECT_EQ(parent.rule, AppliedRule::kNone);
 }
@@ -371,7 +382,8 @@ TEST_F(CertificatePolicyTest, WhitelistCidrSkipsChecks) {
   Verdict v6 = policy->Check(Chain({&self}), Name("fd12::1"), DefaultValidationTime());
   EXPECT_TRUE(v6.valid);
   EXPECT_EQ(v6.rule_detail, "fc00::/7");
-  EXPECT_FALSE(policy->Check(Chain({&self}), Name("11.0.0.1"), DefaultValidationTime()).valid);
+  EXPECT_FALSE(
+      policy->Check(Chain({&self}), Name("11.0.0.1"), DefaultValidationTime()).valid);
 }
 
 class FingerprintFallbackTest : public CertificatePolicyTest {

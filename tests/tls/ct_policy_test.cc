@@ -50,7 +50,8 @@ class CtPolicyTest : public ::testing::Test {
     options.trust_store = *TrustStore::FromCertificates(std::move(roots));
     options.ct_mode = mode;
     options.ct_log_list_file = log_list_;
-    absl::StatusOr<std::unique_ptr<CertificatePolicy>> p = CertificatePolicy::Create(options);
+    absl::StatusOr<std::unique_ptr<CertificatePolicy>> p =
+        CertificatePolicy::Create(options);
     EXPECT_TRUE(p.ok()) << p.status();
     return *std::move(p);
   }
@@ -66,7 +67,8 @@ class CtPolicyTest : public ::testing::Test {
     std::vector<X509Ptr> chain;
     chain.push_back(leaf.Ref());
     chain.push_back(pki_.intermediate.Ref());
-    return policy.Check(chain, *PeerName::Parse("matrix.example.org"), DefaultValidationTime());
+    return policy.Check(chain, *PeerName::Parse("matrix.example.org"),
+                        DefaultValidationTime());
   }
 
   Hierarchy pki_;
@@ -79,8 +81,8 @@ class CtPolicyTest : public ::testing::Test {
 TEST_F(CtPolicyTest, SctsFromTwoKnownLogsVerify) {
   TestCert leaf = Leaf({&log_a_, &log_b_});
   std::shared_ptr<const CtLogs> logs = *CtLogs::FromFile(log_list_);
-  CtEvaluation e = EvaluateEmbeddedScts(leaf.cert.get(), pki_.intermediate.cert.get(), *logs,
-                                        DefaultValidationTime());
+  CtEvaluation e = EvaluateEmbeddedScts(leaf.cert.get(), pki_.intermediate.cert.get(),
+                                        *logs, DefaultValidationTime());
   EXPECT_EQ(e.embedded_scts, 2);
   EXPECT_EQ(e.valid_logs.size(), 2u);
   EXPECT_EQ(e.unverified_scts, 0);
@@ -123,8 +125,10 @@ TEST_F(CtPolicyTest, OffIgnoresScts) {
 }
 
 TEST_F(CtPolicyTest, LogListErrors) {
-  EXPECT_EQ(CtLogs::FromFile("no-such-list.cnf").status().code(), absl::StatusCode::kNotFound);
-  absl::Status bad = CtLogs::FromFile(WriteTemp("bad.cnf", "enabled_logs = x\n")).status();
+  EXPECT_EQ(CtLogs::FromFile("no-such-list.cnf").status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status bad =
+      CtLogs::FromFile(WriteTemp("bad.cnf", "enabled_logs = x\n")).status();
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.message(), HasSubstr("bad.cnf"));
 }

@@ -19,11 +19,11 @@
 namespace keyverifier::tls {
 namespace {
 
+using ::keyverifier::tls::testing::CertSpec;
 using ::keyverifier::tls::testing::DefaultValidationTime;
 using ::keyverifier::tls::testing::Hierarchy;
 using ::keyverifier::tls::testing::MakeCert;
 using ::keyverifier::tls::testing::MakeHierarchy;
-using ::keyverifier::tls::testing::CertSpec;
 using ::testing::ElementsAre;
 
 // Accepts one connection, completes the handshake if it can, records the
@@ -171,7 +171,8 @@ TEST(SslPolicyTest, IpLiteralSendsNoSni) {
 TEST(SslPolicyTest, MinimumVersionIsEnforced) {
   Hierarchy pki = MakeHierarchy("matrix.example.org");
   OneShotServer tls12(pki, TLS1_2_VERSION);
-  ClientResult ok = Connect(*Trusting(pki, TLS1_2_VERSION), tls12.port(), "matrix.example.org");
+  ClientResult ok =
+      Connect(*Trusting(pki, TLS1_2_VERSION), tls12.port(), "matrix.example.org");
   tls12.Join();
   EXPECT_TRUE(ok.handshake_ok);
 

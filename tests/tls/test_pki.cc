@@ -2,9 +2,9 @@
 
 #include <openssl/ct.h>
 #include <openssl/err.h>
-#include <openssl/sha.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -89,7 +89,8 @@ TestCert MakeCert(const CertSpec& spec, const TestCert* issuer) {
 
   unsigned char serial[16];
   Check(RAND_bytes(serial, sizeof(serial)) == 1, "RAND_bytes");
-  serial[0] = static_cast<unsigned char>((serial[0] & 0x7f) | 0x01);  // positive, non-zero
+  serial[0] =
+      static_cast<unsigned char>((serial[0] & 0x7f) | 0x01);  // positive, non-zero
   BIGNUM* bn = BN_bin2bn(serial, sizeof(serial), nullptr);
   Check(bn != nullptr && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != nullptr,
         "serial");
@@ -141,8 +142,10 @@ TestCert MakeRoot(const std::string& name) {
   spec.common_name = name;
   spec.is_ca = true;
   spec.eku.clear();
-  spec.not_before = absl::FromCivil(absl::CivilSecond(2020, 1, 1, 0, 0, 0), absl::UTCTimeZone());
-  spec.not_after = absl::FromCivil(absl::CivilSecond(2040, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  spec.not_before =
+      absl::FromCivil(absl::CivilSecond(2020, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  spec.not_after =
+      absl::FromCivil(absl::CivilSecond(2040, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   return MakeCert(spec, nullptr);
 }
 
@@ -150,8 +153,10 @@ TestCert MakeIntermediate(const std::string& name, const TestCert& issuer) {
   CertSpec spec;
   spec.common_name = name;
   spec.is_ca = true;
-  spec.not_before = absl::FromCivil(absl::CivilSecond(2020, 1, 1, 0, 0, 0), absl::UTCTimeZone());
-  spec.not_after = absl::FromCivil(absl::CivilSecond(2035, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  spec.not_before =
+      absl::FromCivil(absl::CivilSecond(2020, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  spec.not_after =
+      absl::FromCivil(absl::CivilSecond(2035, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   return MakeCert(spec, &issuer);
 }
 
@@ -191,20 +196,23 @@ std::string Sha256Of(const std::string& data) {
 }
 
 void PutInt(std::string* out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  for (int i = bytes - 1; i >= 0; --i)
+    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 std::string SignSha256(EVP_PKEY* key, const std::string& data) {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
   size_t len = 0;
-  Check(md != nullptr && EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+  Check(md != nullptr &&
+            EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, key) == 1 &&
             EVP_DigestSign(md, nullptr, &len,
                            reinterpret_cast<const unsigned char*>(data.data()),
                            data.size()) == 1,
         "EVP_DigestSign");
   std::string sig(len, '\0');
   Check(EVP_DigestSign(md, reinterpret_cast<unsigned char*>(&sig[0]), &len,
-                       reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
+                       reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size()) == 1,
         "EVP_DigestSign");
   EVP_MD_CTX_free(md);
   sig.resize(len);
@@ -226,8 +234,8 @@ std::string CtLogList(const std::vector<const CtLog*>& logs) {
   for (const CtLog* l : logs) names.push_back(l->name);
   std::string out = absl::StrCat("enabled_logs = ", absl::StrJoin(names, ","), "\n");
   for (const CtLog* l : logs) {
-    absl::StrAppend(&out, "\n[", l->name, "]\ndescription = ", l->name, "\nkey = ",
-                    absl::Base64Escape(PublicKeyDer(l->key.get())), "\n");
+    absl::StrAppend(&out, "\n[", l->name, "]\ndescription = ", l->name,
+                    "\nkey = ", absl::Base64Escape(PublicKeyDer(l->key.get())), "\n");
   }
   return out;
 }
@@ -272,7 +280,8 @@ TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
     SCT_set_timestamp(sct, timestamp);
     sk_SCT_push(scts, sct);
   }
-  Check(X509_add1_ext_i2d(out.cert.get(), NID_ct_precert_scts, scts, 0, X509V3_ADD_DEFAULT) == 1,
+  Check(X509_add1_ext_i2d(out.cert.get(), NID_ct_precert_scts, scts, 0,
+                          X509V3_ADD_DEFAULT) == 1,
         "SCT list extension");
   SCT_LIST_free(scts);
   const EVP_MD* md = EVP_get_digestbyname(spec.digest.c_str());

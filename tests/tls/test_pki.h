@@ -29,10 +29,10 @@ struct CertSpec {
   // OpenSSL config text for nameConstraints ("critical,excluded;DNS:x"),
   // empty for none.
   std::string name_constraints;
-  absl::Time not_before = absl::FromCivil(absl::CivilSecond(2025, 1, 1, 0, 0, 0),
-                                          absl::UTCTimeZone());
-  absl::Time not_after = absl::FromCivil(absl::CivilSecond(2027, 1, 1, 0, 0, 0),
-                                         absl::UTCTimeZone());
+  absl::Time not_before =
+      absl::FromCivil(absl::CivilSecond(2025, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  absl::Time not_after =
+      absl::FromCivil(absl::CivilSecond(2027, 1, 1, 0, 0, 0), absl::UTCTimeZone());
   KeyType key_type = KeyType::kEcP256;
   int rsa_bits = 2048;
   // The issuer signs with this digest ("SHA256", "SHA1").

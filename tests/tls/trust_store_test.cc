@@ -86,7 +86,8 @@ TEST_F(TrustStoreTest, UnusableOptions) {
   EXPECT_THAT(TrustStore::Create(o).status().message(), HasSubstr("replace or add"));
   o.mode = TrustStoreOptions::Mode::kReplace;
   o.ca_files.clear();
-  EXPECT_THAT(TrustStore::Create(o).status().message(), HasSubstr("at least one CA file"));
+  EXPECT_THAT(TrustStore::Create(o).status().message(),
+              HasSubstr("at least one CA file"));
   o.ca_files = {WriteTemp("garbage.pem", "not a certificate")};
   absl::Status garbage = TrustStore::Create(o).status();
   EXPECT_EQ(garbage.code(), absl::StatusCode::kInvalidArgument);

@@ -25,7 +25,8 @@ TEST(WhitelistTest, GlobsMatchWholeLabels) {
 }
 
 TEST(WhitelistTest, CidrsMatchAddressesOnly) {
-  Whitelist w = *Whitelist::Create({"10.0.0.0/8", "fc00::/7", "192.0.2.1", "172.16.0.0/12"});
+  Whitelist w =
+      *Whitelist::Create({"10.0.0.0/8", "fc00::/7", "192.0.2.1", "172.16.0.0/12"});
   EXPECT_EQ(Rule(w, "10.255.0.1"), "10.0.0.0/8");
   EXPECT_EQ(Rule(w, "11.0.0.1"), "-");
   EXPECT_EQ(Rule(w, "fdff::1"), "fc00::/7");

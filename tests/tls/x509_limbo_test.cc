@@ -53,9 +53,8 @@ std::map<std::string, std::string> ReadExceptions(const std::string& text) {
     if (l.empty() || l[0] == '#') continue;
     size_t sp = l.find_first_of(" \t");
     std::string id(l.substr(0, sp));
-    std::string reason(sp == absl::string_view::npos
-                           ? ""
-                           : absl::StripAsciiWhitespace(l.substr(sp)));
+    std::string reason(
+        sp == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(l.substr(sp)));
     out[id] = reason;
   }
   return out;
@@ -73,7 +72,7 @@ struct Outcome {
 };
 
 Outcome RunCase(const rapidjson::Value& c,
-               const std::shared_ptr<const PublicSuffixList>& public_suffixes) {
+                const std::shared_ptr<const PublicSuffixList>& public_suffixes) {
   Outcome o;
   std::string trusted;
   for (const auto& p : c["trusted_certs"].GetArray()) {
@@ -100,9 +99,9 @@ Outcome RunCase(const rapidjson::Value& c,
     return o;
   }
   const rapidjson::Value& name = c["expected_peer_name"];
-  absl::StatusOr<PeerName> peer =
-      Str(name, "kind") == "IP" ? PeerName::ParseIp(Str(name, "value"))
-                                : PeerName::ParseDns(Str(name, "value"));
+  absl::StatusOr<PeerName> peer = Str(name, "kind") == "IP"
+                                      ? PeerName::ParseIp(Str(name, "value"))
+                                      : PeerName::ParseDns(Str(name, "value"));
   if (!peer.ok()) {
     o.detail = absl::StrCat("peer name: ", peer.status().message());
     return o;
@@ -131,7 +130,8 @@ Outcome RunCase(const rapidjson::Value& c,
 }
 
 TEST(X509LimboTest, AgreesWithExpectedResults) {
-  std::string json = ReadAll(Runfile("third_party/x509-limbo/limbo-matrix-relevant.json"));
+  std::string json =
+      ReadAll(Runfile("third_party/x509-limbo/limbo-matrix-relevant.json"));
   ASSERT_FALSE(json.empty()) << "limbo data missing from runfiles";
   std::map<std::string, std::string> exceptions =
       ReadExceptions(ReadAll(Runfile("tests/tls/x509_limbo_exceptions.txt")));
