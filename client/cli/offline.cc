@@ -224,8 +224,9 @@ Value CertificateJson(const tls::CertificateInfo& c) {
 // check-chain: the certificate policy on a PEM chain, with the given roots
 // (or the system bundle) at the given time (or now).
 CommandResult CheckChainCommand(const Args& args, const Environment& env) {
-  if (!args.positional.empty())
+  if (!args.positional.empty()) {
     return Unusable("check-chain: takes no FILE; use --chain");
+  }
   auto name = args.flags.find("name");
   if (name == args.flags.end()) return Unusable("check-chain: --name NAME is required");
   auto chain_path = args.flags.find("chain");
@@ -233,28 +234,33 @@ CommandResult CheckChainCommand(const Args& args, const Environment& env) {
     return Unusable("check-chain: --chain CHAIN.pem is required");
   }
   absl::StatusOr<tls::PeerName> peer = tls::PeerName::Parse(name->second);
-  if (!peer.ok())
+  if (!peer.ok()) {
     return Unusable(absl::StrCat("check-chain: --name: ", peer.status().message()));
+  }
 
   absl::StatusOr<std::string> chain_text = env.read_file(chain_path->second);
-  if (!chain_text.ok())
+  if (!chain_text.ok()) {
     return Unusable(absl::StrCat("check-chain: ", chain_text.status().message()));
+  }
   absl::StatusOr<std::vector<tls::X509Ptr>> chain =
       tls::ParseCertificates(*chain_text, absl::StrCat("--chain ", chain_path->second));
-  if (!chain.ok())
+  if (!chain.ok()) {
     return Unusable(absl::StrCat("check-chain: ", chain.status().message()));
+  }
 
   auto roots_flag = args.flags.find("roots");
   std::string roots_path = roots_flag == args.flags.end()
                                ? std::string(tls::kDebianCaBundle)
                                : roots_flag->second;
   absl::StatusOr<std::string> roots_text = env.read_file(roots_path);
-  if (!roots_text.ok())
+  if (!roots_text.ok()) {
     return Unusable(absl::StrCat("check-chain: ", roots_text.status().message()));
+  }
   absl::StatusOr<std::vector<tls::X509Ptr>> roots =
       tls::ParseCertificates(*roots_text, absl::StrCat("roots ", roots_path));
-  if (!roots.ok())
+  if (!roots.ok()) {
     return Unusable(absl::StrCat("check-chain: ", roots.status().message()));
+  }
 
   absl::Time at = absl::FromUnixMillis(env.now_ms());
   auto at_flag = args.flags.find("at");
@@ -269,13 +275,15 @@ CommandResult CheckChainCommand(const Args& args, const Environment& env) {
   tls::CertificatePolicyOptions options;
   absl::StatusOr<std::shared_ptr<const tls::TrustStore>> store =
       tls::TrustStore::FromCertificates(*std::move(roots));
-  if (!store.ok())
+  if (!store.ok()) {
     return Unusable(absl::StrCat("check-chain: ", store.status().message()));
+  }
   options.trust_store = *std::move(store);
   absl::StatusOr<std::unique_ptr<tls::CertificatePolicy>> policy =
       tls::CertificatePolicy::Create(std::move(options));
-  if (!policy.ok())
+  if (!policy.ok()) {
     return Unusable(absl::StrCat("check-chain: ", policy.status().message()));
+  }
   tls::Verdict v = (*policy)->Check(*chain, *peer, at);
 
   Value line = Value::Object();

@@ -13,8 +13,9 @@ namespace keyverifier::tls {
 absl::StatusOr<std::shared_ptr<const PublicSuffixList>> PublicSuffixList::FromFile(
     const std::string& path, Sections sections) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
+  if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read public suffix list ", path));
+  }
   std::string text((std::istreambuf_iterator<char>(in)), {});
   absl::StatusOr<std::shared_ptr<const PublicSuffixList>> list = FromText(text, sections);
   if (!list.ok()) {

@@ -294,8 +294,9 @@ bool IpWithin(const std::string& ip, const ASN1_OCTET_STRING* range) {
   if (static_cast<size_t>(range->length) != 2 * n) return false;
   for (size_t i = 0; i < n; ++i) {
     unsigned char mask = range->data[n + i];
-    if ((static_cast<unsigned char>(ip[i]) & mask) != (range->data[i] & mask))
+    if ((static_cast<unsigned char>(ip[i]) & mask) != (range->data[i] & mask)) {
       return false;
+    }
   }
   return true;
 }

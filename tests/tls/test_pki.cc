@@ -196,8 +196,9 @@ std::string Sha256Of(const std::string& data) {
 }
 
 void PutInt(std::string* out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i)
+  for (int i = bytes - 1; i >= 0; --i) {
     out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
 }
 
 std::string SignSha256(EVP_PKEY* key, const std::string& data) {
