@@ -3,8 +3,10 @@
 // option checks of Create.
 #include "service/tls/certificate_policy.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -434,6 +436,23 @@ TEST_F(FingerprintFallbackTest, RefusedForOtherFingerprintOrWhenOff) {
   EXPECT_FALSE(Run(*FallbackPolicy(true), Civil(2026, 1, 1), &other).valid);
   EXPECT_FALSE(Run(*FallbackPolicy(true), Civil(2026, 1, 1), nullptr).valid);
   EXPECT_FALSE(Run(*FallbackPolicy(false), Civil(2026, 1, 1), &fingerprints_).valid);
+}
+
+TEST_F(CertificatePolicyTest, ChecksRunConcurrentlyOnOnePolicy) {
+  TestCert other = MakeLeaf({"other.example.org"}, pki_.intermediate);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        bool want = (i + t) % 2 == 0;
+        Verdict v = CheckLeaf(want ? pki_.leaf : other, "matrix.example.org");
+        if (v.valid != want) ++wrong;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(CertificatePolicyCreateTest, RefusesBadOptions) {
