@@ -11,6 +11,8 @@ PACKAGES=(
   libabsl-dev libssl-dev libsodium-dev prometheus-cpp-dev
   libcurl4-openssl-dev libc-ares-dev libsqlite3-dev libpq-dev rapidjson-dev
   libsimdjson-dev
+  # Runtime: the system CA bundle and the Public Suffix List
+  ca-certificates publicsuffix
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-signedjson python3-canonicaljson python3-nacl python3-cryptography

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "service/keyring/trusted_keys.h"
 #include "service/core/event_verifier.h"
 #include "service/core/json.h"
@@ -12,6 +13,7 @@
 #include "service/core/room_version.h"
 #include "service/core/server_keys.h"
 #include "service/core/signed_json.h"
+#include "service/tls/certificate_policy.h"
 
 namespace keyverifier::cli {
 namespace {
@@ -203,6 +205,113 @@ CommandResult CheckServerKeysCommand(const Inputs& in, const Args& args) {
   return Verdict(std::move(line), true);
 }
 
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+Value CertificateJson(const tls::CertificateInfo& c) {
+  Value v = Value::Object();
+  v.Set("subject", Value::String(c.subject));
+  v.Set("issuer", Value::String(c.issuer));
+  v.Set("dns_names", Strings(c.dns_names));
+  v.Set("ip_addresses", Strings(c.ip_addresses));
+  v.Set("not_before", Value::String(Rfc3339(c.not_before)));
+  v.Set("not_after", Value::String(Rfc3339(c.not_after)));
+  v.Set("sha256", Value::String(c.sha256));
+  return v;
+}
+
+// check-chain: the certificate policy on a PEM chain, with the given roots
+// (or the system bundle) at the given time (or now).
+CommandResult CheckChainCommand(const Args& args, const Environment& env) {
+  if (!args.positional.empty()) {
+    return Unusable("check-chain: takes no FILE; use --chain");
+  }
+  auto name = args.flags.find("name");
+  if (name == args.flags.end()) return Unusable("check-chain: --name NAME is required");
+  auto chain_path = args.flags.find("chain");
+  if (chain_path == args.flags.end()) {
+    return Unusable("check-chain: --chain CHAIN.pem is required");
+  }
+  absl::StatusOr<tls::PeerName> peer = tls::PeerName::Parse(name->second);
+  if (!peer.ok()) {
+    return Unusable(absl::StrCat("check-chain: --name: ", peer.status().message()));
+  }
+
+  absl::StatusOr<std::string> chain_text = env.read_file(chain_path->second);
+  if (!chain_text.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", chain_text.status().message()));
+  }
+  absl::StatusOr<std::vector<tls::X509Ptr>> chain =
+      tls::ParseCertificates(*chain_text, absl::StrCat("--chain ", chain_path->second));
+  if (!chain.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", chain.status().message()));
+  }
+
+  auto roots_flag = args.flags.find("roots");
+  std::string roots_path = roots_flag == args.flags.end()
+                               ? std::string(tls::kDebianCaBundle)
+                               : roots_flag->second;
+  absl::StatusOr<std::string> roots_text = env.read_file(roots_path);
+  if (!roots_text.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", roots_text.status().message()));
+  }
+  absl::StatusOr<std::vector<tls::X509Ptr>> roots =
+      tls::ParseCertificates(*roots_text, absl::StrCat("roots ", roots_path));
+  if (!roots.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", roots.status().message()));
+  }
+
+  absl::Time at = absl::FromUnixMillis(env.now_ms());
+  auto at_flag = args.flags.find("at");
+  if (at_flag != args.flags.end()) {
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, at_flag->second, &at, &err)) {
+      return Unusable(absl::StrCat("check-chain: --at \"", at_flag->second,
+                                   "\" is not an RFC 3339 time: ", err));
+    }
+  }
+
+  tls::CertificatePolicyOptions options;
+  absl::StatusOr<std::shared_ptr<const tls::TrustStore>> store =
+      tls::TrustStore::FromCertificates(*std::move(roots));
+  if (!store.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", store.status().message()));
+  }
+  options.trust_store = *std::move(store);
+  absl::StatusOr<std::unique_ptr<tls::CertificatePolicy>> policy =
+      tls::CertificatePolicy::Create(std::move(options));
+  if (!policy.ok()) {
+    return Unusable(absl::StrCat("check-chain: ", policy.status().message()));
+  }
+  tls::Verdict v = (*policy)->Check(*chain, *peer, at);
+
+  Value line = Value::Object();
+  line.Set("verdict", Value::String(v.valid ? "valid" : "invalid"));
+  line.Set("name", Value::String(peer->text));
+  line.Set("at", Value::String(Rfc3339(at)));
+  line.Set("rule", Value::String(std::string(tls::AppliedRuleName(v.rule))));
+  Value reasons = Value::Array();
+  for (const tls::Finding& f : v.reasons) {
+    Value r = Value::Object();
+    r.Set("reason", Value::String(std::string(tls::ReasonName(f.reason))));
+    r.Set("message", Value::String(f.message));
+    reasons.mutable_array().push_back(std::move(r));
+  }
+  line.Set("reasons", std::move(reasons));
+  Value presented = Value::Array();
+  for (const tls::CertificateInfo& c : v.presented) {
+    presented.mutable_array().push_back(CertificateJson(c));
+  }
+  line.Set("presented", std::move(presented));
+  Value verified = Value::Array();
+  for (const tls::CertificateInfo& c : v.verified_chain) {
+    verified.mutable_array().push_back(CertificateJson(c));
+  }
+  line.Set("verified_chain", std::move(verified));
+  return Verdict(std::move(line), v.valid);
+}
+
 struct Command {
   absl::string_view name;
   std::vector<std::string> flags;
@@ -217,6 +326,7 @@ const std::vector<Command>& Commands() {
       {"verify-json", {"server", "keys", "now"}, false, true},
       {"verify-event", {"room-version", "keys", "now"}, true, true},
       {"check-server-keys", {"server", "now"}, false, false},
+      {"check-chain", {"name", "chain", "roots", "at"}, false, false},
   };
   return *commands;
 }
@@ -264,7 +374,9 @@ std::string OfflineUsage() {
          "  redact --room-version V [FILE]\n"
          "  verify-json --server NAME --keys KEYS.json [FILE]\n"
          "  verify-event --room-version V --keys KEYS.json [--now MS] [FILE]\n"
-         "  check-server-keys [--server NAME] [--now MS] [FILE]\n";
+         "  check-server-keys [--server NAME] [--now MS] [FILE]\n"
+         "  check-chain --name NAME --chain CHAIN.pem [--roots ROOTS.pem]\n"
+         "              [--at RFC3339-TIME]\n";
 }
 
 CommandResult RunOfflineCommand(absl::string_view name,
@@ -274,6 +386,7 @@ CommandResult RunOfflineCommand(absl::string_view name,
     if (c.name != name) continue;
     absl::StatusOr<Args> args = ParseArgs(argv, c.flags);
     if (!args.ok()) return Unusable(absl::StrCat(name, ": ", args.status().message()));
+    if (name == "check-chain") return CheckChainCommand(*args, env);
     if (name == "verify-json" && !args->flags.count("server")) {
       return Unusable("verify-json: --server NAME is required");
     }

@@ -6,8 +6,10 @@
 //   verify-json --server NAME --keys KEYS.json [FILE]
 //   verify-event --room-version V --keys KEYS.json [--now MS] [FILE]
 //   check-server-keys [--server NAME] [--now MS] [FILE]
+//   check-chain --name NAME --chain CHAIN.pem [--roots ROOTS.pem] [--at RFC3339-TIME]
 //
-// FILE absent or "-" means standard input. Verifying subcommands print one
+// FILE absent or "-" means standard input. check-chain runs the federation
+// certificate policy; without --roots it reads the system CA bundle. Verifying subcommands print one
 // line of JSON with "verdict" and "reason"; exit codes: 0 valid, 1 invalid or
 // valid_but_redacted, 2 unusable input (reason on stderr).
 //
