@@ -28,9 +28,10 @@
 #include "service/api/worker_pool.h"
 #include "service/clock/clock.h"
 #include "service/config/config.h"
-#include "service/keyring/trusted_keys.h"
+#include "service/app/app.h"
 #include "service/observe/grpc_interceptor.h"
 #include "service/observe/log.h"
+#include "service/observe/logging_observer.h"
 #include "service/observe/metrics.h"
 
 namespace {
@@ -98,18 +99,6 @@ int main(int argc, char** argv) {
     log.Error("cannot create data_dir", {{"data_dir", config->data_dir()}});
     return 1;
   }
-  keyverifier::keyring::KeysByServer trusted;
-  if (!config->trusted_keys_file().empty()) {
-    absl::StatusOr<std::string> text = ReadFile(config->trusted_keys_file());
-    absl::StatusOr<keyverifier::keyring::KeysByServer> keys =
-        text.ok() ? keyverifier::keyring::ParseKeysFile(*text)
-                  : absl::StatusOr<keyverifier::keyring::KeysByServer>(text.status());
-    if (!keys.ok()) {
-      log.Error("cannot load trusted keys", {{"error", keys.status().message()}});
-      return 2;
-    }
-    trusted = *std::move(keys);
-  }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentials(config->tls());
   if (!credentials.ok()) {
@@ -129,11 +118,14 @@ int main(int argc, char** argv) {
   }
   exposer->RegisterCollectable(registry);
 
-  keyverifier::keyring::TrustedKeyRing keyring(std::move(trusted));
-  keyverifier::api::VerifierLimits limits;
-  limits.max_events_per_batch = config->limits().max_events_per_batch();
-  limits.max_event_bytes = config->limits().max_event_bytes();
-  keyverifier::api::Verifier verifier(keyring, clock, limits, metrics);
+  keyverifier::observe::LoggingObserver observer(metrics, log);
+  absl::StatusOr<std::unique_ptr<keyverifier::app::App>> app =
+      keyverifier::app::App::Create(*config, ReadFile, clock, observer, log);
+  if (!app.ok()) {
+    log.Error("cannot start", {{"error", app.status().message()}});
+    return 2;
+  }
+  keyverifier::api::Verifier& verifier = (*app)->verifier();
   int workers = config->workers() > 0
                     ? static_cast<int>(config->workers())
                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -164,10 +156,12 @@ int main(int argc, char** argv) {
     log.Error("cannot listen", {{"address", config->listen()}});
     return 1;
   }
+  (*app)->Start();
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
   log.Info(absl::StrCat("serving on ", config->listen(), " (port ", port, ")"),
-           {{"tls", config->tls().cert_file().empty() ? "off" : "on"},
+           {{"components", (*app)->Describe()},
+            {"tls", config->tls().cert_file().empty() ? "off" : "on"},
             {"mutual_tls", config->tls().client_ca_file().empty() ? "off" : "on"}});
   for (int p : exposer->GetListeningPorts()) {
     log.Info(absl::StrCat("metrics on ", config->metrics_listen(), " (port ", p, ")"));
@@ -182,6 +176,8 @@ int main(int argc, char** argv) {
                    std::chrono::seconds(config->grace_seconds()));
   server->Wait();
   (*pool)->Stop();
+  (*app)->Stop();
+  app->reset();  // closes the key store
   log.Info("stopped");
   return 0;
 }

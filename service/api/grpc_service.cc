@@ -83,13 +83,9 @@ grpc::ServerUnaryReactor* KeyVerifierService::VerifyRequestAuth(
 }
 
 grpc::ServerUnaryReactor* KeyVerifierService::CheckCertificate(
-    grpc::CallbackServerContext* context, const v1::CheckCertificateRequest*,
-    v1::CheckCertificateResponse*) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                               "CheckCertificate: the certificate policy is not "
-                               "available in this version"));
-  return reactor;
+    grpc::CallbackServerContext* context, const v1::CheckCertificateRequest* request,
+    v1::CheckCertificateResponse* response) {
+  return Schedule(context, request, response, &Verifier::CheckCertificate);
 }
 
 }  // namespace keyverifier::api

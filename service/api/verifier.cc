@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "service/core/event_verifier.h"
 #include "service/core/json.h"
@@ -287,6 +288,70 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
     if (v->ok()) break;
   }
   if (!have_verdict) return last_error;
+  return out;
+}
+
+absl::StatusOr<v1::CheckCertificateResponse> Verifier::CheckCertificate(
+    const v1::CheckCertificateRequest& request, absl::Time deadline) {
+  if (certificates_ == nullptr) {
+    return absl::FailedPreconditionError("CheckCertificate: no certificate policy configured");
+  }
+  if (absl::Status s = core::ParseServerName(request.server_name()).status(); !s.ok()) {
+    return Field("server_name", s);
+  }
+  const absl::Time at =
+      request.at_ts() > 0 ? absl::FromUnixMillis(request.at_ts()) : clock_.Now();
+  absl::StatusOr<tls::CertificateCheck> check;
+  switch (request.chain_source_case()) {
+    case v1::CheckCertificateRequest::kPemChain:
+      check = certificates_->CheckOffered(request.server_name(), {request.pem_chain()}, at);
+      break;
+    case v1::CheckCertificateRequest::kDerChain: {
+      std::vector<std::string> der(request.der_chain().certificates().begin(),
+                                   request.der_chain().certificates().end());
+      if (der.empty()) return absl::InvalidArgumentError("der_chain: no certificates");
+      check = certificates_->CheckOffered(request.server_name(), der, at);
+      break;
+    }
+    case v1::CheckCertificateRequest::kConnect:
+      if (request.port() > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("port: ", request.port(), " is not a port"));
+      }
+      check = certificates_->CheckLive(request.server_name(),
+                                       static_cast<uint16_t>(request.port()), at, deadline);
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          "chain_source: give pem_chain, der_chain or connect");
+  }
+  if (!check.ok()) return check.status();
+  const tls::Verdict& v = check->verdict;
+  v1::CheckCertificateResponse out;
+  out.set_valid(v.valid);
+  for (const tls::Finding& f : v.reasons) {
+    out.add_reasons(absl::StrCat(tls::ReasonName(f.reason), ": ", f.message));
+  }
+  for (const tls::Finding& f : v.warnings) {
+    out.add_warnings(absl::StrCat(tls::ReasonName(f.reason), ": ", f.message));
+  }
+  for (const tls::CertificateInfo& c : v.presented) {
+    v1::CertificateInfo* info = out.add_chain();
+    info->set_subject(c.subject);
+    info->set_issuer(c.issuer);
+    for (const std::string& n : c.dns_names) info->add_names(n);
+    for (const std::string& n : c.ip_addresses) info->add_names(n);
+    info->set_not_before_ts(absl::ToUnixMillis(c.not_before));
+    info->set_not_after_ts(absl::ToUnixMillis(c.not_after));
+    info->set_sha256_fingerprint(absl::HexStringToBytes(c.sha256));
+  }
+  if (v.rule != tls::AppliedRule::kNone && v.rule != tls::AppliedRule::kChainVerified) {
+    out.set_applied_rule(v.rule_detail.empty()
+                             ? std::string(tls::AppliedRuleName(v.rule))
+                             : absl::StrCat(tls::AppliedRuleName(v.rule), ":", v.rule_detail));
+  }
+  out.set_checked_name(check->checked_name);
+  out.set_endpoint(check->endpoint);
   return out;
 }
 

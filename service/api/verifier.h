@@ -15,6 +15,7 @@
 #include "service/clock/clock.h"
 #include "service/keyring/keyring.h"
 #include "service/observe/observer.h"
+#include "service/tls/certificate_checker.h"
 
 namespace keyverifier::api {
 
@@ -25,9 +26,13 @@ struct VerifierLimits {
 
 class Verifier {
  public:
+  // `certificates` may be null: CheckCertificate then fails with
+  // FailedPreconditionError.
   Verifier(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
-           observe::Observer& observer = observe::NoopObserver())
-      : keys_(keys), clock_(clock), limits_(limits), observer_(observer) {}
+           observe::Observer& observer = observe::NoopObserver(),
+           const tls::CertificateChecker* certificates = nullptr)
+      : keys_(keys), clock_(clock), limits_(limits), observer_(observer),
+        certificates_(certificates) {}
 
   absl::StatusOr<v1::VerifyServerKeysResponse> VerifyServerKeys(
       const v1::VerifyServerKeysRequest& request, absl::Time deadline);
@@ -37,6 +42,8 @@ class Verifier {
       const v1::VerifyEventsRequest& request, absl::Time deadline);
   absl::StatusOr<v1::VerifyRequestAuthResponse> VerifyRequestAuth(
       const v1::VerifyRequestAuthRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::CheckCertificateResponse> CheckCertificate(
+      const v1::CheckCertificateRequest& request, absl::Time deadline);
 
  private:
   class KeyMemo;
@@ -48,6 +55,7 @@ class Verifier {
   const Clock& clock_;
   VerifierLimits limits_;
   observe::Observer& observer_;
+  const tls::CertificateChecker* const certificates_;
 };
 
 }  // namespace keyverifier::api

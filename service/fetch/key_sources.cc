@@ -183,6 +183,7 @@ absl::StatusOr<FetchResult> KeySources::Fetch(const KeyRequest& request,
   FetchResult best;
   bool have_best = false;
   bool deadline_hit = false;
+  bool all_not_found = true;
   for (const std::vector<KeyFetcher*>& stage : stages) {
     if (stage.empty()) continue;
     std::vector<Answer> answers = AskConcurrently(
@@ -194,6 +195,7 @@ absl::StatusOr<FetchResult> KeySources::Fetch(const KeyRequest& request,
     for (Answer& a : answers) {
       if (!a.keys.ok()) {
         deadline_hit |= absl::IsDeadlineExceeded(a.keys.status());
+        all_not_found &= absl::IsNotFound(a.keys.status());
         best.failures.push_back(absl::StrCat(a.source, ": ", a.keys.status().message()));
         continue;
       }
@@ -217,6 +219,8 @@ absl::StatusOr<FetchResult> KeySources::Fetch(const KeyRequest& request,
   const std::string why = absl::StrCat("no source gave keys for ", request.server_name, ": ",
                                        absl::StrJoin(best.failures, "; "));
   if (deadline_hit) return absl::DeadlineExceededError(why);
+  // Every source says the server does not exist (no such name, no address).
+  if (all_not_found) return absl::NotFoundError(why);
   return absl::UnavailableError(why);
 }
 

@@ -13,7 +13,8 @@
 // When nothing satisfies the request, the best answer obtained (valid
 // longest) is returned, so that old keys stay answerable; only when no source
 // answered at all is the result an error (UnavailableError listing every
-// source's failure, or DeadlineExceededError).
+// source's failure; NotFoundError when every source found no such server;
+// DeadlineExceededError).
 //
 // Thread-safe. Fetchers and the observer are borrowed. Background notary
 // calls still running when an answer is chosen finish within their deadline;

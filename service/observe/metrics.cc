@@ -1,5 +1,7 @@
 #include "service/observe/metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace keyverifier::observe {
@@ -31,7 +33,53 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
       key_cache_(prometheus::BuildCounter()
                      .Name("keyverifier_key_cache_lookups_total")
                      .Help("Key lookups answered from the cache (hit) or not (miss)")
-                     .Register(registry)) {
+                     .Register(registry)),
+      fetches_(prometheus::BuildCounter()
+                   .Name("keyverifier_key_fetches_total")
+                   .Help("Key sources asked, by source (origin, notary) and outcome "
+                         "(ok, unsatisfying, error)")
+                   .Register(registry)),
+      fetch_seconds_(prometheus::BuildHistogram()
+                         .Name("keyverifier_key_fetch_duration_seconds")
+                         .Help("Key fetch latency, by source")
+                         .Register(registry)),
+      disagreements_(prometheus::BuildCounter()
+                         .Name("keyverifier_key_disagreements_total")
+                         .Help("Key fetches where sources reported different keys")
+                         .Register(registry)
+                         .Add({})),
+      vanished_(prometheus::BuildCounter()
+                    .Name("keyverifier_keys_vanished_total")
+                    .Help("Keys a server stopped publishing without listing them as old")
+                    .Register(registry)
+                    .Add({})),
+      refreshes_(prometheus::BuildCounter()
+                     .Name("keyverifier_refreshes_total")
+                     .Help("Background key refreshes, by outcome")
+                     .Register(registry)),
+      refresh_lag_(prometheus::BuildHistogram()
+                       .Name("keyverifier_refresh_lag_seconds")
+                       .Help("How long after it was due a server was refreshed")
+                       .Register(registry)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{
+                                    0, 1, 5, 30, 60, 300, 900, 3600})),
+      tracked_(prometheus::BuildGauge()
+                   .Name("keyverifier_refresher_servers_tracked")
+                   .Help("Servers the refresher keeps fresh")
+                   .Register(registry)
+                   .Add({})),
+      backing_off_(prometheus::BuildGauge()
+                       .Name("keyverifier_refresher_servers_backing_off")
+                       .Help("Tracked servers whose last refresh failed")
+                       .Register(registry)
+                       .Add({})) {
+  for (const char* source : {"origin", "notary"}) {
+    for (const char* outcome : {"ok", "unsatisfying", "error"}) {
+      fetches_.Add({{"source", source}, {"outcome", outcome}});
+    }
+    fetch_seconds_.Add({{"source", source}}, LatencyBuckets());
+  }
+  for (const char* outcome : {"ok", "error"}) refreshes_.Add({{"outcome", outcome}});
   for (const char* outcome : {"valid", "valid_but_redacted", "invalid"}) {
     for (const char* reason :
          {"ok", "content_hash_mismatch", "missing_signature", "unknown_key",
@@ -84,6 +132,29 @@ void Metrics::OnVerdict(absl::string_view outcome, absl::string_view reason) {
 
 void Metrics::OnKeyLookup(bool cache_hit) {
   (cache_hit ? key_cache_hit_ : key_cache_miss_)->Increment();
+}
+
+void Metrics::OnKeyFetch(absl::string_view source, absl::string_view outcome,
+                         absl::Duration latency) {
+  // Fetches are rare next to verdicts: Family::Add (a locked lookup) is fine.
+  fetches_.Add({{"source", std::string(source)}, {"outcome", std::string(outcome)}})
+      .Increment();
+  fetch_seconds_.Add({{"source", std::string(source)}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::OnKeyDisagreement(absl::string_view) { disagreements_.Increment(); }
+
+void Metrics::OnKeyVanished(absl::string_view, absl::string_view) { vanished_.Increment(); }
+
+void Metrics::OnRefresh(absl::string_view outcome, absl::Duration lag) {
+  refreshes_.Add({{"outcome", std::string(outcome)}}).Increment();
+  refresh_lag_.Observe(std::max(0.0, absl::ToDoubleSeconds(lag)));
+}
+
+void Metrics::OnRefresherState(size_t tracked, size_t backing_off) {
+  tracked_.Set(static_cast<double>(tracked));
+  backing_off_.Set(static_cast<double>(backing_off));
 }
 
 }  // namespace keyverifier::observe

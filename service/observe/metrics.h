@@ -34,6 +34,12 @@ class Metrics final : public Observer {
                  double seconds);
   void OnVerdict(absl::string_view outcome, absl::string_view reason) override;
   void OnKeyLookup(bool cache_hit) override;
+  void OnKeyFetch(absl::string_view source, absl::string_view outcome,
+                  absl::Duration latency) override;
+  void OnKeyDisagreement(absl::string_view server) override;
+  void OnKeyVanished(absl::string_view server, absl::string_view key_id) override;
+  void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
+  void OnRefresherState(size_t tracked, size_t backing_off) override;
 
  private:
   prometheus::Family<prometheus::Counter>& rpcs_;
@@ -45,6 +51,14 @@ class Metrics final : public Observer {
   std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>,
            std::less<>>
       verdict_counters_;
+  prometheus::Family<prometheus::Counter>& fetches_;
+  prometheus::Family<prometheus::Histogram>& fetch_seconds_;
+  prometheus::Counter& disagreements_;
+  prometheus::Counter& vanished_;
+  prometheus::Family<prometheus::Counter>& refreshes_;
+  prometheus::Histogram& refresh_lag_;
+  prometheus::Gauge& tracked_;
+  prometheus::Gauge& backing_off_;
   prometheus::Counter* key_cache_hit_;
   prometheus::Counter* key_cache_miss_;
 

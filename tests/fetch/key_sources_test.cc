@@ -142,6 +142,15 @@ TEST_F(KeySourcesTest, NothingAnswersListsEverySource) {
   }
 }
 
+TEST_F(KeySourcesTest, NoSuchServerAnywhereIsNotFound) {
+  direct_.answer_ = absl::NotFoundError("no address for origin.test");
+  n1_.answer_ = absl::NotFoundError("n1 knows no origin.test");
+  n2_.answer_ = absl::NotFoundError("n2 knows no origin.test");
+  auto s = Make({});
+  absl::StatusOr<FetchResult> r = s->Fetch({"origin.test"}, Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+}
+
 TEST_F(KeySourcesTest, FirstSatisfyingNotaryWinsWithoutWaitingForSlowOnes) {
   direct_.answer_ = absl::UnavailableError("origin down");
   n1_.answer_ = Keys('a');

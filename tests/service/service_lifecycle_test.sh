@@ -19,8 +19,16 @@ cat >"$dir/trusted.json" <<'KEYS'
 {"domain": {"ed25519:1": {"key": "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", "valid_until_ts": 9000000000000}}}
 KEYS
 
-"$bin" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 --grace_seconds 2 --data_dir "$dir/data" \
-  --trusted_keys "$dir/trusted.json" 2>"$log" &
+# Keys come only from the trusted file: nothing is fetched, and DNS (for
+# CheckCertificate's live mode) goes to a closed loopback port, so the test
+# never leaves this machine.
+cat >"$dir/keyverifier.textproto" <<'CONFIG'
+fetch { disabled: true }
+dns { servers: "127.0.0.1:9" timeout_ms: 200 }
+CONFIG
+
+"$bin" --config "$dir/keyverifier.textproto" --listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0 \
+  --grace_seconds 2 --data_dir "$dir/data" --trusted_keys "$dir/trusted.json" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
@@ -63,7 +71,12 @@ cli_expect 0 "valid (ok) \$0:domain" verify-event --target "$target" --room-vers
 cli_expect 1 '"reason":"bad_signature"' verify-event --target "$target" --room-version 1 --json "$dir/forged.json"
 cli_expect 1 "forged.json: invalid (bad_signature)" verify-events --target "$target" --room-version 1 "$dir/event.json" "$dir/forged.json"
 cli_expect 2 "NOT_FOUND" keys nobody.example --target "$target"
-cli_expect 2 "UNIMPLEMENTED" check-cert domain --target "$target"
+# A self-signed certificate for "domain": the policy refuses it and says why.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=domain -addext subjectAltName=DNS:domain -keyout "$dir/self.key" \
+  -out "$dir/self.pem" 2>/dev/null
+cli_expect 1 "invalid for domain: untrusted_root" check-cert domain --chain "$dir/self.pem" --target "$target"
+cli_expect 2 "UNAVAILABLE" check-cert domain --target "$target"
 cli_expect 2 "UNAVAILABLE" health --target 127.0.0.1:1 --timeout-ms 500
 
 # Metrics, scraped over HTTP as Prometheus would.

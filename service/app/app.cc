@@ -1,0 +1,253 @@
+#include "service/app/app.h"
+
+#include <openssl/ssl.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/core/base64.h"
+#include "service/core/crypto.h"
+#include "service/core/server_name.h"
+#include "service/core/verify_key.h"
+#include "service/store/memory_key_store.h"
+#include "service/store/postgres_key_store.h"
+#include "service/store/sqlite_key_store.h"
+
+namespace keyverifier::app {
+namespace {
+
+absl::Status Bad(absl::string_view key, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("config: ", key, ": ", why));
+}
+
+template <typename T>
+uint32_t Or(T value, uint32_t fallback) {
+  return value != 0 ? static_cast<uint32_t>(value) : fallback;
+}
+
+absl::StatusOr<std::unique_ptr<store::KeyStore>> MakeStore(const v1::Config& c,
+                                                           std::string* kind) {
+  *kind = c.store().kind().empty() ? "sqlite" : c.store().kind();
+  if (*kind == "sqlite") {
+    store::SqliteOptions o;
+    o.path = absl::StrCat(c.data_dir(), "/", store::kSqliteFileName);
+    return store::SqliteKeyStore::Create(o);
+  }
+  if (*kind == "postgres") {
+    if (c.store().postgres().empty()) {
+      return Bad("store.postgres", "a connection string is needed for kind \"postgres\"");
+    }
+    return store::PostgresKeyStore::Create({c.store().postgres()});
+  }
+  if (*kind == "memory") return store::MemoryKeyStore::Create();
+  return Bad("store.kind", absl::StrCat("\"", *kind, "\" is not sqlite, postgres or memory"));
+}
+
+absl::StatusOr<tls::CertificatePolicyOptions> PolicyOptions(const v1::Config::FederationTls& t) {
+  tls::CertificatePolicyOptions o;
+  const std::string mode = t.ca_mode().empty() ? "system" : t.ca_mode();
+  if (mode == "system") {
+    o.trust.mode = tls::TrustStoreOptions::Mode::kSystem;
+    if (t.ca_files_size() > 0) {
+      return Bad("federation_tls.ca_files", "needs ca_mode \"replace\" or \"add\"");
+    }
+  } else if (mode == "replace" || mode == "add") {
+    o.trust.mode = mode == "replace" ? tls::TrustStoreOptions::Mode::kReplace
+                                     : tls::TrustStoreOptions::Mode::kAdd;
+    if (t.ca_files_size() == 0) {
+      return Bad("federation_tls.ca_files", absl::StrCat("ca_mode \"", mode, "\" needs CA files"));
+    }
+  } else {
+    return Bad("federation_tls.ca_mode",
+               absl::StrCat("\"", mode, "\" is not system, replace or add"));
+  }
+  o.trust.ca_files.assign(t.ca_files().begin(), t.ca_files().end());
+  o.whitelist.assign(t.whitelist().begin(), t.whitelist().end());
+  if (t.min_version().empty() || t.min_version() == "1.2") {
+    o.min_tls_version = TLS1_2_VERSION;
+  } else if (t.min_version() == "1.3") {
+    o.min_tls_version = TLS1_3_VERSION;
+  } else {
+    return Bad("federation_tls.min_version",
+               absl::StrCat("\"", t.min_version(), "\" is not 1.2 or 1.3"));
+  }
+  if (!t.fingerprint_fallback_until().empty()) {
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, t.fingerprint_fallback_until(),
+                         &o.fingerprint_fallback_until, &err)) {
+      return Bad("federation_tls.fingerprint_fallback_until",
+                 absl::StrCat("\"", t.fingerprint_fallback_until(), "\" is not an RFC 3339 time: ",
+                              err));
+    }
+    o.fingerprint_fallback = true;
+  }
+  const std::string ct = t.ct_mode().empty() ? "off" : t.ct_mode();
+  if (ct == "off") {
+    o.ct_mode = tls::CtMode::kOff;
+  } else if (ct == "report" || ct == "enforce") {
+    o.ct_mode = ct == "report" ? tls::CtMode::kReport : tls::CtMode::kEnforce;
+    if (t.ct_log_list().empty()) {
+      return Bad("federation_tls.ct_log_list", absl::StrCat("ct_mode \"", ct, "\" needs it"));
+    }
+  } else {
+    return Bad("federation_tls.ct_mode", absl::StrCat("\"", ct, "\" is not off, report or enforce"));
+  }
+  o.ct_log_list_file = t.ct_log_list();
+  o.ct_min_logs = static_cast<int>(Or(t.ct_min_logs(), 2));
+  return o;
+}
+
+absl::StatusOr<core::PinnedNotary> Notary(const v1::Config::Fetch::Notary& n, int i) {
+  const std::string key = absl::StrCat("fetch.notaries[", i, "]");
+  if (absl::Status s = core::ParseServerName(n.server_name()).status(); !s.ok()) {
+    return Bad(absl::StrCat(key, ".server_name"), s.message());
+  }
+  if (n.verify_keys().empty()) {
+    return Bad(absl::StrCat(key, ".verify_keys"), "a notary needs at least one pinned key");
+  }
+  core::PinnedNotary out;
+  out.server_name = n.server_name();
+  for (const auto& [id, b64] : n.verify_keys()) {
+    const std::string where = absl::StrCat(key, ".verify_keys[", id, "]");
+    if (!core::IsValidEd25519KeyId(id)) return Bad(where, "not an ed25519 key id");
+    absl::StatusOr<std::string> raw = core::DecodeBase64(b64);
+    if (!raw.ok()) return Bad(where, raw.status().message());
+    absl::StatusOr<core::Ed25519PublicKey> pk = core::Ed25519PublicKeyFromBytes(*raw, "the key");
+    if (!pk.ok()) return Bad(where, pk.status().message());
+    core::VerifyKey k;
+    k.key_id = id;
+    k.public_key = *pk;
+    out.keys.push_back(k);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const ReadFile& read_file,
+                                                 const Clock& clock, observe::Observer& observer,
+                                                 observe::Logger& log) {
+  std::unique_ptr<App> app(new App());
+
+  absl::StatusOr<std::unique_ptr<store::KeyStore>> store = MakeStore(c, &app->store_kind_);
+  if (!store.ok()) return store.status();
+  app->store_ = *std::move(store);
+
+  net::IpFilter::Options filter;
+  filter.use_default_denylist = !c.outbound().no_default_denylist();
+  filter.denied.assign(c.outbound().denied().begin(), c.outbound().denied().end());
+  filter.allowed.assign(c.outbound().allowed().begin(), c.outbound().allowed().end());
+  absl::StatusOr<net::IpFilter> ip_filter = net::IpFilter::Create(filter);
+  if (!ip_filter.ok()) return Bad("outbound", ip_filter.status().message());
+  app->filter_ = std::make_unique<net::IpFilter>(*std::move(ip_filter));
+
+  absl::StatusOr<tls::CertificatePolicyOptions> policy_options = PolicyOptions(c.federation_tls());
+  if (!policy_options.ok()) return policy_options.status();
+  absl::StatusOr<std::unique_ptr<tls::CertificatePolicy>> policy =
+      tls::CertificatePolicy::Create(*std::move(policy_options));
+  if (!policy.ok()) return Bad("federation_tls", policy.status().message());
+  app->policy_ = *std::move(policy);
+  app->peer_verifier_ = std::make_unique<tls::PolicyPeerVerifier>(*app->policy_, clock);
+
+  net::CaresResolver::Options dns;
+  dns.servers = c.dns().servers();
+  dns.query_timeout = absl::Milliseconds(Or(c.dns().timeout_ms(), 2000));
+  for (const auto& h : c.dns().hosts()) {
+    dns.host_overrides[h.host()].assign(h.addresses().begin(), h.addresses().end());
+  }
+  absl::StatusOr<std::unique_ptr<net::CaresResolver>> resolver = net::CaresResolver::Create(dns);
+  if (!resolver.ok()) return Bad("dns", resolver.status().message());
+  app->resolver_ = *std::move(resolver);
+
+  net::CurlHttpClient::Options http;
+  http.connect_timeout = absl::Milliseconds(Or(c.fetch().connect_timeout_ms(), 5000));
+  http.total_timeout = absl::Milliseconds(Or(c.fetch().request_timeout_ms(), 30000));
+  absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> client =
+      net::CurlHttpClient::Create(*app->peer_verifier_, *app->filter_, http);
+  if (!client.ok()) return Bad("fetch", client.status().message());
+  app->http_ = *std::move(client);
+  if (c.fetch().well_known_port() > 65535) {
+    return Bad("fetch.well_known_port", absl::StrCat(c.fetch().well_known_port(), " is not a port"));
+  }
+  app->well_known_ = std::make_unique<net::HttpsWellKnownFetcher>(
+      *app->http_, *app->resolver_,
+      net::HttpsWellKnownFetcher::Options{5, static_cast<uint16_t>(Or(c.fetch().well_known_port(), 443))});
+  app->discovery_ = std::make_unique<net::ServerDiscovery>(
+      *app->resolver_, *app->well_known_, *app->filter_, clock, net::ServerDiscovery::Options{});
+
+  if (!c.fetch().disabled()) {
+    fetch::KeySources::Options order;
+    const std::string o = c.fetch().order().empty() ? "direct_first" : c.fetch().order();
+    if (o == "direct_first") {
+      order.order = fetch::KeySources::Order::kDirectFirst;
+    } else if (o == "notaries_first") {
+      order.order = fetch::KeySources::Order::kNotariesFirst;
+    } else if (o == "direct_only") {
+      order.order = fetch::KeySources::Order::kDirectOnly;
+    } else {
+      return Bad("fetch.order",
+                 absl::StrCat("\"", o, "\" is not direct_first, notaries_first or direct_only"));
+    }
+    order.quorum = static_cast<int>(Or(c.fetch().quorum(), 1));
+    app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->discovery_, *app->http_);
+    std::vector<fetch::KeyFetcher*> notaries;
+    for (int i = 0; i < c.fetch().notaries_size(); ++i) {
+      absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);
+      if (!n.ok()) return n.status();
+      app->notaries_.push_back(
+          std::make_unique<fetch::NotaryFetcher>(*std::move(n), *app->discovery_, *app->http_));
+      notaries.push_back(app->notaries_.back().get());
+    }
+    absl::StatusOr<std::unique_ptr<fetch::KeySources>> sources =
+        fetch::KeySources::Create(app->direct_.get(), notaries, order, clock, observer);
+    if (!sources.ok()) return Bad("fetch", sources.status().message());
+    app->sources_ = *std::move(sources);
+  }
+
+  keyring::KeysByServer trusted;
+  if (!c.trusted_keys_file().empty()) {
+    absl::StatusOr<std::string> text = read_file(c.trusted_keys_file());
+    if (!text.ok()) return Bad("trusted_keys_file", text.status().message());
+    absl::StatusOr<keyring::KeysByServer> keys = keyring::ParseKeysFile(*text);
+    if (!keys.ok()) return Bad("trusted_keys_file", keys.status().message());
+    trusted = *std::move(keys);
+  }
+  app->trusted_ = std::make_unique<keyring::TrustedKeyRing>(std::move(trusted));
+  app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
+      *app->store_, app->sources_.get(), clock, observer, keyring::FetchingKeyRing::Options{});
+  app->keyring_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
+  if (!c.refresher().disabled() && app->sources_ != nullptr) {
+    keyring::Refresher::Options r;
+    r.interval = absl::Seconds(Or(c.refresher().interval_seconds(), 30));
+    r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 4));
+    app->refresher_ = std::make_unique<keyring::Refresher>(*app->fetching_, clock, observer, r);
+  }
+  app->checker_ = std::make_unique<tls::CertificateChecker>(
+      *app->policy_, app->discovery_.get(), *app->filter_, clock,
+      tls::CertificateChecker::Options{});
+
+  api::VerifierLimits limits;
+  limits.max_events_per_batch = c.limits().max_events_per_batch();
+  limits.max_event_bytes = c.limits().max_event_bytes();
+  app->verifier_ = std::make_unique<api::Verifier>(*app->keyring_, clock, limits, observer,
+                                                   app->checker_.get());
+  (void)log;
+  return app;
+}
+
+App::~App() { Stop(); }
+
+void App::Start() {
+  if (refresher_) refresher_->Start();
+}
+
+void App::Stop() {
+  if (refresher_) refresher_->Stop();
+}
+
+std::string App::Describe() const {
+  return absl::StrCat("store ", store_kind_, "; fetching ",
+                      sources_ ? absl::StrCat("on (", notaries_.size(), " notaries)") : "off",
+                      "; refresher ", refresher_ ? "on" : "off");
+}
+
+}  // namespace keyverifier::app

@@ -1,0 +1,89 @@
+// App: every component the service runs on, built once from the
+// configuration, in dependency order: key store, outbound address filter,
+// certificate policy, DNS, HTTPS, server discovery, key fetchers and the
+// policy over them, the keyrings (pinned keys in front of the fetching one),
+// the refresher, the certificate checker and the Verifier the gRPC layer
+// serves. main.cc only starts servers around it; tests build it the same way.
+//
+// Create validates what the config file's schema cannot (networks, key ids,
+// keys, times, names) and names the offending key ("config:
+// fetch.notaries[0].verify_keys[ed25519:x]: ..."). The clock, observer and
+// logger are borrowed.
+#ifndef KEYVERIFIER_SERVICE_APP_APP_H_
+#define KEYVERIFIER_SERVICE_APP_APP_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "keyverifier/v1/config.pb.h"
+#include "service/api/verifier.h"
+#include "service/clock/clock.h"
+#include "service/fetch/direct_fetcher.h"
+#include "service/fetch/key_sources.h"
+#include "service/fetch/notary_fetcher.h"
+#include "service/keyring/fetching_keyring.h"
+#include "service/keyring/refresher.h"
+#include "service/keyring/trusted_keys.h"
+#include "service/net/cares_resolver.h"
+#include "service/net/discovery.h"
+#include "service/net/http_client.h"
+#include "service/net/ip_filter.h"
+#include "service/net/well_known_fetcher.h"
+#include "service/observe/log.h"
+#include "service/observe/observer.h"
+#include "service/store/key_store.h"
+#include "service/tls/certificate_checker.h"
+#include "service/tls/certificate_policy.h"
+#include "service/tls/policy_peer_verifier.h"
+
+namespace keyverifier::app {
+
+using ReadFile = std::function<absl::StatusOr<std::string>(const std::string&)>;
+
+class App {
+ public:
+  static absl::StatusOr<std::unique_ptr<App>> Create(const v1::Config& config,
+                                                     const ReadFile& read_file,
+                                                     const Clock& clock,
+                                                     observe::Observer& observer,
+                                                     observe::Logger& log);
+  ~App();
+
+  api::Verifier& verifier() { return *verifier_; }
+  keyring::KeyRing& keyring() { return *keyring_; }
+  // Starts the refresher (if enabled); Stop joins it.
+  void Start();
+  void Stop();
+
+  // What was built, for the start-up log line.
+  std::string Describe() const;
+
+ private:
+  App() = default;
+
+  std::string store_kind_;
+  std::unique_ptr<store::KeyStore> store_;
+  std::unique_ptr<net::IpFilter> filter_;
+  std::unique_ptr<tls::CertificatePolicy> policy_;
+  std::unique_ptr<tls::PolicyPeerVerifier> peer_verifier_;
+  std::unique_ptr<net::CaresResolver> resolver_;
+  std::unique_ptr<net::CurlHttpClient> http_;
+  std::unique_ptr<net::HttpsWellKnownFetcher> well_known_;
+  std::unique_ptr<net::ServerDiscovery> discovery_;
+  std::unique_ptr<fetch::DirectFetcher> direct_;
+  std::vector<std::unique_ptr<fetch::NotaryFetcher>> notaries_;
+  std::unique_ptr<fetch::KeySources> sources_;
+  std::unique_ptr<keyring::TrustedKeyRing> trusted_;
+  std::unique_ptr<keyring::FetchingKeyRing> fetching_;
+  std::unique_ptr<keyring::FallbackKeyRing> keyring_;
+  std::unique_ptr<keyring::Refresher> refresher_;
+  std::unique_ptr<tls::CertificateChecker> checker_;
+  std::unique_ptr<api::Verifier> verifier_;
+};
+
+}  // namespace keyverifier::app
+
+#endif  // KEYVERIFIER_SERVICE_APP_APP_H_

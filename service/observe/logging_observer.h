@@ -1,0 +1,49 @@
+// LoggingObserver: passes every event on to another observer (the metrics)
+// and logs the ones an operator must hear about: sources disagreeing on a
+// server's keys, and keys that vanished from a server's responses.
+// Thread-safe; both are borrowed.
+#ifndef KEYVERIFIER_SERVICE_OBSERVE_LOGGING_OBSERVER_H_
+#define KEYVERIFIER_SERVICE_OBSERVE_LOGGING_OBSERVER_H_
+
+#include "service/observe/log.h"
+#include "service/observe/observer.h"
+
+namespace keyverifier::observe {
+
+class LoggingObserver final : public Observer {
+ public:
+  LoggingObserver(Observer& next, Logger& log) : next_(next), log_(log) {}
+
+  void OnVerdict(absl::string_view outcome, absl::string_view reason) override {
+    next_.OnVerdict(outcome, reason);
+  }
+  void OnKeyLookup(bool cache_hit) override { next_.OnKeyLookup(cache_hit); }
+  void OnKeyFetch(absl::string_view source, absl::string_view outcome,
+                  absl::Duration latency) override {
+    next_.OnKeyFetch(source, outcome, latency);
+  }
+  void OnKeyDisagreement(absl::string_view server) override {
+    next_.OnKeyDisagreement(server);
+    log_.Log(LogLevel::kWarning, "key sources disagree", {{"server", server}});
+  }
+  void OnKeyVanished(absl::string_view server, absl::string_view key_id) override {
+    next_.OnKeyVanished(server, key_id);
+    log_.Log(LogLevel::kWarning,
+             "a key vanished: the server no longer lists it, not even as an old key",
+             {{"server", server}, {"key_id", key_id}});
+  }
+  void OnRefresh(absl::string_view outcome, absl::Duration lag) override {
+    next_.OnRefresh(outcome, lag);
+  }
+  void OnRefresherState(size_t tracked, size_t backing_off) override {
+    next_.OnRefresherState(tracked, backing_off);
+  }
+
+ private:
+  Observer& next_;
+  Logger& log_;
+};
+
+}  // namespace keyverifier::observe
+
+#endif  // KEYVERIFIER_SERVICE_OBSERVE_LOGGING_OBSERVER_H_

@@ -1,0 +1,47 @@
+#include "service/tls/policy_peer_verifier.h"
+
+#include <openssl/ssl.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace keyverifier::tls {
+
+std::string ReasonsText(const Verdict& verdict) {
+  std::vector<std::string> parts;
+  for (const Finding& f : verdict.reasons) {
+    parts.push_back(absl::StrCat(ReasonName(f.reason), ": ", f.message));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
+absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chain_der,
+                                            absl::string_view expected_name) const {
+  absl::StatusOr<PeerName> peer = PeerName::Parse(expected_name);
+  if (!peer.ok()) return absl::PermissionDeniedError(peer.status().message());
+  std::vector<X509Ptr> chain;
+  for (const std::string& der : chain_der) {
+    absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(der, "peer certificate");
+    if (!certs.ok()) return absl::PermissionDeniedError(certs.status().message());
+    for (X509Ptr& c : *certs) chain.push_back(std::move(c));
+  }
+  const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
+  Verdict verdict = policy_.Check(chain, *peer, at);
+  const bool valid = verdict.valid;
+  std::string why = ReasonsText(verdict);
+  {
+    absl::MutexLock lock(&mu_);
+    last_ = std::move(verdict);
+  }
+  if (valid) return absl::OkStatus();
+  return absl::PermissionDeniedError(why);
+}
+
+absl::Status PolicyPeerVerifier::ConfigureContext(SSL_CTX* ctx) const {
+  if (SSL_CTX_set_min_proto_version(ctx, policy_.options().min_tls_version) != 1) {
+    return absl::InternalError("could not set the minimum TLS version");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace keyverifier::tls

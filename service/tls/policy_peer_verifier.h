@@ -1,0 +1,51 @@
+// PolicyPeerVerifier: the certificate policy as the HTTP client's judge of
+// every federation TLS handshake (the key fetcher's and .well-known's).
+//
+// Validation time comes from the clock; the name is the one server
+// discovery chose (server name or delegated name, never an SRV target). A
+// rejection is PermissionDeniedError listing the policy's reasons. The
+// minimum TLS version comes from the policy's options. Optionally records
+// the last verdict (CertificateChecker's live mode uses a recording
+// instance per check). Thread-safe; the policy and clock are borrowed.
+#ifndef KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
+#define KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
+
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "service/clock/clock.h"
+#include "service/net/peer_verifier.h"
+#include "service/tls/certificate_policy.h"
+
+namespace keyverifier::tls {
+
+class PolicyPeerVerifier final : public net::PeerVerifier {
+ public:
+  PolicyPeerVerifier(const CertificatePolicy& policy, const Clock& clock,
+                     absl::Time at = absl::InfinitePast())
+      : policy_(policy), clock_(clock), at_(at) {}
+
+  absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
+                          absl::string_view expected_name) const override;
+  absl::Status ConfigureContext(SSL_CTX* ctx) const override;
+
+  // The verdict of the last handshake checked, if any.
+  std::optional<Verdict> last_verdict() const {
+    absl::MutexLock lock(&mu_);
+    return last_;
+  }
+
+ private:
+  const CertificatePolicy& policy_;
+  const Clock& clock_;
+  const absl::Time at_;  // InfinitePast: the clock's now
+  mutable absl::Mutex mu_;
+  mutable std::optional<Verdict> last_ ABSL_GUARDED_BY(mu_);
+};
+
+// "hostname_mismatch: ...; expired: ..." for a verdict's reasons.
+std::string ReasonsText(const Verdict& verdict);
+
+}  // namespace keyverifier::tls
+
+#endif  // KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
