@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""The keyverifier binary against real parts on loopback: dnsmasq (SRV and A
+records), HTTPS Matrix servers with their own test CAs (keys signed by the
+Python reference, signedjson), a notary, the SQLite store across a kill -9,
+and a real Prometheus scraping the metrics. Called through the generated
+Python gRPC stubs.
+
+Usage: federation_test.py KEYVERIFIER HTTPS_SERVER_PY STUB_DIR
+"""
+import concurrent.futures
+import json
+import os
+import sys
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+BINARY, HTTPS_SCRIPT = sys.argv[1:3]
+# The first generated stub file: protos/keyverifier/v1/service_pb2.py.
+STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[3]))))
+sys.path.insert(0, STUBS)
+import grpc  # noqa: E402
+from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
+
+NOW_MS = int(time.time() * 1000)
+DAY_MS = 24 * 3600 * 1000
+
+# Room version 10 redaction of an m.room.message: content is emptied.
+KEEP = {"event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
+        "signatures", "depth", "prev_events", "auth_events", "origin_server_ts",
+        "origin", "membership", "prev_state"}
+
+
+def redact_message(event):
+    out = {k: v for k, v in event.items() if k in KEEP}
+    out["content"] = {}
+    return out
+
+
+class World:
+    """Everything the tests share, built once."""
+
+    def __init__(self):
+        self.origin = harness.MatrixKeys("origin.test")
+        self.wk = harness.MatrixKeys("wk.test")
+        self.offline = harness.MatrixKeys("offline.test")
+        self.cold = harness.MatrixKeys("cold.test")
+        self.notary = harness.MatrixKeys("notary.test", "n")
+        until = NOW_MS + DAY_MS
+        key_path = "/_matrix/key/v2/server"
+
+        def route(body, **extra):
+            r = {"status": 200, "body": json.dumps(body)}
+            r.update(extra)
+            return r
+        # origin.test: found by SRV; its certificate is for origin.test only.
+        self.origin_srv = harness.HttpsServer(HTTPS_SCRIPT, ["origin.test"], {
+            key_path: route(self.origin.response(until))})
+        # wk.test delegates to backend.test:PORT via .well-known.
+        self.backend = harness.HttpsServer(HTTPS_SCRIPT, ["backend.test"], {
+            key_path: route(self.wk.response(until))})
+        self.well_known = harness.HttpsServer(HTTPS_SCRIPT, ["wk.test"], {
+            "/.well-known/matrix/server":
+                route({"m.server": "backend.test:%d" % self.backend.port})})
+        # badcert.test presents a certificate for another name.
+        self.badcert = harness.HttpsServer(HTTPS_SCRIPT, ["other.test"], {
+            key_path: route(harness.MatrixKeys("badcert.test").response(until))})
+        # cold.test answers slowly, so 1,000 concurrent lookups overlap.
+        self.cold_srv = harness.HttpsServer(HTTPS_SCRIPT, ["cold.test"], {
+            key_path: route(self.cold.response(until), delay_ms=1500)})
+        # The notary, found by SRV like any server; it vouches for offline.test,
+        # which has no DNS records at all.
+        notarised = harness.sign_json(self.offline.response(until), "notary.test",
+                                      self.notary.key)
+        answer = {"server_keys": [notarised]}
+        self.notary_srv = harness.HttpsServer(HTTPS_SCRIPT, ["notary.test"], {
+            "/_matrix/key/v2/query/offline.test": route(answer),
+            "/_matrix/key/v2/query": route(answer)})
+
+        self.dns, self.dns_port = harness.start_dnsmasq(
+            "test",
+            srv=[("_matrix-fed._tcp.origin.test", "target.origin.test", self.origin_srv.port),
+                 ("_matrix-fed._tcp.badcert.test", "target.badcert.test", self.badcert.port),
+                 ("_matrix-fed._tcp.cold.test", "target.cold.test", self.cold_srv.port),
+                 ("_matrix-fed._tcp.notary.test", "target.notary.test", self.notary_srv.port)],
+            hosts=[("target.origin.test", "127.0.0.1"), ("target.badcert.test", "127.0.0.1"),
+                   ("target.cold.test", "127.0.0.1"), ("wk.test", "127.0.0.1"),
+                   ("backend.test", "127.0.0.1"), ("target.notary.test", "127.0.0.1"),
+                   ("internal.test", "10.9.9.9")])
+        self.data_dir = harness.tmpdir("data")
+        self.config = self.make_config()
+        self.kv = harness.Keyverifier(BINARY, self.config, self.data_dir).start()
+
+    def make_config(self, fetch_disabled=False):
+        cas = [s.ca for s in (self.origin_srv, self.backend, self.well_known, self.badcert,
+                              self.cold_srv, self.notary_srv)]
+        lines = [
+            'dns { servers: "127.0.0.1:%d" timeout_ms: 1000 }' % self.dns_port,
+            # The test servers live on loopback; everything else stays refused.
+            'outbound { allowed: "127.0.0.0/8" }',
+            'federation_tls { ca_mode: "replace" %s }' % " ".join('ca_files: "%s"' % c for c in cas),
+            'fetch { %s well_known_port: %d request_timeout_ms: 10000'
+            ' notaries { server_name: "notary.test" verify_keys { key: "%s" value: "%s" } } }' % (
+                "disabled: true" if fetch_disabled else "", self.well_known.port,
+                self.notary.key_id, self.notary.public_b64()),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def stub(self):
+        channel = grpc.insecure_channel("127.0.0.1:%d" % self.kv.port)
+        return service_pb2_grpc.KeyVerifierStub(channel)
+
+
+WORLD = None
+
+
+class FederationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        global WORLD
+        WORLD = World()
+        cls.w = WORLD
+        cls.stub = WORLD.stub()
+
+    def keys(self, server, **kw):
+        return self.stub.VerifyServerKeys(
+            service_pb2.VerifyServerKeysRequest(server_name=server, **kw), timeout=30)
+
+    def message_event(self, body="hello"):
+        event = {"type": "m.room.message", "room_id": "!room:origin.test",
+                 "sender": "@alice:origin.test", "content": {"msgtype": "m.text", "body": body},
+                 "depth": 5, "prev_events": [], "auth_events": [],
+                 "origin_server_ts": NOW_MS - 1000}
+        return self.w.origin.sign_event(event, redact_message)
+
+    def verify(self, event):
+        return self.stub.VerifyEventSignature(service_pb2.VerifyEventSignatureRequest(
+            event_json=json.dumps(event).encode(), room_version="10"), timeout=30)
+
+    def test_01_direct_fetch_through_srv_sends_the_server_name_not_the_target(self):
+        r = self.keys("origin.test")
+        self.assertEqual(r.source.kind, service_pb2.KeySource.ORIGIN)
+        self.assertEqual([k.key_id for k in r.verify_keys], ["ed25519:a"])
+        self.assertEqual(harness.unpadded(r.verify_keys[0].public_key), self.w.origin.public_b64())
+        self.assertEqual(r.verify_keys[0].valid_until_ts, NOW_MS + DAY_MS)
+        self.assertEqual(len(r.raw_json), 1)
+        self.assertEqual(json.loads(r.raw_json[0])["server_name"], "origin.test")
+        reqs = self.w.origin_srv.requests("/_matrix/key/v2/server")
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(reqs[0]["host"], "origin.test")
+        self.assertEqual(reqs[0]["sni"], "origin.test")
+        # Asked again: from the cache, no new request.
+        self.assertEqual(self.keys("origin.test").source.kind, service_pb2.KeySource.CACHE)
+        self.assertEqual(len(self.w.origin_srv.requests("/_matrix/key/v2/server")), 1)
+
+    def test_02_events_verify_with_fetched_keys(self):
+        good = self.message_event()
+        v = self.verify(good)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID, v.message)
+        self.assertTrue(v.event_id.startswith("$"))
+        tampered = dict(good, content={"msgtype": "m.text", "body": "changed"})
+        v = self.verify(tampered)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID_BUT_REDACTED, v.message)
+        forged = dict(good, origin_server_ts=good["origin_server_ts"] + 1)
+        v = self.verify(forged)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.INVALID)
+        self.assertEqual(v.reason, service_pb2.BAD_SIGNATURE)
+
+    def test_03_well_known_delegation_uses_the_delegated_name(self):
+        r = self.keys("wk.test")
+        self.assertEqual(r.source.kind, service_pb2.KeySource.ORIGIN)
+        self.assertEqual(len(self.w.well_known.requests("/.well-known/matrix/server")), 1)
+        reqs = self.w.backend.requests("/_matrix/key/v2/server")
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(reqs[0]["host"], "backend.test:%d" % self.w.backend.port)
+        self.assertEqual(reqs[0]["sni"], "backend.test")
+
+    def test_04_certificate_for_another_name_is_refused(self):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.keys("badcert.test")
+        self.assertIn(e.exception.code(), (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND))
+        self.assertIn("hostname_mismatch", e.exception.details())
+        self.assertEqual(self.w.badcert.requests(), [])  # no request went out
+        c = self.stub.CheckCertificate(service_pb2.CheckCertificateRequest(
+            server_name="badcert.test", connect=True), timeout=30)
+        self.assertFalse(c.valid)
+        self.assertEqual(c.checked_name, "badcert.test")
+        self.assertTrue(any(r.startswith("hostname_mismatch") for r in c.reasons), c.reasons)
+        self.assertIn("other.test", list(c.chain[0].names))
+        c = self.stub.CheckCertificate(service_pb2.CheckCertificateRequest(
+            server_name="origin.test", connect=True), timeout=30)
+        self.assertTrue(c.valid, c.reasons)
+        self.assertEqual(c.endpoint, "127.0.0.1:%d" % self.w.origin_srv.port)
+
+    def test_05_internal_addresses_are_never_contacted(self):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.keys("internal.test:8448")
+        self.assertIn("10.9.9.9 is in denied network 10.0.0.0/8", e.exception.details())
+
+    def test_06_notary_answers_for_a_server_without_dns(self):
+        r = self.keys("offline.test")
+        self.assertEqual(r.source.kind, service_pb2.KeySource.NOTARY)
+        self.assertEqual(r.source.notary, "notary.test")
+        self.assertEqual(harness.unpadded(r.verify_keys[0].public_key), self.w.offline.public_b64())
+
+    def test_07_thousand_concurrent_cold_lookups_make_one_fetch(self):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            futures = [self.stub.VerifyServerKeys.future(
+                service_pb2.VerifyServerKeysRequest(server_name="cold.test"), timeout=60)
+                for _ in range(1000)]
+            results = [f.result() for f in futures]
+        self.assertTrue(all(r.verify_keys[0].key_id == "ed25519:a" for r in results))
+        self.assertEqual(len(self.w.cold_srv.requests("/_matrix/key/v2/server")), 1)
+
+    def test_08_keys_survive_kill_9_and_answer_without_fetching(self):
+        self.keys("origin.test")
+        self.w.kv.kill9()
+        # Restart on the same data directory with fetching off: only the store
+        # can answer.
+        self.w.kv = harness.Keyverifier(BINARY, self.w.make_config(fetch_disabled=True),
+                                        self.w.data_dir).start()
+        type(self).stub = self.w.stub()
+        r = self.keys("origin.test")
+        self.assertEqual(r.source.kind, service_pb2.KeySource.CACHE)
+        self.assertEqual(harness.unpadded(r.verify_keys[0].public_key), self.w.origin.public_b64())
+        v = self.verify(self.message_event("after restart"))
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID, v.message)
+        self.assertEqual(self.keys("offline.test").source.kind, service_pb2.KeySource.CACHE)
+
+    def test_09_prometheus_scrapes_the_service(self):
+        metrics = self.w.kv.metrics()
+        self.assertIn("keyverifier_key_cache_lookups_total", metrics)
+        prom = harness.Prometheus("127.0.0.1:%d" % self.w.kv.metrics_port)
+        up = harness.wait_for(lambda: [r for r in (prom.query('up{job="keyverifier"}') or [])
+                                       if r["value"][1] == "1"], "Prometheus to scrape", 60)
+        self.assertEqual(up[0]["metric"]["instance"], "127.0.0.1:%d" % self.w.kv.metrics_port)
+        rpcs = harness.wait_for(
+            lambda: prom.query('sum(keyverifier_rpcs_total{method=~".*VerifyServerKeys"})'),
+            "the RPC counter in Prometheus", 30)
+        self.assertGreaterEqual(float(rpcs[0]["value"][1]), 1)
+
+    def test_10_sigterm_drains_and_exits_cleanly(self):
+        self.assertEqual(self.w.kv.terminate(), 0)
+        self.assertIn('"msg":"stopped"', self.w.kv.log_text())
+
+
+class JUnitResult(unittest.TextTestResult):
+    """Also records each case for Bazel's test.xml, so CI counts them."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.cases = []
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.cases.append((test, None))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.cases.append((test, ("failure", self._exc_info_to_string(err, test))))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self.cases.append((test, ("error", self._exc_info_to_string(err, test))))
+
+
+def main():
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(FederationTest)
+    runner = unittest.TextTestRunner(resultclass=JUnitResult, verbosity=2, stream=sys.stdout)
+    try:
+        result = runner.run(suite)
+    finally:
+        harness.stop_all()
+    xml_path = os.environ.get("XML_OUTPUT_FILE")
+    if xml_path:
+        suite_el = ET.Element("testsuite", name="federation_test", tests=str(len(result.cases)))
+        for test, problem in result.cases:
+            case = ET.SubElement(suite_el, "testcase", name=test.id().split(".")[-1],
+                                 classname="FederationTest")
+            if problem:
+                ET.SubElement(case, problem[0], message=problem[1][:200]).text = problem[1]
+        # setUpClass errors leave no cases: say so.
+        for test, err in result.errors:
+            if not hasattr(test, "id") or "setUpClass" in str(test):
+                case = ET.SubElement(suite_el, "testcase", name="setUpClass", classname="FederationTest")
+                ET.SubElement(case, "error", message="setup failed").text = err
+        ET.ElementTree(ET.Element("testsuites")).getroot().append(suite_el)
+        root = ET.Element("testsuites")
+        root.append(suite_el)
+        ET.ElementTree(root).write(xml_path)
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Real parts on loopback for integration tests: dnsmasq, scripted HTTPS
+Matrix servers with their own test CAs, the keyverifier binary, Prometheus.
+Every process started here is stopped by stop_all(), also on failure.
+
+Keys and signatures are made with Debian's python3-signedjson, the Python
+reference implementation, so the service is checked against it.
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from canonicaljson import encode_canonical_json
+from signedjson.key import encode_verify_key_base64, generate_signing_key, get_verify_key
+from signedjson.sign import sign_json  # noqa: F401 (re-exported)
+
+_PROCESSES = []
+
+
+def tmpdir(name):
+    base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
+    return tempfile.mkdtemp(prefix=name + "-", dir=base)
+
+
+def free_port():
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port")
+
+
+def spawn(args, **kw):
+    p = subprocess.Popen(args, **kw)
+    _PROCESSES.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def stop_all():
+    for p in reversed(_PROCESSES):
+        stop(p)
+
+
+def wait_for(predicate, what, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+# --- DNS ----------------------------------------------------------------------
+
+def start_dnsmasq(domain, srv=(), hosts=(), cnames=()):
+    """srv: (name, target, port); hosts: (name, address)."""
+    port = free_port()
+    import grp
+    import pwd
+    args = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+            "--port=%d" % port, "--listen-address=127.0.0.1", "--bind-interfaces",
+            "--no-resolv", "--no-hosts", "--pid-file=", "--log-facility=-",
+            "--user=" + pwd.getpwuid(os.geteuid()).pw_name,
+            "--group=" + grp.getgrgid(os.getegid()).gr_name,
+            "--local=/%s/" % domain]
+    args += ["--srv-host=%s,%s,%d,0,0" % s for s in srv]
+    args += ["--host-record=%s,%s" % h for h in hosts]
+    args += ["--cname=%s,%s" % c for c in cnames]
+    p = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    wait_for(up, "dnsmasq")
+    return p, port
+
+
+# --- Matrix servers -----------------------------------------------------------
+
+def unpadded(b):
+    return base64.b64encode(b).decode().rstrip("=")
+
+
+class MatrixKeys:
+    """A server's signing key and the key responses it publishes."""
+
+    def __init__(self, server_name, version="a"):
+        self.server_name = server_name
+        self.key = generate_signing_key(version)
+        self.key_id = "ed25519:" + version
+
+    def public_b64(self):
+        return encode_verify_key_base64(get_verify_key(self.key))
+
+    def response(self, valid_until_ts, old=None):
+        body = {"server_name": self.server_name, "valid_until_ts": valid_until_ts,
+                "verify_keys": {self.key_id: {"key": self.public_b64()}},
+                "old_verify_keys": old or {}}
+        return sign_json(body, self.server_name, self.key)
+
+    def sign_event(self, event, redact):
+        """Adds the content hash and this server's signature (room v10)."""
+        hashed = {k: v for k, v in event.items() if k not in ("hashes", "signatures", "unsigned")}
+        event["hashes"] = {"sha256": unpadded(hashlib.sha256(encode_canonical_json(hashed)).digest())}
+        signed = sign_json(redact(dict(event)), self.server_name, self.key)
+        event["signatures"] = signed["signatures"]
+        return event
+
+
+class HttpsServer:
+    """tests/testing/https_server.py: a scripted HTTPS server with its own CA."""
+
+    def __init__(self, script, names, routes):
+        self.dir = tmpdir("https")
+        routes_path = os.path.join(self.dir, "routes.json")
+        with open(routes_path, "w") as f:
+            json.dump(routes, f)
+        self.proc = spawn(["/usr/bin/python3", script, "--dir", self.dir, "--names",
+                           ",".join(names), "--routes", routes_path],
+                          stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"PORT (\d+)", line)
+        if not m:
+            raise RuntimeError("HTTPS server did not start: %r" % line)
+        self.port = int(m.group(1))
+        self.ca = os.path.join(self.dir, "ca.pem")
+
+    def requests(self, path=None):
+        try:
+            with open(os.path.join(self.dir, "requests.jsonl")) as f:
+                out = [json.loads(l) for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+        return [r for r in out if path is None or r["path"] == path]
+
+    def stop(self):
+        stop(self.proc)
+
+
+# --- keyverifier --------------------------------------------------------------
+
+class Keyverifier:
+    def __init__(self, binary, config_text, data_dir):
+        self.binary = binary
+        self.dir = tmpdir("keyverifier")
+        self.config = os.path.join(self.dir, "keyverifier.textproto")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.data_dir = data_dir
+        self.log_path = os.path.join(self.dir, "keyverifier.log")
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = spawn([self.binary, "--config", self.config, "--listen", "127.0.0.1:0",
+                           "--metrics_listen", "127.0.0.1:0", "--data_dir", self.data_dir,
+                           "--grace_seconds", "2"], stderr=self.log)
+
+        def ports():
+            text = open(self.log_path).read()
+            if self.proc.poll() is not None:
+                raise RuntimeError("keyverifier exited: " + text)
+            g = re.search(r"serving on .*?\(port (\d+)\)", text)
+            m = re.search(r"metrics on .*?\(port (\d+)\)", text)
+            return (int(g.group(1)), int(m.group(1))) if g and m else None
+        self.port, self.metrics_port = wait_for(ports, "keyverifier to listen")
+        return self
+
+    def kill9(self):
+        stop(self.proc, signal.SIGKILL)
+
+    def terminate(self):
+        stop(self.proc)
+        return self.proc.returncode
+
+    def log_text(self):
+        return open(self.log_path).read()
+
+    def metrics(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                    timeout=5) as r:
+            return r.read().decode()
+
+
+# --- Prometheus ---------------------------------------------------------------
+
+class Prometheus:
+    def __init__(self, target):
+        self.dir = tmpdir("prometheus")
+        self.port = free_port()
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: keyverifier\n"
+                    "    static_configs:\n      - targets: ['%s']\n" % target)
+        self.proc = spawn(["/usr/bin/prometheus", "--config.file=" + config,
+                           "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+                           "--web.listen-address=127.0.0.1:%d" % self.port],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def query(self, expr):
+        url = "http://127.0.0.1:%d/api/v1/query?query=%s" % (
+            self.port, urllib.request.quote(expr))
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                body = json.loads(r.read())
+        except OSError:
+            return None
+        return body["data"]["result"] if body.get("status") == "success" else None
