@@ -29,7 +29,6 @@
 #include "service/clock/clock.h"
 #include "service/config/config.h"
 #include "service/app/app.h"
-#include "service/observe/grpc_interceptor.h"
 #include "service/observe/log.h"
 #include "service/observe/logging_observer.h"
 #include "service/observe/metrics.h"
@@ -137,7 +136,8 @@ int main(int argc, char** argv) {
   keyverifier::api::KeyVerifierService service(
       verifier, **pool, clock,
       {config->tls().allowed_client_names().begin(),
-       config->tls().allowed_client_names().end()});
+       config->tls().allowed_client_names().end()},
+      observer);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -146,11 +146,6 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(config->listen(), *credentials, &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_request_bytes()));
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
-  interceptors.push_back(
-      std::make_unique<keyverifier::observe::MetricsInterceptorFactory>(metrics, clock));
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Error("cannot listen", {{"address", config->listen()}});

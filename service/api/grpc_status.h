@@ -11,6 +11,9 @@ namespace keyverifier::api {
 // Codes map one to one (both follow google.rpc.Code); the message is kept.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// "OK", "NOT_FOUND", ...: the label metrics carry.
+const char* StatusCodeName(grpc::StatusCode code);
+
 }  // namespace keyverifier::api
 
 #endif  // KEYVERIFIER_SERVICE_API_GRPC_STATUS_H_

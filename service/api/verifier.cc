@@ -96,6 +96,41 @@ class Verifier::KeyMemo {
 
 absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
     const v1::VerifyServerKeysRequest& request, absl::Time deadline) {
+  return ServerKeys(request, deadline, false, nullptr);
+}
+
+std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> Verifier::TryVerifyServerKeys(
+    const v1::VerifyServerKeysRequest& request) {
+  bool slow = false;
+  absl::StatusOr<v1::VerifyServerKeysResponse> r =
+      ServerKeys(request, absl::InfiniteFuture(), true, &slow);
+  if (slow) return std::nullopt;
+  return r;
+}
+
+std::optional<absl::StatusOr<v1::EventVerdict>> Verifier::TryVerifyEventSignature(
+    const v1::VerifyEventSignatureRequest& request) {
+  KeyMemo memo;
+  bool slow = false;
+  absl::StatusOr<v1::EventVerdict> r =
+      VerifyEvent(request, absl::InfiniteFuture(), memo, true, &slow);
+  if (slow) return std::nullopt;
+  return r;
+}
+
+absl::StatusOr<keyring::KeyResult> Verifier::Lookup(const keyring::KeyQuery& query,
+                                                    absl::Time deadline, bool memory_only,
+                                                    bool* slow) {
+  if (!memory_only) return keys_.GetKeys(query, deadline);
+  std::optional<keyring::KeyResult> r = keys_.TryGetKeysFromMemory(query);
+  if (r) return *std::move(r);
+  *slow = true;
+  return absl::UnavailableError("not in memory");
+}
+
+absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ServerKeys(
+    const v1::VerifyServerKeysRequest& request, absl::Time deadline, bool memory_only,
+    bool* slow) {
   if (absl::Status s = core::ParseServerName(request.server_name()).status();
       !s.ok()) {
     return Field("server_name", s);
@@ -104,7 +139,7 @@ absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
   query.server_name = request.server_name();
   query.key_ids.assign(request.key_ids().begin(), request.key_ids().end());
   query.minimum_valid_until_ts = request.minimum_valid_until_ts();
-  absl::StatusOr<keyring::KeyResult> keys = keys_.GetKeys(query, deadline);
+  absl::StatusOr<keyring::KeyResult> keys = Lookup(query, deadline, memory_only, slow);
   if (!keys.ok()) return keys.status();
   v1::VerifyServerKeysResponse out;
   out.set_server_name(keys->server_name);
@@ -143,7 +178,7 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
 
 absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
     const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
-    KeyMemo& memo) {
+    KeyMemo& memo, bool memory_only, bool* slow) {
   absl::StatusOr<const core::RoomVersion*> room =
       core::LookupRoomVersion(request.room_version());
   if (!room.ok()) return Field("room_version", room.status());
@@ -167,12 +202,14 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
     if ((*room)->enforce_key_validity) {
       query.minimum_valid_until_ts = event->origin_server_ts;
     }
+    query.include_raw_json = false;
     if (const std::vector<core::VerifyKey>* known = memo.Find(query)) {
       keys[server] = known;
       continue;
     }
-    absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
+    absl::StatusOr<keyring::KeyResult> result = Lookup(query, deadline, memory_only, slow);
     if (!result.ok()) {
+      if (memory_only) return result.status();
       return absl::Status(result.status().code(),
                           absl::StrCat("keys of ", server, ": ",
                                        result.status().message()));

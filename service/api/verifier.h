@@ -9,6 +9,8 @@
 #ifndef KEYVERIFIER_SERVICE_API_VERIFIER_H_
 #define KEYVERIFIER_SERVICE_API_VERIFIER_H_
 
+#include <optional>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "keyverifier/v1/service.pb.h"
@@ -45,11 +47,27 @@ class Verifier {
   absl::StatusOr<v1::CheckCertificateResponse> CheckCertificate(
       const v1::CheckCertificateRequest& request, absl::Time deadline);
 
+  // The same answers when every key needed is already in memory, without
+  // blocking on the store or the network; nullopt when the call must take
+  // the slow path. Lets the service answer cheap calls on the gRPC thread.
+  std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> TryVerifyServerKeys(
+      const v1::VerifyServerKeysRequest& request);
+  std::optional<absl::StatusOr<v1::EventVerdict>> TryVerifyEventSignature(
+      const v1::VerifyEventSignatureRequest& request);
+
  private:
   class KeyMemo;
+  // With `memory_only`, a key not in memory sets *slow and returns early.
   absl::StatusOr<v1::EventVerdict> VerifyEvent(
       const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
-      KeyMemo& memo);
+      KeyMemo& memo, bool memory_only = false, bool* slow = nullptr);
+  // GetKeys, or with `memory_only` TryGetKeysFromMemory (setting *slow when
+  // the keys are not in memory).
+  absl::StatusOr<keyring::KeyResult> Lookup(const keyring::KeyQuery& query,
+                                            absl::Time deadline, bool memory_only, bool* slow);
+  absl::StatusOr<v1::VerifyServerKeysResponse> ServerKeys(
+      const v1::VerifyServerKeysRequest& request, absl::Time deadline, bool memory_only,
+      bool* slow);
 
   keyring::KeyRing& keys_;
   const Clock& clock_;

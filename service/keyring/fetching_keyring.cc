@@ -29,14 +29,16 @@ bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
 }
 
 KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entry,
-                                    KeySource source) const {
+                                    KeySource source, bool include_raw_json) const {
   KeyResult r;
   r.server_name = server;
   r.source = std::move(source);
   for (const store::StoredKey& k : entry.keys) {
     (k.is_old() ? r.old_verify_keys : r.verify_keys).push_back(k.key);
   }
-  for (const store::StoredResponse& resp : entry.responses) r.raw_json.push_back(resp.raw_json);
+  if (include_raw_json) {
+    for (const store::StoredResponse& resp : entry.responses) r.raw_json.push_back(resp.raw_json);
+  }
   return r;
 }
 
@@ -95,7 +97,7 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
   }
   if (!force && Answers(entry.keys, query)) {
     Remember(server, entry);
-    return ToResult(server, entry, {KeySource::Kind::kCache, ""});
+    return ToResult(server, entry, {KeySource::Kind::kCache, ""}, query.include_raw_json);
   }
   const bool may_fetch = sources_ != nullptr && (force || clock_.Now() >= retry_after);
   absl::Status fetch_error = absl::NotFoundError(
@@ -151,7 +153,7 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
         ks.kind = KeySource::Kind::kNotary;
         ks.notary = source;
       }
-      return ToResult(server, entry, ks);
+      return ToResult(server, entry, ks, query.include_raw_json);
     }
     fetch_error = fetched.status();
     entry.failures += 1;
@@ -163,7 +165,7 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
   if (!entry.keys.empty()) {
     // Stale, but the last good answer: the verifier's validity rules decide
     // whether these keys still verify what is asked.
-    return ToResult(server, entry, {KeySource::Kind::kCache, ""});
+    return ToResult(server, entry, {KeySource::Kind::kCache, ""}, query.include_raw_json);
   }
   if (!stored.ok() && absl::IsNotFound(fetch_error)) {
     return absl::UnavailableError(
@@ -180,7 +182,8 @@ absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::
     if (it != entries_.end() && Answers(it->second.keys, query)) {
       it->second.last_asked = clock_.Now();
       observer_.OnKeyLookup(true);
-      return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""});
+      return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""},
+                      query.include_raw_json);
     }
   }
   observer_.OnKeyLookup(false);
@@ -189,6 +192,16 @@ absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::
   });
   Touch(query.server_name);
   return r;
+}
+
+std::optional<KeyResult> FetchingKeyRing::TryGetKeysFromMemory(const KeyQuery& query) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(query.server_name);
+  if (it == entries_.end() || !Answers(it->second.keys, query)) return std::nullopt;
+  it->second.last_asked = clock_.Now();
+  observer_.OnKeyLookup(true);
+  return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""},
+                  query.include_raw_json);
 }
 
 absl::StatusOr<int64_t> FetchingKeyRing::Refresh(absl::string_view server, absl::Time deadline) {

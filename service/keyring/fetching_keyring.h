@@ -52,6 +52,7 @@ class FetchingKeyRing final : public KeyRing {
                   observe::Observer& observer, Options options);
 
   absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query, absl::Time deadline) override;
+  std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override;
 
   // Fetches the server's keys now, whatever is cached (the refresher's
   // entry point); shares a fetch already under way. Returns when the fetched
@@ -80,7 +81,8 @@ class FetchingKeyRing final : public KeyRing {
   };
 
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
-  KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source) const;
+  KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source,
+                     bool include_raw_json) const;
   // Reads the server from the store into memory.
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
   // The shared part of a miss: store, then fetch.
@@ -100,7 +102,8 @@ class FetchingKeyRing final : public KeyRing {
 };
 
 // Asks `first`; where it has nothing (NotFoundError), asks `second`. For the
-// operator's pinned keys in front of the fetching keyring.
+// operator's pinned keys in front of the fetching keyring: `first` must answer
+// (or say NotFound) without blocking, as TrustedKeyRing does.
 class FallbackKeyRing final : public KeyRing {
  public:
   FallbackKeyRing(KeyRing& first, KeyRing& second) : first_(first), second_(second) {}
@@ -108,6 +111,10 @@ class FallbackKeyRing final : public KeyRing {
     absl::StatusOr<KeyResult> r = first_.GetKeys(query, deadline);
     if (absl::IsNotFound(r.status())) return second_.GetKeys(query, deadline);
     return r;
+  }
+  std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override {
+    if (std::optional<KeyResult> r = first_.TryGetKeysFromMemory(query)) return r;
+    return second_.TryGetKeysFromMemory(query);
   }
 
  private:

@@ -11,6 +11,7 @@
 #define KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct KeyQuery {
   // Current keys must be known valid until at least this time (ms); older
   // answers make the keyring look again. 0: no requirement.
   int64_t minimum_valid_until_ts = 0;
+  // Whether the result should carry the signed responses (raw_json); event
+  // verification does not need them.
+  bool include_raw_json = true;
 };
 
 struct KeySource {
@@ -55,6 +59,12 @@ class KeyRing {
   virtual ~KeyRing() = default;
   virtual absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query,
                                             absl::Time deadline) = 0;
+  // The answer GetKeys would give, if it is already in memory; never blocks
+  // on a store or the network. nullopt (the default) sends the caller down
+  // the slow path (GetKeys on a worker thread).
+  virtual std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace keyverifier::keyring

@@ -32,6 +32,8 @@ class TrustedKeyRing final : public KeyRing {
   explicit TrustedKeyRing(KeysByServer keys) : keys_(std::move(keys)) {}
   absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query,
                                     absl::Time deadline) override;
+  // Never blocks: the answer for a pinned server, nullopt for any other.
+  std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override;
 
  private:
   const KeysByServer keys_;

@@ -14,6 +14,10 @@ class LoggingObserver final : public Observer {
  public:
   LoggingObserver(Observer& next, Logger& log) : next_(next), log_(log) {}
 
+  void OnRpc(absl::string_view method, absl::string_view code,
+             absl::Duration latency) override {
+    next_.OnRpc(method, code, latency);
+  }
   void OnVerdict(absl::string_view outcome, absl::string_view reason) override {
     next_.OnVerdict(outcome, reason);
   }

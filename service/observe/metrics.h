@@ -32,6 +32,10 @@ class Metrics final : public Observer {
   // One finished RPC: method is the full gRPC method name, code its status.
   void RecordRpc(absl::string_view method, absl::string_view code,
                  double seconds);
+  void OnRpc(absl::string_view method, absl::string_view code,
+             absl::Duration latency) override {
+    RecordRpc(method, code, absl::ToDoubleSeconds(latency));
+  }
   void OnVerdict(absl::string_view outcome, absl::string_view reason) override;
   void OnKeyLookup(bool cache_hit) override;
   void OnKeyFetch(absl::string_view source, absl::string_view outcome,

@@ -12,6 +12,10 @@ namespace keyverifier::observe {
 class Observer {
  public:
   virtual ~Observer() = default;
+  // A gRPC call finished: `method` is the full method name
+  // ("/keyverifier.v1.KeyVerifier/VerifyEvents"), `code` the status code name.
+  virtual void OnRpc(absl::string_view method, absl::string_view code,
+                     absl::Duration latency) {}
   // A verdict was given. outcome: valid | valid_but_redacted | invalid.
   virtual void OnVerdict(absl::string_view outcome, absl::string_view reason) {}
   // A key lookup was answered from the cache (hit) or needed a source (miss).

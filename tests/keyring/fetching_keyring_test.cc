@@ -1,5 +1,6 @@
 // FetchingKeyRing over a memory store and scripted sources.
 #include "service/keyring/fetching_keyring.h"
+#include "service/keyring/trusted_keys.h"
 
 #include <atomic>
 #include <thread>
@@ -200,6 +201,35 @@ TEST_F(FetchingKeyRingTest, RefreshFetchesWhateverIsCached) {
   EXPECT_EQ(origin_.calls(), 2);
   EXPECT_EQ(ring_->FreshnessOf("origin.test").fetched_ts, kNowMs + 3600 * 1000);
   EXPECT_EQ(ring_->TrackedServers().count("origin.test"), 1u);
+}
+
+TEST_F(FetchingKeyRingTest, MemoryAnswersOnlyWhatIsAlreadyThere) {
+  KeyQuery q;
+  q.server_name = "origin.test";
+  q.key_ids = {"ed25519:a"};
+  EXPECT_FALSE(ring_->TryGetKeysFromMemory(q).has_value());
+  EXPECT_EQ(origin_.calls(), 0);  // never fetches
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  std::optional<KeyResult> r = ring_->TryGetKeysFromMemory(q);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->verify_keys.size(), 1u);
+  q.include_raw_json = false;
+  EXPECT_TRUE(ring_->TryGetKeysFromMemory(q)->raw_json.empty());
+  q.minimum_valid_until_ts = kNowMs + 2 * kDay;  // not valid long enough
+  EXPECT_FALSE(ring_->TryGetKeysFromMemory(q).has_value());
+  // Pinned keys in front: they answer from memory too.
+  KeysByServer pinned_keys;
+  pinned_keys["pinned.test"] = {Keys({{"ed25519:p", 'p'}}, kNowMs + kDay).verify_keys[0]};
+  TrustedKeyRing pinned(pinned_keys);
+  FallbackKeyRing both(pinned, *ring_);
+  KeyQuery p;
+  p.server_name = "pinned.test";
+  EXPECT_TRUE(both.TryGetKeysFromMemory(p).has_value());
+  q.minimum_valid_until_ts = 0;
+  EXPECT_TRUE(both.TryGetKeysFromMemory(q).has_value());
+  p.server_name = "unknown.test";
+  EXPECT_FALSE(both.TryGetKeysFromMemory(p).has_value());
 }
 
 TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
