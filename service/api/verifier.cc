@@ -176,9 +176,16 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
   return VerifyEvent(request, deadline, memo);
 }
 
-absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
-    const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
-    KeyMemo& memo, bool memory_only, bool* slow) {
+// An event parsed and hashed, with the keys of the servers that must sign.
+struct Verifier::Pending {
+  core::PreparedEvent event;
+  const core::RoomVersion* room = nullptr;
+  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> keys;
+};
+
+absl::StatusOr<Verifier::Pending> Verifier::Prepare(
+    const v1::VerifyEventSignatureRequest& request, absl::Time deadline, KeyMemo& memo,
+    bool memory_only, bool* slow) {
   absl::StatusOr<const core::RoomVersion*> room =
       core::LookupRoomVersion(request.room_version());
   if (!room.ok()) return Field("room_version", room.status());
@@ -190,21 +197,23 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
   absl::StatusOr<core::PreparedEvent> event =
       core::PrepareEvent(request.event_json(), **room);
   if (!event.ok()) return Field("event_json", event.status());
+  Pending p;
+  p.event = *std::move(event);
+  p.room = *room;
 
   // Keys for every server that must sign; a key valid long enough for the
   // event where the room version enforces validity.
-  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> keys;
-  for (const std::string& server : event->required_servers) {
+  for (const std::string& server : p.event.required_servers) {
     keyring::KeyQuery query;
     query.server_name = server;
-    query.key_ids = SigningKeyIds(*event, server);
+    query.key_ids = SigningKeyIds(p.event, server);
     if (query.key_ids.empty()) continue;  // the verdict says missing_signature
-    if ((*room)->enforce_key_validity) {
-      query.minimum_valid_until_ts = event->origin_server_ts;
+    if (p.room->enforce_key_validity) {
+      query.minimum_valid_until_ts = p.event.origin_server_ts;
     }
     query.include_raw_json = false;
     if (const std::vector<core::VerifyKey>* known = memo.Find(query)) {
-      keys[server] = known;
+      p.keys[server] = known;
       continue;
     }
     absl::StatusOr<keyring::KeyResult> result = Lookup(query, deadline, memory_only, slow);
@@ -214,15 +223,18 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
                           absl::StrCat("keys of ", server, ": ",
                                        result.status().message()));
     }
-    keys[server] = &memo.Put(server, result->AllKeys());
+    p.keys[server] = &memo.Put(server, result->AllKeys());
   }
-  core::KeyLookup lookup = [&keys](absl::string_view server) {
-    auto it = keys.find(server);
-    return it == keys.end() ? absl::Span<const core::VerifyKey>()
-                            : absl::Span<const core::VerifyKey>(*it->second);
+  return p;
+}
+
+absl::StatusOr<v1::EventVerdict> Verifier::Finish(const Pending& p) {
+  core::KeyLookup lookup = [&p](absl::string_view server) {
+    auto it = p.keys.find(server);
+    return it == p.keys.end() ? absl::Span<const core::VerifyKey>()
+                              : absl::Span<const core::VerifyKey>(*it->second);
   };
-  core::EventVerdict verdict =
-      core::VerifyPreparedEvent(*event, lookup, clock_.NowMs());
+  core::EventVerdict verdict = core::VerifyPreparedEvent(p.event, lookup, clock_.NowMs());
   observer_.OnVerdict(core::OutcomeName(verdict.outcome),
                       core::ReasonName(verdict.reason));
 
@@ -230,7 +242,7 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
   out.set_outcome(ToProto(verdict.outcome));
   out.set_reason(ToProto(verdict.reason));
   out.set_message(verdict.message);
-  out.set_event_id(event->event_id);
+  out.set_event_id(p.event.event_id);
   for (const auto& c : verdict.checked) {
     v1::EventVerdict::Checked* checked = out.add_checked();
     checked->set_server_name(c.server);
@@ -238,11 +250,19 @@ absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
   }
   if (verdict.outcome == core::EventVerdict::Outcome::kValidButRedacted) {
     absl::StatusOr<std::string> redacted =
-        core::CanonicalJson(event->redacted, (*room)->number_policy);
+        core::CanonicalJson(p.event.redacted, p.room->number_policy);
     if (!redacted.ok()) return redacted.status();
     out.set_redacted_event(*std::move(redacted));
   }
   return out;
+}
+
+absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
+    const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
+    KeyMemo& memo, bool memory_only, bool* slow) {
+  absl::StatusOr<Pending> p = Prepare(request, deadline, memo, memory_only, slow);
+  if (!p.ok()) return p.status();
+  return Finish(*p);
 }
 
 absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
@@ -252,8 +272,8 @@ absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
         absl::StrCat("events: ", request.events_size(), " events; the limit is ",
                      limits_.max_events_per_batch, " per call"));
   }
-  v1::VerifyEventsResponse out;
   KeyMemo memo;
+  v1::VerifyEventsResponse out;
   for (int i = 0; i < request.events_size(); ++i) {
     v1::EventResult* result = out.add_results();
     absl::StatusOr<v1::EventVerdict> v = VerifyEvent(request.events(i), deadline, memo);

@@ -57,7 +57,14 @@ class Verifier {
 
  private:
   class KeyMemo;
-  // With `memory_only`, a key not in memory sets *slow and returns early.
+  struct Pending;
+  // Parses and hashes one event and gathers its signers' keys. With
+  // `memory_only`, a key not in memory sets *slow and returns early.
+  absl::StatusOr<Pending> Prepare(const v1::VerifyEventSignatureRequest& request,
+                                  absl::Time deadline, KeyMemo& memo, bool memory_only,
+                                  bool* slow);
+  // The signature checks and the verdict.
+  absl::StatusOr<v1::EventVerdict> Finish(const Pending& pending);
   absl::StatusOr<v1::EventVerdict> VerifyEvent(
       const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
       KeyMemo& memo, bool memory_only = false, bool* slow = nullptr);

@@ -70,4 +70,20 @@ const Fixture& GetFixture() {
   return *f;
 }
 
+core::ServerKeys FixtureKeyResponse() {
+  core::ServerKeys response;
+  response.server_name = kServer;
+  response.valid_until_ts = kNow + 365LL * 24 * 3600 * 1000;
+  for (core::VerifyKey k : GetFixture().keys) {
+    k.valid_until_ts = response.valid_until_ts;
+    response.verify_keys.push_back(k);
+  }
+  response.raw_json = absl::StrCat(
+      R"({"old_verify_keys":{},"server_name":")", kServer, R"(","signatures":{")", kServer,
+      R"(":{")", kKeyId, R"(":")", std::string(86, 'A'), R"("}},"valid_until_ts":)",
+      response.valid_until_ts, R"(,"verify_keys":{")", kKeyId, R"(":{"key":")",
+      std::string(43, 'A'), R"("}}})");
+  return response;
+}
+
 }  // namespace keyverifier::bench

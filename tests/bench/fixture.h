@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "service/core/room_version.h"
+#include "service/core/server_keys.h"
 #include "service/core/verify_key.h"
 
 namespace keyverifier::bench {
@@ -26,6 +27,10 @@ struct Fixture {
 
 // Built once; thread-safe.
 const Fixture& GetFixture();
+
+// The fixture's keys as a key response, valid for a year, as the fetching
+// keyring would store it (the raw JSON is of realistic size, unsigned).
+core::ServerKeys FixtureKeyResponse();
 
 }  // namespace keyverifier::bench
 

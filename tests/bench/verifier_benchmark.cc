@@ -27,15 +27,7 @@ constexpr int kBatch = 64;
 struct World {
   World() {
     store = *store::MemoryKeyStore::Create();
-    core::ServerKeys response;
-    response.server_name = kServer;
-    response.valid_until_ts = kNow + 365LL * 24 * 3600 * 1000;
-    for (core::VerifyKey k : GetFixture().keys) {
-      k.valid_until_ts = response.valid_until_ts;
-      response.verify_keys.push_back(k);
-    }
-    response.raw_json = "{}";
-    if (!store->StoreResponse(response, kServer, kNow).ok()) std::abort();
+    if (!store->StoreResponse(FixtureKeyResponse(), kServer, kNow).ok()) std::abort();
     fetching = std::make_unique<keyring::FetchingKeyRing>(*store, nullptr, clock,
                                                           observe::NoopObserver(),
                                                           keyring::FetchingKeyRing::Options{});
