@@ -4,7 +4,7 @@
 // The JSON and hash work should cost under ~10% of the verify: the target is
 // full-path throughput >= 0.90x the bare verify's. Prints the ratio at the end.
 //
-//   bazel run //tests/bench:event_verify_benchmark
+//   bazel run -c opt //tests/bench:event_verify_benchmark
 #include <sodium.h>
 
 #include <iostream>

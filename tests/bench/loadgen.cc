@@ -4,14 +4,15 @@
 //     (the ceiling for VerifyEvents);
 //   - trivial server: a gRPC service whose VerifyEventSignature does exactly
 //     one bare verify (the ceiling for unary VerifyEventSignature);
-//   - the real KeyVerifierService (trusted-keys keyring, worker pool) for
+//   - the real KeyVerifierService (the keyring as deployed, keys in memory;
+//     worker pool; metrics) for
 //     VerifyEventSignature, VerifyEvents (64 events a call) and cached
 //     VerifyServerKeys.
 // Servers run in this process on loopback; clients use gRPC's callback API with
 // a fixed number of calls in flight. Reports calls/s, events/s, p50/p99/p99.9
 // latency and CPU use, then the ratios the targets are stated in.
 //
-//   bazel run //tests/bench:loadgen -- [--seconds N]
+//   bazel run -c opt //tests/bench:loadgen -- [--seconds N] [--rounds N]
 #include <sodium.h>
 #include <sys/resource.h>
 
