@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The image must carry what the binary needs at run time: every shared
+# library the service binary links directly (readelf NEEDED) comes from a
+# Debian package the Dockerfile installs, or one those depend on (the closure
+# is read from this machine's dpkg database, where the same packages are
+# installed for the build), or debian:12-slim itself; and the data files it
+# reads (CA bundle, Public Suffix List) are installed too.
+set -euo pipefail
+
+bin="$1"
+dockerfile="$2"
+base_packages=" libc6 libgcc-s1 libstdc++6 "
+
+listed=$(sed -n '/apt-get install/,/rm -rf/p' "$dockerfile" | tr -s ' \\\t&' '\n' \
+  | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vxE 'apt-get|install|rm|update|RUN' | sort -u)
+# The packages apt would bring in with them (Depends and Pre-Depends).
+installed="$listed"
+frontier="$listed"
+while [ -n "$frontier" ]; do
+  next=""
+  for p in $frontier; do
+    deps=$(dpkg-query -W -f '${Depends}, ${Pre-Depends}' "$p" 2>/dev/null \
+      | tr ',|' '\n\n' | sed 's/(.*)//; s/:any//; s/[[:space:]]//g' | grep -v '^$' || true)
+    for d in $deps; do
+      grep -qx "$d" <<<"$installed" || { installed="$installed"$'\n'"$d"; next="$next $d"; }
+    done
+  done
+  frontier="$next"
+done
+missing=0
+check_package() {  # package, why
+  if ! grep -qx "$1" <<<"$installed"; then
+    echo "FAIL: the Dockerfile does not install $1, nor anything depending on it ($2)"
+    missing=1
+  else
+    echo "ok: $1 ($2)"
+  fi
+}
+
+while read -r soname; do
+  case "$soname" in ld-linux*) continue;; esac
+  path=$(ldd "$bin" | awk -v s="$soname" '$1 == s {print $3}')
+  [ -n "$path" ] || { echo "FAIL: $soname does not resolve"; missing=1; continue; }
+  pkg=""
+  for candidate in "$path" "${path#/usr}" "/usr$path"; do
+    pkg=$(dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1) && [ -n "$pkg" ] && break
+  done
+  [ -n "$pkg" ] || { echo "FAIL: no package owns $path"; missing=1; continue; }
+  case "$base_packages" in *" $pkg "*) echo "ok: $pkg ($soname, in the base image)"; continue;; esac
+  check_package "$pkg" "$soname"
+done < <(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+
+check_package ca-certificates "the system CA bundle for federation TLS"
+check_package publicsuffix "the Public Suffix List for wildcard checks"
+
+[ "$missing" -eq 0 ] || exit 1
+echo "ok: the image has every run-time dependency"
