@@ -16,6 +16,7 @@ PACKAGES=(
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-signedjson python3-canonicaljson python3-nacl python3-cryptography
+  python3-yaml
   python3-grpcio python3-protobuf
   postgresql dnsmasq-base bind9-dnsutils prometheus openssl curl
 )
