@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,7 +21,11 @@
 #include "service/core/json.h"
 #include "service/core/room_version.h"
 #include "service/core/x_matrix.h"
+#include "service/net/ip_filter.h"
+#include "service/tls/certificate_checker.h"
+#include "service/tls/certificate_policy.h"
 #include "tests/fakes/fake_keyring.h"
+#include "tests/tls/test_pki.h"
 
 namespace keyverifier::api {
 namespace {
@@ -47,8 +53,9 @@ class HangingKeyRing : public keyring::KeyRing {
 
 class Server {
  public:
-  Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {})
-      : verifier_(keys, clock, limits),
+  Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
+         const tls::CertificateChecker* certificates = nullptr)
+      : verifier_(keys, clock, limits, observe::NoopObserver(), certificates),
         pool_(*WorkerPool::Create(2, 64)),
         service_(verifier_, *pool_, system_clock_) {
     grpc::ServerBuilder builder;
@@ -336,6 +343,108 @@ TEST_F(GrpcServiceTest, ServerKeys) {
   req.set_server_name("unknown.example");
   s = server.stub().VerifyServerKeys(Context().get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// CheckCertificate through a real channel, on chains from a test PKI.
+class CheckCertificateTest : public GrpcServiceTest {
+ protected:
+  CheckCertificateTest() : pki_(tls::testing::MakeHierarchy("origin.example")) {
+    std::vector<tls::X509Ptr> roots;
+    roots.push_back(pki_.root.Ref());
+    tls::CertificatePolicyOptions o;
+    o.trust_store = *tls::TrustStore::FromCertificates(std::move(roots));
+    o.whitelist = {"*.onion"};
+    policy_ = *tls::CertificatePolicy::Create(std::move(o));
+    checker_ = std::make_unique<tls::CertificateChecker>(*policy_, nullptr, filter_, clock_,
+                                                         tls::CertificateChecker::Options{});
+  }
+  v1::CheckCertificateRequest Offered(const std::string& name) {
+    v1::CheckCertificateRequest req;
+    req.set_server_name(name);
+    req.set_pem_chain(pki_.leaf.Pem() + pki_.intermediate.Pem());
+    req.set_at_ts(absl::ToUnixMillis(tls::testing::DefaultValidationTime()));
+    return req;
+  }
+
+  tls::testing::Hierarchy pki_;
+  net::IpFilter filter_ = net::IpFilter::AllowAll();
+  std::unique_ptr<tls::CertificatePolicy> policy_;
+  std::unique_ptr<tls::CertificateChecker> checker_;
+};
+
+TEST_F(CheckCertificateTest, OfferedChainForTheServerNameIsValid) {
+  Server server(keys_, clock_, {}, checker_.get());
+  v1::CheckCertificateResponse resp;
+  grpc::Status s =
+      server.stub().CheckCertificate(Context().get(), Offered("origin.example:8448"), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.valid()) << absl::StrJoin(resp.reasons(), "; ");
+  EXPECT_EQ(resp.checked_name(), "origin.example");
+  ASSERT_EQ(resp.chain_size(), 2);
+  EXPECT_EQ(resp.chain(0).names(0), "origin.example");
+  EXPECT_EQ(resp.chain(0).sha256_fingerprint().size(), 32u);
+  EXPECT_GT(resp.chain(0).not_after_ts(), resp.chain(0).not_before_ts());
+  EXPECT_TRUE(resp.applied_rule().empty());
+}
+
+TEST_F(CheckCertificateTest, AnotherNameIsAnInvalidVerdictWithTheReason) {
+  Server server(keys_, clock_, {}, checker_.get());
+  v1::CheckCertificateResponse resp;
+  grpc::Status s = server.stub().CheckCertificate(Context().get(), Offered("other.example"), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(resp.valid());
+  ASSERT_GT(resp.reasons_size(), 0);
+  EXPECT_TRUE(absl::StartsWith(resp.reasons(0), "hostname_mismatch")) << resp.reasons(0);
+  EXPECT_TRUE(absl::StrContains(resp.reasons(0), "origin.example")) << resp.reasons(0);
+}
+
+TEST_F(CheckCertificateTest, DerChainAndExpiryAtAGivenTime) {
+  Server server(keys_, clock_, {}, checker_.get());
+  v1::CheckCertificateRequest req = Offered("origin.example");
+  req.mutable_der_chain()->add_certificates(pki_.leaf.Der());
+  req.mutable_der_chain()->add_certificates(pki_.intermediate.Der());
+  v1::CheckCertificateResponse resp;
+  ASSERT_TRUE(server.stub().CheckCertificate(Context().get(), req, &resp).ok());
+  EXPECT_TRUE(resp.valid()) << absl::StrJoin(resp.reasons(), "; ");
+  req.set_at_ts(absl::ToUnixMillis(tls::testing::DefaultValidationTime() + absl::Hours(24 * 3650)));
+  ASSERT_TRUE(server.stub().CheckCertificate(Context().get(), req, &resp).ok());
+  EXPECT_FALSE(resp.valid());
+  EXPECT_TRUE(absl::StrContains(absl::StrJoin(resp.reasons(), "; "), "expired"))
+      << absl::StrJoin(resp.reasons(), "; ");
+}
+
+TEST_F(CheckCertificateTest, WhitelistedNameSaysWhichRule) {
+  Server server(keys_, clock_, {}, checker_.get());
+  v1::CheckCertificateResponse resp;
+  ASSERT_TRUE(server.stub().CheckCertificate(Context().get(), Offered("hidden.onion"), &resp).ok());
+  EXPECT_TRUE(resp.valid());
+  EXPECT_EQ(resp.applied_rule(), "whitelist_glob:*.onion");
+}
+
+TEST_F(CheckCertificateTest, UnusableRequestsAreErrorsNamingTheField) {
+  Server server(keys_, clock_, {}, checker_.get());
+  v1::CheckCertificateResponse resp;
+  v1::CheckCertificateRequest none;
+  none.set_server_name("origin.example");
+  grpc::Status s = server.stub().CheckCertificate(Context().get(), none, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "chain_source")) << s.error_message();
+  v1::CheckCertificateRequest bad_name = Offered("not a name!");
+  s = server.stub().CheckCertificate(Context().get(), bad_name, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "server_name")) << s.error_message();
+  v1::CheckCertificateRequest live;
+  live.set_server_name("origin.example");
+  live.set_connect(true);
+  s = server.stub().CheckCertificate(Context().get(), live, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+}
+
+TEST_F(CheckCertificateTest, WithoutAPolicyItIsFailedPrecondition) {
+  Server server(keys_, clock_);
+  v1::CheckCertificateResponse resp;
+  grpc::Status s = server.stub().CheckCertificate(Context().get(), Offered("origin.example"), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 }  // namespace
