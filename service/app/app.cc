@@ -146,7 +146,18 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
       tls::CertificatePolicy::Create(*std::move(policy_options));
   if (!policy.ok()) return Bad("federation_tls", policy.status().message());
   app->policy_ = *std::move(policy);
-  app->peer_verifier_ = std::make_unique<tls::PolicyPeerVerifier>(*app->policy_, clock);
+  // MSC1711 fallback: fingerprints from the verified responses the keyring
+  // holds (built below; only consulted after start).
+  App* self = app.get();
+  tls::FingerprintSource fingerprints = [self](absl::string_view host) {
+    absl::flat_hash_set<std::string> out;
+    if (self->fetching_ != nullptr) {
+      for (std::string& fp : self->fetching_->TlsFingerprintsOf(host)) out.insert(std::move(fp));
+    }
+    return out;
+  };
+  app->peer_verifier_ = std::make_unique<tls::PolicyPeerVerifier>(
+      *app->policy_, clock, absl::InfinitePast(), fingerprints);
 
   net::CaresResolver::Options dns;
   dns.servers = c.dns().servers();
@@ -223,7 +234,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   }
   app->checker_ = std::make_unique<tls::CertificateChecker>(
       *app->policy_, app->discovery_.get(), *app->filter_, clock,
-      tls::CertificateChecker::Options{});
+      tls::CertificateChecker::Options{}, fingerprints);
 
   api::VerifierLimits limits;
   limits.max_events_per_batch = c.limits().max_events_per_batch();

@@ -197,4 +197,19 @@ absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
   return out;
 }
 
+std::vector<std::string> TlsFingerprints(absl::string_view response_json) {
+  std::vector<std::string> out;
+  absl::StatusOr<Value> v = ParseJson(response_json);
+  if (!v.ok() || !v->is_object()) return out;
+  const Value* list = v->Find("tls_fingerprints");
+  if (list == nullptr || !list->is_array()) return out;
+  for (const Value& entry : list->array()) {
+    const Value* sha = entry.is_object() ? entry.Find("sha256") : nullptr;
+    if (sha == nullptr || !sha->is_string()) continue;
+    absl::StatusOr<std::string> raw = DecodeBase64(sha->string_value());
+    if (raw.ok() && raw->size() == 32) out.push_back(*std::move(raw));
+  }
+  return out;
+}
+
 }  // namespace keyverifier::core

@@ -70,6 +70,13 @@ absl::StatusOr<ServerKeys> ParseServerKeys(
 absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
     absl::string_view json, const PinnedNotary& notary);
 
+// The SHA-256 digests (raw 32 bytes) a key response lists in its
+// `tls_fingerprints` (MSC1711's transition; removed from the current spec,
+// still published by older servers). Entries that are not a base64 sha256
+// of 32 bytes are skipped. Only meaningful for a response whose signatures
+// were verified.
+std::vector<std::string> TlsFingerprints(absl::string_view response_json);
+
 }  // namespace keyverifier::core
 
 #endif  // KEYVERIFIER_SERVICE_CORE_SERVER_KEYS_H_

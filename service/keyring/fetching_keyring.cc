@@ -219,6 +219,23 @@ absl::StatusOr<int64_t> FetchingKeyRing::Refresh(absl::string_view server, absl:
   return after.valid_until_ts;
 }
 
+std::vector<std::string> FetchingKeyRing::TlsFingerprintsOf(absl::string_view host) {
+  std::vector<std::string> raw_responses;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [server, e] : entries_) {
+      absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
+      if (!name.ok() || name->host != host) continue;
+      for (const store::StoredResponse& r : e.responses) raw_responses.push_back(r.raw_json);
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& raw : raw_responses) {
+    for (std::string& fp : core::TlsFingerprints(raw)) out.push_back(std::move(fp));
+  }
+  return out;
+}
+
 std::map<std::string, absl::Time> FetchingKeyRing::TrackedServers() {
   absl::MutexLock lock(&mu_);
   std::map<std::string, absl::Time> out;

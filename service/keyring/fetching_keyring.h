@@ -68,6 +68,10 @@ class FetchingKeyRing final : public KeyRing {
     int64_t fetched_ts = 0;
   };
   Freshness FreshnessOf(absl::string_view server);
+  // The tls_fingerprints (raw SHA-256 digests) of the verified responses in
+  // memory of the servers whose host is `host` (any port), for the MSC1711
+  // certificate fallback.
+  std::vector<std::string> TlsFingerprintsOf(absl::string_view host);
   // Callers waiting on the fetch under way for `server` (tests, metrics).
   int WaitersFor(absl::string_view server) { return flights_.waiters(std::string(server)); }
 

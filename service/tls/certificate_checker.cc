@@ -36,6 +36,14 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
     for (X509Ptr& c : *parsed) certs.push_back(std::move(c));
   }
   out.verdict = policy_.Check(certs, *peer, at);
+  if (!out.verdict.valid && policy_.options().fingerprint_fallback && fingerprints_) {
+    const absl::flat_hash_set<std::string> known = fingerprints_(*host);
+    if (!known.empty()) {
+      CheckContext context;
+      context.tls_fingerprints = &known;
+      out.verdict = policy_.Check(certs, *peer, at, context);
+    }
+  }
   return out;
 }
 
@@ -54,7 +62,7 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view
   }
   absl::StatusOr<net::ResolvedServer> resolved = discovery_->Resolve(name, deadline);
   if (!resolved.ok()) return resolved.status();
-  PolicyPeerVerifier recorder(policy_, clock_, at);
+  PolicyPeerVerifier recorder(policy_, clock_, at, fingerprints_);
   net::CurlHttpClient::Options http_options;
   http_options.connect_timeout = options_.connect_timeout;
   absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> http =

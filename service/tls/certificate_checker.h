@@ -20,6 +20,7 @@
 #include "service/net/http_client.h"
 #include "service/net/ip_filter.h"
 #include "service/tls/certificate_policy.h"
+#include "service/tls/policy_peer_verifier.h"
 
 namespace keyverifier::tls {
 
@@ -34,10 +35,13 @@ class CertificateChecker {
   struct Options {
     absl::Duration connect_timeout = absl::Seconds(5);
   };
+  // `fingerprints` (may be null) feeds the MSC1711 fallback, as for key
+  // fetching.
   CertificateChecker(const CertificatePolicy& policy, net::ServerDiscovery* discovery,
-                     const net::IpFilter& filter, const Clock& clock, Options options)
+                     const net::IpFilter& filter, const Clock& clock, Options options,
+                     FingerprintSource fingerprints = nullptr)
       : policy_(policy), discovery_(discovery), filter_(filter), clock_(clock),
-        options_(options) {}
+        options_(options), fingerprints_(std::move(fingerprints)) {}
 
   // `chain`: PEM (leaf first) or the DER certificates, leaf first.
   absl::StatusOr<CertificateCheck> CheckOffered(absl::string_view server_name,
@@ -54,6 +58,7 @@ class CertificateChecker {
   const net::IpFilter& filter_;
   const Clock& clock_;
   const Options options_;
+  const FingerprintSource fingerprints_;
 };
 
 }  // namespace keyverifier::tls

@@ -27,6 +27,14 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
   }
   const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
   Verdict verdict = policy_.Check(chain, *peer, at);
+  if (!verdict.valid && policy_.options().fingerprint_fallback && fingerprints_) {
+    const absl::flat_hash_set<std::string> known = fingerprints_(expected_name);
+    if (!known.empty()) {
+      CheckContext context;
+      context.tls_fingerprints = &known;
+      verdict = policy_.Check(chain, *peer, at, context);
+    }
+  }
   const bool valid = verdict.valid;
   std::string why = ReasonsText(verdict);
   {

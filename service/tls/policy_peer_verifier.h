@@ -10,7 +10,11 @@
 #ifndef KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
 #define KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
 
+#include <functional>
 #include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "absl/synchronization/mutex.h"
 #include "service/clock/clock.h"
@@ -19,11 +23,19 @@
 
 namespace keyverifier::tls {
 
+// The MSC1711 transition fallback's input: the SHA-256 digests (raw 32
+// bytes) that verified key responses of the server behind `tls_name` list in
+// their tls_fingerprints. Called only when the fallback is enabled and a
+// chain fails; must be thread-safe.
+using FingerprintSource =
+    std::function<absl::flat_hash_set<std::string>(absl::string_view tls_name)>;
+
 class PolicyPeerVerifier final : public net::PeerVerifier {
  public:
   PolicyPeerVerifier(const CertificatePolicy& policy, const Clock& clock,
-                     absl::Time at = absl::InfinitePast())
-      : policy_(policy), clock_(clock), at_(at) {}
+                     absl::Time at = absl::InfinitePast(),
+                     FingerprintSource fingerprints = nullptr)
+      : policy_(policy), clock_(clock), at_(at), fingerprints_(std::move(fingerprints)) {}
 
   absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
                           absl::string_view expected_name) const override;
@@ -39,6 +51,7 @@ class PolicyPeerVerifier final : public net::PeerVerifier {
   const CertificatePolicy& policy_;
   const Clock& clock_;
   const absl::Time at_;  // InfinitePast: the clock's now
+  const FingerprintSource fingerprints_;
   mutable absl::Mutex mu_;
   mutable std::optional<Verdict> last_ ABSL_GUARDED_BY(mu_);
 };

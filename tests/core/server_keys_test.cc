@@ -605,5 +605,17 @@ TEST(ServerKeysTest, NotaryResponseUnusableEnvelope) {
   }
 }
 
+TEST(TlsFingerprintsTest, ReadsTheDigestsAndSkipsWhatIsNotOne) {
+  const std::string a(32, 'a'), b(32, 'b');
+  const std::string json = absl::StrCat(
+      R"({"server_name":"x.org","tls_fingerprints":[{"sha256":")", EncodeBase64Unpadded(a),
+      R"("},{"sha256":5},{"md5":"AAAA"},"junk",{"sha256":"AAAA"},{"sha256":")",
+      EncodeBase64Unpadded(b), R"(="}]})");
+  EXPECT_EQ(TlsFingerprints(json), (std::vector<std::string>{a, b}));
+  EXPECT_TRUE(TlsFingerprints(R"({"server_name":"x.org"})").empty());
+  EXPECT_TRUE(TlsFingerprints("not json").empty());
+  EXPECT_TRUE(TlsFingerprints(R"({"tls_fingerprints":{}})").empty());
+}
+
 }  // namespace
 }  // namespace keyverifier::core

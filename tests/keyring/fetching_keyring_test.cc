@@ -1,12 +1,13 @@
 // FetchingKeyRing over a memory store and scripted sources.
 #include "service/keyring/fetching_keyring.h"
-#include "service/keyring/trusted_keys.h"
 
 #include <atomic>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "service/core/base64.h"
+#include "service/keyring/trusted_keys.h"
 #include "service/store/memory_key_store.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
@@ -230,6 +231,18 @@ TEST_F(FetchingKeyRingTest, MemoryAnswersOnlyWhatIsAlreadyThere) {
   EXPECT_TRUE(both.TryGetKeysFromMemory(q).has_value());
   p.server_name = "unknown.test";
   EXPECT_FALSE(both.TryGetKeysFromMemory(p).has_value());
+}
+
+TEST_F(FetchingKeyRingTest, TlsFingerprintsComeFromTheResponsesInMemory) {
+  core::ServerKeys k = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  const std::string digest(32, 'f');
+  k.raw_json = absl::StrCat(R"({"server_name":"origin.test","tls_fingerprints":[{"sha256":")",
+                            core::EncodeBase64Unpadded(digest), R"("}]})");
+  ASSERT_TRUE(store_->StoreResponse(k, "origin.test", kNowMs).ok());
+  EXPECT_TRUE(ring_->TlsFingerprintsOf("origin.test").empty());  // not loaded yet
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  EXPECT_EQ(ring_->TlsFingerprintsOf("origin.test"), std::vector<std::string>{digest});
+  EXPECT_TRUE(ring_->TlsFingerprintsOf("other.test").empty());
 }
 
 TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
