@@ -1,6 +1,7 @@
 // Metrics: the service's Prometheus metrics, in one place. The rest of the
-// code reports events through small calls here (or through the gRPC
-// interceptor); nothing else touches prometheus-cpp.
+// code reports events through the Observer interface this implements (per-RPC
+// figures come from the service's dispatch path); nothing else touches
+// prometheus-cpp.
 //
 // Thread-safe (prometheus-cpp metrics are). The Registry must outlive this.
 #ifndef KEYVERIFIER_SERVICE_OBSERVE_METRICS_H_
