@@ -157,7 +157,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     return out;
   };
   app->peer_verifier_ = std::make_unique<tls::PolicyPeerVerifier>(
-      *app->policy_, clock, absl::InfinitePast(), fingerprints);
+      *app->policy_, clock, absl::InfinitePast(), fingerprints, observer);
 
   net::CaresResolver::Options dns;
   dns.servers = c.dns().servers();

@@ -36,6 +36,17 @@ class LoggingObserver final : public Observer {
              "a key vanished: the server no longer lists it, not even as an old key",
              {{"server", server}, {"key_id", key_id}});
   }
+  void OnCertificateFallback(absl::string_view tls_name) override {
+    next_.OnCertificateFallback(tls_name);
+    log_.Log(LogLevel::kWarning,
+             "certificate accepted only through the MSC1711 fingerprint fallback",
+             {{"name", tls_name}});
+  }
+  void OnCtPolicyUnmet(absl::string_view tls_name) override {
+    next_.OnCtPolicyUnmet(tls_name);
+    log_.Log(LogLevel::kWarning, "certificate lacks the Certificate Transparency required",
+             {{"name", tls_name}});
+  }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override {
     next_.OnRefresh(outcome, lag);
   }

@@ -53,6 +53,16 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                     .Help("Keys a server stopped publishing without listing them as old")
                     .Register(registry)
                     .Add({})),
+      fallbacks_(prometheus::BuildCounter()
+                     .Name("keyverifier_tls_fingerprint_fallbacks_total")
+                     .Help("Certificates accepted through the MSC1711 fingerprint fallback")
+                     .Register(registry)
+                     .Add({})),
+      ct_unmet_(prometheus::BuildCounter()
+                    .Name("keyverifier_tls_ct_unmet_total")
+                    .Help("Certificates without the required SCTs (report mode)")
+                    .Register(registry)
+                    .Add({})),
       refreshes_(prometheus::BuildCounter()
                      .Name("keyverifier_refreshes_total")
                      .Help("Background key refreshes, by outcome")

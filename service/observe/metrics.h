@@ -43,6 +43,8 @@ class Metrics final : public Observer {
                   absl::Duration latency) override;
   void OnKeyDisagreement(absl::string_view server) override;
   void OnKeyVanished(absl::string_view server, absl::string_view key_id) override;
+  void OnCertificateFallback(absl::string_view) override { fallbacks_.Increment(); }
+  void OnCtPolicyUnmet(absl::string_view) override { ct_unmet_.Increment(); }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
   void OnRefresherState(size_t tracked, size_t backing_off) override;
 
@@ -60,6 +62,8 @@ class Metrics final : public Observer {
   prometheus::Family<prometheus::Histogram>& fetch_seconds_;
   prometheus::Counter& disagreements_;
   prometheus::Counter& vanished_;
+  prometheus::Counter& fallbacks_;
+  prometheus::Counter& ct_unmet_;
   prometheus::Family<prometheus::Counter>& refreshes_;
   prometheus::Histogram& refresh_lag_;
   prometheus::Gauge& tracked_;

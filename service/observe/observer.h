@@ -29,6 +29,12 @@ class Observer {
   // A server's new key response no longer lists a key it listed before, not
   // even among its old keys.
   virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
+  // A federation certificate that failed the policy was accepted through the
+  // MSC1711 fingerprint fallback.
+  virtual void OnCertificateFallback(absl::string_view tls_name) {}
+  // A certificate lacked the Certificate Transparency the policy asks for, in
+  // report mode (in enforce mode it is a rejection).
+  virtual void OnCtPolicyUnmet(absl::string_view tls_name) {}
   // The refresher refreshed a server (outcome: ok | error), `lag` after it
   // was due.
   virtual void OnRefresh(absl::string_view outcome, absl::Duration lag) {}

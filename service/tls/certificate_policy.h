@@ -1,6 +1,6 @@
 // The MSC1711 certificate policy for federation TLS: is this chain good
 // enough for this peer name at this time? Used by CheckCertificate and by
-// every outbound HTTPS connection (through ssl_policy.h).
+// every outbound HTTPS connection (through policy_peer_verifier.h).
 //
 // On top of OpenSSL's X.509 verification (strict mode, the given time, the
 // configured roots, partial chains ending in any trusted certificate) it
@@ -62,7 +62,7 @@ struct CertificatePolicyOptions {
   absl::Time fingerprint_fallback_until = absl::InfinitePast();
 
   // Lowest TLS version a connection may negotiate (TLS1_2_VERSION or
-  // TLS1_3_VERSION). Enforced by ssl_policy.h and, when the caller passes
+  // TLS1_3_VERSION). Enforced by policy_peer_verifier.h and, when the caller passes
   // the negotiated version, by Check.
   int min_tls_version = TLS1_2_VERSION;
 

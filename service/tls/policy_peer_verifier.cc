@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -34,6 +36,14 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
       context.tls_fingerprints = &known;
       verdict = policy_.Check(chain, *peer, at, context);
     }
+  }
+  if (verdict.valid && verdict.rule == AppliedRule::kFingerprintFallback) {
+    observer_.OnCertificateFallback(expected_name);
+  }
+  if (verdict.Has(Reason::kCtPolicyUnmet) ||
+      std::any_of(verdict.warnings.begin(), verdict.warnings.end(),
+                  [](const Finding& f) { return f.reason == Reason::kCtPolicyUnmet; })) {
+    observer_.OnCtPolicyUnmet(expected_name);
   }
   const bool valid = verdict.valid;
   std::string why = ReasonsText(verdict);

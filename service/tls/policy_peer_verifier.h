@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "service/clock/clock.h"
 #include "service/net/peer_verifier.h"
+#include "service/observe/observer.h"
 #include "service/tls/certificate_policy.h"
 
 namespace keyverifier::tls {
@@ -32,10 +33,14 @@ using FingerprintSource =
 
 class PolicyPeerVerifier final : public net::PeerVerifier {
  public:
+  // Fallback acceptances and CT report-mode misses are reported to
+  // `observer` (logged and counted by the service's).
   PolicyPeerVerifier(const CertificatePolicy& policy, const Clock& clock,
                      absl::Time at = absl::InfinitePast(),
-                     FingerprintSource fingerprints = nullptr)
-      : policy_(policy), clock_(clock), at_(at), fingerprints_(std::move(fingerprints)) {}
+                     FingerprintSource fingerprints = nullptr,
+                     observe::Observer& observer = observe::NoopObserver())
+      : policy_(policy), clock_(clock), at_(at), fingerprints_(std::move(fingerprints)),
+        observer_(observer) {}
 
   absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
                           absl::string_view expected_name) const override;
@@ -52,6 +57,7 @@ class PolicyPeerVerifier final : public net::PeerVerifier {
   const Clock& clock_;
   const absl::Time at_;  // InfinitePast: the clock's now
   const FingerprintSource fingerprints_;
+  observe::Observer& observer_;
   mutable absl::Mutex mu_;
   mutable std::optional<Verdict> last_ ABSL_GUARDED_BY(mu_);
 };
