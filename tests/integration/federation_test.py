@@ -71,13 +71,40 @@ class World:
         # cold.test answers slowly, so 1,000 concurrent lookups overlap.
         self.cold_srv = harness.HttpsServer(HTTPS_SCRIPT, ["cold.test"], {
             key_path: route(self.cold.response(until), delay_ms=1500)})
+        # rotated.test starts with key a; the tests rotate it to b.
+        self.rot_a = harness.MatrixKeys("rotated.test", "a")
+        self.rot_b = harness.MatrixKeys("rotated.test", "b")
+        self.rotated = harness.HttpsServer(HTTPS_SCRIPT, ["rotated.test"], {
+            key_path: route(self.rot_a.response(until))})
+        # Peers that serve something wrong, one way each.
+        forged = harness.MatrixKeys("badsig.test").response(until)
+        forged["valid_until_ts"] += 1  # after signing
+        self.broken = harness.HttpsServer(HTTPS_SCRIPT, [
+            "wrongname.test", "badsig.test", "garbage.test", "big.test", "slow.test"], {
+            "wrongname.test" + key_path: route(harness.MatrixKeys("evil.test").response(until)),
+            "badsig.test" + key_path: route(forged),
+            "garbage.test" + key_path: {"status": 200, "body": "<html>not keys</html>"},
+            "big.test" + key_path: {"status": 200, "body": " " * 300000},
+            "slow.test" + key_path: route(harness.MatrixKeys("slow.test").response(until),
+                                          delay_ms=5000)})
         # The notary, found by SRV like any server; it vouches for offline.test,
-        # which has no DNS records at all.
+        # which has no DNS records at all, and for partial.test with an entry
+        # whose origin signature is broken.
         notarised = harness.sign_json(self.offline.response(until), "notary.test",
                                       self.notary.key)
-        answer = {"server_keys": [notarised]}
+        partial = harness.MatrixKeys("partial.test").response(until)
+        partial["valid_until_ts"] += 1
+        partial = harness.sign_json(partial, "notary.test", self.notary.key)
+        # A notary lying about liar.test: the entry is not signed with the
+        # notary's pinned key.
+        impostor = harness.MatrixKeys("notary.test", "n")
+        lie = harness.sign_json(harness.MatrixKeys("liar.test").response(until), "notary.test",
+                                impostor.key)
+        answer = {"server_keys": [notarised, partial, lie]}
         self.notary_srv = harness.HttpsServer(HTTPS_SCRIPT, ["notary.test"], {
             "/_matrix/key/v2/query/offline.test": route(answer),
+            "/_matrix/key/v2/query/partial.test": route(answer),
+            "/_matrix/key/v2/query/liar.test": route(answer),
             "/_matrix/key/v2/query": route(answer)})
 
         self.dns, self.dns_port = harness.start_dnsmasq(
@@ -85,18 +112,25 @@ class World:
             srv=[("_matrix-fed._tcp.origin.test", "target.origin.test", self.origin_srv.port),
                  ("_matrix-fed._tcp.badcert.test", "target.badcert.test", self.badcert.port),
                  ("_matrix-fed._tcp.cold.test", "target.cold.test", self.cold_srv.port),
-                 ("_matrix-fed._tcp.notary.test", "target.notary.test", self.notary_srv.port)],
+                 ("_matrix-fed._tcp.notary.test", "target.notary.test", self.notary_srv.port),
+                 ("_matrix-fed._tcp.rotated.test", "target.rotated.test", self.rotated.port)]
+            + [("_matrix-fed._tcp.%s" % n, "target.broken.test", self.broken.port)
+               for n in ("wrongname.test", "badsig.test", "garbage.test", "big.test",
+                         "slow.test")]
+            + [("_matrix-fed._tcp.down.test", "target.down.test", harness.free_port())],
             hosts=[("target.origin.test", "127.0.0.1"), ("target.badcert.test", "127.0.0.1"),
                    ("target.cold.test", "127.0.0.1"), ("wk.test", "127.0.0.1"),
+                   ("target.rotated.test", "127.0.0.1"), ("target.broken.test", "127.0.0.1"),
+                   ("target.down.test", "127.0.0.1"),
                    ("backend.test", "127.0.0.1"), ("target.notary.test", "127.0.0.1"),
                    ("internal.test", "10.9.9.9")])
         self.data_dir = harness.tmpdir("data")
         self.config = self.make_config()
         self.kv = harness.Keyverifier(BINARY, self.config, self.data_dir).start()
 
-    def make_config(self, fetch_disabled=False):
+    def make_config(self, fetch_disabled=False, store=None):
         cas = [s.ca for s in (self.origin_srv, self.backend, self.well_known, self.badcert,
-                              self.cold_srv, self.notary_srv)]
+                              self.cold_srv, self.notary_srv, self.rotated, self.broken)]
         lines = [
             'dns { servers: "127.0.0.1:%d" timeout_ms: 1000 }' % self.dns_port,
             # The test servers live on loopback; everything else stays refused.
@@ -107,6 +141,8 @@ class World:
                 "disabled: true" if fetch_disabled else "", self.well_known.port,
                 self.notary.key_id, self.notary.public_b64()),
         ]
+        if store:
+            lines.append(store)
         return "\n".join(lines) + "\n"
 
     def stub(self):
@@ -129,12 +165,20 @@ class FederationTest(unittest.TestCase):
         return self.stub.VerifyServerKeys(
             service_pb2.VerifyServerKeysRequest(server_name=server, **kw), timeout=30)
 
-    def message_event(self, body="hello"):
-        event = {"type": "m.room.message", "room_id": "!room:origin.test",
-                 "sender": "@alice:origin.test", "content": {"msgtype": "m.text", "body": body},
+    def message_event(self, body="hello", keys=None, ts=None):
+        keys = keys or self.w.origin
+        server = keys.server_name
+        event = {"type": "m.room.message", "room_id": "!room:%s" % server,
+                 "sender": "@alice:%s" % server, "content": {"msgtype": "m.text", "body": body},
                  "depth": 5, "prev_events": [], "auth_events": [],
-                 "origin_server_ts": NOW_MS - 1000}
-        return self.w.origin.sign_event(event, redact_message)
+                 "origin_server_ts": ts if ts is not None else NOW_MS - 1000}
+        return keys.sign_event(event, redact_message)
+
+    def keys_error(self, server, timeout=30):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.stub.VerifyServerKeys(
+                service_pb2.VerifyServerKeysRequest(server_name=server), timeout=timeout)
+        return e.exception
 
     def verify(self, event):
         return self.stub.VerifyEventSignature(service_pb2.VerifyEventSignatureRequest(
@@ -205,6 +249,90 @@ class FederationTest(unittest.TestCase):
         self.assertEqual(r.source.kind, service_pb2.KeySource.NOTARY)
         self.assertEqual(r.source.notary, "notary.test")
         self.assertEqual(harness.unpadded(r.verify_keys[0].public_key), self.w.offline.public_b64())
+
+    def test_06b_a_notary_entry_that_does_not_verify_is_refused(self):
+        # partial.test: the origin's signature in the notary's entry is broken;
+        # liar.test: signed by a key that is not the pinned notary key.
+        for server, why in (("partial.test", "rejected"), ("liar.test", "rejected")):
+            e = self.keys_error(server)
+            self.assertIn(server, e.details())
+            self.assertIn(why, e.details())
+        # The good entry of the same answer still counts.
+        self.assertIn(self.keys("offline.test").source.kind,
+                      (service_pb2.KeySource.NOTARY, service_pb2.KeySource.CACHE))
+
+    def test_06c_peers_that_serve_something_wrong(self):
+        cases = {
+            "wrongname.test": "evil.test",       # keys of another server
+            "badsig.test": "ed25519:a",          # the self-signature does not verify
+            "garbage.test": "invalid JSON",
+            "big.test": "larger than",
+            "down.test": "Failed to connect",
+        }
+        for server, says in cases.items():
+            e = self.keys_error(server)
+            self.assertIn(e.code(), (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND),
+                          (server, e.details()))
+            self.assertIn(says, e.details(), server)
+        e = self.keys_error("slow.test", timeout=1)
+        self.assertEqual(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+
+    def test_06d_key_rotation_keeps_old_events_verifiable(self):
+        old_event = self.message_event("before rotation", keys=self.w.rot_a)
+        v = self.verify(old_event)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID, v.message)
+        # The server rotates: b is current, a is old since now.
+        rotated_at = int(time.time() * 1000)
+        self.w.rotated.set_routes({"/_matrix/key/v2/server": {"status": 200, "body": json.dumps(
+            self.w.rot_b.response(NOW_MS + 2 * DAY_MS, old=self.w.rot_a.old_entry(rotated_at)))}})
+        new_event = self.message_event("after rotation", keys=self.w.rot_b,
+                                       ts=rotated_at + 1000)
+        v = self.verify(new_event)  # unknown key id: fetched again
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID, v.message)
+        r = self.keys("rotated.test")
+        self.assertEqual([k.key_id for k in r.verify_keys], ["ed25519:b"])
+        self.assertEqual([(k.key_id, k.expired_ts) for k in r.old_verify_keys],
+                         [("ed25519:a", rotated_at)])
+        # Events from before the rotation still verify with the old key...
+        v = self.verify(old_event)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.VALID, v.message)
+        # ...but a key cannot sign after it expired.
+        late = self.message_event("signed late", keys=self.w.rot_a, ts=rotated_at + 5000)
+        v = self.verify(late)
+        self.assertEqual(v.outcome, service_pb2.EventVerdict.INVALID)
+        self.assertEqual(v.reason, service_pb2.KEY_NOT_VALID, v.message)
+
+    def test_06e_x_matrix_request_from_a_fetched_server(self):
+        body = {"pdus": [], "edus": []}
+        request = {"method": "PUT", "uri": "/_matrix/federation/v1/send/1",
+                   "origin": "origin.test", "destination": "us.test", "content": body}
+        signed = harness.sign_json(request, "origin.test", self.w.origin.key)
+        sig = signed["signatures"]["origin.test"][self.w.origin.key_id]
+        header = 'X-Matrix origin="origin.test",destination="us.test",key="%s",sig="%s"' % (
+            self.w.origin.key_id, sig)
+        def auth(h, destination="us.test"):
+            return self.stub.VerifyRequestAuth(service_pb2.VerifyRequestAuthRequest(
+                method="PUT", uri="/_matrix/federation/v1/send/1", destination=destination,
+                body=json.dumps(body).encode(), authorization=[h]), timeout=30)
+        r = auth(header)
+        self.assertTrue(r.authenticated, r.message)
+        self.assertEqual(r.origin, "origin.test")
+        r = auth(header.replace("us.test", "them.test"), destination="them.test")
+        self.assertFalse(r.authenticated)
+
+    def test_06f_batch_mixing_servers(self):
+        events = [self.message_event("one"), self.message_event("two", keys=self.w.wk),
+                  self.message_event("three", keys=self.w.offline)]
+        forged = dict(self.message_event("four"))
+        forged["origin_server_ts"] += 1
+        events.append(forged)
+        r = self.stub.VerifyEvents(service_pb2.VerifyEventsRequest(events=[
+            service_pb2.VerifyEventSignatureRequest(event_json=json.dumps(e).encode(),
+                                                    room_version="10") for e in events]),
+            timeout=30)
+        outcomes = [x.verdict.outcome for x in r.results]
+        self.assertEqual(outcomes, [service_pb2.EventVerdict.VALID] * 3
+                         + [service_pb2.EventVerdict.INVALID])
 
     def test_07_thousand_concurrent_cold_lookups_make_one_fetch(self):
         with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:

@@ -116,6 +116,10 @@ class MatrixKeys:
     def public_b64(self):
         return encode_verify_key_base64(get_verify_key(self.key))
 
+    def old_entry(self, expired_ts):
+        """This key as an old_verify_keys entry."""
+        return {self.key_id: {"key": self.public_b64(), "expired_ts": expired_ts}}
+
     def response(self, valid_until_ts, old=None):
         body = {"server_name": self.server_name, "valid_until_ts": valid_until_ts,
                 "verify_keys": {self.key_id: {"key": self.public_b64()}},
@@ -148,6 +152,12 @@ class HttpsServer:
             raise RuntimeError("HTTPS server did not start: %r" % line)
         self.port = int(m.group(1))
         self.ca = os.path.join(self.dir, "ca.pem")
+
+    def set_routes(self, routes):
+        tmp = os.path.join(self.dir, "routes.json.new")
+        with open(tmp, "w") as f:
+            json.dump(routes, f)
+        os.replace(tmp, os.path.join(self.dir, "routes.json"))
 
     def requests(self, path=None):
         try:

@@ -9,7 +9,8 @@ of a JSON file:
                "body": "...", "repeat": 1, "delay_ms": 0}}
 
 "{port}" in a header value becomes the server's port. A key "HOST/path" (HOST without port) is matched before "/path". Unknown
-paths get 404. Each request is appended to DIR/requests.jsonl as
+paths get 404. The routes file is read on every request: rewrite it to change
+what is served. Each request is appended to DIR/requests.jsonl as
 {"method", "path", "host", "sni", "body"}. Prints "PORT <n>" on stdout once
 it listens. Options: --min-tls/--max-tls (1.2 or 1.3) restrict the versions
 offered.
@@ -95,8 +96,10 @@ def main():
     p.add_argument("--max-tls", default="1.3")
     args = p.parse_args()
 
-    with open(args.routes) as f:
-        routes = json.load(f)
+    def load_routes():
+        # Read on every request, so a test can change what is served.
+        with open(args.routes) as f:
+            return json.load(f)
     cert, key = make_pki(args.dir, args.names.split(","))
     log_path = os.path.join(args.dir, "requests.jsonl")
     log_lock = threading.Lock()
@@ -129,6 +132,7 @@ def main():
                 with open(log_path, "a") as f:
                     f.write(json.dumps(entry) + "\n")
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            routes = load_routes()
             route = routes.get(host + self.path, routes.get(self.path))
             if route is None:
                 route = {"status": 404, "body": "{\"errcode\":\"M_NOT_FOUND\"}"}
