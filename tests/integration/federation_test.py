@@ -374,6 +374,28 @@ class FederationTest(unittest.TestCase):
         self.assertEqual(self.w.kv.terminate(), 0)
         self.assertIn('"msg":"stopped"', self.w.kv.log_text())
 
+    def test_11_postgres_shared_by_two_service_processes(self):
+        pg = harness.Postgres()
+        store = 'store { kind: "postgres" postgres: "%s" }' % pg.conninfo()
+        fetcher = harness.Keyverifier(BINARY, self.w.make_config(store=store),
+                                      harness.tmpdir("data-a")).start()
+        reader = harness.Keyverifier(BINARY, self.w.make_config(fetch_disabled=True, store=store),
+                                     harness.tmpdir("data-b")).start()
+        stub_a = service_pb2_grpc.KeyVerifierStub(
+            grpc.insecure_channel("127.0.0.1:%d" % fetcher.port))
+        stub_b = service_pb2_grpc.KeyVerifierStub(
+            grpc.insecure_channel("127.0.0.1:%d" % reader.port))
+        req = service_pb2.VerifyServerKeysRequest(server_name="wk.test")
+        self.assertEqual(stub_a.VerifyServerKeys(req, timeout=30).source.kind,
+                         service_pb2.KeySource.ORIGIN)
+        # The second process never fetches: it finds what the first stored.
+        r = stub_b.VerifyServerKeys(req, timeout=30)
+        self.assertEqual(r.source.kind, service_pb2.KeySource.CACHE)
+        self.assertEqual(harness.unpadded(r.verify_keys[0].public_key), self.w.wk.public_b64())
+        self.assertIn("store postgres", reader.log_text())
+        self.assertEqual(fetcher.terminate(), 0)
+        self.assertEqual(reader.terminate(), 0)
+
 
 class JUnitResult(unittest.TextTestResult):
     """Also records each case for Bazel's test.xml, so CI counts them."""

@@ -22,6 +22,7 @@ from signedjson.key import encode_verify_key_base64, generate_signing_key, get_v
 from signedjson.sign import sign_json  # noqa: F401 (re-exported)
 
 _PROCESSES = []
+_CLEANUPS = []
 
 
 def tmpdir(name):
@@ -62,6 +63,11 @@ def stop(p, sig=signal.SIGTERM):
 def stop_all():
     for p in reversed(_PROCESSES):
         stop(p)
+    for cleanup in reversed(_CLEANUPS):
+        try:
+            cleanup()
+        except Exception:  # noqa: BLE001 (best effort, after a failure too)
+            pass
 
 
 def wait_for(predicate, what, timeout=30.0):
@@ -241,3 +247,46 @@ class Prometheus:
         except OSError:
             return None
         return body["data"]["result"] if body.get("status") == "success" else None
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+class Postgres:
+    """A throwaway PostgreSQL server from Debian's packages on a loopback port.
+    As root it runs as user postgres (which refuses to run as root), in a
+    directory under /tmp that user can enter."""
+
+    def __init__(self):
+        import glob
+        import pwd
+        import shutil
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed (tools/bootstrap.sh)")
+        self.bin = bins[-1]
+        self.dir = tempfile.mkdtemp(prefix="keyverifier-pg-", dir="/tmp")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        _CLEANUPS.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        self._run([self.bin + "/initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
+                   "-E", "UTF8", "--no-locale", "--no-sync"])
+        self.port = free_port()
+        self._run([self.bin + "/pg_ctl", "start", "-D", self.data, "-w", "-t", "60",
+                   "-l", os.path.join(self.dir, "server.log"), "-o",
+                   "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (
+                       self.port, self.dir)])
+        _CLEANUPS.append(lambda: self._run([self.bin + "/pg_ctl", "stop", "-D", self.data,
+                                            "-m", "immediate", "-w"]))
+
+    def _run(self, args):
+        if self.as_root:
+            runuser = next(p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p))
+            args = [runuser, "-u", "postgres", "--"] + args
+        subprocess.run(args, check=True, cwd="/", stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def conninfo(self):
+        return "host=127.0.0.1 port=%d dbname=postgres user=postgres connect_timeout=10" % self.port
