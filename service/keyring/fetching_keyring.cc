@@ -1,6 +1,8 @@
 #include "service/keyring/fetching_keyring.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "service/core/server_name.h"
@@ -61,10 +63,14 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   }
   entries_[server] = std::move(entry);
   if (entries_.size() > options_.max_servers) {
-    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_asked < b.second.last_asked;
-    });
-    if (oldest->first != server) entries_.erase(oldest);
+    std::vector<std::pair<absl::Time, std::string>> by_age;
+    by_age.reserve(entries_.size());
+    for (const auto& [name, e] : entries_) {
+      if (name != server) by_age.push_back({e.last_asked, name});
+    }
+    const size_t drop = std::min(by_age.size(), std::max<size_t>(1, options_.max_servers / 100));
+    std::nth_element(by_age.begin(), by_age.begin() + (drop - 1), by_age.end());
+    for (size_t i = 0; i < drop; ++i) entries_.erase(by_age[i].second);
   }
 }
 
@@ -236,10 +242,11 @@ std::vector<std::string> FetchingKeyRing::TlsFingerprintsOf(absl::string_view ho
   return out;
 }
 
-std::map<std::string, absl::Time> FetchingKeyRing::TrackedServers() {
+std::vector<std::pair<std::string, absl::Time>> FetchingKeyRing::TrackedServers() {
   absl::MutexLock lock(&mu_);
-  std::map<std::string, absl::Time> out;
-  for (const auto& [server, e] : entries_) out[server] = e.last_asked;
+  std::vector<std::pair<std::string, absl::Time>> out;
+  out.reserve(entries_.size());
+  for (const auto& [server, e] : entries_) out.emplace_back(server, e.last_asked);
   return out;
 }
 

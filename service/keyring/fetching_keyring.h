@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/clock/clock.h"
 #include "service/fetch/key_sources.h"
@@ -44,7 +45,8 @@ class FetchingKeyRing final : public KeyRing {
     absl::Duration failure_backoff_initial = absl::Seconds(30);
     absl::Duration failure_backoff_max = absl::Minutes(10);
     // Servers kept in memory and tracked for refreshing, at most; beyond it
-    // the least recently asked are dropped (the store still has them).
+    // the least recently asked 1% are dropped at once (the store still has
+    // them), so a flood of new names costs amortised constant time.
     size_t max_servers = 100000;
   };
 
@@ -60,7 +62,7 @@ class FetchingKeyRing final : public KeyRing {
   absl::StatusOr<int64_t> Refresh(absl::string_view server, absl::Time deadline);
 
   // Servers asked about, with when they were last asked.
-  std::map<std::string, absl::Time> TrackedServers();
+  std::vector<std::pair<std::string, absl::Time>> TrackedServers();
   // What is known of a server: the latest valid_until_ts of its responses
   // and when it was last fetched (0 if never).
   struct Freshness {
@@ -102,7 +104,7 @@ class FetchingKeyRing final : public KeyRing {
   SingleFlight<KeyResult> flights_;
 
   absl::Mutex mu_;
-  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 // Asks `first`; where it has nothing (NotFoundError), asks `second`. For the

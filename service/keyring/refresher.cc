@@ -53,15 +53,20 @@ Refresher::Pass Refresher::RunOnce() {
   std::vector<std::pair<absl::Time, std::string>> due;
   Pass pass;
   {
-    std::map<std::string, absl::Time> asked = ring_.TrackedServers();
+    std::vector<std::pair<std::string, absl::Time>> asked = ring_.TrackedServers();
     std::vector<std::pair<absl::Time, std::string>> recent;
-    for (const auto& [server, when] : asked) {
-      if (now - when <= options_.forget_after) recent.push_back({when, server});
+    recent.reserve(asked.size());
+    for (auto& [server, when] : asked) {
+      if (now - when <= options_.forget_after) recent.push_back({when, std::move(server)});
     }
-    std::sort(recent.begin(), recent.end(), std::greater<>());
-    if (recent.size() > options_.max_tracked) recent.resize(options_.max_tracked);
+    if (recent.size() > options_.max_tracked) {  // the most recently asked
+      std::nth_element(recent.begin(), recent.begin() + options_.max_tracked, recent.end(),
+                       std::greater<>());
+      recent.resize(options_.max_tracked);
+    }
     absl::MutexLock lock(&mu_);
-    std::map<std::string, State> kept;
+    absl::flat_hash_map<std::string, State> kept;
+    kept.reserve(recent.size());
     for (const auto& [when, server] : recent) {
       auto it = state_.find(server);
       kept[server] = it == state_.end() ? State{} : it->second;

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/clock/clock.h"
 #include "service/keyring/fetching_keyring.h"
@@ -75,7 +76,7 @@ class Refresher {
   std::function<double()> random_;
 
   absl::Mutex mu_;
-  std::map<std::string, State> state_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, State> state_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

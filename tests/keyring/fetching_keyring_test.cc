@@ -201,7 +201,9 @@ TEST_F(FetchingKeyRingTest, RefreshFetchesWhateverIsCached) {
   EXPECT_EQ(*until, kNowMs + 2 * kDay);
   EXPECT_EQ(origin_.calls(), 2);
   EXPECT_EQ(ring_->FreshnessOf("origin.test").fetched_ts, kNowMs + 3600 * 1000);
-  EXPECT_EQ(ring_->TrackedServers().count("origin.test"), 1u);
+  std::vector<std::pair<std::string, absl::Time>> tracked = ring_->TrackedServers();
+  ASSERT_EQ(tracked.size(), 1u);
+  EXPECT_EQ(tracked[0].first, "origin.test");
 }
 
 TEST_F(FetchingKeyRingTest, MemoryAnswersOnlyWhatIsAlreadyThere) {
@@ -243,6 +245,34 @@ TEST_F(FetchingKeyRingTest, TlsFingerprintsComeFromTheResponsesInMemory) {
   ASSERT_TRUE(Get({"ed25519:a"}).ok());
   EXPECT_EQ(ring_->TlsFingerprintsOf("origin.test"), std::vector<std::string>{digest});
   EXPECT_TRUE(ring_->TlsFingerprintsOf("other.test").empty());
+}
+
+TEST_F(FetchingKeyRingTest, BeyondTheCapTheLeastRecentlyAskedAreDropped) {
+  FetchingKeyRing::Options o;
+  o.max_servers = 100;
+  FetchingKeyRing small(*store_, nullptr, clock_, observer_, o);
+  for (int i = 0; i < 150; ++i) {
+    const std::string server = absl::StrCat("s", i, ".test");
+    core::ServerKeys k = *core::ParseServerKeys(
+        testing::KeyResponseJson({server, {{"ed25519:a", 'a'}}, kNowMs + kDay}));
+    ASSERT_TRUE(store_->StoreResponse(k, server, kNowMs).ok());
+    KeyQuery q;
+    q.server_name = server;
+    ASSERT_TRUE(small.GetKeys(q, absl::InfiniteFuture()).ok());
+    clock_.Advance(absl::Seconds(1));
+  }
+  std::vector<std::pair<std::string, absl::Time>> tracked = small.TrackedServers();
+  EXPECT_LE(tracked.size(), 100u);
+  EXPECT_GE(tracked.size(), 99u);
+  auto has = [&](const std::string& s) {
+    return std::any_of(tracked.begin(), tracked.end(), [&](const auto& t) { return t.first == s; });
+  };
+  EXPECT_TRUE(has("s149.test"));
+  EXPECT_FALSE(has("s0.test"));
+  // Dropped from memory, not forgotten: the store still answers.
+  KeyQuery q;
+  q.server_name = "s0.test";
+  EXPECT_TRUE(small.GetKeys(q, absl::InfiniteFuture()).ok());
 }
 
 TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
