@@ -1,6 +1,7 @@
 #include "service/net/http_client.h"
 
 #include <curl/curl.h>
+#include <openssl/ct.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -76,6 +77,28 @@ std::string Der(X509* cert) {
   return out;
 }
 
+// The SCTs the server sent in the handshake (TLS extension, stapled OCSP),
+// as one TLS-encoded list; embedded ones stay in the certificate.
+std::vector<std::string> DeliveredScts(X509_STORE_CTX* store) {
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return {};
+  const STACK_OF(SCT)* all = SSL_get0_peer_scts(ssl);
+  if (all == nullptr) return {};
+  STACK_OF(SCT)* delivered = sk_SCT_new_null();
+  for (int i = 0; i < sk_SCT_num(all); ++i) {
+    SCT* sct = sk_SCT_value(all, i);
+    if (SCT_get_source(sct) != SCT_SOURCE_X509V3_EXTENSION) sk_SCT_push(delivered, sct);
+  }
+  std::vector<std::string> out;
+  unsigned char* der = nullptr;
+  int len = sk_SCT_num(delivered) > 0 ? i2o_SCT_LIST(delivered, &der) : 0;
+  if (len > 0) out.emplace_back(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  sk_SCT_free(delivered);  // the SCTs belong to the connection
+  return out;
+}
+
 // Replaces OpenSSL's chain verification: the PeerVerifier decides.
 int VerifyChain(X509_STORE_CTX* store, void* arg) {
   auto* t = static_cast<Transfer*>(arg);
@@ -92,7 +115,7 @@ int VerifyChain(X509_STORE_CTX* store, void* arg) {
   t->peer_checked = true;
   t->peer_status = chain.empty()
                        ? absl::PermissionDeniedError("the peer sent no certificate")
-                       : t->verifier->VerifyPeer(chain, t->tls_name);
+                       : t->verifier->VerifyPeer(chain, DeliveredScts(store), t->tls_name);
   if (t->peer_status.ok()) {
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;

@@ -26,6 +26,14 @@ class PeerVerifier {
   // why, and the handshake is aborted.
   virtual absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
                                   absl::string_view expected_name) const = 0;
+  // The same, with the Certificate Transparency SCT lists the server
+  // delivered in the handshake (TLS extension, stapled OCSP), TLS-encoded.
+  // Verifiers that do not judge CT ignore them.
+  virtual absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
+                                  const std::vector<std::string>& delivered_scts,
+                                  absl::string_view expected_name) const {
+    return VerifyPeer(chain_der, expected_name);
+  }
   // Applies connection settings (minimum TLS version, ...) to a new context.
   virtual absl::Status ConfigureContext(SSL_CTX* ctx) const = 0;
 };

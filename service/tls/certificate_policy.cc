@@ -361,14 +361,21 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain, const PeerNa
   v.verified_chain = std::move(chosen->chain);
   if (ct_logs_ && v.reasons.empty() && chosen->issuer) {
     CtEvaluation ct = EvaluateEmbeddedScts(leaf, chosen->issuer.get(), *ct_logs_, at);
+    CtEvaluation delivered = EvaluateDeliveredScts(context.delivered_scts, leaf, *ct_logs_, at);
+    for (std::string& id : delivered.valid_logs) {
+      if (std::find(ct.valid_logs.begin(), ct.valid_logs.end(), id) == ct.valid_logs.end()) {
+        ct.valid_logs.push_back(std::move(id));
+      }
+    }
     if (static_cast<int>(ct.valid_logs.size()) < options_.ct_min_logs) {
       AddFinding(
           options_.ct_mode == CtMode::kEnforce ? &v.reasons : &v.warnings,
           Reason::kCtPolicyUnmet,
-          absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs, ",
-                       ct.valid_logs.size(), " verified from distinct known logs (",
-                       ct.unverified_scts, " did not verify); at least ",
-                       options_.ct_min_logs, " required"));
+          absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs and the handshake ",
+                       delivered.embedded_scts, " more; ", ct.valid_logs.size(),
+                       " verified from distinct known logs (",
+                       ct.unverified_scts + delivered.unverified_scts,
+                       " did not verify); at least ", options_.ct_min_logs, " required"));
     }
   }
   CheckName(leaf, v.presented[0], peer, &v.reasons);

@@ -90,6 +90,10 @@ struct CheckContext {
   const absl::flat_hash_set<std::string>* tls_fingerprints = nullptr;
   // The negotiated protocol version (SSL_version), 0 if not a live connection.
   int negotiated_tls_version = 0;
+  // SignedCertificateTimestampLists (TLS encoding) the server delivered in
+  // the handshake: the TLS extension, a stapled OCSP response. They count
+  // towards the CT requirement with the leaf's embedded SCTs.
+  std::vector<std::string> delivered_scts;
 };
 
 class CertificatePolicy {

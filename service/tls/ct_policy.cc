@@ -37,14 +37,13 @@ absl::StatusOr<std::shared_ptr<const CtLogs>> CtLogs::FromFile(const std::string
   return std::shared_ptr<const CtLogs>(std::move(logs));
 }
 
-CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
-                                  absl::Time at) {
+namespace {
+
+// Validates every SCT of `scts` against `logs`; counts distinct valid logs.
+CtEvaluation Evaluate(STACK_OF(SCT) * scts, X509* leaf, X509* issuer, const CtLogs& logs,
+                      absl::Time at) {
   CtEvaluation out;
-  SctListPtr scts(static_cast<STACK_OF(SCT)*>(
-      X509_get_ext_d2i(leaf, NID_ct_precert_scts, nullptr, nullptr)));
-  ERR_clear_error();
-  if (!scts) return out;
-  out.embedded_scts = sk_SCT_num(scts.get());
+  out.embedded_scts = sk_SCT_num(scts);
   CtPolicyCtxPtr ctx(CT_POLICY_EVAL_CTX_new());
   if (!ctx || CT_POLICY_EVAL_CTX_set1_cert(ctx.get(), leaf) != 1 ||
       (issuer != nullptr && CT_POLICY_EVAL_CTX_set1_issuer(ctx.get(), issuer) != 1)) {
@@ -56,9 +55,9 @@ CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
   CT_POLICY_EVAL_CTX_set_time(ctx.get(), static_cast<uint64_t>(absl::ToUnixMillis(at)));
   // The return value only says whether all SCTs verified; each SCT carries
   // its own status.
-  (void)SCT_LIST_validate(scts.get(), ctx.get());
+  (void)SCT_LIST_validate(scts, ctx.get());
   for (int i = 0; i < out.embedded_scts; ++i) {
-    SCT* sct = sk_SCT_value(scts.get(), i);
+    SCT* sct = sk_SCT_value(scts, i);
     if (SCT_get_validation_status(sct) != SCT_VALIDATION_STATUS_VALID) {
       ++out.unverified_scts;
       continue;
@@ -73,6 +72,44 @@ CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
     }
   }
   ERR_clear_error();
+  return out;
+}
+
+}  // namespace
+
+CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
+                                  absl::Time at) {
+  SctListPtr scts(static_cast<STACK_OF(SCT)*>(
+      X509_get_ext_d2i(leaf, NID_ct_precert_scts, nullptr, nullptr)));
+  ERR_clear_error();
+  if (!scts) return CtEvaluation{};
+  return Evaluate(scts.get(), leaf, issuer, logs, at);
+}
+
+CtEvaluation EvaluateDeliveredScts(const std::vector<std::string>& sct_lists, X509* leaf,
+                                   const CtLogs& logs, absl::Time at) {
+  CtEvaluation out;
+  for (const std::string& list : sct_lists) {
+    const auto* p = reinterpret_cast<const unsigned char*>(list.data());
+    SctListPtr scts(o2i_SCT_LIST(nullptr, &p, list.size()));
+    if (!scts) {
+      ++out.unverified_scts;
+      ERR_clear_error();
+      continue;
+    }
+    for (int i = 0; i < sk_SCT_num(scts.get()); ++i) {
+      // Delivered in the handshake: signed over the certificate itself.
+      SCT_set_source(sk_SCT_value(scts.get(), i), SCT_SOURCE_TLS_EXTENSION);
+    }
+    CtEvaluation e = Evaluate(scts.get(), leaf, nullptr, logs, at);
+    out.embedded_scts += e.embedded_scts;
+    out.unverified_scts += e.unverified_scts;
+    for (std::string& id : e.valid_logs) {
+      if (std::find(out.valid_logs.begin(), out.valid_logs.end(), id) == out.valid_logs.end()) {
+        out.valid_logs.push_back(std::move(id));
+      }
+    }
+  }
   return out;
 }
 

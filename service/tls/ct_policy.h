@@ -54,6 +54,14 @@ struct CtEvaluation {
 CtEvaluation EvaluateEmbeddedScts(X509* leaf, X509* issuer, const CtLogs& logs,
                                   absl::Time at);
 
+// The same for SCTs the server delivered in the handshake (the
+// signed_certificate_timestamp TLS extension or a stapled OCSP response):
+// `sct_lists` holds SignedCertificateTimestampLists in TLS encoding; their
+// SCTs are over the leaf as an X.509 entry. Lists that do not parse count as
+// one unverified SCT each. The result's embedded_scts counts these SCTs.
+CtEvaluation EvaluateDeliveredScts(const std::vector<std::string>& sct_lists, X509* leaf,
+                                   const CtLogs& logs, absl::Time at);
+
 }  // namespace keyverifier::tls
 
 #endif  // KEYVERIFIER_SERVICE_TLS_CT_POLICY_H_

@@ -1,5 +1,6 @@
 #include "service/tls/policy_peer_verifier.h"
 
+#include <openssl/ct.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@ std::string ReasonsText(const Verdict& verdict) {
 }
 
 absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chain_der,
+                                            const std::vector<std::string>& delivered_scts,
                                             absl::string_view expected_name) const {
   absl::StatusOr<PeerName> peer = PeerName::Parse(expected_name);
   if (!peer.ok()) return absl::PermissionDeniedError(peer.status().message());
@@ -28,11 +30,12 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
     for (X509Ptr& c : *certs) chain.push_back(std::move(c));
   }
   const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
-  Verdict verdict = policy_.Check(chain, *peer, at);
+  CheckContext context;
+  context.delivered_scts = delivered_scts;
+  Verdict verdict = policy_.Check(chain, *peer, at, context);
   if (!verdict.valid && policy_.options().fingerprint_fallback && fingerprints_) {
     const absl::flat_hash_set<std::string> known = fingerprints_(expected_name);
     if (!known.empty()) {
-      CheckContext context;
       context.tls_fingerprints = &known;
       verdict = policy_.Check(chain, *peer, at, context);
     }
@@ -55,9 +58,21 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
   return absl::PermissionDeniedError(why);
 }
 
+namespace {
+
+// The policy judges SCTs itself (VerifyPeer); OpenSSL's own check, which
+// setting a callback turns on, must never refuse a connection.
+int AcceptScts(const CT_POLICY_EVAL_CTX*, const STACK_OF(SCT)*, void*) { return 1; }
+
+}  // namespace
+
 absl::Status PolicyPeerVerifier::ConfigureContext(SSL_CTX* ctx) const {
   if (SSL_CTX_set_min_proto_version(ctx, policy_.options().min_tls_version) != 1) {
     return absl::InternalError("could not set the minimum TLS version");
+  }
+  if (policy_.options().ct_mode != CtMode::kOff &&
+      SSL_CTX_set_ct_validation_callback(ctx, AcceptScts, nullptr) != 1) {
+    return absl::InternalError("could not ask for Certificate Transparency SCTs");
   }
   return absl::OkStatus();
 }

@@ -43,7 +43,14 @@ class PolicyPeerVerifier final : public net::PeerVerifier {
         observer_(observer) {}
 
   absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
+                          absl::string_view expected_name) const override {
+    return VerifyPeer(chain_der, {}, expected_name);
+  }
+  absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
+                          const std::vector<std::string>& delivered_scts,
                           absl::string_view expected_name) const override;
+  // With Certificate Transparency on, also asks servers for SCTs in the
+  // handshake (TLS extension and stapled OCSP).
   absl::Status ConfigureContext(SSL_CTX* ctx) const override;
 
   // The verdict of the last handshake checked, if any.

@@ -39,7 +39,10 @@ using testing::TestCert;
 // answers every request with 200 "{}", records the SNI of each connection.
 class TlsServer {
  public:
-  TlsServer(const std::vector<const TestCert*>& chain, int max_version = TLS1_3_VERSION) {
+  // `sct_list`: a SignedCertificateTimestampList to send in the TLS
+  // extension (TLS 1.2), empty for none.
+  TlsServer(const std::vector<const TestCert*>& chain, int max_version = TLS1_3_VERSION,
+            const std::string& sct_list = "") {
     ctx_.reset(SSL_CTX_new(TLS_server_method()));
     // Serve what an old server might (SHA-1, small RSA): judging it is the
     // client's job.
@@ -50,6 +53,19 @@ class TlsServer {
       SSL_CTX_add1_chain_cert(ctx_.get(), chain[i]->cert.get());
     }
     SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
+    if (!sct_list.empty()) {
+      // serverinfo v1: extension type 18 (signed_certificate_timestamp), length, data.
+      std::string info;
+      info.push_back(0);
+      info.push_back(18);
+      info.push_back(static_cast<char>(sct_list.size() >> 8));
+      info.push_back(static_cast<char>(sct_list.size() & 0xff));
+      info += sct_list;
+      EXPECT_EQ(SSL_CTX_use_serverinfo(ctx_.get(),
+                                       reinterpret_cast<const unsigned char*>(info.data()),
+                                       info.size()),
+                1);
+    }
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -312,6 +328,35 @@ TEST_F(LiveTlsTest, AdminCaFilesReplaceOrAddToTheSystemStore) {
   other_ca.trust.ca_files = {PemFile(other.root.Pem())};
   ExpectRefused(Get(*Policy(std::move(other_ca)), server, "matrix.example.org"),
                 "untrusted_root", "missing_intermediate");
+}
+
+TEST_F(LiveTlsTest, CertificateTransparencyFromTheTlsExtension) {
+  testing::CtLog log_a = testing::MakeCtLog("log_a");
+  testing::CtLog log_b = testing::MakeCtLog("log_b");
+  testing::CtLog unknown = testing::MakeCtLog("unknown");
+  const std::string list = PemFile(testing::CtLogList({&log_a, &log_b}));
+  auto enforcing = [&] {
+    CertificatePolicyOptions o;
+    o.ct_mode = CtMode::kEnforce;
+    o.ct_log_list_file = list;
+    o.ct_min_logs = 2;
+    return Policy(std::move(o));
+  };
+  const absl::Time sct_time = DefaultValidationTime() - absl::Hours(1);
+  {
+    TlsServer two({&pki_.leaf, &pki_.intermediate}, TLS1_2_VERSION,
+                  testing::TlsExtensionSctList(pki_.leaf, {&log_a, &log_b}, sct_time));
+    EXPECT_TRUE(Get(*enforcing(), two, "matrix.example.org").ok());
+  }
+  {
+    TlsServer one({&pki_.leaf, &pki_.intermediate}, TLS1_2_VERSION,
+                  testing::TlsExtensionSctList(pki_.leaf, {&log_a, &unknown}, sct_time));
+    ExpectRefused(Get(*enforcing(), one, "matrix.example.org"), "ct_policy_unmet");
+  }
+  {
+    TlsServer none({&pki_.leaf, &pki_.intermediate}, TLS1_2_VERSION);
+    ExpectRefused(Get(*enforcing(), none, "matrix.example.org"), "ct_policy_unmet");
+  }
 }
 
 TEST_F(LiveTlsTest, MinimumTlsVersion) {

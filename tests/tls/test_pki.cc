@@ -290,4 +290,41 @@ TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
   return out;
 }
 
+std::string TlsExtensionSctList(const TestCert& cert, const std::vector<const CtLog*>& logs,
+                                absl::Time sct_time) {
+  const std::string der = cert.Der();
+  uint64_t timestamp = static_cast<uint64_t>(absl::ToUnixMillis(sct_time));
+  STACK_OF(SCT)* scts = sk_SCT_new_null();
+  for (const CtLog* log : logs) {
+    std::string signed_data;
+    PutInt(&signed_data, 0, 1);  // version v1
+    PutInt(&signed_data, 0, 1);  // certificate_timestamp
+    PutInt(&signed_data, timestamp, 8);
+    PutInt(&signed_data, 0, 2);  // x509_entry
+    PutInt(&signed_data, der.size(), 3);
+    signed_data += der;
+    PutInt(&signed_data, 0, 2);  // no extensions
+    std::string sig = SignSha256(log->key.get(), signed_data);
+    std::string log_id = Sha256Of(PublicKeyDer(log->key.get()));
+    SCT* sct = SCT_new();
+    Check(sct != nullptr && SCT_set_version(sct, SCT_VERSION_V1) == 1 &&
+              SCT_set_log_entry_type(sct, CT_LOG_ENTRY_TYPE_X509) == 1 &&
+              SCT_set1_log_id(sct, reinterpret_cast<const unsigned char*>(log_id.data()),
+                              log_id.size()) == 1 &&
+              SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) == 1 &&
+              SCT_set1_signature(sct, reinterpret_cast<const unsigned char*>(sig.data()),
+                                 sig.size()) == 1,
+          "SCT");
+    SCT_set_timestamp(sct, timestamp);
+    sk_SCT_push(scts, sct);
+  }
+  unsigned char* out = nullptr;
+  int len = i2o_SCT_LIST(scts, &out);
+  SCT_LIST_free(scts);
+  Check(len > 0, "i2o_SCT_LIST");
+  std::string list(reinterpret_cast<char*>(out), static_cast<size_t>(len));
+  OPENSSL_free(out);
+  return list;
+}
+
 }  // namespace keyverifier::tls::testing

@@ -89,6 +89,12 @@ TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
                           const std::vector<const CtLog*>& logs, absl::Time sct_time,
                           bool corrupt_signatures = false);
 
+// A SignedCertificateTimestampList (RFC 6962, TLS encoding) of X.509-entry
+// SCTs over `cert` from each of `logs`: what a server sends in the
+// signed_certificate_timestamp TLS extension.
+std::string TlsExtensionSctList(const TestCert& cert, const std::vector<const CtLog*>& logs,
+                                absl::Time sct_time);
+
 }  // namespace keyverifier::tls::testing
 
 #endif  // KEYVERIFIER_TESTS_TLS_TEST_PKI_H_
