@@ -220,6 +220,34 @@ std::string SignSha256(EVP_PKEY* key, const std::string& data) {
   return sig;
 }
 
+// One v1 SCT from `log` over `entry` (the signed entry after its type: for
+// a precertificate the issuer key hash and TBS, for an X.509 entry the
+// certificate), as RFC 6962 section 3.2 lays out the signed data.
+SCT* SignedSct(const CtLog& log, ct_log_entry_type_t entry_type, const std::string& entry,
+               uint64_t timestamp, bool corrupt_signature) {
+  std::string signed_data;
+  PutInt(&signed_data, 0, 1);  // version v1
+  PutInt(&signed_data, 0, 1);  // certificate_timestamp
+  PutInt(&signed_data, timestamp, 8);
+  PutInt(&signed_data, entry_type == CT_LOG_ENTRY_TYPE_PRECERT ? 1 : 0, 2);
+  signed_data += entry;
+  PutInt(&signed_data, 0, 2);  // no extensions
+  std::string sig = SignSha256(log.key.get(), signed_data);
+  if (corrupt_signature) sig[sig.size() / 2] ^= 0x01;
+  std::string log_id = Sha256Of(PublicKeyDer(log.key.get()));
+  SCT* sct = SCT_new();
+  Check(sct != nullptr && SCT_set_version(sct, SCT_VERSION_V1) == 1 &&
+            SCT_set_log_entry_type(sct, entry_type) == 1 &&
+            SCT_set1_log_id(sct, reinterpret_cast<const unsigned char*>(log_id.data()),
+                            log_id.size()) == 1 &&
+            SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) == 1 &&
+            SCT_set1_signature(sct, reinterpret_cast<const unsigned char*>(sig.data()),
+                               sig.size()) == 1,
+        "SCT");
+  SCT_set_timestamp(sct, timestamp);
+  return sct;
+}
+
 }  // namespace
 
 CtLog MakeCtLog(const std::string& name) {
@@ -255,31 +283,13 @@ TestCert MakeCertWithScts(const CertSpec& spec, const TestCert& issuer,
   std::string issuer_key_hash = Sha256Of(PublicKeyDer(issuer.key.get()));
   uint64_t timestamp = static_cast<uint64_t>(absl::ToUnixMillis(sct_time));
 
+  std::string entry = issuer_key_hash;
+  PutInt(&entry, tbs.size(), 3);
+  entry += tbs;
   STACK_OF(SCT)* scts = sk_SCT_new_null();
   for (const CtLog* log : logs) {
-    std::string signed_data;
-    PutInt(&signed_data, 0, 1);  // version v1
-    PutInt(&signed_data, 0, 1);  // certificate_timestamp
-    PutInt(&signed_data, timestamp, 8);
-    PutInt(&signed_data, 1, 2);  // precert_entry
-    signed_data += issuer_key_hash;
-    PutInt(&signed_data, tbs.size(), 3);
-    signed_data += tbs;
-    PutInt(&signed_data, 0, 2);  // no extensions
-    std::string sig = SignSha256(log->key.get(), signed_data);
-    if (corrupt_signatures) sig[sig.size() / 2] ^= 0x01;
-    std::string log_id = Sha256Of(PublicKeyDer(log->key.get()));
-    SCT* sct = SCT_new();
-    Check(sct != nullptr && SCT_set_version(sct, SCT_VERSION_V1) == 1 &&
-              SCT_set_log_entry_type(sct, CT_LOG_ENTRY_TYPE_PRECERT) == 1 &&
-              SCT_set1_log_id(sct, reinterpret_cast<const unsigned char*>(log_id.data()),
-                              log_id.size()) == 1 &&
-              SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) == 1 &&
-              SCT_set1_signature(sct, reinterpret_cast<const unsigned char*>(sig.data()),
-                                 sig.size()) == 1,
-          "SCT");
-    SCT_set_timestamp(sct, timestamp);
-    sk_SCT_push(scts, sct);
+    sk_SCT_push(scts, SignedSct(*log, CT_LOG_ENTRY_TYPE_PRECERT, entry, timestamp,
+                                corrupt_signatures));
   }
   Check(X509_add1_ext_i2d(out.cert.get(), NID_ct_precert_scts, scts, 0,
                           X509V3_ADD_DEFAULT) == 1,
@@ -294,29 +304,12 @@ std::string TlsExtensionSctList(const TestCert& cert, const std::vector<const Ct
                                 absl::Time sct_time) {
   const std::string der = cert.Der();
   uint64_t timestamp = static_cast<uint64_t>(absl::ToUnixMillis(sct_time));
+  std::string entry;
+  PutInt(&entry, der.size(), 3);
+  entry += der;
   STACK_OF(SCT)* scts = sk_SCT_new_null();
   for (const CtLog* log : logs) {
-    std::string signed_data;
-    PutInt(&signed_data, 0, 1);  // version v1
-    PutInt(&signed_data, 0, 1);  // certificate_timestamp
-    PutInt(&signed_data, timestamp, 8);
-    PutInt(&signed_data, 0, 2);  // x509_entry
-    PutInt(&signed_data, der.size(), 3);
-    signed_data += der;
-    PutInt(&signed_data, 0, 2);  // no extensions
-    std::string sig = SignSha256(log->key.get(), signed_data);
-    std::string log_id = Sha256Of(PublicKeyDer(log->key.get()));
-    SCT* sct = SCT_new();
-    Check(sct != nullptr && SCT_set_version(sct, SCT_VERSION_V1) == 1 &&
-              SCT_set_log_entry_type(sct, CT_LOG_ENTRY_TYPE_X509) == 1 &&
-              SCT_set1_log_id(sct, reinterpret_cast<const unsigned char*>(log_id.data()),
-                              log_id.size()) == 1 &&
-              SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) == 1 &&
-              SCT_set1_signature(sct, reinterpret_cast<const unsigned char*>(sig.data()),
-                                 sig.size()) == 1,
-          "SCT");
-    SCT_set_timestamp(sct, timestamp);
-    sk_SCT_push(scts, sct);
+    sk_SCT_push(scts, SignedSct(*log, CT_LOG_ENTRY_TYPE_X509, entry, timestamp, false));
   }
   unsigned char* out = nullptr;
   int len = i2o_SCT_LIST(scts, &out);
