@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/dnsmasq.h"
+#include "tests/testing/free_port.h"
 
 namespace keyverifier::net {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/dnsmasq.h"
+#include "tests/testing/free_port.h"
 #include "tests/testing/https_server.h"
 
 namespace keyverifier::net {

@@ -1,12 +1,9 @@
 #include "tests/store/postgres_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "tests/testing/free_port.h"
 
 namespace keyverifier::store::testing {
 namespace {
@@ -92,24 +90,6 @@ int Run(std::vector<std::string> argv, const std::string& log) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-absl::StatusOr<int> FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return absl::InternalError("bind to 127.0.0.1:0 failed");
-  }
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -206,7 +186,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   }
   // A port found free may be taken before the server binds it: retry.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    absl::StatusOr<int> port = FreeLoopbackPort();
+    absl::StatusOr<int> port = keyverifier::testing::FreeLoopbackPort();
     if (!port.ok()) return port.status();
     std::string options = absl::StrCat(
         "-p ", *port, " -k ", dir,

@@ -41,9 +41,6 @@ class Dnsmasq {
   int port_;
 };
 
-// A port that was free for both TCP and UDP on 127.0.0.1 a moment ago.
-absl::StatusOr<int> FreeLoopbackPort();
-
 }  // namespace keyverifier::testing
 
 #endif  // KEYVERIFIER_TESTS_TESTING_DNSMASQ_H_
