@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "service/clock/backoff.h"
 #include "service/core/server_name.h"
 
 namespace keyverifier::keyring {
@@ -80,6 +81,39 @@ void FetchingKeyRing::Touch(const std::string& server) {
   if (it != entries_.end()) it->second.last_asked = clock_.Now();
 }
 
+absl::StatusOr<KeyResult> FetchingKeyRing::Store(const std::string& server,
+                                                 fetch::FetchResult fetched,
+                                                 const KeyQuery& query, Entry entry) {
+  const int64_t now_ms = clock_.NowMs();
+  const std::string source =
+      fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
+  KeySource ks{KeySource::Kind::kOrigin, ""};
+  if (source != server) ks = {KeySource::Kind::kNotary, source};
+  entry.failures = 0;
+  entry.retry_after = absl::InfinitePast();
+
+  absl::StatusOr<store::WriteResult> written = store_.StoreResponse(fetched.keys, source, now_ms);
+  absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
+  if (!reloaded.ok()) {
+    // The store failed: answer with what was fetched. Memory keeps what it
+    // knew, and the next miss tries the store again.
+    Remember(server, std::move(entry));
+    KeyResult r;
+    r.server_name = server;
+    r.verify_keys = fetched.keys.verify_keys;
+    r.old_verify_keys = fetched.keys.old_verify_keys;
+    r.source = ks;
+    if (query.include_raw_json) r.raw_json.push_back(fetched.keys.raw_json);
+    return r;
+  }
+  for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
+  entry.keys = std::move(reloaded->keys);
+  entry.responses = std::move(reloaded->responses);
+  KeyResult r = ToResult(server, entry, ks, query.include_raw_json);
+  Remember(server, std::move(entry));
+  return r;
+}
+
 absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool force,
                                                 absl::Time deadline) {
   const std::string& server = query.server_name;
@@ -118,54 +152,11 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
       fetched = absl::UnavailableError(absl::StrCat(
           "asked for the keys of ", server, ", got those of ", fetched->keys.server_name));
     }
-    if (fetched.ok()) {
-      const int64_t now_ms = clock_.NowMs();
-      const std::string source =
-          fetched->sources.empty() || fetched->sources[0] == "origin" ? server
-                                                                      : fetched->sources[0];
-      absl::StatusOr<store::WriteResult> written =
-          store_.StoreResponse(fetched->keys, source, now_ms);
-      if (written.ok()) {
-        for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
-      }
-      absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
-      if (reloaded.ok()) {
-        entry.keys = std::move(reloaded->keys);
-        entry.responses = std::move(reloaded->responses);
-      } else {
-        // The store failed: serve what was fetched, keep what was known.
-        for (const core::VerifyKey& k : fetched->keys.AllKeys()) {
-          auto same = std::find_if(entry.keys.begin(), entry.keys.end(),
-                                   [&](const store::StoredKey& s) { return s.key.key_id == k.key_id; });
-          store::StoredKey sk{server, k, now_ms, now_ms, {source}};
-          if (same == entry.keys.end()) {
-            entry.keys.push_back(sk);
-          } else {
-            *same = sk;
-          }
-        }
-        entry.responses.insert(entry.responses.begin(),
-                               store::StoredResponse{server, source, now_ms,
-                                                     fetched->keys.valid_until_ts,
-                                                     fetched->keys.raw_json});
-      }
-      entry.failures = 0;
-      entry.retry_after = absl::InfinitePast();
-      Remember(server, entry);
-      KeySource ks;
-      if (source == server) {
-        ks.kind = KeySource::Kind::kOrigin;
-      } else {
-        ks.kind = KeySource::Kind::kNotary;
-        ks.notary = source;
-      }
-      return ToResult(server, entry, ks, query.include_raw_json);
-    }
+    if (fetched.ok()) return Store(server, *std::move(fetched), query, std::move(entry));
     fetch_error = fetched.status();
     entry.failures += 1;
-    absl::Duration backoff = options_.failure_backoff_initial;
-    for (int i = 1; i < entry.failures && backoff < options_.failure_backoff_max; ++i) backoff *= 2;
-    entry.retry_after = clock_.Now() + std::min(backoff, options_.failure_backoff_max);
+    entry.retry_after = clock_.Now() + Backoff(entry.failures, options_.failure_backoff_initial,
+                                               options_.failure_backoff_max);
   }
   Remember(server, entry);
   if (!entry.keys.empty()) {
@@ -182,16 +173,7 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
 
 absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline) {
   if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(query.server_name);
-    if (it != entries_.end() && Answers(it->second.keys, query)) {
-      it->second.last_asked = clock_.Now();
-      observer_.OnKeyLookup(true);
-      return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""},
-                      query.include_raw_json);
-    }
-  }
+  if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return *std::move(known);
   observer_.OnKeyLookup(false);
   absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
     return Miss(query, /*force=*/false, deadline);

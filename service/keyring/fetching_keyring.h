@@ -91,6 +91,9 @@ class FetchingKeyRing final : public KeyRing {
                      bool include_raw_json) const;
   // Reads the server from the store into memory.
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
+  // Puts a fetched answer into the store and memory; the answer for `query`.
+  absl::StatusOr<KeyResult> Store(const std::string& server, fetch::FetchResult fetched,
+                                  const KeyQuery& query, Entry entry);
   // The shared part of a miss: store, then fetch.
   absl::StatusOr<KeyResult> Miss(const KeyQuery& query, bool force, absl::Time deadline);
   void Remember(const std::string& server, Entry entry);

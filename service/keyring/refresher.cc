@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "service/clock/backoff.h"
 #include "service/core/verify_key.h"
 
 namespace keyverifier::keyring {
@@ -98,9 +99,8 @@ Refresher::Pass Refresher::RunOnce() {
         ++failed;
         State& s = it->second;
         ++s.failures;
-        absl::Duration backoff = options_.backoff_initial;
-        for (int k = 1; k < s.failures && backoff < options_.backoff_max; ++k) backoff *= 2;
-        s.next_attempt = clock_.Now() + std::min(backoff, options_.backoff_max);
+        s.next_attempt =
+            clock_.Now() + Backoff(s.failures, options_.backoff_initial, options_.backoff_max);
       }
     }
   };

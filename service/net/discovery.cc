@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "service/clock/backoff.h"
 #include "service/core/server_name.h"
 
 namespace keyverifier::net {
@@ -112,11 +113,8 @@ std::optional<std::string> ServerDiscovery::Delegation(const std::string& hostna
   }
   if (!entry.delegated) {
     entry.failures = failures + 1;
-    absl::Duration backoff = options_.failure_backoff_initial;
-    for (int i = 1; i < entry.failures && backoff < options_.failure_backoff_max; ++i) {
-      backoff *= 2;
-    }
-    entry.expires = now + std::min(backoff, options_.failure_backoff_max);
+    entry.expires = now + Backoff(entry.failures, options_.failure_backoff_initial,
+                                  options_.failure_backoff_max);
     *note = absl::StrCat("no well-known (", entry.error, ")");
   } else {
     *note = "well-known";

@@ -35,15 +35,9 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
     }
     for (X509Ptr& c : *parsed) certs.push_back(std::move(c));
   }
-  out.verdict = policy_.Check(certs, *peer, at);
-  if (!out.verdict.valid && policy_.options().fingerprint_fallback && fingerprints_) {
-    const absl::flat_hash_set<std::string> known = fingerprints_(*host);
-    if (!known.empty()) {
-      CheckContext context;
-      context.tls_fingerprints = &known;
-      out.verdict = policy_.Check(certs, *peer, at, context);
-    }
-  }
+  CheckContext context;
+  if (fingerprints_) context.fingerprint_source = [&] { return fingerprints_(*host); };
+  out.verdict = policy_.Check(certs, *peer, at, context);
   return out;
 }
 

@@ -395,11 +395,19 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain, const PeerNa
   }
   v.verified_chain.clear();
   // A connection below the minimum version is never rescued by a fingerprint.
-  if (options_.fingerprint_fallback && context.tls_fingerprints != nullptr &&
-      at < options_.fingerprint_fallback_until && !v.Has(Reason::kTlsVersionTooLow)) {
+  const bool fallback_applies = options_.fingerprint_fallback &&
+                                at < options_.fingerprint_fallback_until &&
+                                !v.Has(Reason::kTlsVersionTooLow);
+  absl::flat_hash_set<std::string> looked_up;
+  const absl::flat_hash_set<std::string>* fingerprints = context.tls_fingerprints;
+  if (fallback_applies && fingerprints == nullptr && context.fingerprint_source) {
+    looked_up = context.fingerprint_source();  // only now: the chain failed
+    fingerprints = &looked_up;
+  }
+  if (fallback_applies && fingerprints != nullptr) {
     std::string digest = Sha256FingerprintHex(leaf);
     std::string raw = absl::HexStringToBytes(digest);
-    if (context.tls_fingerprints->contains(raw)) {
+    if (fingerprints->contains(raw)) {
       v.valid = true;
       v.rule = AppliedRule::kFingerprintFallback;
       v.rule_detail = digest;

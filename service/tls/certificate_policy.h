@@ -26,6 +26,7 @@
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
 #define KEYVERIFIER_SERVICE_TLS_CERTIFICATE_POLICY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,9 @@ struct CheckContext {
   // The server's tls_fingerprints (raw 32-byte SHA-256 digests), from a
   // verified key response; used only with fingerprint_fallback.
   const absl::flat_hash_set<std::string>* tls_fingerprints = nullptr;
+  // Or where to look them up, called only when the fallback could apply
+  // (enabled, before its deadline, and the chain failed).
+  std::function<absl::flat_hash_set<std::string>()> fingerprint_source;
   // The negotiated protocol version (SSL_version), 0 if not a live connection.
   int negotiated_tls_version = 0;
   // SignedCertificateTimestampLists (TLS encoding) the server delivered in

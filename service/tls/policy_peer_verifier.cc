@@ -32,14 +32,10 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
   const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
   CheckContext context;
   context.delivered_scts = delivered_scts;
-  Verdict verdict = policy_.Check(chain, *peer, at, context);
-  if (!verdict.valid && policy_.options().fingerprint_fallback && fingerprints_) {
-    const absl::flat_hash_set<std::string> known = fingerprints_(expected_name);
-    if (!known.empty()) {
-      context.tls_fingerprints = &known;
-      verdict = policy_.Check(chain, *peer, at, context);
-    }
+  if (fingerprints_) {
+    context.fingerprint_source = [&] { return fingerprints_(expected_name); };
   }
+  Verdict verdict = policy_.Check(chain, *peer, at, context);
   if (verdict.valid && verdict.rule == AppliedRule::kFingerprintFallback) {
     observer_.OnCertificateFallback(expected_name);
   }
