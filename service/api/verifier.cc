@@ -75,15 +75,11 @@ class Verifier::KeyMemo {
   const std::vector<core::VerifyKey>* Find(const keyring::KeyQuery& query) const {
     auto it = keys_.find(query.server_name);
     if (it == keys_.end()) return nullptr;
-    for (const std::string& id : query.key_ids) {
-      auto k = std::find_if(it->second.begin(), it->second.end(),
-                            [&](const core::VerifyKey& key) { return key.key_id == id; });
-      if (k == it->second.end()) return nullptr;
-      if (!k->expired_ts && k->valid_until_ts.value_or(0) < query.minimum_valid_until_ts) {
-        return nullptr;  // the keyring may know a fresher answer
-      }
-    }
-    return &it->second;
+    // Otherwise the keyring may know a fresher answer.
+    return keyring::KeysAnswer(it->second, query,
+                               [](const core::VerifyKey& k) -> const core::VerifyKey& { return k; })
+               ? &it->second
+               : nullptr;
   }
   const std::vector<core::VerifyKey>& Put(const std::string& server,
                                           std::vector<core::VerifyKey> keys) {
@@ -223,7 +219,7 @@ absl::StatusOr<Verifier::Pending> Verifier::Prepare(
                           absl::StrCat("keys of ", server, ": ",
                                        result.status().message()));
     }
-    p.keys[server] = &memo.Put(server, result->AllKeys());
+    p.keys[server] = &memo.Put(server, std::move(*result).TakeAllKeys());
   }
   return p;
 }

@@ -18,17 +18,9 @@ FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sour
 
 bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
                               const KeyQuery& query) {
-  auto current_ok = [&](const store::StoredKey& k) {
-    return !k.is_old() && k.key.valid_until_ts.value_or(0) >= query.minimum_valid_until_ts;
-  };
-  if (query.key_ids.empty()) return std::any_of(keys.begin(), keys.end(), current_ok);
-  for (const std::string& id : query.key_ids) {
-    auto it = std::find_if(keys.begin(), keys.end(),
-                           [&](const store::StoredKey& k) { return k.key.key_id == id; });
-    if (it == keys.end()) return false;
-    if (!it->is_old() && !current_ok(*it)) return false;
-  }
-  return true;
+  return KeysAnswer(keys, query, [](const store::StoredKey& k) -> const core::VerifyKey& {
+    return k.key;
+  });
 }
 
 KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entry,
@@ -172,8 +164,9 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
 }
 
 absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline) {
-  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
+  // Only valid names ever enter memory, so a hit needs no parse.
   if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return *std::move(known);
+  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
   observer_.OnKeyLookup(false);
   absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
     return Miss(query, /*force=*/false, deadline);
@@ -195,13 +188,12 @@ std::optional<KeyResult> FetchingKeyRing::TryGetKeysFromMemory(const KeyQuery& q
 absl::StatusOr<int64_t> FetchingKeyRing::Refresh(absl::string_view server, absl::Time deadline) {
   KeyQuery query;
   query.server_name = std::string(server);
-  const int64_t before = FreshnessOf(server).fetched_ts;
   absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
     return Miss(query, /*force=*/true, deadline);
   });
   if (!r.ok()) return r.status();
-  Freshness after = FreshnessOf(server);
-  if (after.fetched_ts == before || r->source.kind == KeySource::Kind::kCache) {
+  const Freshness after = FreshnessOf(server);
+  if (r->source.kind == KeySource::Kind::kCache) {
     return absl::UnavailableError(absl::StrCat("refreshing ", server, " fetched nothing new"));
   }
   return after.valid_until_ts;

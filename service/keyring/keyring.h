@@ -10,7 +10,9 @@
 #ifndef KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 #define KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,7 +54,37 @@ struct KeyResult {
     all.insert(all.end(), old_verify_keys.begin(), old_verify_keys.end());
     return all;
   }
+  // The same, moving the keys out.
+  std::vector<core::VerifyKey> TakeAllKeys() && {
+    std::vector<core::VerifyKey> all = std::move(verify_keys);
+    all.insert(all.end(), std::make_move_iterator(old_verify_keys.begin()),
+               std::make_move_iterator(old_verify_keys.end()));
+    return all;
+  }
 };
+
+// Whether known keys answer `query`: every wanted key id is there, and each
+// wanted current key (no expired_ts; old keys stay usable for events before
+// their expiry) is valid until at least minimum_valid_until_ts; with no key
+// ids, some current key is. `key_of` gives the core::VerifyKey of an element.
+template <typename Keys, typename KeyOf>
+bool KeysAnswer(const Keys& keys, const KeyQuery& query, KeyOf key_of) {
+  auto current_ok = [&](const core::VerifyKey& k) {
+    return !k.expired_ts && k.valid_until_ts.value_or(0) >= query.minimum_valid_until_ts;
+  };
+  if (query.key_ids.empty()) {
+    return std::any_of(keys.begin(), keys.end(),
+                       [&](const auto& k) { return current_ok(key_of(k)); });
+  }
+  for (const std::string& id : query.key_ids) {
+    auto it = std::find_if(keys.begin(), keys.end(),
+                           [&](const auto& k) { return key_of(k).key_id == id; });
+    if (it == keys.end()) return false;
+    const core::VerifyKey& k = key_of(*it);
+    if (!k.expired_ts && !current_ok(k)) return false;
+  }
+  return true;
+}
 
 class KeyRing {
  public:

@@ -20,8 +20,7 @@ bool IsIp(const core::ServerName& n) {
 }  // namespace
 
 std::string Endpoint::ToString() const {
-  return address.v4 ? absl::StrCat(address.ToString(), ":", port)
-                    : absl::StrCat("[", address.ToString(), "]:", port);
+  return HostPort(address.ToString(), port);
 }
 
 ServerDiscovery::ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_known,

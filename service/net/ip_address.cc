@@ -23,6 +23,11 @@ constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 
 
 }  // namespace
 
+std::string HostPort(absl::string_view host, uint16_t port) {
+  return host.find(':') != absl::string_view::npos ? absl::StrCat("[", host, "]:", port)
+                                                   : absl::StrCat(host, ":", port);
+}
+
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   if (inet_ntop(v4 ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf) == nullptr) {

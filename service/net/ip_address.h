@@ -32,6 +32,9 @@ struct IpAddress {
   }
 };
 
+// "host:port", with an IPv6 literal host in brackets ("[2001:db8::1]:8448").
+std::string HostPort(absl::string_view host, uint16_t port);
+
 // "192.0.2.1", "2001:db8::1", "[2001:db8::1]" (brackets allowed). No zone
 // ids, no ports.
 absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text);

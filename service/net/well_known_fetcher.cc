@@ -29,10 +29,10 @@ absl::StatusOr<std::string> Part(CURLU* u, CURLUPart part, bool optional = false
   return std::string(raw);
 }
 
+// The URL authority: HostPort without the scheme's default port.
 std::string Authority(const std::string& host, uint16_t port, uint16_t default_port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  std::string h = v6 ? absl::StrCat("[", host, "]") : host;
-  return port == default_port ? h : absl::StrCat(h, ":", port);
+  if (port != default_port) return HostPort(host, port);
+  return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
 }
 
 }  // namespace

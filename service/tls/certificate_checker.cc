@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/server_name.h"
+#include "service/net/ip_address.h"
 #include "service/tls/policy_peer_verifier.h"
 
 namespace keyverifier::tls {
@@ -25,19 +26,14 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
   if (!peer.ok()) return peer.status();
   CertificateCheck out;
   out.checked_name = *host;
-  std::vector<X509Ptr> certs;
-  for (size_t i = 0; i < chain.size(); ++i) {
-    absl::StatusOr<std::vector<X509Ptr>> parsed =
-        ParseCertificates(chain[i], absl::StrCat("chain[", i, "]"));
-    if (!parsed.ok()) {
-      out.verdict = policy_.CheckEncoded(chain[i], *peer, at);  // a malformed verdict
-      return out;
-    }
-    for (X509Ptr& c : *parsed) certs.push_back(std::move(c));
+  absl::StatusOr<std::vector<X509Ptr>> certs = ParseChain(chain, "chain");
+  if (!certs.ok()) {  // not certificates: a verdict of its own
+    AddFinding(&out.verdict.reasons, Reason::kMalformed, std::string(certs.status().message()));
+    return out;
   }
   CheckContext context;
   if (fingerprints_) context.fingerprint_source = [&] { return fingerprints_(*host); };
-  out.verdict = policy_.Check(certs, *peer, at, context);
+  out.verdict = policy_.Check(*certs, *peer, at, context);
   return out;
 }
 
@@ -51,8 +47,7 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view
   if (port != 0) {
     absl::StatusOr<std::string> host = HostOf(server_name);
     if (!host.ok()) return host.status();
-    name = host->find(':') != std::string::npos ? absl::StrCat("[", *host, "]:", port)
-                                                : absl::StrCat(*host, ":", port);
+    name = net::HostPort(*host, port);
   }
   absl::StatusOr<net::ResolvedServer> resolved = discovery_->Resolve(name, deadline);
   if (!resolved.ok()) return resolved.status();

@@ -361,20 +361,15 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain, const PeerNa
   v.verified_chain = std::move(chosen->chain);
   if (ct_logs_ && v.reasons.empty() && chosen->issuer) {
     CtEvaluation ct = EvaluateEmbeddedScts(leaf, chosen->issuer.get(), *ct_logs_, at);
-    CtEvaluation delivered = EvaluateDeliveredScts(context.delivered_scts, leaf, *ct_logs_, at);
-    for (std::string& id : delivered.valid_logs) {
-      if (std::find(ct.valid_logs.begin(), ct.valid_logs.end(), id) == ct.valid_logs.end()) {
-        ct.valid_logs.push_back(std::move(id));
-      }
-    }
+    const int embedded = ct.embedded_scts;
+    ct.Merge(EvaluateDeliveredScts(context.delivered_scts, leaf, *ct_logs_, at));
     if (static_cast<int>(ct.valid_logs.size()) < options_.ct_min_logs) {
       AddFinding(
           options_.ct_mode == CtMode::kEnforce ? &v.reasons : &v.warnings,
           Reason::kCtPolicyUnmet,
-          absl::StrCat("leaf has ", ct.embedded_scts, " embedded SCTs and the handshake ",
-                       delivered.embedded_scts, " more; ", ct.valid_logs.size(),
-                       " verified from distinct known logs (",
-                       ct.unverified_scts + delivered.unverified_scts,
+          absl::StrCat("leaf has ", embedded, " embedded SCTs and the handshake ",
+                       ct.embedded_scts - embedded, " more; ", ct.valid_logs.size(),
+                       " verified from distinct known logs (", ct.unverified_scts,
                        " did not verify); at least ", options_.ct_min_logs, " required"));
     }
   }
@@ -398,16 +393,9 @@ Verdict CertificatePolicy::Check(const std::vector<X509Ptr>& chain, const PeerNa
   const bool fallback_applies = options_.fingerprint_fallback &&
                                 at < options_.fingerprint_fallback_until &&
                                 !v.Has(Reason::kTlsVersionTooLow);
-  absl::flat_hash_set<std::string> looked_up;
-  const absl::flat_hash_set<std::string>* fingerprints = context.tls_fingerprints;
-  if (fallback_applies && fingerprints == nullptr && context.fingerprint_source) {
-    looked_up = context.fingerprint_source();  // only now: the chain failed
-    fingerprints = &looked_up;
-  }
-  if (fallback_applies && fingerprints != nullptr) {
-    std::string digest = Sha256FingerprintHex(leaf);
-    std::string raw = absl::HexStringToBytes(digest);
-    if (fingerprints->contains(raw)) {
+  if (fallback_applies && context.fingerprint_source) {
+    const std::string& digest = v.presented[0].sha256;  // hex, of the leaf's DER
+    if (context.fingerprint_source().contains(absl::HexStringToBytes(digest))) {
       v.valid = true;
       v.rule = AppliedRule::kFingerprintFallback;
       v.rule_detail = digest;

@@ -86,11 +86,9 @@ struct CertificatePolicyOptions {
 };
 
 struct CheckContext {
-  // The server's tls_fingerprints (raw 32-byte SHA-256 digests), from a
-  // verified key response; used only with fingerprint_fallback.
-  const absl::flat_hash_set<std::string>* tls_fingerprints = nullptr;
-  // Or where to look them up, called only when the fallback could apply
-  // (enabled, before its deadline, and the chain failed).
+  // The server's tls_fingerprints (raw 32-byte SHA-256 digests, from a
+  // verified key response), for fingerprint_fallback: called only when the
+  // fallback could apply (enabled, before its deadline, the chain failed).
   std::function<absl::flat_hash_set<std::string>()> fingerprint_source;
   // The negotiated protocol version (SSL_version), 0 if not a live connection.
   int negotiated_tls_version = 0;

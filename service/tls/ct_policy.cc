@@ -22,6 +22,18 @@ using SctListPtr = std::unique_ptr<STACK_OF(SCT), SctListDeleter>;
 
 }  // namespace
 
+void CtEvaluation::AddValidLog(std::string hex_id) {
+  if (std::find(valid_logs.begin(), valid_logs.end(), hex_id) == valid_logs.end()) {
+    valid_logs.push_back(std::move(hex_id));
+  }
+}
+
+void CtEvaluation::Merge(CtEvaluation other) {
+  embedded_scts += other.embedded_scts;
+  unverified_scts += other.unverified_scts;
+  for (std::string& id : other.valid_logs) AddValidLog(std::move(id));
+}
+
 absl::StatusOr<std::shared_ptr<const CtLogs>> CtLogs::FromFile(const std::string& path) {
   if (!std::ifstream(path)) {
     return absl::NotFoundError(absl::StrCat("cannot read CT log list ", path));
@@ -64,12 +76,8 @@ CtEvaluation Evaluate(STACK_OF(SCT) * scts, X509* leaf, X509* issuer, const CtLo
     }
     unsigned char* id = nullptr;
     size_t len = SCT_get0_log_id(sct, &id);
-    std::string hex =
-        absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(id), len));
-    if (std::find(out.valid_logs.begin(), out.valid_logs.end(), hex) ==
-        out.valid_logs.end()) {
-      out.valid_logs.push_back(std::move(hex));
-    }
+    out.AddValidLog(
+        absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(id), len)));
   }
   ERR_clear_error();
   return out;
@@ -101,14 +109,7 @@ CtEvaluation EvaluateDeliveredScts(const std::vector<std::string>& sct_lists, X5
       // Delivered in the handshake: signed over the certificate itself.
       SCT_set_source(sk_SCT_value(scts.get(), i), SCT_SOURCE_TLS_EXTENSION);
     }
-    CtEvaluation e = Evaluate(scts.get(), leaf, nullptr, logs, at);
-    out.embedded_scts += e.embedded_scts;
-    out.unverified_scts += e.unverified_scts;
-    for (std::string& id : e.valid_logs) {
-      if (std::find(out.valid_logs.begin(), out.valid_logs.end(), id) == out.valid_logs.end()) {
-        out.valid_logs.push_back(std::move(id));
-      }
-    }
+    out.Merge(Evaluate(scts.get(), leaf, nullptr, logs, at));
   }
   return out;
 }

@@ -47,6 +47,10 @@ struct CtEvaluation {
   std::vector<std::string> valid_logs;
   // SCTs that did not verify: unknown log, bad signature, future timestamp.
   int unverified_scts = 0;
+
+  void AddValidLog(std::string hex_id);
+  // Adds another evaluation's counts and logs (a log counts once).
+  void Merge(CtEvaluation other);
 };
 
 // `issuer` is the leaf's issuer from the verified chain (its key is part of

@@ -90,6 +90,18 @@ std::string ToDer(X509* cert) {
   return out;
 }
 
+absl::StatusOr<std::vector<X509Ptr>> ParseChain(const std::vector<std::string>& parts,
+                                                absl::string_view what) {
+  std::vector<X509Ptr> chain;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    absl::StatusOr<std::vector<X509Ptr>> certs =
+        ParseCertificates(parts[i], absl::StrCat(what, "[", i, "]"));
+    if (!certs.ok()) return certs.status();
+    for (X509Ptr& c : *certs) chain.push_back(std::move(c));
+  }
+  return chain;
+}
+
 std::string Sha256FingerprintHex(X509* cert) {
   std::string der = ToDer(cert);
   unsigned char md[SHA256_DIGEST_LENGTH];

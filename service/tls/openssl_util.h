@@ -57,6 +57,11 @@ X509Ptr Ref(X509* cert);
 absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(absl::string_view data,
                                                        absl::string_view what);
 
+// ParseCertificates over each of `parts` (PEM or DER), in order, as one
+// chain; errors name the part ("what[1]").
+absl::StatusOr<std::vector<X509Ptr>> ParseChain(const std::vector<std::string>& parts,
+                                                absl::string_view what);
+
 // DER encoding of `cert`.
 std::string ToDer(X509* cert);
 

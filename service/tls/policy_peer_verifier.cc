@@ -23,19 +23,15 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
                                             absl::string_view expected_name) const {
   absl::StatusOr<PeerName> peer = PeerName::Parse(expected_name);
   if (!peer.ok()) return absl::PermissionDeniedError(peer.status().message());
-  std::vector<X509Ptr> chain;
-  for (const std::string& der : chain_der) {
-    absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(der, "peer certificate");
-    if (!certs.ok()) return absl::PermissionDeniedError(certs.status().message());
-    for (X509Ptr& c : *certs) chain.push_back(std::move(c));
-  }
+  absl::StatusOr<std::vector<X509Ptr>> chain = ParseChain(chain_der, "peer certificate");
+  if (!chain.ok()) return absl::PermissionDeniedError(chain.status().message());
   const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
   CheckContext context;
   context.delivered_scts = delivered_scts;
   if (fingerprints_) {
     context.fingerprint_source = [&] { return fingerprints_(expected_name); };
   }
-  Verdict verdict = policy_.Check(chain, *peer, at, context);
+  Verdict verdict = policy_.Check(*chain, *peer, at, context);
   if (verdict.valid && verdict.rule == AppliedRule::kFingerprintFallback) {
     observer_.OnCertificateFallback(expected_name);
   }

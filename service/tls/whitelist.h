@@ -32,7 +32,6 @@ class Whitelist {
 
   // The first rule that covers `peer`, if any.
   std::optional<Match> Find(const PeerName& peer) const;
-  bool empty() const { return globs_.empty() && cidrs_.empty(); }
 
  private:
   struct Glob {

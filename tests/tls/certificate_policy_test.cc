@@ -407,7 +407,7 @@ class FingerprintFallbackTest : public CertificatePolicyTest {
   Verdict Run(const CertificatePolicy& p, absl::Time at,
               const absl::flat_hash_set<std::string>* fps) {
     CheckContext context;
-    context.tls_fingerprints = fps;
+    if (fps != nullptr) context.fingerprint_source = [fps] { return *fps; };
     return p.Check(Chain({&self_}), Name("matrix.example.org"), at, context);
   }
 
