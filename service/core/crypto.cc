@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "service/core/base64.h"
 
 namespace keyverifier::core {
 namespace {
@@ -36,6 +37,15 @@ const EVP_MD* Sha256Md() {
 }
 
 }  // namespace
+
+absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBase64(absl::string_view text,
+                                                            absl::string_view what) {
+  absl::StatusOr<std::string> bytes = DecodeBase64(text);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", bytes.status().message()));
+  }
+  return Ed25519PublicKeyFromBytes(*bytes, what);
+}
 
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
     absl::string_view bytes, absl::string_view what) {

@@ -24,6 +24,11 @@ using Ed25519PublicKey = std::array<uint8_t, kEd25519PublicKeySize>;
 using Sha256Digest = std::array<uint8_t, kSha256Size>;
 
 // Checks sizes; `what` names the value in the error ("key ed25519:abc").
+// From its unpadded (or padded) base64 text, as key responses carry it.
+// Errors say what was wrong with the base64 or the length, naming `what`.
+absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBase64(absl::string_view text,
+                                                            absl::string_view what);
+
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
     absl::string_view bytes, absl::string_view what);
 

@@ -55,13 +55,8 @@ absl::Status ParseKeyMap(const Value* map, absl::string_view field, bool old,
       return Bad(server,
                  absl::StrCat(field, ".", key_id, ".key is missing or not a string"));
     }
-    absl::StatusOr<std::string> bytes = DecodeBase64(key->string_value());
-    if (!bytes.ok()) {
-      return Bad(server, absl::StrCat(field, ".", key_id, ".key: ",
-                                      bytes.status().message()));
-    }
-    absl::StatusOr<Ed25519PublicKey> pk =
-        Ed25519PublicKeyFromBytes(*bytes, absl::StrCat("key ", key_id));
+    absl::StatusOr<Ed25519PublicKey> pk = Ed25519PublicKeyFromBase64(
+        key->string_value(), absl::StrCat(field, ".", key_id, ".key"));
     if (!pk.ok()) return Bad(server, pk.status().message());
     VerifyKey vk;
     vk.key_id = key_id;

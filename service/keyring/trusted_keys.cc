@@ -1,7 +1,6 @@
 #include "service/keyring/trusted_keys.h"
 
 #include "absl/strings/str_cat.h"
-#include "service/core/base64.h"
 #include "service/core/json.h"
 #include "service/core/server_keys.h"
 
@@ -24,10 +23,8 @@ absl::StatusOr<core::VerifyKey> ParseTrustedKey(absl::string_view server,
   if (key == nullptr || !key->is_string()) {
     return Bad(where, "\"key\" is missing or not a string");
   }
-  absl::StatusOr<std::string> bytes = core::DecodeBase64(key->string_value());
-  if (!bytes.ok()) return Bad(where, bytes.status().message());
   absl::StatusOr<core::Ed25519PublicKey> pk =
-      core::Ed25519PublicKeyFromBytes(*bytes, "key");
+      core::Ed25519PublicKeyFromBase64(key->string_value(), "key");
   if (!pk.ok()) return Bad(where, pk.status().message());
   core::VerifyKey vk;
   vk.key_id = std::string(key_id);
