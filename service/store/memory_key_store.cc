@@ -30,7 +30,7 @@ absl::StatusOr<WriteResult> MemoryKeyStore::StoreResponse(
   // Nothing below can fail, so the write is all or nothing.
   Server& server = servers_[response.server_name];
   server.summary = plan->server;
-  if (plan->write_response) {
+  if (plan->result.response_stored) {
     server.responses[plan->response.source] = plan->response;
   }
   for (StoredKey& key : plan->keys) {

@@ -85,10 +85,9 @@ absl::StatusOr<WritePlan> PlanWrite(const StoredState& before,
         std::max(plan.server.last_fetched_ts, before.server->last_fetched_ts);
   }
 
-  plan.write_response = !before.response_fetched_ts.has_value() ||
-                        *before.response_fetched_ts <= fetched_ts;
-  plan.result.response_stored = plan.write_response;
-  if (plan.write_response) {
+  plan.result.response_stored = !before.response_fetched_ts.has_value() ||
+                               *before.response_fetched_ts <= fetched_ts;
+  if (plan.result.response_stored) {
     plan.response.server_name = server;
     plan.response.source = std::string(source);
     plan.response.fetched_ts = fetched_ts;

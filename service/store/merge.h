@@ -49,8 +49,7 @@ struct StoredState {
 // What to write, all in one transaction.
 struct WritePlan {
   ServerSummary server;            // upsert
-  bool write_response = false;     // upsert `response` when true
-  StoredResponse response;
+  StoredResponse response;        // upserted when result.response_stored
   std::vector<StoredKey> keys;     // the response's keys, merged; upsert each
   WriteResult result;
 };

@@ -123,16 +123,7 @@ absl::Status SqlKeyStore::Migrate() {
   KV_RETURN_IF_ERROR(db_->Query("create schema_version",
                                 SchemaVersionTableStatement(), {})
                          .status());
-  KV_ASSIGN_OR_RETURN(
-      std::vector<SqlRow> rows,
-      db_->Query("read schema_version",
-                 "SELECT COALESCE(MAX(version), 0) FROM schema_version", {}));
-  if (rows.size() != 1) {
-    return absl::InternalError(
-        absl::StrCat(db_->Describe(), ": read schema_version: no row"));
-  }
-  KV_ASSIGN_OR_RETURN(int64_t version,
-                      Int(*db_, "read schema_version", rows[0], 0));
+  KV_ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion());
   if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         db_->Describe(), ": schema version ", version,
@@ -155,8 +146,7 @@ absl::Status SqlKeyStore::Migrate() {
   return tx.Commit();
 }
 
-absl::StatusOr<int> SqlKeyStore::SchemaVersion() {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<int64_t> SqlKeyStore::ReadSchemaVersion() {
   KV_ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
       db_->Query("read schema_version",
@@ -165,7 +155,12 @@ absl::StatusOr<int> SqlKeyStore::SchemaVersion() {
     return absl::InternalError(
         absl::StrCat(db_->Describe(), ": read schema_version: no row"));
   }
-  KV_ASSIGN_OR_RETURN(int64_t v, Int(*db_, "read schema_version", rows[0], 0));
+  return Int(*db_, "read schema_version", rows[0], 0);
+}
+
+absl::StatusOr<int> SqlKeyStore::SchemaVersion() {
+  absl::MutexLock lock(&mu_);
+  KV_ASSIGN_OR_RETURN(int64_t v, ReadSchemaVersion());
   return static_cast<int>(v);
 }
 
@@ -266,7 +261,7 @@ absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
                   SqlValue::Int(plan.server.useful_until_ts),
                   SqlValue::Int(plan.server.last_fetched_ts)})
           .status());
-  if (plan.write_response) {
+  if (plan.result.response_stored) {
     const StoredResponse& r = plan.response;
     KV_RETURN_IF_ERROR(
         db_->Query(absl::StrCat("write response of ", server, " from ",

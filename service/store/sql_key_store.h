@@ -43,6 +43,7 @@ class SqlKeyStore final : public KeyStore {
       : db_(std::move(connection)) {}
 
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> ReadSchemaVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<StoredState> ReadState(const std::string& server,
                                         absl::string_view source)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -111,7 +111,7 @@ TEST(MergeTest, PlanReportsWhatChanged) {
       before, SignedResponse("o.example", 10, {{"ed25519:a", 'a'}}),
       "o.example", 1);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_TRUE(plan->write_response);
+  EXPECT_TRUE(plan->result.response_stored);
   EXPECT_THAT(plan->result.new_keys, ::testing::ElementsAre("ed25519:a"));
   ASSERT_EQ(plan->keys.size(), 1u);
 
