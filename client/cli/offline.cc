@@ -169,7 +169,9 @@ CommandResult VerifyEventCommand(const Inputs& in) {
   }
   line.Set("checked", std::move(checked));
   if (v.outcome == core::EventVerdict::Outcome::kValidButRedacted) {
-    line.Set("redacted_event", p->redacted);
+    absl::StatusOr<Value> redacted = core::RedactedEvent(*p);
+    if (!redacted.ok()) return Unusable(redacted.status().message());
+    line.Set("redacted_event", *std::move(redacted));
   }
   return Verdict(std::move(line), v.outcome == core::EventVerdict::Outcome::kValid);
 }

@@ -55,8 +55,7 @@ void ToProto(const core::VerifyKey& k, v1::VerifyKey* out) {
 std::vector<std::string> SigningKeyIds(const core::PreparedEvent& event,
                                        absl::string_view server) {
   std::vector<std::string> ids;
-  const core::Value* sigs = event.redacted.Find("signatures");
-  const core::Value* mine = sigs ? sigs->Find(server) : nullptr;
+  const core::Value* mine = event.signatures.Find(server);
   if (mine != nullptr && mine->is_object()) {
     for (const auto& [key_id, sig] : mine->members()) {
       if (core::KeyAlgorithm(key_id) == "ed25519") ids.push_back(key_id);
@@ -245,8 +244,10 @@ absl::StatusOr<v1::EventVerdict> Verifier::Finish(const Pending& p) {
     for (const auto& id : c.key_ids) checked->add_key_ids(id);
   }
   if (verdict.outcome == core::EventVerdict::Outcome::kValidButRedacted) {
+    absl::StatusOr<core::Value> event = core::RedactedEvent(p.event);
+    if (!event.ok()) return event.status();
     absl::StatusOr<std::string> redacted =
-        core::CanonicalJson(p.event.redacted, p.room->number_policy);
+        core::CanonicalJson(*event, p.room->number_policy);
     if (!redacted.ok()) return redacted.status();
     out.set_redacted_event(*std::move(redacted));
   }

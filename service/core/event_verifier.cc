@@ -23,13 +23,59 @@ absl::Status Bad(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("event: ", why));
 }
 
-const Value* FindString(const Value& obj, absl::string_view field) {
-  const Value* v = obj.Find(field);
-  return v && v->is_string() ? v : nullptr;
-}
+// The two ways to read an event, seen alike: a Value tree, or a JsonView of
+// the text.
+struct ValueDoc {
+  using Node = const Value*;
+  Node Find(Node n, absl::string_view key) const {
+    return n != nullptr ? n->Find(key) : nullptr;
+  }
+  bool IsString(Node n) const { return n != nullptr && n->is_string(); }
+  bool IsObject(Node n) const { return n != nullptr && n->is_object(); }
+  bool IsInteger(Node n) const {
+    return n != nullptr && n->is_number() &&
+           n->number_kind() == NumberKind::kInteger;
+  }
+  absl::string_view String(Node n) const { return n->string_value(); }
+  int64_t Int(Node n) const { return n->int_value(); }
+  size_t Size(Node n) const { return n->members().size(); }
+  absl::string_view Key(Node n, size_t i) const { return n->members()[i].first; }
+  Node Child(Node n, size_t i) const { return &n->members()[i].second; }
+  absl::Status Append(Node n, NumberPolicy policy, std::string* out) const {
+    return AppendCanonicalJson(*n, policy, out);
+  }
+  absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
+                             NumberPolicy policy, std::string* out) const {
+    return AppendCanonicalJsonWithout(*n, skip, policy, out);
+  }
+  Value ToValue(Node n) const { return n != nullptr ? *n : Value(); }
+};
 
-bool StringIs(const Value* v, absl::string_view s) {
-  return v != nullptr && v->is_string() && v->string_value() == s;
+struct ViewDoc {
+  using Node = JsonView::Ref;
+  const JsonView& view;
+  Node Find(Node n, absl::string_view key) const { return view.Find(n, key); }
+  bool IsString(Node n) const { return view.is_string(n); }
+  bool IsObject(Node n) const { return view.is_object(n); }
+  bool IsInteger(Node n) const { return view.is_integer(n); }
+  absl::string_view String(Node n) const { return view.string_value(n); }
+  int64_t Int(Node n) const { return view.int_value(n); }
+  size_t Size(Node n) const { return view.size(n); }
+  absl::string_view Key(Node n, size_t i) const { return view.key(n, i); }
+  Node Child(Node n, size_t i) const { return view.child(n, i); }
+  absl::Status Append(Node n, NumberPolicy policy, std::string* out) const {
+    return view.AppendCanonicalJson(n, policy, out);
+  }
+  absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
+                             NumberPolicy policy, std::string* out) const {
+    return view.AppendCanonicalJsonWithout(n, skip, policy, out);
+  }
+  Value ToValue(Node n) const { return view.ToValue(n); }
+};
+
+template <typename Doc>
+bool StringIs(const Doc& doc, typename Doc::Node n, absl::string_view s) {
+  return doc.IsString(n) && doc.String(n) == s;
 }
 
 // Inserts `.member` into the JSON path of an encoder message ("number at
@@ -46,9 +92,10 @@ std::string AtMember(absl::string_view message, absl::string_view member) {
 // What the content hash leaves out of the event.
 constexpr absl::string_view kNotHashed[] = {"hashes", "signatures", "unsigned"};
 
-absl::Status AppendContentHashBytes(const Value& event, NumberPolicy policy,
-                                    std::string* out) {
-  absl::Status s = AppendCanonicalJsonWithout(
+template <typename Doc>
+absl::Status AppendContentHashBytes(const Doc& doc, typename Doc::Node event,
+                                    NumberPolicy policy, std::string* out) {
+  absl::Status s = doc.AppendWithout(
       event, {kNotHashed[0], kNotHashed[1], kNotHashed[2]}, policy, out);
   return s.ok() ? s : Bad(s.message());
 }
@@ -59,20 +106,22 @@ absl::Status AppendContentHashBytes(const Value& event, NumberPolicy policy,
 // may not carry a float either), and the spec's size limit is on the
 // canonical JSON of the whole event, i.e. the hashed bytes plus those members.
 // That costs far less than encoding the event a second time.
-absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Value& event,
+template <typename Doc>
+absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Doc& doc,
+                                              typename Doc::Node event,
                                               NumberPolicy policy) {
   std::string bytes;
   bytes.reserve(2048);
-  absl::Status s = AppendContentHashBytes(event, policy, &bytes);
+  absl::Status s = AppendContentHashBytes(doc, event, policy, &bytes);
   if (!s.ok()) return s;
   size_t size = bytes.size();
   bool empty = size == 2;  // "{}"
   std::string member;
   for (absl::string_view name : kNotHashed) {
-    const Value* value = event.Find(name);
-    if (value == nullptr) continue;
+    const typename Doc::Node value = doc.Find(event, name);
+    if (!value) continue;
     member.clear();
-    s = AppendCanonicalJson(*value, policy, &member);
+    s = doc.Append(value, policy, &member);
     if (!s.ok()) return Bad(AtMember(s.message(), name));
     // ,"name":value (these names need no escaping)
     size += (empty ? 0 : 1) + name.size() + 3 + member.size();
@@ -85,20 +134,120 @@ absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Value& event,
   return Sha256(bytes);
 }
 
+// Appends `"key":` for a key redaction keeps; those are all plain names that
+// need no escaping.
+void PutKey(absl::string_view key, std::string* out) {
+  out->push_back('"');
+  out->append(key.data(), key.size());
+  out->append("\":", 2);
+}
+
+// The redacted event's content, as canonical JSON.
+template <typename Doc>
+absl::Status AppendRedactedContent(const Doc& doc, typename Doc::Node content,
+                                   const RedactionPlan& plan,
+                                   NumberPolicy policy, std::string* out) {
+  if (!doc.IsObject(content)) {
+    out->append("{}", 2);
+    return absl::OkStatus();
+  }
+  if (plan.keep_all_content) return doc.Append(content, policy, out);
+  out->push_back('{');
+  bool first = true;
+  const size_t n = doc.Size(content);
+  for (size_t i = 0; i < n; ++i) {
+    const absl::string_view key = doc.Key(content, i);
+    const typename Doc::Node value = doc.Child(content, i);
+    const bool tpi =
+        plan.third_party_invite_signed_only && key == "third_party_invite";
+    if (tpi ? !doc.IsObject(value) : !plan.KeepContent(key)) continue;
+    if (!first) out->push_back(',');
+    first = false;
+    PutKey(key, out);
+    absl::Status s;
+    if (tpi) {
+      out->push_back('{');
+      if (const typename Doc::Node signed_part = doc.Find(value, "signed")) {
+        PutKey("signed", out);
+        s = doc.Append(signed_part, policy, out);
+      }
+      out->push_back('}');
+    } else {
+      s = doc.Append(value, policy, out);
+    }
+    if (!s.ok()) return s;
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+// The bytes the signatures cover: the canonical JSON of the redacted event
+// without `signatures` and `unsigned`, written from the event as it is (the
+// same as redacting a copy with RedactEvent and encoding that).
+template <typename Doc>
+absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
+                               RedactionRules rules, NumberPolicy policy,
+                               std::string* out) {
+  const typename Doc::Node type = doc.Find(event, "type");
+  const RedactionPlan plan = PlanRedaction(
+      rules, doc.IsString(type) ? doc.String(type) : absl::string_view());
+  constexpr absl::string_view kContent = "content";
+  out->push_back('{');
+  bool first = true;
+  bool content_done = false;
+  auto put_content = [&](typename Doc::Node content) {
+    if (!first) out->push_back(',');
+    first = false;
+    content_done = true;
+    PutKey(kContent, out);
+    return AppendRedactedContent(doc, content, plan, policy, out);
+  };
+  const size_t n = doc.Size(event);
+  for (size_t i = 0; i < n; ++i) {
+    const absl::string_view key = doc.Key(event, i);
+    // Redaction always leaves a `content`; written in its place in the order.
+    if (!content_done && key >= kContent) {
+      absl::Status s = put_content(key == kContent ? doc.Child(event, i)
+                                                   : typename Doc::Node());
+      if (!s.ok()) return s;
+      if (key == kContent) continue;
+    }
+    if (key == "signatures" || key == "unsigned" || !plan.KeepTopLevel(key)) {
+      continue;
+    }
+    if (!first) out->push_back(',');
+    first = false;
+    PutKey(key, out);
+    absl::Status s = doc.Append(doc.Child(event, i), policy, out);
+    if (!s.ok()) return s;
+  }
+  if (!content_done) {
+    absl::Status s = put_content(typename Doc::Node());
+    if (!s.ok()) return s;
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
 // An invite for a third-party identifier: the server that sends it may be
 // another than the sender's.
-bool IsThirdPartyInvite(const Value& event, const Value* content) {
-  return content != nullptr && StringIs(event.Find("type"), "m.room.member") &&
-         StringIs(content->Find("membership"), "invite") &&
-         content->Find("third_party_invite") != nullptr;
+template <typename Doc>
+bool IsThirdPartyInvite(const Doc& doc, typename Doc::Node event,
+                        typename Doc::Node content) {
+  return doc.IsObject(content) &&
+         StringIs(doc, doc.Find(event, "type"), "m.room.member") &&
+         StringIs(doc, doc.Find(content, "membership"), "invite") &&
+         doc.Find(content, "third_party_invite");
 }
 
 // The servers that must sign `event`, sorted and unique (server-server API,
 // "Validating hashes and signatures on received events"; for restricted joins
 // the room version's authorisation rules).
+template <typename Doc>
 absl::StatusOr<std::vector<std::string>> RequiredServers(
-    const Value& event, const Value* content, const RoomVersion& room,
-    const std::string& sender_server, absl::string_view event_id) {
+    const Doc& doc, typename Doc::Node event, typename Doc::Node content,
+    const RoomVersion& room, const std::string& sender_server,
+    absl::string_view event_id) {
   std::vector<std::string> servers;
   if (room.event_id_format == EventIdFormat::kExplicit) {
     absl::StatusOr<std::string> id_server = ServerNameOfId(event_id);
@@ -107,17 +256,17 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
     }
     servers.push_back(*std::move(id_server));
   }
-  if (room.restricted_join_signatures && content != nullptr &&
-      StringIs(event.Find("type"), "m.room.member") &&
-      StringIs(content->Find("membership"), "join")) {
-    if (const Value* via = content->Find("join_authorised_via_users_server")) {
+  if (room.restricted_join_signatures && doc.IsObject(content) &&
+      StringIs(doc, doc.Find(event, "type"), "m.room.member") &&
+      StringIs(doc, doc.Find(content, "membership"), "join")) {
+    if (const typename Doc::Node via =
+            doc.Find(content, "join_authorised_via_users_server")) {
       // Present but unusable cannot name the server whose signature the join
       // needs; ignoring it would let such a join pass without that signature.
-      if (!via->is_string()) {
+      if (!doc.IsString(via)) {
         return Bad("content.join_authorised_via_users_server is not a string");
       }
-      absl::StatusOr<std::string> via_server =
-          ServerNameOfId(via->string_value());
+      absl::StatusOr<std::string> via_server = ServerNameOfId(doc.String(via));
       if (!via_server.ok()) {
         return Bad(absl::StrCat("content.join_authorised_via_users_server: ",
                                 via_server.status().message()));
@@ -129,12 +278,86 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
   // no server at all (room versions 3 and later) the spec names no other
   // signer; the sender's server is then required after all, as a verdict that
   // checked no signature would vouch for nothing.
-  if (!IsThirdPartyInvite(event, content) || servers.empty()) {
+  if (!IsThirdPartyInvite(doc, event, content) || servers.empty()) {
     servers.push_back(sender_server);
   }
   std::sort(servers.begin(), servers.end());
   servers.erase(std::unique(servers.begin(), servers.end()), servers.end());
   return servers;
+}
+
+template <typename Doc>
+absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Node event,
+                                      const RoomVersion& room) {
+  if (!doc.IsObject(event)) return Bad("not a JSON object");
+  PreparedEvent p;
+  p.room_version = &room;
+
+  const typename Doc::Node sender = doc.Find(event, "sender");
+  if (!doc.IsString(sender)) return Bad("sender is missing or not a string");
+  p.sender = std::string(doc.String(sender));
+  absl::StatusOr<std::string> sender_server = ServerNameOfId(p.sender);
+  if (!sender_server.ok()) {
+    return Bad(absl::StrCat("sender: ", sender_server.status().message()));
+  }
+  const typename Doc::Node ts = doc.Find(event, "origin_server_ts");
+  if (!doc.IsInteger(ts)) {
+    return Bad("origin_server_ts is missing or not an integer");
+  }
+  p.origin_server_ts = doc.Int(ts);
+  const typename Doc::Node signatures = doc.Find(event, "signatures");
+  if (signatures && !doc.IsObject(signatures)) {
+    return Bad("signatures is not an object");
+  }
+  if (room.event_id_format == EventIdFormat::kExplicit) {
+    const typename Doc::Node id = doc.Find(event, "event_id");
+    if (!doc.IsString(id)) {
+      return Bad(absl::StrCat(
+          "event_id is missing or not a string (required in room version ",
+          room.id, ")"));
+    }
+    p.event_id = std::string(doc.String(id));
+  }
+
+  const typename Doc::Node content = doc.Find(event, "content");
+  absl::StatusOr<std::vector<std::string>> required =
+      RequiredServers(doc, event, content, room, *sender_server, p.event_id);
+  if (!required.ok()) return required.status();
+  p.required_servers = *std::move(required);
+
+  absl::StatusOr<Sha256Digest> hash =
+      ContentHashOfPdu(doc, event, room.number_policy);
+  if (!hash.ok()) return hash.status();
+  const Sha256Digest digest = *hash;
+  p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
+  const typename Doc::Node sha256 = doc.Find(doc.Find(event, "hashes"), "sha256");
+  if (doc.IsString(sha256)) {
+    // Signers write the canonical unpadded form, so equal text is the common
+    // case; otherwise compare decoded bytes, so padding or spare bits do not
+    // matter.
+    p.content_hash_matches = doc.String(sha256) == p.content_hash;
+    if (!p.content_hash_matches) {
+      absl::StatusOr<std::string> given = DecodeBase64(doc.String(sha256));
+      p.content_hash_matches =
+          given.ok() && *given == std::string(AsStringView(digest));
+    }
+  }
+
+  // The bytes the signatures cover, and the reference hash of them.
+  p.signed_bytes.reserve(1024);
+  absl::Status s = AppendSignedBytes(doc, event, room.redaction,
+                                     room.number_policy, &p.signed_bytes);
+  if (!s.ok()) return Bad(s.message());
+  if (room.event_id_format != EventIdFormat::kExplicit) {
+    Sha256Digest ref = Sha256(p.signed_bytes);
+    p.event_id = absl::StrCat(
+        "$", EncodeBase64Unpadded(AsStringView(ref),
+                                  room.event_id_format == EventIdFormat::kReferenceHash
+                                      ? Base64Alphabet::kStandard
+                                      : Base64Alphabet::kUrlSafe));
+  }
+  p.signatures = doc.ToValue(signatures);
+  return p;
 }
 
 }  // namespace
@@ -152,90 +375,38 @@ absl::StatusOr<PreparedEvent> PrepareEvent(absl::string_view event_json,
                                            const RoomVersion& room) {
   ParseOptions limits;
   limits.max_bytes = kMaxEventInputBytes;
+  // The view reads the common event without building Values. Anything it
+  // does not take, and any error on the way, is done again through Values,
+  // which decide the rare forms and word the error precisely.
+  thread_local JsonView view;
+  if (view.Parse(event_json, limits)) {
+    absl::StatusOr<PreparedEvent> p = Prepare(ViewDoc{view}, view.root(), room);
+    if (p.ok()) return p;
+  }
   absl::StatusOr<Value> v = ParseJson(event_json, limits);
   if (!v.ok()) return Bad(v.status().message());
-  return PrepareEvent(*std::move(v), room);
+  return PrepareEvent(*v, room);
 }
 
-absl::StatusOr<PreparedEvent> PrepareEvent(Value event, const RoomVersion& room) {
-  if (!event.is_object()) return Bad("not a JSON object");
-  PreparedEvent p;
-  p.room_version = &room;
+absl::StatusOr<PreparedEvent> PrepareEvent(const Value& event,
+                                           const RoomVersion& room) {
+  return Prepare(ValueDoc{}, &event, room);
+}
 
-  const Value* sender = FindString(event, "sender");
-  if (sender == nullptr) return Bad("sender is missing or not a string");
-  p.sender = sender->string_value();
-  absl::StatusOr<std::string> sender_server = ServerNameOfId(p.sender);
-  if (!sender_server.ok()) {
-    return Bad(absl::StrCat("sender: ", sender_server.status().message()));
+absl::StatusOr<Value> RedactedEvent(const PreparedEvent& event) {
+  absl::StatusOr<Value> redacted = ParseJson(event.signed_bytes);
+  if (!redacted.ok()) return redacted.status();
+  if (!redacted->is_object()) {
+    return absl::InvalidArgumentError("event: signed bytes are not an object");
   }
-  const Value* ts = event.Find("origin_server_ts");
-  if (ts == nullptr || !ts->is_number() ||
-      ts->number_kind() != NumberKind::kInteger) {
-    return Bad("origin_server_ts is missing or not an integer");
-  }
-  p.origin_server_ts = ts->int_value();
-  const Value* signatures = event.Find("signatures");
-  if (signatures != nullptr && !signatures->is_object()) {
-    return Bad("signatures is not an object");
-  }
-  if (room.event_id_format == EventIdFormat::kExplicit) {
-    const Value* id = FindString(event, "event_id");
-    if (id == nullptr) {
-      return Bad(absl::StrCat(
-          "event_id is missing or not a string (required in room version ",
-          room.id, ")"));
-    }
-    p.event_id = id->string_value();
-  }
-
-  const Value* content = event.Find("content");
-  if (content != nullptr && !content->is_object()) content = nullptr;
-  absl::StatusOr<std::vector<std::string>> required =
-      RequiredServers(event, content, room, *sender_server, p.event_id);
-  if (!required.ok()) return required.status();
-  p.required_servers = *std::move(required);
-
-  absl::StatusOr<Sha256Digest> hash = ContentHashOfPdu(event, room.number_policy);
-  if (!hash.ok()) return hash.status();
-  const Sha256Digest digest = *hash;
-  p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
-  const Value* hashes = event.Find("hashes");
-  const Value* sha256 = hashes ? FindString(*hashes, "sha256") : nullptr;
-  if (sha256 != nullptr) {
-    // Signers write the canonical unpadded form, so equal text is the common
-    // case; otherwise compare decoded bytes, so padding or spare bits do not
-    // matter.
-    p.content_hash_matches = sha256->string_value() == p.content_hash;
-    if (!p.content_hash_matches) {
-      absl::StatusOr<std::string> given = DecodeBase64(sha256->string_value());
-      p.content_hash_matches =
-          given.ok() && *given == std::string(AsStringView(digest));
-    }
-  }
-
-  // Redact, then the bytes the signatures cover.
-  p.redacted = std::move(event);
-  RedactEvent(room.redaction, &p.redacted);
-  p.signed_bytes.reserve(1024);
-  absl::Status s = AppendCanonicalJsonWithout(
-      p.redacted, {"signatures", "unsigned"}, room.number_policy, &p.signed_bytes);
-  if (!s.ok()) return Bad(s.message());
-  if (room.event_id_format != EventIdFormat::kExplicit) {
-    Sha256Digest ref = Sha256(p.signed_bytes);
-    p.event_id = absl::StrCat(
-        "$", EncodeBase64Unpadded(AsStringView(ref),
-                                  room.event_id_format == EventIdFormat::kReferenceHash
-                                      ? Base64Alphabet::kStandard
-                                      : Base64Alphabet::kUrlSafe));
-  }
-  return p;
+  if (!event.signatures.is_null()) redacted->Set("signatures", event.signatures);
+  return redacted;
 }
 
 EventVerdict VerifyPreparedEvent(const PreparedEvent& event,
                                  const KeyLookup& keys, int64_t now_ms) {
   EventVerdict verdict;
-  const Value* signatures = event.redacted.Find("signatures");
+  const Value* signatures = &event.signatures;
   const RoomVersion& room = *event.room_version;
   KeyFilter usable = [&](const VerifyKey& key) {
     return KeyUnusableForEvent(key, room, event.origin_server_ts, now_ms);
@@ -277,7 +448,8 @@ absl::Status HashAndSignEvent(Value* event, const RoomVersion& room,
                               const Ed25519SigningKey& key) {
   if (!event->is_object()) return Bad("not a JSON object");
   std::string bytes;
-  absl::Status s = AppendContentHashBytes(*event, room.number_policy, &bytes);
+  absl::Status s =
+      AppendContentHashBytes(ValueDoc{}, event, room.number_policy, &bytes);
   if (!s.ok()) return s;
   Value hashes = Value::Object();
   hashes.Set("sha256",

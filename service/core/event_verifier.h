@@ -32,8 +32,9 @@ namespace keyverifier::core {
 
 struct PreparedEvent {
   const RoomVersion* room_version = nullptr;
-  // The redacted event (signatures and hashes kept, unsigned removed).
-  Value redacted;
+  // The event's `signatures` (null when it has none). With signed_bytes this
+  // is the whole redacted event; see RedactedEvent.
+  Value signatures;
   // Canonical JSON of the redacted event without signatures/unsigned: what the
   // signatures cover and what the reference hash is taken of.
   std::string signed_bytes;
@@ -49,9 +50,17 @@ struct PreparedEvent {
   std::vector<std::string> required_servers;
 };
 
+// Reads the event straight from its text (JsonView) where it can and falls
+// back to parsing it into Values for what the view leaves to ParseJson; both
+// ways give the same result, errors included.
 absl::StatusOr<PreparedEvent> PrepareEvent(absl::string_view event_json,
                                            const RoomVersion& room);
-absl::StatusOr<PreparedEvent> PrepareEvent(Value event, const RoomVersion& room);
+absl::StatusOr<PreparedEvent> PrepareEvent(const Value& event,
+                                           const RoomVersion& room);
+
+// The redacted event, signatures and hashes kept, unsigned removed: what a
+// caller must use instead of an event whose content hash does not match.
+absl::StatusOr<Value> RedactedEvent(const PreparedEvent& event);
 
 struct EventVerdict {
   enum class Outcome { kValid, kValidButRedacted, kInvalid };

@@ -165,7 +165,7 @@ size_t FirstInvalidUtf8(absl::string_view s) {
 
 // True if `s` contains the UTF-8 form of a UTF-16 surrogate (U+D800..U+DFFF),
 // which RapidJSON lets through when it comes from a lone \uDCxx escape.
-bool ContainsSurrogate(const std::string& s) {
+bool ContainsSurrogate(absl::string_view s) {
   const char* p = s.data();
   const char* end = p + s.size();
   while ((p = static_cast<const char*>(std::memchr(p, 0xED, end - p)))) {
@@ -451,72 +451,96 @@ JsonBuilder::JsonBuilder(int max_depth, bool check_surrogates, Scratch& scratch)
   items_.clear();
 }
 
-// The fast path: simdjson (vectorised parsing and UTF-8 validation) builds the
-// Values directly. It declines — and the careful RapidJSON path below decides,
-// with a precise error message where there is an error — whenever the input
-// is invalid or needs what simdjson's DOM does not keep: the exact lexeme of a
-// number that is not an int64, or the position of a problem.
-class FastBuilder {
- public:
-  using KeyedElements = std::vector<std::pair<std::string_view, simdjson::dom::element>>;
+// ---------------------------------------------------------------- JsonView
 
-  // `kvs` is scratch space reused across documents.
-  FastBuilder(int max_depth, bool check_surrogates, KeyedElements& kvs)
-      : max_depth_(max_depth), check_surrogates_(check_surrogates), kvs_(kvs) {
-    kvs_.clear();
-  }
+// simdjson (vectorised parsing and UTF-8 validation) parses; one pass over its
+// DOM then lays the document out flat, every container's children next to
+// each other and every object's members sorted, in one reused vector. The
+// view declines whenever the input is invalid or needs what simdjson's DOM
+// does not keep: the exact lexeme of a number that is not an int64, or the
+// position of a problem.
+struct ViewNode {
+  Value::Type type = Value::Type::kNull;
+  bool bool_value = false;
+  uint32_t first = 0;  // containers: index of the first child
+  uint32_t count = 0;  // containers: number of children
+  int64_t int_value = 0;
+  absl::string_view key;  // as a member of an object
+  absl::string_view str;  // strings; points into the parser's string buffer
+};
 
-  bool Build(simdjson::dom::element e, int depth, Value* out) {
+struct JsonView::Impl {
+  using KeyedElements =
+      std::vector<std::pair<std::string_view, simdjson::dom::element>>;
+
+  simdjson::dom::parser parser;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end; a reused,
+  // padded copy saves it allocating one per document.
+  std::string padded;
+  std::vector<ViewNode> nodes;
+  // The (key, element) handles of all open objects share one stack; each
+  // object sorts its own range and pops it when done.
+  KeyedElements kvs;
+  int max_depth = 0;
+  bool check_surrogates = false;
+
+  bool Build(simdjson::dom::element e, uint32_t at, int depth) {
     switch (e.type()) {
       case simdjson::dom::element_type::OBJECT: {
-        if (depth >= max_depth_) return false;
+        if (depth >= max_depth) return false;
+        const size_t begin = kvs.size();
         simdjson::dom::object obj = e.get_object().value_unsafe();
-        // Sort cheap (key, element) handles first, so Values are built once,
-        // already in canonical order, and never moved around.
-        // The handles of all open objects share one stack; this object's are
-        // [begin, end). Children push theirs above and pop them again.
-        const size_t begin = kvs_.size();
-        for (simdjson::dom::key_value_pair kv : obj) kvs_.emplace_back(kv.key, kv.value);
-        const size_t end = kvs_.size();
-        std::sort(kvs_.begin() + begin, kvs_.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
-        out->type_ = Value::Type::kObject;
-        out->members_.reserve(end - begin);
-        for (size_t i = begin; i < end; ++i) {
-          if (i > begin && kvs_[i - 1].first == kvs_[i].first) return false;  // duplicate
-          out->members_.emplace_back(std::string(kvs_[i].first), Value());
-          Value::Member& m = out->members_.back();
-          if (check_surrogates_ && ContainsSurrogate(m.first)) return false;
-          if (!Build(kvs_[i].second, depth + 1, &m.second)) return false;
+        for (simdjson::dom::key_value_pair kv : obj) {
+          kvs.emplace_back(kv.key, kv.value);
         }
-        kvs_.resize(begin);
+        const size_t end = kvs.size();
+        std::sort(kvs.begin() + begin, kvs.begin() + end,
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        const uint32_t first = static_cast<uint32_t>(nodes.size());
+        nodes.resize(first + (end - begin));
+        nodes[at].type = Value::Type::kObject;
+        nodes[at].first = first;
+        nodes[at].count = static_cast<uint32_t>(end - begin);
+        for (size_t i = begin; i < end; ++i) {
+          if (i > begin && kvs[i - 1].first == kvs[i].first) return false;  // duplicate
+          const std::string_view k = kvs[i].first;
+          if (check_surrogates && ContainsSurrogate(absl::string_view(k.data(), k.size()))) return false;
+          const uint32_t child = first + static_cast<uint32_t>(i - begin);
+          nodes[child].key = absl::string_view(k.data(), k.size());
+          if (!Build(kvs[i].second, child, depth + 1)) return false;
+        }
+        kvs.resize(begin);
         return true;
       }
       case simdjson::dom::element_type::ARRAY: {
-        if (depth >= max_depth_) return false;
+        if (depth >= max_depth) return false;
         simdjson::dom::array arr = e.get_array().value_unsafe();
-        out->type_ = Value::Type::kArray;
-        out->array_.reserve(arr.size());
+        const size_t n = arr.size();
+        if (n >= 0xFFFFFF) return false;  // simdjson's count saturates there
+        const uint32_t first = static_cast<uint32_t>(nodes.size());
+        nodes.resize(first + n);
+        nodes[at].type = Value::Type::kArray;
+        nodes[at].first = first;
+        nodes[at].count = static_cast<uint32_t>(n);
+        uint32_t child = first;
         for (simdjson::dom::element item : arr) {
-          out->array_.emplace_back();
-          if (!Build(item, depth + 1, &out->array_.back())) return false;
+          if (!Build(item, child++, depth + 1)) return false;
         }
         return true;
       }
-      // `out` is a fresh null Value: fill it in place.
       case simdjson::dom::element_type::INT64:
-        out->type_ = Value::Type::kNumber;
-        out->int_ = e.get_int64().value_unsafe();
+        nodes[at].type = Value::Type::kNumber;
+        nodes[at].int_value = e.get_int64().value_unsafe();
         return true;
       case simdjson::dom::element_type::STRING: {
-        std::string_view sv = e.get_string().value_unsafe();
-        out->type_ = Value::Type::kString;
-        out->str_.assign(sv.data(), sv.size());
-        return !(check_surrogates_ && ContainsSurrogate(out->str_));
+        const std::string_view sv = e.get_string().value_unsafe();
+        nodes[at].type = Value::Type::kString;
+        nodes[at].str = absl::string_view(sv.data(), sv.size());
+        return !(check_surrogates && ContainsSurrogate(nodes[at].str));
       }
       case simdjson::dom::element_type::BOOL:
-        out->type_ = Value::Type::kBool;
-        out->bool_ = e.get_bool().value_unsafe();
+        nodes[at].type = Value::Type::kBool;
+        nodes[at].bool_value = e.get_bool().value_unsafe();
         return true;
       case simdjson::dom::element_type::NULL_VALUE:
         return true;
@@ -525,11 +549,106 @@ class FastBuilder {
     }
   }
 
- private:
-  const int max_depth_;
-  const bool check_surrogates_;
-  KeyedElements& kvs_;
+  // Fills the null Value `out` in place (no Value is moved).
+  void Fill(uint32_t at, Value* out) const {
+    const ViewNode& n = nodes[at];
+    out->type_ = n.type;
+    switch (n.type) {
+      case Value::Type::kNull: break;
+      case Value::Type::kBool: out->bool_ = n.bool_value; break;
+      case Value::Type::kNumber: out->int_ = n.int_value; break;
+      case Value::Type::kString: out->str_.assign(n.str.data(), n.str.size()); break;
+      case Value::Type::kArray:
+        out->array_.resize(n.count);
+        for (uint32_t i = 0; i < n.count; ++i) Fill(n.first + i, &out->array_[i]);
+        break;
+      case Value::Type::kObject:
+        out->members_.reserve(n.count);
+        for (uint32_t i = 0; i < n.count; ++i) {
+          const ViewNode& m = nodes[n.first + i];
+          out->members_.emplace_back(std::string(m.key), Value());
+          Fill(n.first + i, &out->members_.back().second);
+        }
+        break;
+    }
+  }
 };
+
+JsonView::JsonView() : impl_(std::make_unique<Impl>()) {}
+JsonView::~JsonView() = default;
+
+bool JsonView::Parse(absl::string_view text, const ParseOptions& options) {
+  Impl& m = *impl_;
+  m.nodes.clear();
+  m.kvs.clear();
+  if (text.size() > options.max_bytes) return false;
+  m.max_depth = options.max_depth;
+  m.check_surrogates = text.find("\\u") != absl::string_view::npos;
+  m.padded.assign(text.data(), text.size());
+  m.padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
+  simdjson::dom::element root;
+  if (m.parser.parse(m.padded.data(), text.size(), false).get(root) !=
+      simdjson::SUCCESS) {
+    return false;
+  }
+  m.nodes.resize(1);
+  if (!m.Build(root, 0, 0)) {
+    m.nodes.clear();
+    return false;
+  }
+  return true;
+}
+
+JsonView::Ref JsonView::root() const {
+  return impl_->nodes.empty() ? Ref() : Ref(0);
+}
+
+Value::Type JsonView::type(Ref r) const {
+  return r ? impl_->nodes[r.index_].type : Value::Type::kNull;
+}
+
+absl::string_view JsonView::string_value(Ref r) const {
+  return r ? impl_->nodes[r.index_].str : absl::string_view();
+}
+
+int64_t JsonView::int_value(Ref r) const {
+  return r ? impl_->nodes[r.index_].int_value : 0;
+}
+
+JsonView::Ref JsonView::Find(Ref object, absl::string_view key) const {
+  if (!is_object(object)) return Ref();
+  const ViewNode& o = impl_->nodes[object.index_];
+  const auto begin = impl_->nodes.begin() + o.first;
+  const auto end = begin + o.count;
+  auto it = std::lower_bound(
+      begin, end, key,
+      [](const ViewNode& n, absl::string_view k) { return n.key < k; });
+  if (it == end || it->key != key) return Ref();
+  return Ref(static_cast<uint32_t>(it - impl_->nodes.begin()));
+}
+
+size_t JsonView::size(Ref container) const {
+  const Value::Type t = type(container);
+  return t == Value::Type::kObject || t == Value::Type::kArray
+             ? impl_->nodes[container.index_].count
+             : 0;
+}
+
+JsonView::Ref JsonView::child(Ref container, size_t i) const {
+  if (i >= size(container)) return Ref();
+  return Ref(impl_->nodes[container.index_].first + static_cast<uint32_t>(i));
+}
+
+absl::string_view JsonView::key(Ref container, size_t i) const {
+  Ref c = child(container, i);
+  return c ? impl_->nodes[c.index_].key : absl::string_view();
+}
+
+Value JsonView::ToValue(Ref r) const {
+  Value v;
+  if (r) impl_->Fill(r.index_, &v);
+  return v;
+}
 
 absl::StatusOr<Value> ParseJson(absl::string_view text,
                                 const ParseOptions& options) {
@@ -540,21 +659,9 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
   }
   const bool check_surrogates = text.find("\\u") != absl::string_view::npos;
   {
-    // simdjson reads up to SIMDJSON_PADDING bytes past the end; a reused,
-    // padded copy saves it allocating one per document.
-    thread_local simdjson::dom::parser parser;
-    thread_local std::string padded;
-    padded.assign(text.data(), text.size());
-    padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
-    simdjson::dom::element root;
-    if (parser.parse(padded.data(), text.size(), false).get(root) ==
-        simdjson::SUCCESS) {
-      thread_local FastBuilder::KeyedElements kvs;
-      Value v;
-      if (FastBuilder(options.max_depth, check_surrogates, kvs).Build(root, 0, &v)) {
-        return v;
-      }
-    }
+    // The common case: simdjson through a reused view.
+    thread_local JsonView view;
+    if (view.Parse(text, options)) return view.ToValue(view.root());
   }
   // UTF-8 is checked once over the whole input with simdjson's vectorised
   // validator, which is much faster than RapidJSON's per-character check.
@@ -819,29 +926,63 @@ bool PythonFloatRepr(absl::string_view lexeme, std::string* out) {
   return true;
 }
 
+// How the encoder reads a tree: Values, or a JsonView's nodes.
+struct ValueTree {
+  using Node = const Value*;
+  Value::Type type(Node n) const { return n->type(); }
+  bool bool_value(Node n) const { return n->bool_value(); }
+  NumberKind number_kind(Node n) const { return n->number_kind(); }
+  int64_t int_value(Node n) const { return n->int_value(); }
+  absl::string_view text(Node n) const { return n->string_value(); }
+  size_t size(Node n) const {
+    return n->is_array() ? n->array().size() : n->members().size();
+  }
+  Node item(Node n, size_t i) const { return &n->array()[i]; }
+  absl::string_view key(Node n, size_t i) const { return n->members()[i].first; }
+  Node member(Node n, size_t i) const { return &n->members()[i].second; }
+};
+
+struct ViewTree {
+  using Node = uint32_t;
+  const std::vector<ViewNode>* nodes;
+  const ViewNode& at(Node n) const { return (*nodes)[n]; }
+  Value::Type type(Node n) const { return at(n).type; }
+  bool bool_value(Node n) const { return at(n).bool_value; }
+  NumberKind number_kind(Node) const { return NumberKind::kInteger; }
+  int64_t int_value(Node n) const { return at(n).int_value; }
+  absl::string_view text(Node n) const { return at(n).str; }
+  size_t size(Node n) const { return at(n).count; }
+  Node item(Node n, size_t i) const { return at(n).first + static_cast<Node>(i); }
+  absl::string_view key(Node n, size_t i) const { return at(item(n, i)).key; }
+  Node member(Node n, size_t i) const { return item(n, i); }
+};
+
+template <typename Tree>
 class Encoder {
  public:
-  Encoder(NumberPolicy policy, std::string* out) : policy_(policy), out_(out) {}
+  using Node = typename Tree::Node;
+  Encoder(Tree tree, NumberPolicy policy, std::string* out)
+      : tree_(tree), policy_(policy), out_(out) {}
 
-  absl::Status Encode(const Value& v) {
-    switch (v.type()) {
+  absl::Status Encode(Node v) {
+    switch (tree_.type(v)) {
       case Value::Type::kNull:
         out_.Put("null", 4);
         return absl::OkStatus();
       case Value::Type::kBool:
-        v.bool_value() ? out_.Put("true", 4) : out_.Put("false", 5);
+        tree_.bool_value(v) ? out_.Put("true", 4) : out_.Put("false", 5);
         return absl::OkStatus();
       case Value::Type::kNumber:
         return EncodeNumber(v);
       case Value::Type::kString:
-        AppendEscapedString(v.string_value(), out_);
+        AppendEscapedString(tree_.text(v), out_);
         return absl::OkStatus();
       case Value::Type::kArray: {
         out_.Put('[');
-        const auto& items = v.array();
-        for (size_t i = 0; i < items.size(); ++i) {
+        const size_t n = tree_.size(v);
+        for (size_t i = 0; i < n; ++i) {
           if (i) out_.Put(',');
-          absl::Status s = Encode(items[i]);
+          absl::Status s = Encode(tree_.item(v, i));
           if (!s.ok()) return Prefix(s, absl::StrCat("[", i, "]"));
         }
         out_.Put(']');
@@ -853,21 +994,21 @@ class Encoder {
     return absl::InternalError("unknown JSON value type");
   }
 
-  absl::Status EncodeMembers(const Value& v,
+  absl::Status EncodeMembers(Node v,
                              std::initializer_list<absl::string_view> skip) {
     out_.Put('{');
     bool first = true;
-    for (const auto& [key, value] : v.members()) {
-      if (skip.size() &&
-          std::find(skip.begin(), skip.end(), absl::string_view(key)) !=
-              skip.end()) {
+    const size_t n = tree_.size(v);
+    for (size_t i = 0; i < n; ++i) {
+      const absl::string_view key = tree_.key(v, i);
+      if (skip.size() && std::find(skip.begin(), skip.end(), key) != skip.end()) {
         continue;
       }
       if (!first) out_.Put(',');
       first = false;
       AppendEscapedString(key, out_);
       out_.Put(':');
-      absl::Status s = Encode(value);
+      absl::Status s = Encode(tree_.member(v, i));
       if (!s.ok()) return Prefix(s, absl::StrCat(".", key));
     }
     out_.Put('}');
@@ -893,27 +1034,30 @@ class Encoder {
                                msg.substr(at + kAt.size())));
   }
 
-  absl::Status OutOfRange(const Value& v, absl::string_view why) {
-    std::string lexeme = v.number_kind() == NumberKind::kInteger
-                             ? absl::StrCat(v.int_value())
-                             : v.string_value();
+  absl::Status OutOfRange(Node v, absl::string_view why) {
+    std::string lexeme = tree_.number_kind(v) == NumberKind::kInteger
+                             ? absl::StrCat(tree_.int_value(v))
+                             : std::string(tree_.text(v));
     return absl::InvalidArgumentError(
         absl::StrCat("number at $: ", lexeme, " ", why));
   }
 
-  absl::Status EncodeNumber(const Value& v) {
-    switch (v.number_kind()) {
-      case NumberKind::kInteger:
-        if (policy_ != NumberPolicy::kLegacy && !v.is_safe_integer()) {
+  absl::Status EncodeNumber(Node v) {
+    switch (tree_.number_kind(v)) {
+      case NumberKind::kInteger: {
+        const int64_t i = tree_.int_value(v);
+        if (policy_ != NumberPolicy::kLegacy &&
+            (i < -kMaxSafeInteger || i > kMaxSafeInteger)) {
           return OutOfRange(v, "is outside [-(2^53-1), 2^53-1]");
         }
-        PutInt(v.int_value());
+        PutInt(i);
         return absl::OkStatus();
+      }
       case NumberKind::kBigInteger:
         if (policy_ != NumberPolicy::kLegacy) {
           return OutOfRange(v, "is outside [-(2^53-1), 2^53-1]");
         }
-        out_.Put(v.string_value());
+        out_.Put(tree_.text(v));
         return absl::OkStatus();
       case NumberKind::kNonInteger:
         switch (policy_) {
@@ -922,7 +1066,7 @@ class Encoder {
                 v, "has a fraction or exponent, which canonical JSON forbids");
           case NumberPolicy::kSpec: {
             int64_t i;
-            if (!ExactSafeInteger(v.string_value(), &i)) {
+            if (!ExactSafeInteger(tree_.text(v), &i)) {
               return OutOfRange(v, "is not an integer in [-(2^53-1), 2^53-1]");
             }
             PutInt(i);
@@ -930,7 +1074,7 @@ class Encoder {
           }
           case NumberPolicy::kLegacy:
             std::string repr;
-            if (!PythonFloatRepr(v.string_value(), &repr)) {
+            if (!PythonFloatRepr(tree_.text(v), &repr)) {
               return OutOfRange(v, "does not fit in a double");
             }
             out_.Put(repr);
@@ -940,24 +1084,41 @@ class Encoder {
     return absl::InternalError("unknown number kind");
   }
 
+  Tree tree_;
   NumberPolicy policy_;
   Sink out_;
 };
+
+absl::Status NotAnObject() {
+  return absl::InvalidArgumentError("expected a JSON object");
+}
 
 }  // namespace
 
 absl::Status AppendCanonicalJson(const Value& value, NumberPolicy policy,
                                  std::string* out) {
-  return Encoder(policy, out).Encode(value);
+  return Encoder<ValueTree>({}, policy, out).Encode(&value);
 }
 
 absl::Status AppendCanonicalJsonWithout(
     const Value& object, std::initializer_list<absl::string_view> skip,
     NumberPolicy policy, std::string* out) {
-  if (!object.is_object()) {
-    return absl::InvalidArgumentError("expected a JSON object");
-  }
-  return Encoder(policy, out).EncodeMembers(object, skip);
+  if (!object.is_object()) return NotAnObject();
+  return Encoder<ValueTree>({}, policy, out).EncodeMembers(&object, skip);
+}
+
+absl::Status JsonView::AppendCanonicalJson(Ref r, NumberPolicy policy,
+                                           std::string* out) const {
+  if (!r) return absl::InvalidArgumentError("no such JSON value");
+  return Encoder<ViewTree>({&impl_->nodes}, policy, out).Encode(r.index_);
+}
+
+absl::Status JsonView::AppendCanonicalJsonWithout(
+    Ref object, std::initializer_list<absl::string_view> skip,
+    NumberPolicy policy, std::string* out) const {
+  if (!is_object(object)) return NotAnObject();
+  return Encoder<ViewTree>({&impl_->nodes}, policy, out)
+      .EncodeMembers(object.index_, skip);
 }
 
 absl::StatusOr<std::string> CanonicalJson(const Value& value,

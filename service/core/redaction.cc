@@ -21,11 +21,6 @@ constexpr absl::string_view kTopLevel[] = {
 constexpr absl::string_view kTopLevelBeforeV11[] = {"prev_state", "origin",
                                                     "membership"};
 
-bool KeepTopLevel(RedactionRules rules, absl::string_view key) {
-  return In(kTopLevel, key) ||
-         (rules != RedactionRules::kV11 && In(kTopLevelBeforeV11, key));
-}
-
 constexpr absl::string_view kMember[] = {"membership"};
 constexpr absl::string_view kMemberV9[] = {"membership",
                                            "join_authorised_via_users_server"};
@@ -67,31 +62,46 @@ Keys ContentKeys(RedactionRules rules, absl::string_view type, bool* all) {
 
 }  // namespace
 
+bool RedactionPlan::KeepTopLevel(absl::string_view key) const {
+  return In(kTopLevel, key) ||
+         (rules != RedactionRules::kV11 && In(kTopLevelBeforeV11, key));
+}
+
+bool RedactionPlan::KeepContent(absl::string_view key) const {
+  return keep_all_content || In(content_keys, key);
+}
+
+RedactionPlan PlanRedaction(RedactionRules rules, absl::string_view type) {
+  RedactionPlan plan;
+  plan.rules = rules;
+  plan.content_keys = ContentKeys(rules, type, &plan.keep_all_content);
+  plan.third_party_invite_signed_only =
+      rules == RedactionRules::kV11 && type == "m.room.member";
+  return plan;
+}
+
 void RedactEvent(RedactionRules rules, Value* event) {
   if (!event->is_object()) return;
-  event->RetainMembers(
-      [rules](absl::string_view key) { return KeepTopLevel(rules, key); });
-
   // Both arms are views: `cond ? std::string : ""` would yield a temporary
   // string and leave the view dangling.
   const Value* type_value = event->Find("type");
   const absl::string_view type = type_value && type_value->is_string()
                                      ? absl::string_view(type_value->string_value())
                                      : absl::string_view();
-  bool keep_all = false;
-  Keys keep = ContentKeys(rules, type, &keep_all);
+  const RedactionPlan plan = PlanRedaction(rules, type);
+  event->RetainMembers(
+      [&plan](absl::string_view key) { return plan.KeepTopLevel(key); });
 
   Value* content = event->FindMutable("content");
   if (content == nullptr || !content->is_object()) {
     event->Set("content", Value::Object());
     return;
   }
-  if (keep_all) return;
+  if (plan.keep_all_content) return;
 
-  // v11: a member event keeps `signed` inside `third_party_invite` (only).
   Value third_party_invite;
   bool keep_tpi = false;
-  if (rules == RedactionRules::kV11 && type == "m.room.member") {
+  if (plan.third_party_invite_signed_only) {
     Value* tpi = content->FindMutable("third_party_invite");
     if (tpi != nullptr && tpi->is_object()) {
       keep_tpi = true;
@@ -101,7 +111,8 @@ void RedactEvent(RedactionRules rules, Value* event) {
       }
     }
   }
-  content->RetainMembers([keep](absl::string_view key) { return In(keep, key); });
+  content->RetainMembers(
+      [&plan](absl::string_view key) { return plan.KeepContent(key); });
   if (keep_tpi) {
     content->Set("third_party_invite", std::move(third_party_invite));
   }

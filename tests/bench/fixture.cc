@@ -51,8 +51,7 @@ Fixture MakeFixture() {
   f.event_json = ToJson(event);
   PreparedEvent p = *PrepareEvent(f.event_json, *f.room);
   f.signed_bytes = p.signed_bytes;
-  f.signature = *DecodeBase64(p.redacted.Find("signatures")
-                                  ->Find(kServer)
+  f.signature = *DecodeBase64(p.signatures.Find(kServer)
                                   ->Find(kKeyId)
                                   ->string_value());
   VerifyKey vk;

@@ -364,7 +364,7 @@ TEST(EventVerifierSpecTest, SpecSignedBytesOfTheRedactableExample) {
             R"("origin":"domain","origin_server_ts":1000000,)"
             R"("room_id":"!r:domain","sender":"@u:domain",)"
             R"("type":"m.room.message"})");
-  EXPECT_EQ(ToJson(p->redacted),
+  EXPECT_EQ(ToJson(*RedactedEvent(*p)),
             R"({"content":{},"event_id":"$0:domain","hashes":{"sha256":)"
             R"("onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g"},)"
             R"("origin":"domain","origin_server_ts":1000000,)"
@@ -623,10 +623,13 @@ TEST(EventVerifierTest, ValidButRedactedHasTheRedactedEvent) {
   absl::StatusOr<PreparedEvent> p = Prepare(event, 10);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_FALSE(p->content_hash_matches);
-  EXPECT_EQ(ToJson(*p->redacted.Find("content")), "{}");
-  EXPECT_EQ(p->redacted.Find("unsigned"), nullptr);
-  EXPECT_NE(p->redacted.Find("signatures"), nullptr);
-  EXPECT_NE(p->redacted.Find("hashes"), nullptr);
+  absl::StatusOr<Value> redacted_or = RedactedEvent(*p);
+  ASSERT_TRUE(redacted_or.ok()) << redacted_or.status();
+  const Value& redacted = *redacted_or;
+  EXPECT_EQ(ToJson(*redacted.Find("content")), "{}");
+  EXPECT_EQ(redacted.Find("unsigned"), nullptr);
+  EXPECT_NE(redacted.Find("signatures"), nullptr);
+  EXPECT_NE(redacted.Find("hashes"), nullptr);
   EventVerdict v = VerifyPreparedEvent(*p, KeyTable::Default().Lookup(), kNow);
   EXPECT_EQ(v.outcome, Outcome::kValidButRedacted);
   EXPECT_EQ(v.message,

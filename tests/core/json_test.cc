@@ -721,3 +721,68 @@ TEST(CanonicalJsonTest, WithoutSkipsTopLevelMembersOnly) {
 
 }  // namespace
 }  // namespace keyverifier::core
+
+namespace keyverifier::core {
+namespace {
+
+TEST(JsonViewTest, ReadsMembersInCanonicalOrder) {
+  JsonView view;
+  ASSERT_TRUE(view.Parse(R"({"b":[1,"x",{"d":null,"c":true}],"a":"s","\u00e9":-7})"));
+  JsonView::Ref root = view.root();
+  ASSERT_TRUE(view.is_object(root));
+  ASSERT_EQ(view.size(root), 3u);
+  EXPECT_EQ(view.key(root, 0), "a");
+  EXPECT_EQ(view.key(root, 1), "b");
+  EXPECT_EQ(view.key(root, 2), "\xc3\xa9");
+  EXPECT_EQ(view.string_value(view.Find(root, "a")), "s");
+  EXPECT_EQ(view.int_value(view.Find(root, "\xc3\xa9")), -7);
+  JsonView::Ref b = view.Find(root, "b");
+  EXPECT_EQ(view.type(b), Value::Type::kArray);
+  ASSERT_EQ(view.size(b), 3u);
+  EXPECT_TRUE(view.is_integer(view.child(b, 0)));
+  EXPECT_FALSE(view.child(b, 3));  // past the end: absent
+  EXPECT_FALSE(view.Find(root, "missing"));
+  EXPECT_FALSE(view.Find(b, "a"));  // not an object
+  EXPECT_EQ(view.type(JsonView::Ref()), Value::Type::kNull);
+  std::string out;
+  ASSERT_TRUE(view.AppendCanonicalJsonWithout(root, {"a"}, NumberPolicy::kStrict, &out).ok());
+  EXPECT_EQ(out, "{\"b\":[1,\"x\",{\"c\":true,\"d\":null}],\"\xc3\xa9\":-7}");
+  EXPECT_EQ(view.ToValue(root), *ParseJson(R"({"a":"s","b":[1,"x",{"c":true,"d":null}],"é":-7})"));
+}
+
+TEST(JsonViewTest, LeavesTheRareAndTheInvalidToParseJson) {
+  JsonView view;
+  for (const char* text :
+       {"1.5", "1e2", "18446744073709551615", "123456789012345678901234567890",
+        R"({"a":1,"a":2})", R"({"a":1,"\u0061":2})", R"(["\ud800"])", "[1,",
+        "\"\xc3\"", "", "[1] [2]"}) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(view.Parse(text));
+    EXPECT_FALSE(view.root());
+  }
+  ParseOptions shallow;
+  shallow.max_depth = 2;
+  EXPECT_TRUE(view.Parse("[[1]]", shallow));
+  EXPECT_FALSE(view.Parse("[[[1]]]", shallow));
+  ParseOptions small;
+  small.max_bytes = 4;
+  EXPECT_FALSE(view.Parse("[1,2]", small));
+}
+
+TEST(JsonViewTest, EncodesAsTheValuesItParsesTo) {
+  JsonView view;
+  ASSERT_TRUE(view.Parse(R"({"n":9007199254740992,"s":"a\u0001\"b"})"));
+  std::string strict, legacy;
+  absl::Status s = view.AppendCanonicalJson(view.root(), NumberPolicy::kStrict, &strict);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("at $.n"), std::string::npos) << s;
+  ASSERT_TRUE(view.AppendCanonicalJson(view.root(), NumberPolicy::kLegacy, &legacy).ok());
+  EXPECT_EQ(legacy, R"({"n":9007199254740992,"s":"a\u0001\"b"})");
+  EXPECT_EQ(legacy, ToJson(view.ToValue(view.root())));
+  EXPECT_FALSE(view.AppendCanonicalJsonWithout(view.Find(view.root(), "s"), {},
+                                               NumberPolicy::kLegacy, &legacy)
+                   .ok());
+}
+
+}  // namespace
+}  // namespace keyverifier::core
