@@ -45,8 +45,9 @@ struct ValueDoc {
     return AppendCanonicalJson(*n, policy, out);
   }
   absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
-                             NumberPolicy policy, std::string* out) const {
-    return AppendCanonicalJsonWithout(*n, skip, policy, out);
+                             NumberPolicy policy, std::string* out,
+                             std::vector<MemberSpan>* spans) const {
+    return AppendCanonicalJsonWithout(*n, skip, policy, out, spans);
   }
   Value ToValue(Node n) const { return n != nullptr ? *n : Value(); }
 };
@@ -67,8 +68,9 @@ struct ViewDoc {
     return view.AppendCanonicalJson(n, policy, out);
   }
   absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
-                             NumberPolicy policy, std::string* out) const {
-    return view.AppendCanonicalJsonWithout(n, skip, policy, out);
+                             NumberPolicy policy, std::string* out,
+                             std::vector<MemberSpan>* spans) const {
+    return view.AppendCanonicalJsonWithout(n, skip, policy, out, spans);
   }
   Value ToValue(Node n) const { return view.ToValue(n); }
 };
@@ -94,32 +96,41 @@ constexpr absl::string_view kNotHashed[] = {"hashes", "signatures", "unsigned"};
 
 template <typename Doc>
 absl::Status AppendContentHashBytes(const Doc& doc, typename Doc::Node event,
-                                    NumberPolicy policy, std::string* out) {
+                                    NumberPolicy policy, std::string* out,
+                                    std::vector<MemberSpan>* spans = nullptr) {
   absl::Status s = doc.AppendWithout(
-      event, {kNotHashed[0], kNotHashed[1], kNotHashed[2]}, policy, out);
+      event, {kNotHashed[0], kNotHashed[1], kNotHashed[2]}, policy, out, spans);
   return s.ok() ? s : Bad(s.message());
 }
 
-// The content hash of a received event, which also checks the whole event:
+// A received event encoded for its content hash, with what the signed bytes
+// can take from it instead of encoding it again.
+struct HashedEvent {
+  std::string bytes;              // what the content hash is taken of
+  std::vector<MemberSpan> spans;  // where each top-level member went in bytes
+  std::string hashes;             // canonical JSON of `hashes`, if present
+};
+
+// Encodes the event for its content hash, which also checks the whole event:
 // the members the hash leaves out are encoded on their own, as the room
 // version's number rules apply to every part of the event (from v6 `unsigned`
 // may not carry a float either), and the spec's size limit is on the
 // canonical JSON of the whole event, i.e. the hashed bytes plus those members.
 // That costs far less than encoding the event a second time.
 template <typename Doc>
-absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Doc& doc,
-                                              typename Doc::Node event,
-                                              NumberPolicy policy) {
-  std::string bytes;
-  bytes.reserve(2048);
-  absl::Status s = AppendContentHashBytes(doc, event, policy, &bytes);
+absl::Status EncodeForContentHash(const Doc& doc, typename Doc::Node event,
+                                  NumberPolicy policy, HashedEvent* out) {
+  out->bytes.reserve(2048);
+  absl::Status s =
+      AppendContentHashBytes(doc, event, policy, &out->bytes, &out->spans);
   if (!s.ok()) return s;
-  size_t size = bytes.size();
+  size_t size = out->bytes.size();
   bool empty = size == 2;  // "{}"
-  std::string member;
+  std::string other;
   for (absl::string_view name : kNotHashed) {
     const typename Doc::Node value = doc.Find(event, name);
     if (!value) continue;
+    std::string& member = name == kNotHashed[0] ? out->hashes : other;
     member.clear();
     s = doc.Append(value, policy, &member);
     if (!s.ok()) return Bad(AtMember(s.message(), name));
@@ -131,7 +142,7 @@ absl::StatusOr<Sha256Digest> ContentHashOfPdu(const Doc& doc,
     return Bad(absl::StrCat(size, " bytes as canonical JSON; the limit is ",
                             kMaxPduBytes));
   }
-  return Sha256(bytes);
+  return absl::OkStatus();
 }
 
 // Appends `"key":` for a key redaction keeps; those are all plain names that
@@ -182,15 +193,13 @@ absl::Status AppendRedactedContent(const Doc& doc, typename Doc::Node content,
 }
 
 // The bytes the signatures cover: the canonical JSON of the redacted event
-// without `signatures` and `unsigned`, written from the event as it is (the
-// same as redacting a copy with RedactEvent and encoding that).
+// without `signatures` and `unsigned` (the same as redacting a copy with
+// RedactEvent and encoding that), put together from the members already
+// encoded for the content hash; only the redacted content is written anew.
 template <typename Doc>
 absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
-                               RedactionRules rules, NumberPolicy policy,
-                               std::string* out) {
-  const typename Doc::Node type = doc.Find(event, "type");
-  const RedactionPlan plan = PlanRedaction(
-      rules, doc.IsString(type) ? doc.String(type) : absl::string_view());
+                               const RedactionPlan& plan, NumberPolicy policy,
+                               const HashedEvent& hashed, std::string* out) {
   constexpr absl::string_view kContent = "content";
   out->push_back('{');
   bool first = true;
@@ -217,9 +226,13 @@ absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
     }
     if (!first) out->push_back(',');
     first = false;
-    PutKey(key, out);
-    absl::Status s = doc.Append(doc.Child(event, i), policy, out);
-    if (!s.ok()) return s;
+    if (key == kNotHashed[0]) {
+      PutKey(key, out);
+      out->append(hashed.hashes);
+    } else {
+      const MemberSpan& span = hashed.spans[i];
+      out->append(hashed.bytes, span.begin, span.end - span.begin);
+    }
   }
   if (!content_done) {
     absl::Status s = put_content(typename Doc::Node());
@@ -232,10 +245,9 @@ absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
 // An invite for a third-party identifier: the server that sends it may be
 // another than the sender's.
 template <typename Doc>
-bool IsThirdPartyInvite(const Doc& doc, typename Doc::Node event,
+bool IsThirdPartyInvite(const Doc& doc, absl::string_view type,
                         typename Doc::Node content) {
-  return doc.IsObject(content) &&
-         StringIs(doc, doc.Find(event, "type"), "m.room.member") &&
+  return doc.IsObject(content) && type == "m.room.member" &&
          StringIs(doc, doc.Find(content, "membership"), "invite") &&
          doc.Find(content, "third_party_invite");
 }
@@ -245,7 +257,7 @@ bool IsThirdPartyInvite(const Doc& doc, typename Doc::Node event,
 // the room version's authorisation rules).
 template <typename Doc>
 absl::StatusOr<std::vector<std::string>> RequiredServers(
-    const Doc& doc, typename Doc::Node event, typename Doc::Node content,
+    const Doc& doc, absl::string_view type, typename Doc::Node content,
     const RoomVersion& room, const std::string& sender_server,
     absl::string_view event_id) {
   std::vector<std::string> servers;
@@ -257,7 +269,7 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
     servers.push_back(*std::move(id_server));
   }
   if (room.restricted_join_signatures && doc.IsObject(content) &&
-      StringIs(doc, doc.Find(event, "type"), "m.room.member") &&
+      type == "m.room.member" &&
       StringIs(doc, doc.Find(content, "membership"), "join")) {
     if (const typename Doc::Node via =
             doc.Find(content, "join_authorised_via_users_server")) {
@@ -278,7 +290,7 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
   // no server at all (room versions 3 and later) the spec names no other
   // signer; the sender's server is then required after all, as a verdict that
   // checked no signature would vouch for nothing.
-  if (!IsThirdPartyInvite(doc, event, content) || servers.empty()) {
+  if (!IsThirdPartyInvite(doc, type, content) || servers.empty()) {
     servers.push_back(sender_server);
   }
   std::sort(servers.begin(), servers.end());
@@ -320,15 +332,18 @@ absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Node event,
   }
 
   const typename Doc::Node content = doc.Find(event, "content");
+  const typename Doc::Node type_node = doc.Find(event, "type");
+  const absl::string_view type =
+      doc.IsString(type_node) ? doc.String(type_node) : absl::string_view();
   absl::StatusOr<std::vector<std::string>> required =
-      RequiredServers(doc, event, content, room, *sender_server, p.event_id);
+      RequiredServers(doc, type, content, room, *sender_server, p.event_id);
   if (!required.ok()) return required.status();
   p.required_servers = *std::move(required);
 
-  absl::StatusOr<Sha256Digest> hash =
-      ContentHashOfPdu(doc, event, room.number_policy);
-  if (!hash.ok()) return hash.status();
-  const Sha256Digest digest = *hash;
+  HashedEvent hashed;
+  absl::Status s = EncodeForContentHash(doc, event, room.number_policy, &hashed);
+  if (!s.ok()) return s;
+  const Sha256Digest digest = Sha256(hashed.bytes);
   p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
   const typename Doc::Node sha256 = doc.Find(doc.Find(event, "hashes"), "sha256");
   if (doc.IsString(sha256)) {
@@ -345,8 +360,8 @@ absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Node event,
 
   // The bytes the signatures cover, and the reference hash of them.
   p.signed_bytes.reserve(1024);
-  absl::Status s = AppendSignedBytes(doc, event, room.redaction,
-                                     room.number_policy, &p.signed_bytes);
+  s = AppendSignedBytes(doc, event, PlanRedaction(room.redaction, type),
+                        room.number_policy, hashed, &p.signed_bytes);
   if (!s.ok()) return Bad(s.message());
   if (room.event_id_format != EventIdFormat::kExplicit) {
     Sha256Digest ref = Sha256(p.signed_bytes);

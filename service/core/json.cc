@@ -459,6 +459,15 @@ JsonBuilder::JsonBuilder(int max_depth, bool check_surrogates, Scratch& scratch)
 // view declines whenever the input is invalid or needs what simdjson's DOM
 // does not keep: the exact lexeme of a number that is not an int64, or the
 // position of a problem.
+// Byte-wise (= code point) order of keys. Keys mostly differ in their first
+// byte, which is compared before calling memcmp.
+inline bool KeyLess(absl::string_view a, absl::string_view b) {
+  if (!a.empty() && !b.empty() && a[0] != b[0]) {
+    return static_cast<unsigned char>(a[0]) < static_cast<unsigned char>(b[0]);
+  }
+  return a < b;
+}
+
 struct ViewNode {
   Value::Type type = Value::Type::kNull;
   bool bool_value = false;
@@ -483,6 +492,10 @@ struct JsonView::Impl {
   KeyedElements kvs;
   int max_depth = 0;
   bool check_surrogates = false;
+  // The input has no backslash: every string is as written, and as JSON
+  // forbids raw quotes and control characters in strings, none needs an
+  // escape in canonical JSON either.
+  bool plain_strings = false;
 
   bool Build(simdjson::dom::element e, uint32_t at, int depth) {
     switch (e.type()) {
@@ -495,7 +508,10 @@ struct JsonView::Impl {
         }
         const size_t end = kvs.size();
         std::sort(kvs.begin() + begin, kvs.begin() + end,
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
+                  [](const auto& a, const auto& b) {
+                    return KeyLess(absl::string_view(a.first.data(), a.first.size()),
+                                   absl::string_view(b.first.data(), b.first.size()));
+                  });
         const uint32_t first = static_cast<uint32_t>(nodes.size());
         nodes.resize(first + (end - begin));
         nodes[at].type = Value::Type::kObject;
@@ -583,7 +599,9 @@ bool JsonView::Parse(absl::string_view text, const ParseOptions& options) {
   m.kvs.clear();
   if (text.size() > options.max_bytes) return false;
   m.max_depth = options.max_depth;
-  m.check_surrogates = text.find("\\u") != absl::string_view::npos;
+  m.plain_strings = text.find('\\') == absl::string_view::npos;
+  m.check_surrogates =
+      !m.plain_strings && text.find("\\u") != absl::string_view::npos;
   m.padded.assign(text.data(), text.size());
   m.padded.resize(text.size() + simdjson::SIMDJSON_PADDING, '\0');
   simdjson::dom::element root;
@@ -620,10 +638,23 @@ JsonView::Ref JsonView::Find(Ref object, absl::string_view key) const {
   const ViewNode& o = impl_->nodes[object.index_];
   const auto begin = impl_->nodes.begin() + o.first;
   const auto end = begin + o.count;
-  auto it = std::lower_bound(
-      begin, end, key,
-      [](const ViewNode& n, absl::string_view k) { return n.key < k; });
-  if (it == end || it->key != key) return Ref();
+  auto it = end;
+  if (o.count <= 16) {
+    // Small objects (nearly all): a scan that compares lengths first.
+    for (auto n = begin; n != end; ++n) {
+      if (n->key.size() == key.size() &&
+          std::memcmp(n->key.data(), key.data(), key.size()) == 0) {
+        it = n;
+        break;
+      }
+    }
+  } else {
+    it = std::lower_bound(
+        begin, end, key,
+        [](const ViewNode& n, absl::string_view k) { return KeyLess(n.key, k); });
+    if (it != end && it->key != key) it = end;
+  }
+  if (it == end) return Ref();
   return Ref(static_cast<uint32_t>(it - impl_->nodes.begin()));
 }
 
@@ -777,6 +808,8 @@ class Sink {
     len_ += n;
   }
   void Put(absl::string_view sv) { Put(sv.data(), sv.size()); }
+  // Bytes written so far, counted from the start of the string.
+  size_t size() const { return len_; }
 
  private:
   void Reserve(size_t n) {
@@ -929,6 +962,7 @@ bool PythonFloatRepr(absl::string_view lexeme, std::string* out) {
 // How the encoder reads a tree: Values, or a JsonView's nodes.
 struct ValueTree {
   using Node = const Value*;
+  bool plain_strings() const { return false; }
   Value::Type type(Node n) const { return n->type(); }
   bool bool_value(Node n) const { return n->bool_value(); }
   NumberKind number_kind(Node n) const { return n->number_kind(); }
@@ -945,6 +979,8 @@ struct ValueTree {
 struct ViewTree {
   using Node = uint32_t;
   const std::vector<ViewNode>* nodes;
+  bool plain;
+  bool plain_strings() const { return plain; }
   const ViewNode& at(Node n) const { return (*nodes)[n]; }
   Value::Type type(Node n) const { return at(n).type; }
   bool bool_value(Node n) const { return at(n).bool_value; }
@@ -975,7 +1011,7 @@ class Encoder {
       case Value::Type::kNumber:
         return EncodeNumber(v);
       case Value::Type::kString:
-        AppendEscapedString(tree_.text(v), out_);
+        PutString(tree_.text(v));
         return absl::OkStatus();
       case Value::Type::kArray: {
         out_.Put('[');
@@ -995,10 +1031,12 @@ class Encoder {
   }
 
   absl::Status EncodeMembers(Node v,
-                             std::initializer_list<absl::string_view> skip) {
+                             std::initializer_list<absl::string_view> skip,
+                             std::vector<MemberSpan>* spans = nullptr) {
     out_.Put('{');
     bool first = true;
     const size_t n = tree_.size(v);
+    if (spans != nullptr) spans->assign(n, MemberSpan());
     for (size_t i = 0; i < n; ++i) {
       const absl::string_view key = tree_.key(v, i);
       if (skip.size() && std::find(skip.begin(), skip.end(), key) != skip.end()) {
@@ -1006,16 +1044,28 @@ class Encoder {
       }
       if (!first) out_.Put(',');
       first = false;
-      AppendEscapedString(key, out_);
+      const size_t begin = out_.size();
+      PutString(key);
       out_.Put(':');
       absl::Status s = Encode(tree_.member(v, i));
       if (!s.ok()) return Prefix(s, absl::StrCat(".", key));
+      if (spans != nullptr) (*spans)[i] = {begin, out_.size()};
     }
     out_.Put('}');
     return absl::OkStatus();
   }
 
  private:
+  void PutString(absl::string_view s) {
+    if (tree_.plain_strings()) {
+      out_.Put('"');
+      out_.Put(s);
+      out_.Put('"');
+    } else {
+      AppendEscapedString(s, out_);
+    }
+  }
+
   void PutInt(int64_t i) {
     char buf[24];
     auto res = std::to_chars(buf, buf + sizeof(buf), i);
@@ -1102,23 +1152,24 @@ absl::Status AppendCanonicalJson(const Value& value, NumberPolicy policy,
 
 absl::Status AppendCanonicalJsonWithout(
     const Value& object, std::initializer_list<absl::string_view> skip,
-    NumberPolicy policy, std::string* out) {
+    NumberPolicy policy, std::string* out, std::vector<MemberSpan>* spans) {
   if (!object.is_object()) return NotAnObject();
-  return Encoder<ValueTree>({}, policy, out).EncodeMembers(&object, skip);
+  return Encoder<ValueTree>({}, policy, out).EncodeMembers(&object, skip, spans);
 }
 
 absl::Status JsonView::AppendCanonicalJson(Ref r, NumberPolicy policy,
                                            std::string* out) const {
   if (!r) return absl::InvalidArgumentError("no such JSON value");
-  return Encoder<ViewTree>({&impl_->nodes}, policy, out).Encode(r.index_);
+  return Encoder<ViewTree>({&impl_->nodes, impl_->plain_strings}, policy, out)
+      .Encode(r.index_);
 }
 
 absl::Status JsonView::AppendCanonicalJsonWithout(
     Ref object, std::initializer_list<absl::string_view> skip,
-    NumberPolicy policy, std::string* out) const {
+    NumberPolicy policy, std::string* out, std::vector<MemberSpan>* spans) const {
   if (!is_object(object)) return NotAnObject();
-  return Encoder<ViewTree>({&impl_->nodes}, policy, out)
-      .EncodeMembers(object.index_, skip);
+  return Encoder<ViewTree>({&impl_->nodes, impl_->plain_strings}, policy, out)
+      .EncodeMembers(object.index_, skip, spans);
 }
 
 absl::StatusOr<std::string> CanonicalJson(const Value& value,

@@ -145,11 +145,20 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
 absl::Status AppendCanonicalJson(const Value& value, NumberPolicy policy,
                                  std::string* out);
 
+// Where a member went in an encoding: `"key":value` is out[begin, end);
+// begin == end for a member left out.
+struct MemberSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 // As above for an object, leaving out the top-level members named in `skip`
-// (e.g. "signatures", "unsigned"), without copying the object.
+// (e.g. "signatures", "unsigned"), without copying the object. With `spans`,
+// also tells where each member (by its index in the object) went.
 absl::Status AppendCanonicalJsonWithout(
     const Value& object, std::initializer_list<absl::string_view> skip,
-    NumberPolicy policy, std::string* out);
+    NumberPolicy policy, std::string* out,
+    std::vector<MemberSpan>* spans = nullptr);
 
 absl::StatusOr<std::string> CanonicalJson(
     const Value& value, NumberPolicy policy = NumberPolicy::kSpec);
@@ -214,7 +223,8 @@ class JsonView {
                                    std::string* out) const;
   absl::Status AppendCanonicalJsonWithout(
       Ref object, std::initializer_list<absl::string_view> skip,
-      NumberPolicy policy, std::string* out) const;
+      NumberPolicy policy, std::string* out,
+      std::vector<MemberSpan>* spans = nullptr) const;
   // The Value ParseJson would give for this part of the document.
   Value ToValue(Ref r) const;
 

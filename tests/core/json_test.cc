@@ -755,7 +755,7 @@ TEST(JsonViewTest, LeavesTheRareAndTheInvalidToParseJson) {
   for (const char* text :
        {"1.5", "1e2", "18446744073709551615", "123456789012345678901234567890",
         R"({"a":1,"a":2})", R"({"a":1,"\u0061":2})", R"(["\ud800"])", "[1,",
-        "\"\xc3\"", "", "[1] [2]"}) {
+        "\"\xc3\"", "", "[1] [2]", "\"raw \x01\"", "{\"k\x1f\":1}"}) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(view.Parse(text));
     EXPECT_FALSE(view.root());
