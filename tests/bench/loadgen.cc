@@ -13,6 +13,9 @@
 // latency and CPU use, then the ratios the targets are stated in.
 //
 //   bazel run -c opt //tests/bench:loadgen -- [--seconds N] [--rounds N]
+//       [--servers N] [--only unary|batch|keys]
+// (--only runs one group of scenarios with its baseline, e.g. for a profile.)
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/resource.h>
 
@@ -84,6 +87,7 @@ Result BareVerify(int threads, absl::Duration duration) {
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&] {
+      pthread_setname_np(pthread_self(), "bare-verify");
       int64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         n += crypto_sign_verify_detached(
@@ -246,6 +250,7 @@ int main(int argc, char** argv) {
   int seconds = 1;
   int rounds = 15;
   int many = 100000;  // servers in the keyring for the "many servers" scenario
+  std::string only;   // empty: every scenario
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && !absl::SimpleAtoi(argv[i + 1], &seconds)) {
       return 2;
@@ -256,7 +261,13 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--servers") == 0 && !absl::SimpleAtoi(argv[i + 1], &many)) {
       return 2;
     }
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   }
+  if (!only.empty() && only != "unary" && only != "batch" && only != "keys") {
+    std::fprintf(stderr, "--only takes unary, batch or keys, not %s\n", only.c_str());
+    return 2;
+  }
+  auto runs = [&only](const char* group) { return only.empty() || only == group; };
   if (sodium_init() < 0) return 1;
   // As in the service binary (see service/main.cc).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -320,8 +331,10 @@ int main(int argc, char** argv) {
   keys_request.set_server_name(kServer);
 
   std::vector<double> unary_ratio, batch_ratio, cached_calls, cached_p99, many_ratio;
-  for (int round = 1; round <= rounds; ++round) {
-    std::printf("-- round %d\n", round);
+  // Round 0 warms up (connections open their flow-control windows, threads
+  // and allocator caches fill) and is left out of the medians.
+  for (int round = 0; round <= rounds; ++round) {
+    std::printf(round == 0 ? "-- warm-up round (not counted)\n" : "-- round %d\n", round);
     // Each subject next to its baseline, first one then the other first.
     const bool baseline_first = round % 2 == 1;
     auto trivial_run = [&] {
@@ -346,65 +359,96 @@ int main(int argc, char** argv) {
                                 r.results(63).verdict().outcome() == v1::EventVerdict::VALID;
                        }));
     };
-    Result base_unary, unary, bare2, events;
-    if (baseline_first) {
-      base_unary = trivial_run();
-      unary = unary_run();
-      bare2 = BareVerify(2, d);
-      events = events_run();
-    } else {
-      unary = unary_run();
-      base_unary = trivial_run();
-      events = events_run();
-      bare2 = BareVerify(2, d);
+    if (runs("unary")) {
+      Result base_unary, unary;
+      if (baseline_first) {
+        base_unary = trivial_run();
+        unary = unary_run();
+      } else {
+        unary = unary_run();
+        base_unary = trivial_run();
+      }
+      Print(base_unary);
+      Print(unary);
+      if (round > 0) unary_ratio.push_back(unary.calls_per_s / base_unary.calls_per_s);
     }
-    Print(base_unary);
-    Print(unary);
-    Print(bare2);
-    Print(events);
-    Result cached = Drive(
-        "service VerifyServerKeys cached, 32", 32, 1, d,
-        Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-            keys_request,
-            [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
-              stub->async()->VerifyServerKeys(c, req, resp, std::move(done));
-            },
-            [](const v1::VerifyServerKeysResponse& r) { return r.verify_keys_size() == 1; }));
-    Print(cached);
-    std::atomic<size_t> next{0};
-    Result cached_many = Drive(
-        absl::StrCat("VerifyServerKeys over ", many, " servers"), 32, 1, d,
-        [&](std::function<void(bool)> done) {
-          const v1::VerifyServerKeysRequest& req = spread[next++ % spread.size()];
-          Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-              req,
-              [stub = s.stub.get()](auto* c, auto* rq, auto* resp, auto cb) {
-                stub->async()->VerifyServerKeys(c, rq, resp, std::move(cb));
-              },
-              [](const v1::VerifyServerKeysResponse& r) { return r.verify_keys_size() == 1; })(
-              std::move(done));
-        });
-    Print(cached_many);
-    many_ratio.push_back(cached_many.calls_per_s / cached.calls_per_s);
-    unary_ratio.push_back(unary.calls_per_s / base_unary.calls_per_s);
-    batch_ratio.push_back(events.items_per_s / bare2.items_per_s);
-    cached_calls.push_back(cached.calls_per_s);
-    cached_p99.push_back(cached.p99_ms);
+    if (runs("batch")) {
+      Result bare2, events;
+      if (baseline_first) {
+        bare2 = BareVerify(2, d);
+        events = events_run();
+      } else {
+        events = events_run();
+        bare2 = BareVerify(2, d);
+      }
+      Print(bare2);
+      Print(events);
+      if (round > 0) batch_ratio.push_back(events.items_per_s / bare2.items_per_s);
+    }
+    if (runs("keys")) {
+      auto cached_run = [&] {
+        return Drive(
+            "service VerifyServerKeys cached, 32", 32, 1, d,
+            Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+                keys_request,
+                [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
+                  stub->async()->VerifyServerKeys(c, req, resp, std::move(done));
+                },
+                [](const v1::VerifyServerKeysResponse& r) {
+                  return r.verify_keys_size() == 1;
+                }));
+      };
+      std::atomic<size_t> next{0};
+      auto many_run = [&] {
+        return Drive(
+            absl::StrCat("VerifyServerKeys over ", many, " servers"), 32, 1, d,
+            [&](std::function<void(bool)> done) {
+              const v1::VerifyServerKeysRequest& req = spread[next++ % spread.size()];
+              Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+                  req,
+                  [stub = s.stub.get()](auto* c, auto* rq, auto* resp, auto cb) {
+                    stub->async()->VerifyServerKeys(c, rq, resp, std::move(cb));
+                  },
+                  [](const v1::VerifyServerKeysResponse& r) {
+                    return r.verify_keys_size() == 1;
+                  })(std::move(done));
+            });
+      };
+      Result cached, cached_many;
+      if (baseline_first) {
+        cached = cached_run();
+        cached_many = many_run();
+      } else {
+        cached_many = many_run();
+        cached = cached_run();
+      }
+      Print(cached);
+      Print(cached_many);
+      if (round > 0) many_ratio.push_back(cached_many.calls_per_s / cached.calls_per_s);
+      if (round > 0) cached_calls.push_back(cached.calls_per_s);
+      if (round > 0) cached_p99.push_back(cached.p99_ms);
+    }
   }
   s.server->Shutdown();
   t.server->Shutdown();
   pool->Stop();
 
   std::printf("\nmedians over %d rounds:\n", rounds);
-  std::printf("unary VerifyEventSignature / trivial server = %.3f (target >= 0.90)\n",
-              Median(unary_ratio));
-  std::printf("VerifyEvents events/s / bare verify on 2 threads = %.3f (target >= 0.80)\n",
-              Median(batch_ratio));
-  std::printf("cached VerifyServerKeys: %.0f calls/s (target >= 35000), p99 %.2f ms "
-              "(target <= 5)\n",
-              Median(cached_calls), Median(cached_p99));
-  std::printf("cached VerifyServerKeys over %d servers / over one server = %.3f "
-              "(target: no degradation)\n",
-              many, Median(many_ratio));
+  if (runs("unary")) {
+    std::printf("unary VerifyEventSignature / trivial server = %.3f (target >= 0.90)\n",
+                Median(unary_ratio));
+  }
+  if (runs("batch")) {
+    std::printf("VerifyEvents events/s / bare verify on 2 threads = %.3f (target >= 0.80)\n",
+                Median(batch_ratio));
+  }
+  if (runs("keys")) {
+    std::printf("cached VerifyServerKeys: %.0f calls/s (target >= 35000), p99 %.2f ms "
+                "(target <= 5)\n",
+                Median(cached_calls), Median(cached_p99));
+    std::printf("cached VerifyServerKeys over %d servers / over one server = %.3f "
+                "(target: no degradation)\n",
+                many, Median(many_ratio));
+  }
   return 0;
 }
