@@ -1,6 +1,7 @@
 #include "service/api/verifier.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -67,26 +68,32 @@ std::vector<std::string> SigningKeyIds(const core::PreparedEvent& event,
 }  // namespace
 
 // Keys already obtained during one call, so a batch of events from the same
-// servers asks the keyring once per server rather than once per event.
+// servers asks the keyring once per server rather than once per event. Every
+// answer stays alive for the whole call: events prepared earlier keep
+// pointing at the answer they were prepared with when a later event needs a
+// newer one.
 class Verifier::KeyMemo {
  public:
-  // The remembered keys of `query.server_name` if they answer `query`.
+  // The latest remembered keys of `query.server_name` if they answer `query`.
   const std::vector<core::VerifyKey>* Find(const keyring::KeyQuery& query) const {
-    auto it = keys_.find(query.server_name);
-    if (it == keys_.end()) return nullptr;
+    auto it = latest_.find(query.server_name);
+    if (it == latest_.end()) return nullptr;
     // Otherwise the keyring may know a fresher answer.
-    return keyring::KeysAnswer(it->second, query,
+    return keyring::KeysAnswer(*it->second, query,
                                [](const core::VerifyKey& k) -> const core::VerifyKey& { return k; })
-               ? &it->second
+               ? it->second
                : nullptr;
   }
   const std::vector<core::VerifyKey>& Put(const std::string& server,
                                           std::vector<core::VerifyKey> keys) {
-    return keys_[server] = std::move(keys);
+    answers_.push_back(std::move(keys));  // a deque: earlier answers stay put
+    latest_[server] = &answers_.back();
+    return answers_.back();
   }
 
  private:
-  std::map<std::string, std::vector<core::VerifyKey>, std::less<>> keys_;
+  std::deque<std::vector<core::VerifyKey>> answers_;
+  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> latest_;
 };
 
 absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
@@ -270,10 +277,20 @@ absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
                      limits_.max_events_per_batch, " per call"));
   }
   KeyMemo memo;
+  // In two passes: every event's JSON and hash work (and key lookups) first,
+  // then every signature check. Each pass keeps its own code in the
+  // instruction cache; alternating them per event made each ed25519 verify
+  // measurably slower.
+  std::vector<absl::StatusOr<Pending>> pending;
+  pending.reserve(static_cast<size_t>(request.events_size()));
+  for (const v1::VerifyEventSignatureRequest& event : request.events()) {
+    pending.push_back(Prepare(event, deadline, memo, false, nullptr));
+  }
   v1::VerifyEventsResponse out;
   for (int i = 0; i < request.events_size(); ++i) {
     v1::EventResult* result = out.add_results();
-    absl::StatusOr<v1::EventVerdict> v = VerifyEvent(request.events(i), deadline, memo);
+    absl::StatusOr<v1::EventVerdict> v =
+        pending[i].ok() ? Finish(*pending[i]) : pending[i].status();
     if (v.ok()) {
       *result->mutable_verdict() = *std::move(v);
     } else {

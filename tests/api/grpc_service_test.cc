@@ -8,6 +8,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -271,6 +272,76 @@ TEST_F(GrpcServiceTest, BatchAsksTheKeyringOncePerServer) {
     EXPECT_EQ(r.verdict().outcome(), v1::EventVerdict::VALID);
   }
   EXPECT_EQ(keys_.calls(), 1);
+}
+
+// Answers each query with only the keys it names, as a keyring that has just
+// fetched them might.
+class OnlyAskedKeysKeyRing : public keyring::KeyRing {
+ public:
+  explicit OnlyAskedKeysKeyRing(keyring::KeyResult all) : all_(std::move(all)) {}
+  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
+                                             absl::Time) override {
+    ++calls_;
+    keyring::KeyResult r = all_;
+    r.verify_keys.clear();
+    for (const core::VerifyKey& k : all_.verify_keys) {
+      if (std::find(q.key_ids.begin(), q.key_ids.end(), k.key_id) != q.key_ids.end()) {
+        r.verify_keys.push_back(k);
+      }
+    }
+    return r;
+  }
+  int calls() const { return calls_; }
+
+ private:
+  keyring::KeyResult all_;
+  int calls_ = 0;
+};
+
+// Events of one server signed with different keys, where each answer of the
+// keyring holds only the key asked for: every event is checked with the
+// answer it was prepared with, also when a later event of the batch needed
+// another answer before the signatures are checked.
+TEST_F(GrpcServiceTest, BatchEventsOfOneServerWithDifferentKeys) {
+  core::Ed25519SigningKey second =
+      *core::Ed25519SigningKey::FromSeed(std::string(32, '\x09'));
+  keyring::KeyResult all;
+  all.server_name = kOrigin;
+  for (const auto& [id, key] : {std::pair<const char*, const core::Ed25519SigningKey*>{
+                                    kKeyId, &key_},
+                                {"ed25519:k2", &second}}) {
+    core::VerifyKey k;
+    k.key_id = id;
+    k.public_key = key->public_key();
+    k.valid_until_ts = kNowMs + 3600000;
+    all.verify_keys.push_back(k);
+  }
+  all.source.kind = keyring::KeySource::Kind::kOrigin;
+  OnlyAskedKeysKeyRing ring(all);
+  Server server(ring, clock_);
+  v1::VerifyEventsRequest req;
+  for (int i = 0; i < 3; ++i) {
+    core::Value event = *core::ParseJson(SignedEvent("10", "event " + std::to_string(i)));
+    if (i == 1) {  // signed with the second key only
+      event.Erase("signatures");
+      ASSERT_TRUE(core::HashAndSignEvent(&event, **core::LookupRoomVersion("10"),
+                                         kOrigin, "ed25519:k2", second)
+                      .ok());
+    }
+    auto* e = req.add_events();
+    e->set_event_json(core::ToJson(event));
+    e->set_room_version("10");
+  }
+  v1::VerifyEventsResponse resp;
+  ASSERT_TRUE(server.stub().VerifyEvents(Context().get(), req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(resp.results(i).verdict().outcome(), v1::EventVerdict::VALID)
+        << resp.results(i).verdict().message();
+  }
+  EXPECT_EQ(resp.results(1).verdict().checked(0).key_ids(0), "ed25519:k2");
+  EXPECT_EQ(ring.calls(), 3);  // k1, then k2, then k1 again
 }
 
 TEST_F(GrpcServiceTest, BatchLimit) {
