@@ -23,61 +23,40 @@ absl::Status Bad(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("event: ", why));
 }
 
-// The two ways to read an event, seen alike: a Value tree, or a JsonView of
-// the text.
+// An event is read either from a JsonView of its text or from a Value tree;
+// this adapter gives Values the JsonView's reading interface, so the code
+// below is written once for both.
 struct ValueDoc {
-  using Node = const Value*;
-  Node Find(Node n, absl::string_view key) const {
+  using Ref = const Value*;
+  Ref Find(Ref n, absl::string_view key) const {
     return n != nullptr ? n->Find(key) : nullptr;
   }
-  bool IsString(Node n) const { return n != nullptr && n->is_string(); }
-  bool IsObject(Node n) const { return n != nullptr && n->is_object(); }
-  bool IsInteger(Node n) const {
+  bool is_string(Ref n) const { return n != nullptr && n->is_string(); }
+  bool is_object(Ref n) const { return n != nullptr && n->is_object(); }
+  bool is_integer(Ref n) const {
     return n != nullptr && n->is_number() &&
            n->number_kind() == NumberKind::kInteger;
   }
-  absl::string_view String(Node n) const { return n->string_value(); }
-  int64_t Int(Node n) const { return n->int_value(); }
-  size_t Size(Node n) const { return n->members().size(); }
-  absl::string_view Key(Node n, size_t i) const { return n->members()[i].first; }
-  Node Child(Node n, size_t i) const { return &n->members()[i].second; }
-  absl::Status Append(Node n, NumberPolicy policy, std::string* out) const {
-    return AppendCanonicalJson(*n, policy, out);
+  absl::string_view string_value(Ref n) const { return n->string_value(); }
+  int64_t int_value(Ref n) const { return n->int_value(); }
+  size_t size(Ref n) const { return n->members().size(); }
+  absl::string_view key(Ref n, size_t i) const { return n->members()[i].first; }
+  Ref child(Ref n, size_t i) const { return &n->members()[i].second; }
+  absl::Status AppendCanonicalJson(Ref n, NumberPolicy policy,
+                                   std::string* out) const {
+    return core::AppendCanonicalJson(*n, policy, out);
   }
-  absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
-                             NumberPolicy policy, std::string* out,
-                             std::vector<MemberSpan>* spans) const {
-    return AppendCanonicalJsonWithout(*n, skip, policy, out, spans);
+  absl::Status AppendCanonicalJsonWithout(
+      Ref n, std::initializer_list<absl::string_view> skip, NumberPolicy policy,
+      std::string* out, std::vector<MemberSpan>* spans = nullptr) const {
+    return core::AppendCanonicalJsonWithout(*n, skip, policy, out, spans);
   }
-  Value ToValue(Node n) const { return n != nullptr ? *n : Value(); }
-};
-
-struct ViewDoc {
-  using Node = JsonView::Ref;
-  const JsonView& view;
-  Node Find(Node n, absl::string_view key) const { return view.Find(n, key); }
-  bool IsString(Node n) const { return view.is_string(n); }
-  bool IsObject(Node n) const { return view.is_object(n); }
-  bool IsInteger(Node n) const { return view.is_integer(n); }
-  absl::string_view String(Node n) const { return view.string_value(n); }
-  int64_t Int(Node n) const { return view.int_value(n); }
-  size_t Size(Node n) const { return view.size(n); }
-  absl::string_view Key(Node n, size_t i) const { return view.key(n, i); }
-  Node Child(Node n, size_t i) const { return view.child(n, i); }
-  absl::Status Append(Node n, NumberPolicy policy, std::string* out) const {
-    return view.AppendCanonicalJson(n, policy, out);
-  }
-  absl::Status AppendWithout(Node n, std::initializer_list<absl::string_view> skip,
-                             NumberPolicy policy, std::string* out,
-                             std::vector<MemberSpan>* spans) const {
-    return view.AppendCanonicalJsonWithout(n, skip, policy, out, spans);
-  }
-  Value ToValue(Node n) const { return view.ToValue(n); }
+  Value ToValue(Ref n) const { return n != nullptr ? *n : Value(); }
 };
 
 template <typename Doc>
-bool StringIs(const Doc& doc, typename Doc::Node n, absl::string_view s) {
-  return doc.IsString(n) && doc.String(n) == s;
+bool StringIs(const Doc& doc, typename Doc::Ref n, absl::string_view s) {
+  return doc.is_string(n) && doc.string_value(n) == s;
 }
 
 // Inserts `.member` into the JSON path of an encoder message ("number at
@@ -95,10 +74,10 @@ std::string AtMember(absl::string_view message, absl::string_view member) {
 constexpr absl::string_view kNotHashed[] = {"hashes", "signatures", "unsigned"};
 
 template <typename Doc>
-absl::Status AppendContentHashBytes(const Doc& doc, typename Doc::Node event,
+absl::Status AppendContentHashBytes(const Doc& doc, typename Doc::Ref event,
                                     NumberPolicy policy, std::string* out,
                                     std::vector<MemberSpan>* spans = nullptr) {
-  absl::Status s = doc.AppendWithout(
+  absl::Status s = doc.AppendCanonicalJsonWithout(
       event, {kNotHashed[0], kNotHashed[1], kNotHashed[2]}, policy, out, spans);
   return s.ok() ? s : Bad(s.message());
 }
@@ -118,7 +97,7 @@ struct HashedEvent {
 // canonical JSON of the whole event, i.e. the hashed bytes plus those members.
 // That costs far less than encoding the event a second time.
 template <typename Doc>
-absl::Status EncodeForContentHash(const Doc& doc, typename Doc::Node event,
+absl::Status EncodeForContentHash(const Doc& doc, typename Doc::Ref event,
                                   NumberPolicy policy, HashedEvent* out) {
   out->bytes.reserve(2048);
   absl::Status s =
@@ -128,11 +107,11 @@ absl::Status EncodeForContentHash(const Doc& doc, typename Doc::Node event,
   bool empty = size == 2;  // "{}"
   std::string other;
   for (absl::string_view name : kNotHashed) {
-    const typename Doc::Node value = doc.Find(event, name);
+    const typename Doc::Ref value = doc.Find(event, name);
     if (!value) continue;
     std::string& member = name == kNotHashed[0] ? out->hashes : other;
     member.clear();
-    s = doc.Append(value, policy, &member);
+    s = doc.AppendCanonicalJson(value, policy, &member);
     if (!s.ok()) return Bad(AtMember(s.message(), name));
     // ,"name":value (these names need no escaping)
     size += (empty ? 0 : 1) + name.size() + 3 + member.size();
@@ -155,36 +134,36 @@ void PutKey(absl::string_view key, std::string* out) {
 
 // The redacted event's content, as canonical JSON.
 template <typename Doc>
-absl::Status AppendRedactedContent(const Doc& doc, typename Doc::Node content,
+absl::Status AppendRedactedContent(const Doc& doc, typename Doc::Ref content,
                                    const RedactionPlan& plan,
                                    NumberPolicy policy, std::string* out) {
-  if (!doc.IsObject(content)) {
+  if (!doc.is_object(content)) {
     out->append("{}", 2);
     return absl::OkStatus();
   }
-  if (plan.keep_all_content) return doc.Append(content, policy, out);
+  if (plan.keep_all_content) return doc.AppendCanonicalJson(content, policy, out);
   out->push_back('{');
   bool first = true;
-  const size_t n = doc.Size(content);
+  const size_t n = doc.size(content);
   for (size_t i = 0; i < n; ++i) {
-    const absl::string_view key = doc.Key(content, i);
-    const typename Doc::Node value = doc.Child(content, i);
+    const absl::string_view key = doc.key(content, i);
+    const typename Doc::Ref value = doc.child(content, i);
     const bool tpi =
         plan.third_party_invite_signed_only && key == "third_party_invite";
-    if (tpi ? !doc.IsObject(value) : !plan.KeepContent(key)) continue;
+    if (tpi ? !doc.is_object(value) : !plan.KeepContent(key)) continue;
     if (!first) out->push_back(',');
     first = false;
     PutKey(key, out);
     absl::Status s;
     if (tpi) {
       out->push_back('{');
-      if (const typename Doc::Node signed_part = doc.Find(value, "signed")) {
+      if (const typename Doc::Ref signed_part = doc.Find(value, "signed")) {
         PutKey("signed", out);
-        s = doc.Append(signed_part, policy, out);
+        s = doc.AppendCanonicalJson(signed_part, policy, out);
       }
       out->push_back('}');
     } else {
-      s = doc.Append(value, policy, out);
+      s = doc.AppendCanonicalJson(value, policy, out);
     }
     if (!s.ok()) return s;
   }
@@ -197,27 +176,27 @@ absl::Status AppendRedactedContent(const Doc& doc, typename Doc::Node content,
 // RedactEvent and encoding that), put together from the members already
 // encoded for the content hash; only the redacted content is written anew.
 template <typename Doc>
-absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
+absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Ref event,
                                const RedactionPlan& plan, NumberPolicy policy,
                                const HashedEvent& hashed, std::string* out) {
   constexpr absl::string_view kContent = "content";
   out->push_back('{');
   bool first = true;
   bool content_done = false;
-  auto put_content = [&](typename Doc::Node content) {
+  auto put_content = [&](typename Doc::Ref content) {
     if (!first) out->push_back(',');
     first = false;
     content_done = true;
     PutKey(kContent, out);
     return AppendRedactedContent(doc, content, plan, policy, out);
   };
-  const size_t n = doc.Size(event);
+  const size_t n = doc.size(event);
   for (size_t i = 0; i < n; ++i) {
-    const absl::string_view key = doc.Key(event, i);
+    const absl::string_view key = doc.key(event, i);
     // Redaction always leaves a `content`; written in its place in the order.
     if (!content_done && key >= kContent) {
-      absl::Status s = put_content(key == kContent ? doc.Child(event, i)
-                                                   : typename Doc::Node());
+      absl::Status s = put_content(key == kContent ? doc.child(event, i)
+                                                   : typename Doc::Ref());
       if (!s.ok()) return s;
       if (key == kContent) continue;
     }
@@ -235,7 +214,7 @@ absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
     }
   }
   if (!content_done) {
-    absl::Status s = put_content(typename Doc::Node());
+    absl::Status s = put_content(typename Doc::Ref());
     if (!s.ok()) return s;
   }
   out->push_back('}');
@@ -246,8 +225,8 @@ absl::Status AppendSignedBytes(const Doc& doc, typename Doc::Node event,
 // another than the sender's.
 template <typename Doc>
 bool IsThirdPartyInvite(const Doc& doc, absl::string_view type,
-                        typename Doc::Node content) {
-  return doc.IsObject(content) && type == "m.room.member" &&
+                        typename Doc::Ref content) {
+  return doc.is_object(content) && type == "m.room.member" &&
          StringIs(doc, doc.Find(content, "membership"), "invite") &&
          doc.Find(content, "third_party_invite");
 }
@@ -257,7 +236,7 @@ bool IsThirdPartyInvite(const Doc& doc, absl::string_view type,
 // the room version's authorisation rules).
 template <typename Doc>
 absl::StatusOr<std::vector<std::string>> RequiredServers(
-    const Doc& doc, absl::string_view type, typename Doc::Node content,
+    const Doc& doc, absl::string_view type, typename Doc::Ref content,
     const RoomVersion& room, const std::string& sender_server,
     absl::string_view event_id) {
   std::vector<std::string> servers;
@@ -268,17 +247,17 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
     }
     servers.push_back(*std::move(id_server));
   }
-  if (room.restricted_join_signatures && doc.IsObject(content) &&
+  if (room.restricted_join_signatures && doc.is_object(content) &&
       type == "m.room.member" &&
       StringIs(doc, doc.Find(content, "membership"), "join")) {
-    if (const typename Doc::Node via =
+    if (const typename Doc::Ref via =
             doc.Find(content, "join_authorised_via_users_server")) {
       // Present but unusable cannot name the server whose signature the join
       // needs; ignoring it would let such a join pass without that signature.
-      if (!doc.IsString(via)) {
+      if (!doc.is_string(via)) {
         return Bad("content.join_authorised_via_users_server is not a string");
       }
-      absl::StatusOr<std::string> via_server = ServerNameOfId(doc.String(via));
+      absl::StatusOr<std::string> via_server = ServerNameOfId(doc.string_value(via));
       if (!via_server.ok()) {
         return Bad(absl::StrCat("content.join_authorised_via_users_server: ",
                                 via_server.status().message()));
@@ -299,42 +278,42 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
 }
 
 template <typename Doc>
-absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Node event,
+absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Ref event,
                                       const RoomVersion& room) {
-  if (!doc.IsObject(event)) return Bad("not a JSON object");
+  if (!doc.is_object(event)) return Bad("not a JSON object");
   PreparedEvent p;
   p.room_version = &room;
 
-  const typename Doc::Node sender = doc.Find(event, "sender");
-  if (!doc.IsString(sender)) return Bad("sender is missing or not a string");
-  p.sender = std::string(doc.String(sender));
+  const typename Doc::Ref sender = doc.Find(event, "sender");
+  if (!doc.is_string(sender)) return Bad("sender is missing or not a string");
+  p.sender = std::string(doc.string_value(sender));
   absl::StatusOr<std::string> sender_server = ServerNameOfId(p.sender);
   if (!sender_server.ok()) {
     return Bad(absl::StrCat("sender: ", sender_server.status().message()));
   }
-  const typename Doc::Node ts = doc.Find(event, "origin_server_ts");
-  if (!doc.IsInteger(ts)) {
+  const typename Doc::Ref ts = doc.Find(event, "origin_server_ts");
+  if (!doc.is_integer(ts)) {
     return Bad("origin_server_ts is missing or not an integer");
   }
-  p.origin_server_ts = doc.Int(ts);
-  const typename Doc::Node signatures = doc.Find(event, "signatures");
-  if (signatures && !doc.IsObject(signatures)) {
+  p.origin_server_ts = doc.int_value(ts);
+  const typename Doc::Ref signatures = doc.Find(event, "signatures");
+  if (signatures && !doc.is_object(signatures)) {
     return Bad("signatures is not an object");
   }
   if (room.event_id_format == EventIdFormat::kExplicit) {
-    const typename Doc::Node id = doc.Find(event, "event_id");
-    if (!doc.IsString(id)) {
+    const typename Doc::Ref id = doc.Find(event, "event_id");
+    if (!doc.is_string(id)) {
       return Bad(absl::StrCat(
           "event_id is missing or not a string (required in room version ",
           room.id, ")"));
     }
-    p.event_id = std::string(doc.String(id));
+    p.event_id = std::string(doc.string_value(id));
   }
 
-  const typename Doc::Node content = doc.Find(event, "content");
-  const typename Doc::Node type_node = doc.Find(event, "type");
+  const typename Doc::Ref content = doc.Find(event, "content");
+  const typename Doc::Ref type_node = doc.Find(event, "type");
   const absl::string_view type =
-      doc.IsString(type_node) ? doc.String(type_node) : absl::string_view();
+      doc.is_string(type_node) ? doc.string_value(type_node) : absl::string_view();
   absl::StatusOr<std::vector<std::string>> required =
       RequiredServers(doc, type, content, room, *sender_server, p.event_id);
   if (!required.ok()) return required.status();
@@ -345,14 +324,14 @@ absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Node event,
   if (!s.ok()) return s;
   const Sha256Digest digest = Sha256(hashed.bytes);
   p.content_hash = EncodeBase64Unpadded(AsStringView(digest));
-  const typename Doc::Node sha256 = doc.Find(doc.Find(event, "hashes"), "sha256");
-  if (doc.IsString(sha256)) {
+  const typename Doc::Ref sha256 = doc.Find(doc.Find(event, "hashes"), "sha256");
+  if (doc.is_string(sha256)) {
     // Signers write the canonical unpadded form, so equal text is the common
     // case; otherwise compare decoded bytes, so padding or spare bits do not
     // matter.
-    p.content_hash_matches = doc.String(sha256) == p.content_hash;
+    p.content_hash_matches = doc.string_value(sha256) == p.content_hash;
     if (!p.content_hash_matches) {
-      absl::StatusOr<std::string> given = DecodeBase64(doc.String(sha256));
+      absl::StatusOr<std::string> given = DecodeBase64(doc.string_value(sha256));
       p.content_hash_matches =
           given.ok() && *given == std::string(AsStringView(digest));
     }
@@ -390,14 +369,12 @@ absl::StatusOr<PreparedEvent> PrepareEvent(absl::string_view event_json,
                                            const RoomVersion& room) {
   ParseOptions limits;
   limits.max_bytes = kMaxEventInputBytes;
-  // The view reads the common event without building Values. Anything it
-  // does not take, and any error on the way, is done again through Values,
-  // which decide the rare forms and word the error precisely.
+  // The view reads the common event without building Values; what it does
+  // not take (rare number forms, invalid JSON) is parsed into Values, which
+  // decide those and word the parse error precisely. Reading either way gives
+  // the same result, errors included (tests/core/event_read_paths_test).
   thread_local JsonView view;
-  if (view.Parse(event_json, limits)) {
-    absl::StatusOr<PreparedEvent> p = Prepare(ViewDoc{view}, view.root(), room);
-    if (p.ok()) return p;
-  }
+  if (view.Parse(event_json, limits)) return Prepare(view, view.root(), room);
   absl::StatusOr<Value> v = ParseJson(event_json, limits);
   if (!v.ok()) return Bad(v.status().message());
   return PrepareEvent(*v, room);

@@ -688,12 +688,12 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
         absl::StrCat("JSON is ", text.size(), " bytes; the limit is ",
                      options.max_bytes));
   }
-  const bool check_surrogates = text.find("\\u") != absl::string_view::npos;
   {
     // The common case: simdjson through a reused view.
     thread_local JsonView view;
     if (view.Parse(text, options)) return view.ToValue(view.root());
   }
+  const bool check_surrogates = text.find("\\u") != absl::string_view::npos;
   // UTF-8 is checked once over the whole input with simdjson's vectorised
   // validator, which is much faster than RapidJSON's per-character check.
   // Escapes are RapidJSON's to decode; the builder rejects the one thing

@@ -1,5 +1,7 @@
 #include "tests/bench/fixture.h"
 
+#include <sodium.h>
+
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
 #include "service/core/crypto.h"
@@ -63,6 +65,17 @@ Fixture MakeFixture() {
 }
 
 }  // namespace
+
+bool BareVerify(const Fixture& f) {
+  return crypto_sign_verify_detached(
+             reinterpret_cast<const unsigned char*>(f.signature.data()),
+             reinterpret_cast<const unsigned char*>(f.signed_bytes.data()),
+             f.signed_bytes.size(), f.keys[0].public_key.data()) == 0;
+}
+
+core::KeyLookup FixtureKeys(const Fixture& f) {
+  return [&f](absl::string_view) { return absl::Span<const core::VerifyKey>(f.keys); };
+}
 
 const Fixture& GetFixture() {
   static const Fixture* f = new Fixture(MakeFixture());

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "service/core/event_verifier.h"
 #include "service/core/room_version.h"
 #include "service/core/server_keys.h"
 #include "service/core/verify_key.h"
@@ -27,6 +28,14 @@ struct Fixture {
 
 // Built once; thread-safe.
 const Fixture& GetFixture();
+
+// The baseline of every speed target: one bare libsodium
+// crypto_sign_verify_detached of the fixture's signed bytes. True if it
+// verifies.
+bool BareVerify(const Fixture& f);
+
+// A key lookup answering every server with the fixture's keys.
+core::KeyLookup FixtureKeys(const Fixture& f);
 
 // The fixture's keys as a key response, valid for a year, as the fetching
 // keyring would store it (the raw JSON is of realistic size, unsigned).

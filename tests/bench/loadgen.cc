@@ -90,10 +90,7 @@ Result BareVerify(int threads, absl::Duration duration) {
       pthread_setname_np(pthread_self(), "bare-verify");
       int64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        n += crypto_sign_verify_detached(
-                 reinterpret_cast<const unsigned char*>(f.signature.data()),
-                 reinterpret_cast<const unsigned char*>(f.signed_bytes.data()),
-                 f.signed_bytes.size(), f.keys[0].public_key.data()) == 0;
+        n += BareVerify(f);
       }
       done += n;
     });
@@ -173,11 +170,7 @@ class TrivialService final : public v1::KeyVerifier::CallbackService {
   grpc::ServerUnaryReactor* VerifyEventSignature(
       grpc::CallbackServerContext* context, const v1::VerifyEventSignatureRequest*,
       v1::EventVerdict* response) override {
-    const Fixture& f = GetFixture();
-    bool ok = crypto_sign_verify_detached(
-                  reinterpret_cast<const unsigned char*>(f.signature.data()),
-                  reinterpret_cast<const unsigned char*>(f.signed_bytes.data()),
-                  f.signed_bytes.size(), f.keys[0].public_key.data()) == 0;
+    bool ok = BareVerify(GetFixture());
     response->set_outcome(ok ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -231,6 +224,26 @@ AsyncCall<v1::VerifyEventSignatureRequest, v1::EventVerdict> VerifyEventCall(
   return [stub](auto* c, auto* req, auto* resp, auto done) {
     stub->async()->VerifyEventSignature(c, req, resp, std::move(done));
   };
+}
+
+// Runs a subject next to its baseline, the baseline first when asked (the
+// order alternates between rounds), and prints both, baseline first.
+struct Pair {
+  Result baseline, subject;
+};
+Pair RunPair(bool baseline_first, const std::function<Result()>& baseline,
+             const std::function<Result()>& subject) {
+  Pair p;
+  if (baseline_first) {
+    p.baseline = baseline();
+    p.subject = subject();
+  } else {
+    p.subject = subject();
+    p.baseline = baseline();
+  }
+  Print(p.baseline);
+  Print(p.subject);
+  return p;
 }
 
 double Median(std::vector<double> v) {
@@ -359,74 +372,50 @@ int main(int argc, char** argv) {
                                 r.results(63).verdict().outcome() == v1::EventVerdict::VALID;
                        }));
     };
+    const bool counted = round > 0;
     if (runs("unary")) {
-      Result base_unary, unary;
-      if (baseline_first) {
-        base_unary = trivial_run();
-        unary = unary_run();
-      } else {
-        unary = unary_run();
-        base_unary = trivial_run();
-      }
-      Print(base_unary);
-      Print(unary);
-      if (round > 0) unary_ratio.push_back(unary.calls_per_s / base_unary.calls_per_s);
+      Pair p = RunPair(baseline_first, trivial_run, unary_run);
+      if (counted) unary_ratio.push_back(p.subject.calls_per_s / p.baseline.calls_per_s);
     }
     if (runs("batch")) {
-      Result bare2, events;
-      if (baseline_first) {
-        bare2 = BareVerify(2, d);
-        events = events_run();
-      } else {
-        events = events_run();
-        bare2 = BareVerify(2, d);
-      }
-      Print(bare2);
-      Print(events);
-      if (round > 0) batch_ratio.push_back(events.items_per_s / bare2.items_per_s);
+      Pair p = RunPair(baseline_first, [&] { return BareVerify(2, d); }, events_run);
+      if (counted) batch_ratio.push_back(p.subject.items_per_s / p.baseline.items_per_s);
     }
     if (runs("keys")) {
-      auto cached_run = [&] {
-        return Drive(
-            "service VerifyServerKeys cached, 32", 32, 1, d,
-            Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-                keys_request,
-                [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
-                  stub->async()->VerifyServerKeys(c, req, resp, std::move(done));
-                },
-                [](const v1::VerifyServerKeysResponse& r) {
-                  return r.verify_keys_size() == 1;
-                }));
+      // Cached lookups of one server (the baseline), and spread over many.
+      auto keys_run = [&](const std::string& name,
+                          std::function<const v1::VerifyServerKeysRequest&()> pick) {
+        return Drive(name, 32, 1, d, [&, pick](std::function<void(bool)> done) {
+          Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+              pick(),
+              [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto cb) {
+                stub->async()->VerifyServerKeys(c, req, resp, std::move(cb));
+              },
+              [](const v1::VerifyServerKeysResponse& r) {
+                return r.verify_keys_size() == 1;
+              })(std::move(done));
+        });
       };
       std::atomic<size_t> next{0};
-      auto many_run = [&] {
-        return Drive(
-            absl::StrCat("VerifyServerKeys over ", many, " servers"), 32, 1, d,
-            [&](std::function<void(bool)> done) {
-              const v1::VerifyServerKeysRequest& req = spread[next++ % spread.size()];
-              Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-                  req,
-                  [stub = s.stub.get()](auto* c, auto* rq, auto* resp, auto cb) {
-                    stub->async()->VerifyServerKeys(c, rq, resp, std::move(cb));
-                  },
-                  [](const v1::VerifyServerKeysResponse& r) {
-                    return r.verify_keys_size() == 1;
-                  })(std::move(done));
-            });
-      };
-      Result cached, cached_many;
-      if (baseline_first) {
-        cached = cached_run();
-        cached_many = many_run();
-      } else {
-        cached_many = many_run();
-        cached = cached_run();
+      Pair p = RunPair(
+          baseline_first,
+          [&] {
+            return keys_run("service VerifyServerKeys cached, 32",
+                            [&]() -> const v1::VerifyServerKeysRequest& {
+                              return keys_request;
+                            });
+          },
+          [&] {
+            return keys_run(absl::StrCat("VerifyServerKeys over ", many, " servers"),
+                            [&]() -> const v1::VerifyServerKeysRequest& {
+                              return spread[next++ % spread.size()];
+                            });
+          });
+      if (counted) {
+        many_ratio.push_back(p.subject.calls_per_s / p.baseline.calls_per_s);
+        cached_calls.push_back(p.baseline.calls_per_s);
+        cached_p99.push_back(p.baseline.p99_ms);
       }
-      Print(cached);
-      Print(cached_many);
-      if (round > 0) many_ratio.push_back(cached_many.calls_per_s / cached.calls_per_s);
-      if (round > 0) cached_calls.push_back(cached.calls_per_s);
-      if (round > 0) cached_p99.push_back(cached.p99_ms);
     }
   }
   s.server->Shutdown();
