@@ -144,13 +144,14 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config->listen(), *credentials, &port);
-  builder.RegisterService(&service);
+  service.Register(builder, workers);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_request_bytes()));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Error("cannot listen", {{"address", config->listen()}});
     return 1;
   }
+  service.Start();
   (*app)->Start();
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::seconds(config->grace_seconds()));
   server->Wait();
+  service.Stop();
   (*pool)->Stop();
   (*app)->Stop();
   app->reset();  // closes the key store

@@ -1,17 +1,35 @@
-// KeyVerifierService: the gRPC callback service. Each call is handed to the
-// worker pool (CPU-heavy verification never runs on gRPC's threads) and
-// finished with the Verifier's result mapped through ToGrpcStatus.
+// KeyVerifierService: the gRPC service, on gRPC's asynchronous
+// (completion-queue) API with its own polling threads.
+//
+// Each call is served on the polling thread that received it when it cannot
+// block (a single item whose keys are in memory), and otherwise handed to the
+// worker pool, so CPU-heavy or fetching work never holds up a completion
+// queue. Results are mapped to gRPC status codes through ToGrpcStatus.
 //
 // A call whose deadline has passed before its turn fails with
 // DEADLINE_EXCEEDED; a full worker queue gives RESOURCE_EXHAUSTED.
-// Thread-safe. The Verifier and WorkerPool must outlive the service.
+//
+// Its own polling threads, rather than gRPC's callback API: in the gRPC this
+// is built against, the callback API's shared threads sleep 100 ms without
+// polling after each idle second, so the first calls after a quiet moment
+// waited up to 100 ms.
+//
+// Use: Register with the ServerBuilder, BuildAndStart, Start; to stop,
+// grpc::Server::Shutdown, then Stop (or the destructor). The Verifier and
+// WorkerPool must outlive the service; the pool must keep running until
+// Stop has returned.
 #ifndef KEYVERIFIER_SERVICE_API_GRPC_SERVICE_H_
 #define KEYVERIFIER_SERVICE_API_GRPC_SERVICE_H_
 
+#include <grpcpp/server_builder.h>
+
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "keyverifier/v1/service.grpc.pb.h"
 #include "service/api/verifier.h"
 #include "service/api/worker_pool.h"
@@ -20,7 +38,7 @@
 
 namespace keyverifier::api {
 
-class KeyVerifierService final : public v1::KeyVerifier::CallbackService {
+class KeyVerifierService {
  public:
   // `allowed_client_names`: with mutual TLS, only clients whose certificate
   // has one of these subject alternative names (DNS or URI) may call; empty
@@ -29,55 +47,57 @@ class KeyVerifierService final : public v1::KeyVerifier::CallbackService {
   // latency) when it is done: the one place per-RPC metrics come from.
   KeyVerifierService(Verifier& verifier, WorkerPool& pool, const Clock& clock,
                      std::vector<std::string> allowed_client_names = {},
-                     observe::Observer& observer = observe::NoopObserver())
-      : verifier_(verifier),
-        pool_(pool),
-        clock_(clock),
-        allowed_client_names_(std::move(allowed_client_names)),
-        observer_(observer) {}
+                     observe::Observer& observer = observe::NoopObserver());
+  ~KeyVerifierService();
+  KeyVerifierService(const KeyVerifierService&) = delete;
+  KeyVerifierService& operator=(const KeyVerifierService&) = delete;
 
-  grpc::ServerUnaryReactor* VerifyServerKeys(
-      grpc::CallbackServerContext* context,
-      const v1::VerifyServerKeysRequest* request,
-      v1::VerifyServerKeysResponse* response) override;
-  grpc::ServerUnaryReactor* VerifyEventSignature(
-      grpc::CallbackServerContext* context,
-      const v1::VerifyEventSignatureRequest* request,
-      v1::EventVerdict* response) override;
-  grpc::ServerUnaryReactor* VerifyEvents(
-      grpc::CallbackServerContext* context,
-      const v1::VerifyEventsRequest* request,
-      v1::VerifyEventsResponse* response) override;
-  grpc::ServerUnaryReactor* VerifyRequestAuth(
-      grpc::CallbackServerContext* context,
-      const v1::VerifyRequestAuthRequest* request,
-      v1::VerifyRequestAuthResponse* response) override;
-  grpc::ServerUnaryReactor* CheckCertificate(
-      grpc::CallbackServerContext* context,
-      const v1::CheckCertificateRequest* request,
-      v1::CheckCertificateResponse* response) override;
+  // Adds the service and `threads` completion queues (at least one) to
+  // `builder`. Call once, before builder.BuildAndStart().
+  void Register(grpc::ServerBuilder& builder, int threads);
+  // Starts the polling threads; call after builder.BuildAndStart().
+  void Start();
+  // Call after grpc::Server::Shutdown has returned: waits until every call
+  // the service accepted is finished, then stops the polling threads.
+  // Idempotent.
+  void Stop();
 
  private:
-  // Runs `method` on the pool and finishes the call with its result. With
-  // `fast`, first tries it on the calling (gRPC) thread: a single item whose
-  // keys are all in memory costs about one ed25519 verify, less than the
-  // hop to the pool; whatever might block or is a batch goes to the pool.
+  class CallBase;
   template <typename Req, typename Resp>
-  grpc::ServerUnaryReactor* Schedule(
-      const char* method_name, grpc::CallbackServerContext* context, const Req* request,
-      Resp* response,
-      absl::StatusOr<Resp> (Verifier::*method)(const Req&, absl::Time),
-      std::optional<absl::StatusOr<Resp>> (Verifier::*fast)(const Req&) = nullptr);
+  class Call;
+  template <typename Req, typename Resp>
+  struct Method;
 
-  class MeteredReactor;
+  // Accepts the first call of every method on `cq`.
+  void Listen(grpc::ServerCompletionQueue* cq);
+  void Poll(grpc::ServerCompletionQueue* cq);
+  // Serves an accepted call: on this thread if `Method::fast` can answer
+  // without blocking, otherwise on the pool.
+  template <typename Req, typename Resp>
+  void Serve(Call<Req, Resp>* call);
 
-  bool ClientAllowed(const grpc::CallbackServerContext& context) const;
+  // Book-keeping of accepted calls, so Stop shuts the completion queues down
+  // only once no call can start another operation on them.
+  bool Accept();  // false once stopping: the call is dropped
+  void Finished();
+
+  bool ClientAllowed(const grpc::ServerContext& context) const;
 
   Verifier& verifier_;
   WorkerPool& pool_;
   const Clock& clock_;
   const std::vector<std::string> allowed_client_names_;
   observe::Observer& observer_;
+
+  v1::KeyVerifier::AsyncService async_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace keyverifier::api

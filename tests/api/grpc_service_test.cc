@@ -62,14 +62,16 @@ class Server {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
-    builder.RegisterService(&service_);
+    service_.Register(builder, 2);
     builder.SetMaxReceiveMessageSize(1 << 20);
     server_ = builder.BuildAndStart();
+    service_.Start();
     stub_ = v1::KeyVerifier::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
   }
   ~Server() {
     server_->Shutdown();
+    service_.Stop();
     pool_->Stop();
   }
   v1::KeyVerifier::Stub& stub() { return *stub_; }

@@ -8,7 +8,7 @@
 //     worker pool; metrics) for
 //     VerifyEventSignature, VerifyEvents (64 events a call) and cached
 //     VerifyServerKeys.
-// Servers run in this process on loopback; clients use gRPC's callback API with
+// Servers run in this process on loopback; clients use gRPC's asynchronous API with
 // a fixed number of calls in flight. Reports calls/s, events/s, p50/p99/p99.9
 // latency and CPU use, then the ratios the targets are stated in.
 //
@@ -164,65 +164,148 @@ Result Drive(const std::string& name, int in_flight, int items_per_call,
   return r;
 }
 
-// The baseline server: one bare verify per VerifyEventSignature.
-class TrivialService final : public v1::KeyVerifier::CallbackService {
+// The baseline server: one bare verify per VerifyEventSignature, inline on
+// the thread that polls the call's completion queue, with as many such
+// threads as the service has.
+class TrivialService {
  public:
-  grpc::ServerUnaryReactor* VerifyEventSignature(
-      grpc::CallbackServerContext* context, const v1::VerifyEventSignatureRequest*,
-      v1::EventVerdict* response) override {
-    bool ok = BareVerify(GetFixture());
-    response->set_outcome(ok ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
-    auto* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+  void Register(grpc::ServerBuilder& builder, int threads) {
+    builder.RegisterService(&async_);
+    for (int i = 0; i < threads; ++i) queues_.push_back(builder.AddCompletionQueue());
   }
+  void Start() {
+    for (const auto& queue : queues_) {
+      threads_.emplace_back([this, cq = queue.get()] { Poll(cq); });
+    }
+  }
+  ~TrivialService() {
+    for (const auto& queue : queues_) queue->Shutdown();
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  struct Call {
+    explicit Call(TrivialService& s, grpc::ServerCompletionQueue* cq) {
+      s.async_.RequestVerifyEventSignature(&context, &request, &responder, cq, cq, this);
+    }
+    grpc::ServerContext context;
+    v1::VerifyEventSignatureRequest request;
+    v1::EventVerdict response;
+    grpc::ServerAsyncResponseWriter<v1::EventVerdict> responder{&context};
+    bool finished = false;
+  };
+  void Poll(grpc::ServerCompletionQueue* cq) {
+    new Call(*this, cq);
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq->Next(&tag, &ok)) {
+      auto* call = static_cast<Call*>(tag);
+      if (call->finished || !ok) {
+        delete call;
+        continue;
+      }
+      new Call(*this, cq);
+      bool valid = BareVerify(GetFixture());
+      call->response.set_outcome(valid ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
+      call->finished = true;
+      call->responder.Finish(call->response, grpc::Status::OK, call);
+    }
+  }
+  v1::KeyVerifier::AsyncService async_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
 };
 
+// A server in this process on a loopback port, and a channel to it.
 struct RunningServer {
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<v1::KeyVerifier::Stub> stub;
 };
 
-RunningServer Start(grpc::Service* service) {
+template <typename Service>
+RunningServer Start(Service& service, int threads) {
   RunningServer s;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service);
+  service.Register(builder, threads);
   s.server = builder.BuildAndStart();
+  service.Start();
   s.stub = v1::KeyVerifier::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   return s;
 }
 
-template <typename Req, typename Resp>
-using AsyncCall = std::function<void(grpc::ClientContext*, const Req*, Resp*,
-                                     std::function<void(grpc::Status)>)>;
+// The client side: gRPC's asynchronous API, completion queues each polled by
+// a thread of their own; a finished call runs its completion on that thread.
+class ClientQueues {
+ public:
+  struct Tag {
+    virtual ~Tag() = default;
+    virtual void Complete() = 0;
+  };
+  explicit ClientQueues(int threads) {
+    for (int i = 0; i < threads; ++i) {
+      queues_.push_back(std::make_unique<grpc::CompletionQueue>());
+      threads_.emplace_back([cq = queues_.back().get()] {
+        pthread_setname_np(pthread_self(), "client");
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Complete();
+      });
+    }
+  }
+  ~ClientQueues() {
+    for (const auto& queue : queues_) queue->Shutdown();
+    for (std::thread& t : threads_) t.join();
+  }
+  grpc::CompletionQueue* Pick() { return queues_[next_++ % queues_.size()].get(); }
+
+ private:
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> next_{0};
+};
 
 template <typename Req, typename Resp>
+using Prepare = std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
+    grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>;
+
+// A `start` for Drive: one call of `request` through `prepare`, good when
+// the status is OK and `check` accepts the response.
+template <typename Req, typename Resp>
 std::function<void(std::function<void(bool)>)> Caller(
-    const Req& request, AsyncCall<Req, Resp> method,
+    ClientQueues& queues, const Req& request, Prepare<Req, Resp> prepare,
     std::function<bool(const Resp&)> check) {
-  return [&request, method, check](std::function<void(bool)> done) {
-    struct Call {
+  return [&queues, &request, prepare, check](std::function<void(bool)> done) {
+    struct Call final : ClientQueues::Tag {
       grpc::ClientContext context;
       Resp response;
+      grpc::Status status;
+      std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+      std::function<bool(const Resp&)> check;
+      std::function<void(bool)> done;
+      void Complete() override {
+        bool ok = status.ok() && check(response);
+        std::function<void(bool)> d = std::move(done);
+        delete this;
+        d(ok);
+      }
     };
     auto* call = new Call;
+    call->check = check;
+    call->done = std::move(done);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    method(&call->context, &request, &call->response,
-           [call, done, check](grpc::Status s) {
-             bool ok = s.ok() && check(call->response);
-             delete call;
-             done(ok);
-           });
+    call->reader = prepare(&call->context, request, queues.Pick());
+    call->reader->StartCall();
+    call->reader->Finish(&call->response, &call->status, call);
   };
 }
 
-AsyncCall<v1::VerifyEventSignatureRequest, v1::EventVerdict> VerifyEventCall(
+Prepare<v1::VerifyEventSignatureRequest, v1::EventVerdict> VerifyEventCall(
     v1::KeyVerifier::Stub* stub) {
-  return [stub](auto* c, auto* req, auto* resp, auto done) {
-    stub->async()->VerifyEventSignature(c, req, resp, std::move(done));
+  return [stub](auto* c, const auto& req, auto* cq) {
+    return stub->PrepareAsyncVerifyEventSignature(c, req, cq);
   };
 }
 
@@ -334,9 +417,12 @@ int main(int argc, char** argv) {
   auto pool = *api::WorkerPool::Create(
       std::max(1u, std::thread::hardware_concurrency()), 1 << 16);
   api::KeyVerifierService service(verifier, *pool, clock, {}, metrics);
-  RunningServer s = Start(&service);
+  // As many completion-queue threads as the service binary uses by default.
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  RunningServer s = Start(service, threads);
   TrivialService trivial;
-  RunningServer t = Start(&trivial);
+  RunningServer t = Start(trivial, threads);
+  ClientQueues client(threads);
 
   v1::VerifyEventsRequest batch;
   for (int i = 0; i < 64; ++i) *batch.add_events() = event;
@@ -353,19 +439,19 @@ int main(int argc, char** argv) {
     auto trivial_run = [&] {
       return Drive("trivial server, unary, 32 in flight", 32, 1, d,
                    Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
-                       event, VerifyEventCall(t.stub.get()), valid));
+                       client, event, VerifyEventCall(t.stub.get()), valid));
     };
     auto unary_run = [&] {
       return Drive("service VerifyEventSignature, 32", 32, 1, d,
                    Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
-                       event, VerifyEventCall(s.stub.get()), valid));
+                       client, event, VerifyEventCall(s.stub.get()), valid));
     };
     auto events_run = [&] {
       return Drive("service VerifyEvents x64, 4 in flight", 4, 64, d,
                    Caller<v1::VerifyEventsRequest, v1::VerifyEventsResponse>(
-                       batch,
-                       [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto done) {
-                         stub->async()->VerifyEvents(c, req, resp, std::move(done));
+                       client, batch,
+                       [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
+                         return stub->PrepareAsyncVerifyEvents(c, req, cq);
                        },
                        [](const v1::VerifyEventsResponse& r) {
                          return r.results_size() == 64 &&
@@ -387,9 +473,9 @@ int main(int argc, char** argv) {
                           std::function<const v1::VerifyServerKeysRequest&()> pick) {
         return Drive(name, 32, 1, d, [&, pick](std::function<void(bool)> done) {
           Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-              pick(),
-              [stub = s.stub.get()](auto* c, auto* req, auto* resp, auto cb) {
-                stub->async()->VerifyServerKeys(c, req, resp, std::move(cb));
+              client, pick(),
+              [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
+                return stub->PrepareAsyncVerifyServerKeys(c, req, cq);
               },
               [](const v1::VerifyServerKeysResponse& r) {
                 return r.verify_keys_size() == 1;
@@ -420,6 +506,7 @@ int main(int argc, char** argv) {
   }
   s.server->Shutdown();
   t.server->Shutdown();
+  service.Stop();
   pool->Stop();
 
   std::printf("\nmedians over %d rounds:\n", rounds);
