@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -52,6 +53,23 @@ class HangingKeyRing : public keyring::KeyRing {
   absl::Notification never_;
 };
 
+// Holds the first lookup until `open` is notified, then answers from `inner`.
+class GateKeyRing : public keyring::KeyRing {
+ public:
+  explicit GateKeyRing(keyring::KeyRing& inner) : inner_(inner) {}
+  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
+                                             absl::Time deadline) override {
+    if (!entered.HasBeenNotified()) entered.Notify();
+    open.WaitForNotification();
+    return inner_.GetKeys(q, deadline);
+  }
+  absl::Notification entered;
+  absl::Notification open;
+
+ private:
+  keyring::KeyRing& inner_;
+};
+
 class Server {
  public:
   Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
@@ -73,6 +91,12 @@ class Server {
     server_->Shutdown();
     service_.Stop();
     pool_->Stop();
+  }
+  // As the binary on SIGTERM: stop accepting calls, let those in flight
+  // finish within `grace` (then cancel them), stop the service's threads.
+  void Drain(absl::Duration grace) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    service_.Stop();
   }
   v1::KeyVerifier::Stub& stub() { return *stub_; }
 
@@ -236,6 +260,62 @@ TEST_F(GrpcServiceTest, DeadlineWhileWaitingForKeys) {
   grpc::Status s = server.stub().VerifyEventSignature(
       Context(absl::Milliseconds(300)).get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+// New calls are refused once a drain has begun; until then they are served.
+void WaitUntilRefused(Server& server) {
+  v1::VerifyEventsResponse unused;
+  for (int i = 0; i < 1000; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    if (!server.stub().VerifyEvents(&context, v1::VerifyEventsRequest(), &unused).ok()) return;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ADD_FAILURE() << "calls were still served after the drain began";
+}
+
+TEST_F(GrpcServiceTest, DrainLetsACallInFlightFinish) {
+  GateKeyRing gate(keys_);
+  Server server(gate, clock_);
+  v1::VerifyEventSignatureRequest req;
+  req.set_event_json(SignedEvent("10"));
+  req.set_room_version("10");
+  v1::EventVerdict resp;
+  grpc::Status s;
+  std::thread call([&] { s = server.stub().VerifyEventSignature(Context().get(), req, &resp); });
+  gate.entered.WaitForNotification();
+  std::thread drain([&] { server.Drain(absl::Seconds(30)); });
+  WaitUntilRefused(server);
+  gate.open.Notify();
+  call.join();
+  drain.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.outcome(), v1::EventVerdict::VALID);
+}
+
+TEST_F(GrpcServiceTest, DrainCancelsACallStillRunningAfterTheGraceAndWaitsForIt) {
+  GateKeyRing gate(keys_);
+  Server server(gate, clock_);
+  v1::VerifyEventsRequest req;
+  v1::VerifyEventSignatureRequest* event = req.add_events();
+  event->set_event_json(SignedEvent("10"));
+  event->set_room_version("10");
+  v1::VerifyEventsResponse resp;
+  grpc::Status s;
+  std::thread call([&] { s = server.stub().VerifyEvents(Context().get(), req, &resp); });
+  gate.entered.WaitForNotification();
+  absl::Notification drained;
+  std::thread drain([&] {
+    server.Drain(absl::Milliseconds(200));
+    drained.Notify();
+  });
+  call.join();  // cancelled once the grace is over, the worker still held
+  EXPECT_FALSE(s.ok());
+  // The drain waits for the worker: give one that did not wait time to end.
+  EXPECT_FALSE(drained.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+  gate.open.Notify();  // the worker answers a call that is already cancelled
+  drain.join();
+  EXPECT_TRUE(drained.HasBeenNotified());
 }
 
 TEST_F(GrpcServiceTest, BatchKeepsOrderAndGivesPerEventErrors) {
