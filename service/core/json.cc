@@ -716,9 +716,15 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
   for (bool stand_ins : {false, true}) {
     // In-situ parsing decodes strings in a private copy of the input instead
     // of copying them through RapidJSON's stack.
-    std::string buffer(text);
+    std::string buffer;
+    buffer.reserve(text.size() + 16);  // room for the padding below
+    buffer.assign(text.data(), text.size());
     JsonBuilder builder(options.max_depth, check_surrogates, scratch);
     if (stand_ins) builder.set_long_numbers(StandInForLongNumbers(&buffer));
+    // RapidJSON's SSE2 scanning loads aligned 16-byte blocks, and the block
+    // holding the terminating NUL may reach up to 15 bytes past it: keep
+    // those bytes inside the buffer.
+    buffer.append(16, '\0');
     rapidjson::InsituStringStream stream(buffer.data());
     rapidjson::Reader reader;
     rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);

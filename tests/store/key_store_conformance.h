@@ -50,6 +50,8 @@ inline const StoredKey* FindKey(const std::vector<StoredKey>& keys,
   }
   return nullptr;
 }
+// A pointer into a temporary would dangle: keep the keys in a variable.
+const StoredKey* FindKey(std::vector<StoredKey>&&, const std::string&) = delete;
 
 template <typename Factory>
 class KeyStoreConformance : public ::testing::Test {
@@ -242,7 +244,8 @@ TYPED_TEST_P(KeyStoreConformance, EarliestExpiryWins) {
   this->Store(SignedResponse(kOrigin, 9000,
                              {{"ed25519:b", 'b'}, {"ed25519:a", 'a', 4500}}),
               kNotaryB, 220);
-  const StoredKey* a = FindKey(this->Keys(kOrigin), "ed25519:a");
+  const std::vector<StoredKey> keys = this->Keys(kOrigin);
+  const StoredKey* a = FindKey(keys, "ed25519:a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->key.expired_ts, 3000);
 }
@@ -255,7 +258,8 @@ TYPED_TEST_P(KeyStoreConformance, OldKeysAreNeverReportedVanished) {
       SignedResponse(kOrigin, 9500, {{"ed25519:b", 'b'}}), kOrigin, 300);
   EXPECT_THAT(later.vanished_keys, IsEmpty());
   // Still there, still old.
-  const StoredKey* a = FindKey(this->Keys(kOrigin), "ed25519:a");
+  const std::vector<StoredKey> keys = this->Keys(kOrigin);
+  const StoredKey* a = FindKey(keys, "ed25519:a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->key.expired_ts, 4000);
 }
@@ -266,7 +270,8 @@ TYPED_TEST_P(KeyStoreConformance, LatestValidUntilWins) {
   // A notary's older copy arrives later with a shorter validity.
   this->Store(SignedResponse(kOrigin, 3000, {{"ed25519:a", 'a'}}), kNotaryA,
               150);
-  const StoredKey* a = FindKey(this->Keys(kOrigin), "ed25519:a");
+  const std::vector<StoredKey> keys = this->Keys(kOrigin);
+  const StoredKey* a = FindKey(keys, "ed25519:a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->key.valid_until_ts, 8000);
   EXPECT_THAT(this->Servers(), ElementsAre(ServerSummary{kOrigin, 8000, 150}));
