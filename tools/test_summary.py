@@ -2,28 +2,41 @@
 """Counts test cases from Bazel's JUnit XML results and prints one line:
 `N passed, N failed[, N skipped]`.
 
-Usage: test_summary.py LABEL...   (the test targets of the run, e.g. from
-`bazel query 'tests(//...)'`). A target without a result file (it did not build
-or did not run) counts as one failed test.
+Usage: test_summary.py [--testlogs DIR]... LABEL...   (the test targets of
+the run, e.g. from `bazel query 'tests(//...)'`; each --testlogs is the
+bazel-testlogs directory of one configuration the targets ran in, by default
+just `bazel-testlogs`). A target without a result file in a directory (it did
+not build or did not run) counts as one failed test.
 """
 import os
 import sys
 import xml.etree.ElementTree as ET
 
 
-def result_file(label):
+def result_file(testlogs, label):
     package, _, name = label.lstrip("/").partition(":")
-    return os.path.join("bazel-testlogs", package, name, "test.xml")
+    return os.path.join(testlogs, package, name, "test.xml")
 
 
-def main(labels):
+def main(args):
+    testlogs = []
+    labels = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--testlogs" and i + 1 < len(args):
+            testlogs.append(args[i + 1])
+            i += 2
+        else:
+            labels.append(args[i])
+            i += 1
     passed = failed = skipped = 0
-    for label in labels:
-        path = result_file(label)
+    results = [(d, label) for d in (testlogs or ["bazel-testlogs"]) for label in labels]
+    for directory, label in results:
+        path = result_file(directory, label)
         try:
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError):
-            print(f"{label}: no test results", file=sys.stderr)
+            print(f"{label}: no test results in {directory}", file=sys.stderr)
             failed += 1
             continue
         cases = root.iter("testcase")
