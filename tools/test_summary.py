@@ -8,6 +8,7 @@ bazel-testlogs directory of one configuration the targets ran in, by default
 just `bazel-testlogs`). A target without a result file in a directory (it did
 not build or did not run) counts as one failed test.
 """
+import argparse
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -19,18 +20,14 @@ def result_file(testlogs, label):
 
 
 def main(args):
-    testlogs = []
-    labels = []
-    i = 0
-    while i < len(args):
-        if args[i] == "--testlogs" and i + 1 < len(args):
-            testlogs.append(args[i + 1])
-            i += 2
-        else:
-            labels.append(args[i])
-            i += 1
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--testlogs", action="append", default=[])
+    parser.add_argument("labels", nargs="*")
+    options = parser.parse_args(args)
+    testlogs = options.testlogs or ["bazel-testlogs"]
+    labels = options.labels
     passed = failed = skipped = 0
-    results = [(d, label) for d in (testlogs or ["bazel-testlogs"]) for label in labels]
+    results = [(d, label) for d in testlogs for label in labels]
     for directory, label in results:
         path = result_file(directory, label)
         try:

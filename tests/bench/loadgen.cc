@@ -164,6 +164,37 @@ Result Drive(const std::string& name, int in_flight, int items_per_call,
   return r;
 }
 
+// Completion queues, each drained by a thread of its own that hands every
+// event to `handle(tag, ok)`; shut down and joined when destroyed (a
+// server's queues only after the server has shut down).
+template <typename Queue>
+class PolledQueues {
+ public:
+  using Handler = void (*)(void* tag, bool ok);
+  ~PolledQueues() {
+    for (const auto& queue : queues_) queue->Shutdown();
+    for (std::thread& t : threads_) t.join();
+  }
+  void Add(std::unique_ptr<Queue> queue) { queues_.push_back(std::move(queue)); }
+  void Start(const char* thread_name, Handler handle) {
+    for (const auto& queue : queues_) {
+      threads_.emplace_back([thread_name, handle, cq = queue.get()] {
+        pthread_setname_np(pthread_self(), thread_name);
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok)) handle(tag, ok);
+      });
+    }
+  }
+  const std::vector<std::unique_ptr<Queue>>& queues() const { return queues_; }
+  Queue* Pick() { return queues_[next_++ % queues_.size()].get(); }
+
+ private:
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> next_{0};
+};
+
 // The baseline server: one bare verify per VerifyEventSignature, inline on
 // the thread that polls the call's completion queue, with as many such
 // threads as the service has.
@@ -171,49 +202,39 @@ class TrivialService {
  public:
   void Register(grpc::ServerBuilder& builder, int threads) {
     builder.RegisterService(&async_);
-    for (int i = 0; i < threads; ++i) queues_.push_back(builder.AddCompletionQueue());
+    for (int i = 0; i < threads; ++i) queues_.Add(builder.AddCompletionQueue());
   }
   void Start() {
-    for (const auto& queue : queues_) {
-      threads_.emplace_back([this, cq = queue.get()] { Poll(cq); });
-    }
-  }
-  ~TrivialService() {
-    for (const auto& queue : queues_) queue->Shutdown();
-    for (std::thread& t : threads_) t.join();
+    for (const auto& queue : queues_.queues()) new Call(*this, queue.get());
+    queues_.Start("trivial", [](void* tag, bool ok) { static_cast<Call*>(tag)->Proceed(ok); });
   }
 
  private:
   struct Call {
-    explicit Call(TrivialService& s, grpc::ServerCompletionQueue* cq) {
+    Call(TrivialService& s, grpc::ServerCompletionQueue* cq) : service(s), queue(cq) {
       s.async_.RequestVerifyEventSignature(&context, &request, &responder, cq, cq, this);
     }
+    void Proceed(bool ok) {
+      if (finished || !ok) {
+        delete this;
+        return;
+      }
+      new Call(service, queue);
+      bool valid = BareVerify(GetFixture());
+      response.set_outcome(valid ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
+      finished = true;
+      responder.Finish(response, grpc::Status::OK, this);
+    }
+    TrivialService& service;
+    grpc::ServerCompletionQueue* const queue;
     grpc::ServerContext context;
     v1::VerifyEventSignatureRequest request;
     v1::EventVerdict response;
     grpc::ServerAsyncResponseWriter<v1::EventVerdict> responder{&context};
     bool finished = false;
   };
-  void Poll(grpc::ServerCompletionQueue* cq) {
-    new Call(*this, cq);
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq->Next(&tag, &ok)) {
-      auto* call = static_cast<Call*>(tag);
-      if (call->finished || !ok) {
-        delete call;
-        continue;
-      }
-      new Call(*this, cq);
-      bool valid = BareVerify(GetFixture());
-      call->response.set_outcome(valid ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
-      call->finished = true;
-      call->responder.Finish(call->response, grpc::Status::OK, call);
-    }
-  }
   v1::KeyVerifier::AsyncService async_;
-  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
-  std::vector<std::thread> threads_;
+  PolledQueues<grpc::ServerCompletionQueue> queues_;
 };
 
 // A server in this process on a loopback port, and a channel to it.
@@ -238,65 +259,49 @@ RunningServer Start(Service& service, int threads) {
 
 // The client side: gRPC's asynchronous API, completion queues each polled by
 // a thread of their own; a finished call runs its completion on that thread.
-class ClientQueues {
+struct ClientTag {
+  virtual ~ClientTag() = default;
+  virtual void Complete() = 0;
+};
+class ClientQueues : public PolledQueues<grpc::CompletionQueue> {
  public:
-  struct Tag {
-    virtual ~Tag() = default;
-    virtual void Complete() = 0;
-  };
   explicit ClientQueues(int threads) {
-    for (int i = 0; i < threads; ++i) {
-      queues_.push_back(std::make_unique<grpc::CompletionQueue>());
-      threads_.emplace_back([cq = queues_.back().get()] {
-        pthread_setname_np(pthread_self(), "client");
-        void* tag = nullptr;
-        bool ok = false;
-        while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Complete();
-      });
-    }
+    for (int i = 0; i < threads; ++i) Add(std::make_unique<grpc::CompletionQueue>());
+    Start("client", [](void* tag, bool) { static_cast<ClientTag*>(tag)->Complete(); });
   }
-  ~ClientQueues() {
-    for (const auto& queue : queues_) queue->Shutdown();
-    for (std::thread& t : threads_) t.join();
-  }
-  grpc::CompletionQueue* Pick() { return queues_[next_++ % queues_.size()].get(); }
-
- private:
-  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;
-  std::vector<std::thread> threads_;
-  std::atomic<size_t> next_{0};
 };
 
 template <typename Req, typename Resp>
 using Prepare = std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
     grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>;
 
-// A `start` for Drive: one call of `request` through `prepare`, good when
-// the status is OK and `check` accepts the response.
+// A `start` for Drive: one call of the request `pick` gives, through
+// `prepare`; good when the status is OK and `check` accepts the response.
+// What it returns must outlive its calls (Drive waits for them).
 template <typename Req, typename Resp>
 std::function<void(std::function<void(bool)>)> Caller(
-    ClientQueues& queues, const Req& request, Prepare<Req, Resp> prepare,
+    ClientQueues& queues, std::function<const Req&()> pick, Prepare<Req, Resp> prepare,
     std::function<bool(const Resp&)> check) {
-  return [&queues, &request, prepare, check](std::function<void(bool)> done) {
-    struct Call final : ClientQueues::Tag {
+  return [&queues, pick, prepare, check](std::function<void(bool)> done) {
+    struct Call final : ClientTag {
       grpc::ClientContext context;
       Resp response;
       grpc::Status status;
       std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
-      std::function<bool(const Resp&)> check;
+      const std::function<bool(const Resp&)>* check = nullptr;
       std::function<void(bool)> done;
       void Complete() override {
-        bool ok = status.ok() && check(response);
+        bool ok = status.ok() && (*check)(response);
         std::function<void(bool)> d = std::move(done);
         delete this;
         d(ok);
       }
     };
     auto* call = new Call;
-    call->check = check;
+    call->check = &check;
     call->done = std::move(done);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    call->reader = prepare(&call->context, request, queues.Pick());
+    call->reader = prepare(&call->context, pick(), queues.Pick());
     call->reader->StartCall();
     call->reader->Finish(&call->response, &call->status, call);
   };
@@ -375,6 +380,7 @@ int main(int argc, char** argv) {
   v1::VerifyEventSignatureRequest event;
   event.set_event_json(f.event_json);
   event.set_room_version(std::string(f.room->id));
+  auto one_event = [&]() -> const v1::VerifyEventSignatureRequest& { return event; };
   auto valid = [](const v1::EventVerdict& v) {
     return v.outcome() == v1::EventVerdict::VALID;
   };
@@ -414,11 +420,11 @@ int main(int argc, char** argv) {
   prometheus::Registry registry;
   observe::Metrics metrics(registry, "loadgen");
   api::Verifier verifier(keyring, clock, {}, metrics);
-  auto pool = *api::WorkerPool::Create(
-      std::max(1u, std::thread::hardware_concurrency()), 1 << 16);
-  api::KeyVerifierService service(verifier, *pool, clock, {}, metrics);
-  // As many completion-queue threads as the service binary uses by default.
+  // Workers and completion-queue threads as the service binary has them by
+  // default: one of each per core.
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto pool = *api::WorkerPool::Create(threads, 1 << 16);
+  api::KeyVerifierService service(verifier, *pool, clock, {}, metrics);
   RunningServer s = Start(service, threads);
   TrivialService trivial;
   RunningServer t = Start(trivial, threads);
@@ -439,17 +445,17 @@ int main(int argc, char** argv) {
     auto trivial_run = [&] {
       return Drive("trivial server, unary, 32 in flight", 32, 1, d,
                    Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
-                       client, event, VerifyEventCall(t.stub.get()), valid));
+                       client, one_event, VerifyEventCall(t.stub.get()), valid));
     };
     auto unary_run = [&] {
       return Drive("service VerifyEventSignature, 32", 32, 1, d,
                    Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
-                       client, event, VerifyEventCall(s.stub.get()), valid));
+                       client, one_event, VerifyEventCall(s.stub.get()), valid));
     };
     auto events_run = [&] {
       return Drive("service VerifyEvents x64, 4 in flight", 4, 64, d,
                    Caller<v1::VerifyEventsRequest, v1::VerifyEventsResponse>(
-                       client, batch,
+                       client, [&]() -> const v1::VerifyEventsRequest& { return batch; },
                        [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
                          return stub->PrepareAsyncVerifyEvents(c, req, cq);
                        },
@@ -471,16 +477,15 @@ int main(int argc, char** argv) {
       // Cached lookups of one server (the baseline), and spread over many.
       auto keys_run = [&](const std::string& name,
                           std::function<const v1::VerifyServerKeysRequest&()> pick) {
-        return Drive(name, 32, 1, d, [&, pick](std::function<void(bool)> done) {
-          Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
-              client, pick(),
-              [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
-                return stub->PrepareAsyncVerifyServerKeys(c, req, cq);
-              },
-              [](const v1::VerifyServerKeysResponse& r) {
-                return r.verify_keys_size() == 1;
-              })(std::move(done));
-        });
+        return Drive(name, 32, 1, d,
+                     Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+                         client, std::move(pick),
+                         [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
+                           return stub->PrepareAsyncVerifyServerKeys(c, req, cq);
+                         },
+                         [](const v1::VerifyServerKeysResponse& r) {
+                           return r.verify_keys_size() == 1;
+                         }));
       };
       std::atomic<size_t> next{0};
       Pair p = RunPair(
