@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -33,8 +34,34 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
     absl::string_view bytes, absl::string_view what);
 
 // True iff `signature` (64 bytes) is a valid ed25519 signature of `message`.
+//
+// libsodium is always entered with the stack pointer at the same offset
+// within a 4 KiB page (kEd25519VerifyStackOffset). Its verify reads
+// precomputed tables at fixed page offsets while it writes points on the
+// stack; when the two land 4 KiB apart the CPU mistakes the loads for
+// reloads of the stores (4K aliasing) and every verify is about a sixth
+// slower. Which stack offsets do that depends only on the library build, but
+// where a thread's stack happens to be at the call depends on the whole call
+// chain, so without this an unrelated change elsewhere could make every
+// verify slower. //tests/bench:verify_stack_benchmark measures every offset.
 bool Ed25519Verify(const Ed25519PublicKey& key, absl::string_view message,
                    absl::string_view signature);
+
+// Where Ed25519Verify puts the stack pointer, modulo 4096 (16-byte aligned).
+inline constexpr size_t kEd25519VerifyStackOffset = 1024;
+
+// Ed25519Verify with the stack at `stack_offset` modulo 4096 (rounded down
+// to 16 bytes) when libsodium is entered; for the benchmark that measures
+// every offset.
+bool Ed25519VerifyAtStackOffset(const Ed25519PublicKey& key, absl::string_view message,
+                                absl::string_view signature, size_t stack_offset);
+
+namespace internal {
+// Calls `f` with the stack moved down so that, however deep the caller is,
+// f runs at the same offset within a page: `stack_offset` (rounded down to
+// 16 bytes) less a constant of the build.
+bool CallAtStackOffset(size_t stack_offset, absl::FunctionRef<bool()> f);
+}  // namespace internal
 
 Sha256Digest Sha256(absl::string_view data);
 

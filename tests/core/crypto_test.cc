@@ -101,6 +101,55 @@ TEST(Ed25519Test, RejectsWrongKeyMessageOrSignature) {
                              std::string(kEd25519SignatureSize, '\0')));
 }
 
+TEST(Ed25519Test, VerifiesTheSameAtEveryStackOffset) {
+  const Ed25519SigningKey key = SpecKey();
+  const std::string message = "{\"one\":1}";
+  const std::string signature = key.Sign(message);
+  std::string flipped = signature;
+  flipped[5] ^= 0x01;
+  for (size_t offset = 0; offset < 4096 + 64; offset += 8) {
+    EXPECT_TRUE(Ed25519VerifyAtStackOffset(key.public_key(), message, signature, offset))
+        << offset;
+    EXPECT_FALSE(Ed25519VerifyAtStackOffset(key.public_key(), message, flipped, offset))
+        << offset;
+    EXPECT_FALSE(Ed25519VerifyAtStackOffset(key.public_key(), message, "short", offset))
+        << offset;
+  }
+}
+
+// Where in a page the function run by CallAtStackOffset has its frame.
+size_t FrameOffsetSeenAt(size_t stack_offset) {
+  size_t seen = 0;
+  EXPECT_TRUE(internal::CallAtStackOffset(stack_offset, [&] {
+    seen = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) % 4096;
+    return true;
+  }));
+  return seen;
+}
+
+// Calls FrameOffsetSeenAt from `depth` frames further down the stack, each
+// of them a different size.
+[[gnu::noinline]] size_t FrameOffsetFromDepth(int depth, size_t stack_offset) {
+  if (depth == 0) return FrameOffsetSeenAt(stack_offset);
+  volatile char filler[24 + 16 * 7];
+  filler[depth % sizeof(filler)] = 1;
+  const size_t seen = FrameOffsetFromDepth(depth - 1, stack_offset);
+  return seen + (filler[depth % sizeof(filler)] - 1);
+}
+
+TEST(Ed25519Test, CallAtStackOffsetIgnoresTheCallersDepth) {
+  for (size_t offset : {size_t{0}, size_t{1024}, size_t{3000}}) {
+    const size_t expected = FrameOffsetFromDepth(0, offset);
+    for (int depth = 1; depth < 40; ++depth) {
+      EXPECT_EQ(FrameOffsetFromDepth(depth, offset), expected) << offset << " " << depth;
+    }
+  }
+  // Offsets move the frame by the same amount (16-byte steps).
+  const size_t base = FrameOffsetFromDepth(3, 1024);
+  EXPECT_EQ((FrameOffsetFromDepth(3, 1024 + 160) + 4096 - base) % 4096, 160u);
+  EXPECT_EQ(FrameOffsetFromDepth(3, 1024 + 7), base);  // rounded down to 16
+}
+
 TEST(Ed25519Test, FromSeedRejectsWrongSizes) {
   for (size_t size : {size_t{0}, size_t{1}, size_t{31}, size_t{33}, size_t{64}}) {
     absl::StatusOr<Ed25519SigningKey> key =
