@@ -35,8 +35,8 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
 
 // True iff `signature` (64 bytes) is a valid ed25519 signature of `message`.
 //
-// libsodium is always entered with the stack pointer at the same offset
-// within a 4 KiB page (kEd25519VerifyStackOffset). Its verify reads
+// libsodium is always entered with the stack at the same offset within a
+// 4 KiB page (set by kEd25519VerifyStackOffset). Its verify reads
 // precomputed tables at fixed page offsets while it writes points on the
 // stack; when the two land 4 KiB apart the CPU mistakes the loads for
 // reloads of the stores (4K aliasing) and every verify is about a sixth
@@ -47,7 +47,9 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKeyFromBytes(
 bool Ed25519Verify(const Ed25519PublicKey& key, absl::string_view message,
                    absl::string_view signature);
 
-// Where Ed25519Verify puts the stack pointer, modulo 4096 (16-byte aligned).
+// Where Ed25519Verify puts the stack, as the `stack_offset` of
+// CallAtStackOffset below: about 2,000 bytes from the slow offsets of
+// Debian 12's libsodium, so a few frames more or less do not matter.
 inline constexpr size_t kEd25519VerifyStackOffset = 1024;
 
 // Ed25519Verify with the stack at `stack_offset` modulo 4096 (rounded down

@@ -27,6 +27,7 @@ namespace keyverifier::core {
 namespace {
 
 using bench::Fixture;
+using bench::FullPathValid;
 using bench::GetFixture;
 using bench::kNow;
 
@@ -40,13 +41,6 @@ void BM_BareSodiumVerify(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_BareSodiumVerify);
-
-// Everything the service does for one event; true if the verdict is valid.
-bool FullPathValid(const Fixture& f, const KeyLookup& keys) {
-  absl::StatusOr<PreparedEvent> p = PrepareEvent(f.event_json, *f.room);
-  return p.ok() &&
-         VerifyPreparedEvent(*p, keys, kNow).outcome == EventVerdict::Outcome::kValid;
-}
 
 void BM_FullEventVerify(benchmark::State& state) {
   const Fixture& f = GetFixture();

@@ -82,6 +82,12 @@ const Fixture& GetFixture() {
   return *f;
 }
 
+bool FullPathValid(const Fixture& f, const core::KeyLookup& keys) {
+  absl::StatusOr<core::PreparedEvent> p = core::PrepareEvent(f.event_json, *f.room);
+  return p.ok() && core::VerifyPreparedEvent(*p, keys, kNow).outcome ==
+                       core::EventVerdict::Outcome::kValid;
+}
+
 core::ServerKeys FixtureKeyResponse() {
   core::ServerKeys response;
   response.server_name = kServer;

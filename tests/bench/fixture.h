@@ -37,6 +37,10 @@ bool BareVerify(const Fixture& f);
 // A key lookup answering every server with the fixture's keys.
 core::KeyLookup FixtureKeys(const Fixture& f);
 
+// Everything the service does for the fixture's event, through the signing
+// core; true if the verdict is valid.
+bool FullPathValid(const Fixture& f, const core::KeyLookup& keys);
+
 // The fixture's keys as a key response, valid for a year, as the fetching
 // keyring would store it (the raw JSON is of realistic size, unsigned).
 core::ServerKeys FixtureKeyResponse();
