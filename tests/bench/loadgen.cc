@@ -3,7 +3,9 @@
 //   - bare verify, 2 threads: libsodium crypto_sign_verify_detached in a loop
 //     (the ceiling for VerifyEvents);
 //   - trivial server: a gRPC service whose VerifyEventSignature does exactly
-//     one bare verify (the ceiling for unary VerifyEventSignature);
+//     one bare verify (the ceiling for unary VerifyEventSignature), and whose
+//     VerifyServerKeys answers with a prepared copy of the service's own
+//     answer (gRPC alone: the ceiling for cached VerifyServerKeys);
 //   - the real KeyVerifierService (the keyring as deployed, keys in memory;
 //     worker pool; metrics) for
 //     VerifyEventSignature, VerifyEvents (64 events a call) and cached
@@ -12,7 +14,7 @@
 // a fixed number of calls in flight. Reports calls/s, events/s, p50/p99/p99.9
 // latency and CPU use, then the ratios the targets are stated in.
 //
-//   bazel run -c opt //tests/bench:loadgen -- [--seconds N] [--rounds N]
+//   bazel run -c opt //tests/bench:loadgen -- [--seconds S] [--rounds N]
 //       [--servers N] [--only unary|batch|keys]
 // (--only runs one group of scenarios with its baseline, e.g. for a profile.)
 #include <pthread.h>
@@ -195,44 +197,74 @@ class PolledQueues {
   std::atomic<size_t> next_{0};
 };
 
-// The baseline server: one bare verify per VerifyEventSignature, inline on
-// the thread that polls the call's completion queue, with as many such
-// threads as the service has.
+// The baseline server, answering inline on the thread that polls the call's
+// completion queue, with as many such threads as the service has:
+//   - VerifyEventSignature with one bare verify (the ceiling for unary
+//     event verification);
+//   - VerifyServerKeys with a prepared response, the service's own answer
+//     for the same server (the ceiling for cached lookups: gRPC alone).
 class TrivialService {
  public:
+  // What every VerifyServerKeys call is answered with; set before the first.
+  void SetKeysAnswer(v1::VerifyServerKeysResponse answer) { keys_answer_ = std::move(answer); }
   void Register(grpc::ServerBuilder& builder, int threads) {
     builder.RegisterService(&async_);
     for (int i = 0; i < threads; ++i) queues_.Add(builder.AddCompletionQueue());
   }
   void Start() {
-    for (const auto& queue : queues_.queues()) new Call(*this, queue.get());
-    queues_.Start("trivial", [](void* tag, bool ok) { static_cast<Call*>(tag)->Proceed(ok); });
+    using S = v1::KeyVerifier::AsyncService;
+    for (const auto& queue : queues_.queues()) {
+      new Call<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
+          *this, queue.get(), &S::RequestVerifyEventSignature, &TrivialService::AnswerEvent);
+      new Call<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+          *this, queue.get(), &S::RequestVerifyServerKeys, &TrivialService::AnswerKeys);
+    }
+    queues_.Start("trivial", [](void* tag, bool ok) { static_cast<CallBase*>(tag)->Proceed(ok); });
   }
 
  private:
-  struct Call {
-    Call(TrivialService& s, grpc::ServerCompletionQueue* cq) : service(s), queue(cq) {
-      s.async_.RequestVerifyEventSignature(&context, &request, &responder, cq, cq, this);
+  struct CallBase {
+    virtual ~CallBase() = default;
+    virtual void Proceed(bool ok) = 0;
+  };
+  template <typename Req, typename Resp>
+  struct Call final : CallBase {
+    using Request = void (v1::KeyVerifier::AsyncService::*)(
+        grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+        grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+    using Answer = void (TrivialService::*)(Resp*) const;
+    Call(TrivialService& s, grpc::ServerCompletionQueue* cq, Request request_method,
+         Answer answer)
+        : service(s), queue(cq), request_method(request_method), answer(answer) {
+      (s.async_.*request_method)(&context, &request, &responder, cq, cq, this);
     }
-    void Proceed(bool ok) {
+    void Proceed(bool ok) override {
       if (finished || !ok) {
         delete this;
         return;
       }
-      new Call(service, queue);
-      bool valid = BareVerify(GetFixture());
-      response.set_outcome(valid ? v1::EventVerdict::VALID : v1::EventVerdict::INVALID);
+      new Call(service, queue, request_method, answer);
+      (service.*answer)(&response);
       finished = true;
       responder.Finish(response, grpc::Status::OK, this);
     }
     TrivialService& service;
     grpc::ServerCompletionQueue* const queue;
+    const Request request_method;
+    const Answer answer;
     grpc::ServerContext context;
-    v1::VerifyEventSignatureRequest request;
-    v1::EventVerdict response;
-    grpc::ServerAsyncResponseWriter<v1::EventVerdict> responder{&context};
+    Req request;
+    Resp response;
+    grpc::ServerAsyncResponseWriter<Resp> responder{&context};
     bool finished = false;
   };
+  void AnswerEvent(v1::EventVerdict* out) const {
+    out->set_outcome(BareVerify(GetFixture()) ? v1::EventVerdict::VALID
+                                              : v1::EventVerdict::INVALID);
+  }
+  void AnswerKeys(v1::VerifyServerKeysResponse* out) const { *out = keys_answer_; }
+
+  v1::VerifyServerKeysResponse keys_answer_;
   v1::KeyVerifier::AsyncService async_;
   PolledQueues<grpc::ServerCompletionQueue> queues_;
 };
@@ -314,24 +346,18 @@ Prepare<v1::VerifyEventSignatureRequest, v1::EventVerdict> VerifyEventCall(
   };
 }
 
-// Runs a subject next to its baseline, the baseline first when asked (the
-// order alternates between rounds), and prints both, baseline first.
-struct Pair {
-  Result baseline, subject;
-};
-Pair RunPair(bool baseline_first, const std::function<Result()>& baseline,
-             const std::function<Result()>& subject) {
-  Pair p;
-  if (baseline_first) {
-    p.baseline = baseline();
-    p.subject = subject();
-  } else {
-    p.subject = subject();
-    p.baseline = baseline();
+// Runs subjects next to their baseline, one after another in the order given
+// or in reverse (the order alternates between rounds), and prints them in the
+// order given, baseline first.
+std::vector<Result> RunTogether(bool forward,
+                                const std::vector<std::function<Result()>>& runs) {
+  std::vector<Result> results(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const size_t at = forward ? i : runs.size() - 1 - i;
+    results[at] = runs[at]();
   }
-  Print(p.baseline);
-  Print(p.subject);
-  return p;
+  for (const Result& r : results) Print(r);
+  return results;
 }
 
 double Median(std::vector<double> v) {
@@ -348,12 +374,12 @@ int main(int argc, char** argv) {
   // Short rounds, many of them: this kind of machine changes speed from one
   // second to the next, so each ratio compares measurements taken a moment
   // apart (in alternating order), and the median of the rounds is reported.
-  int seconds = 1;
+  double seconds = 1;
   int rounds = 15;
   int many = 100000;  // servers in the keyring for the "many servers" scenario
   std::string only;   // empty: every scenario
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--seconds") == 0 && !absl::SimpleAtoi(argv[i + 1], &seconds)) {
+    if (std::strcmp(argv[i], "--seconds") == 0 && !absl::SimpleAtod(argv[i + 1], &seconds)) {
       return 2;
     }
     if (std::strcmp(argv[i], "--rounds") == 0 && !absl::SimpleAtoi(argv[i + 1], &rounds)) {
@@ -374,7 +400,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const absl::Duration d = absl::Seconds(seconds);
   const Fixture& f = GetFixture();
-  std::printf("event: %zu bytes; %d s per scenario; %d rounds; %u cores\n",
+  std::printf("event: %zu bytes; %g s per scenario; %d rounds; %u cores\n",
               f.event_json.size(), seconds, rounds, std::thread::hardware_concurrency());
 
   v1::VerifyEventSignatureRequest event;
@@ -428,14 +454,21 @@ int main(int argc, char** argv) {
   RunningServer s = Start(service, threads);
   TrivialService trivial;
   RunningServer t = Start(trivial, threads);
+  v1::VerifyServerKeysRequest keys_request;
+  keys_request.set_server_name(kServer);
+  {  // The trivial server answers lookups with the service's own answer.
+    grpc::ClientContext context;
+    v1::VerifyServerKeysResponse answer;
+    if (!s.stub->VerifyServerKeys(&context, keys_request, &answer).ok()) return 1;
+    trivial.SetKeysAnswer(std::move(answer));
+  }
   ClientQueues client(threads);
 
   v1::VerifyEventsRequest batch;
   for (int i = 0; i < 64; ++i) *batch.add_events() = event;
-  v1::VerifyServerKeysRequest keys_request;
-  keys_request.set_server_name(kServer);
 
-  std::vector<double> unary_ratio, batch_ratio, cached_calls, cached_p99, many_ratio;
+  std::vector<double> unary_ratio, batch_ratio, cached_calls, cached_p99, many_ratio,
+      trivial_keys_calls, keys_ratio;
   // Round 0 warms up (connections open their flow-control windows, threads
   // and allocator caches fill) and is left out of the medians.
   for (int round = 0; round <= rounds; ++round) {
@@ -466,46 +499,47 @@ int main(int argc, char** argv) {
     };
     const bool counted = round > 0;
     if (runs("unary")) {
-      Pair p = RunPair(baseline_first, trivial_run, unary_run);
-      if (counted) unary_ratio.push_back(p.subject.calls_per_s / p.baseline.calls_per_s);
+      std::vector<Result> r = RunTogether(baseline_first, {trivial_run, unary_run});
+      if (counted) unary_ratio.push_back(r[1].calls_per_s / r[0].calls_per_s);
     }
     if (runs("batch")) {
-      Pair p = RunPair(baseline_first, [&] { return BareVerify(2, d); }, events_run);
-      if (counted) batch_ratio.push_back(p.subject.items_per_s / p.baseline.items_per_s);
+      std::vector<Result> r =
+          RunTogether(baseline_first, {[&] { return BareVerify(2, d); }, events_run});
+      if (counted) batch_ratio.push_back(r[1].items_per_s / r[0].items_per_s);
     }
     if (runs("keys")) {
-      // Cached lookups of one server (the baseline), and spread over many.
-      auto keys_run = [&](const std::string& name,
+      // Cached lookups of one server next to the prepared answer of the
+      // trivial server (the same bytes), and spread over many servers.
+      auto keys_run = [&](const std::string& name, v1::KeyVerifier::Stub* stub,
                           std::function<const v1::VerifyServerKeysRequest&()> pick) {
         return Drive(name, 32, 1, d,
                      Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
                          client, std::move(pick),
-                         [stub = s.stub.get()](auto* c, const auto& req, auto* cq) {
+                         [stub](auto* c, const auto& req, auto* cq) {
                            return stub->PrepareAsyncVerifyServerKeys(c, req, cq);
                          },
                          [](const v1::VerifyServerKeysResponse& r) {
                            return r.verify_keys_size() == 1;
                          }));
       };
+      auto one_server = [&]() -> const v1::VerifyServerKeysRequest& { return keys_request; };
       std::atomic<size_t> next{0};
-      Pair p = RunPair(
+      std::vector<Result> r = RunTogether(
           baseline_first,
-          [&] {
-            return keys_run("service VerifyServerKeys cached, 32",
-                            [&]() -> const v1::VerifyServerKeysRequest& {
-                              return keys_request;
-                            });
-          },
-          [&] {
-            return keys_run(absl::StrCat("VerifyServerKeys over ", many, " servers"),
-                            [&]() -> const v1::VerifyServerKeysRequest& {
-                              return spread[next++ % spread.size()];
-                            });
-          });
+          {[&] { return keys_run("trivial server, prepared keys, 32", t.stub.get(), one_server); },
+           [&] { return keys_run("service VerifyServerKeys cached, 32", s.stub.get(), one_server); },
+           [&] {
+             return keys_run(absl::StrCat("VerifyServerKeys over ", many, " servers"),
+                             s.stub.get(), [&]() -> const v1::VerifyServerKeysRequest& {
+                               return spread[next++ % spread.size()];
+                             });
+           }});
       if (counted) {
-        many_ratio.push_back(p.subject.calls_per_s / p.baseline.calls_per_s);
-        cached_calls.push_back(p.baseline.calls_per_s);
-        cached_p99.push_back(p.baseline.p99_ms);
+        trivial_keys_calls.push_back(r[0].calls_per_s);
+        keys_ratio.push_back(r[1].calls_per_s / r[0].calls_per_s);
+        cached_calls.push_back(r[1].calls_per_s);
+        cached_p99.push_back(r[1].p99_ms);
+        many_ratio.push_back(r[2].calls_per_s / r[1].calls_per_s);
       }
     }
   }
@@ -527,6 +561,9 @@ int main(int argc, char** argv) {
     std::printf("cached VerifyServerKeys: %.0f calls/s (target >= 35000), p99 %.2f ms "
                 "(target <= 5)\n",
                 Median(cached_calls), Median(cached_p99));
+    std::printf("  the trivial server's prepared answer: %.0f calls/s; cached VerifyServerKeys "
+                "/ trivial server = %.3f\n",
+                Median(trivial_keys_calls), Median(keys_ratio));
     std::printf("cached VerifyServerKeys over %d servers / over one server = %.3f "
                 "(target: no degradation)\n",
                 many, Median(many_ratio));
