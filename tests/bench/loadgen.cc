@@ -379,7 +379,9 @@ int main(int argc, char** argv) {
   int many = 100000;  // servers in the keyring for the "many servers" scenario
   std::string only;   // empty: every scenario
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--seconds") == 0 && !absl::SimpleAtod(argv[i + 1], &seconds)) {
+    if (std::strcmp(argv[i], "--seconds") == 0 &&
+        !(absl::SimpleAtod(argv[i + 1], &seconds) && seconds > 0)) {
+      std::fprintf(stderr, "--seconds takes a positive number, not %s\n", argv[i + 1]);
       return 2;
     }
     if (std::strcmp(argv[i], "--rounds") == 0 && !absl::SimpleAtoi(argv[i + 1], &rounds)) {
