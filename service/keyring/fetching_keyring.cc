@@ -9,6 +9,15 @@
 #include "service/core/server_name.h"
 
 namespace keyverifier::keyring {
+namespace {
+
+// The store's rules refused a response (it is invalid, or a key id's bytes
+// differ from the stored ones), as opposed to the store failing to write.
+bool StoreRefused(const absl::Status& s) {
+  return absl::IsFailedPrecondition(s) || absl::IsInvalidArgument(s);
+}
+
+}  // namespace
 
 FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,
                                  const Clock& clock, observe::Observer& observer,
@@ -85,6 +94,7 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Store(const std::string& server,
   entry.retry_after = absl::InfinitePast();
 
   absl::StatusOr<store::WriteResult> written = store_.StoreResponse(fetched.keys, source, now_ms);
+  if (!written.ok() && StoreRefused(written.status())) return written.status();
   absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
   if (!reloaded.ok()) {
     // The store failed: answer with what was fetched. Memory keeps what it
@@ -144,7 +154,13 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
       fetched = absl::UnavailableError(absl::StrCat(
           "asked for the keys of ", server, ", got those of ", fetched->keys.server_name));
     }
-    if (fetched.ok()) return Store(server, *std::move(fetched), query, std::move(entry));
+    if (fetched.ok()) {
+      absl::StatusOr<KeyResult> answer = Store(server, *std::move(fetched), query, entry);
+      if (answer.ok() || !StoreRefused(answer.status())) return answer;
+      // Known keys stay as they were; the refused ones are not served.
+      fetched = absl::UnavailableError(
+          absl::StrCat("the key store refused the fetched keys: ", answer.status().message()));
+    }
     fetch_error = fetched.status();
     entry.failures += 1;
     entry.retry_after = clock_.Now() + Backoff(entry.failures, options_.failure_backoff_initial,

@@ -159,6 +159,33 @@ TEST_F(FetchingKeyRingTest, OriginDownServesTheLastGoodKeysAndBacksOff) {
   EXPECT_EQ(origin_.calls(), 3);
 }
 
+TEST_F(FetchingKeyRingTest, ResponseTheStoreRefusesIsNotServedAndBacksOff) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  absl::StatusOr<KeyResult> first = Get({"ed25519:a"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const core::VerifyKey known = first->verify_keys[0];
+  // Other bytes under the same key id, and a new key: the store refuses the
+  // whole response.
+  origin_.answer_ = Keys({{"ed25519:a", 'b'}, {"ed25519:n", 'n'}}, kNowMs + 5 * kDay);
+  notary_.answer_ = absl::UnavailableError("notary down");
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, kNowMs + 5 * kDay);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
+  ASSERT_EQ(r->verify_keys.size(), 1u);
+  EXPECT_EQ(r->verify_keys[0].public_key, known.public_key);
+  EXPECT_EQ(r->verify_keys[0].valid_until_ts, known.valid_until_ts);
+  EXPECT_EQ(origin_.calls(), 2);
+  // The refused key is not served, and within the backoff not fetched again.
+  r = Get({"ed25519:n"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const core::VerifyKey& k : r->verify_keys) EXPECT_NE(k.key_id, "ed25519:n");
+  EXPECT_EQ(origin_.calls(), 2);
+  absl::StatusOr<std::vector<store::StoredKey>> stored = store_->GetKeys("origin.test");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].key.public_key, known.public_key);
+}
+
 TEST_F(FetchingKeyRingTest, NothingKnownAndFetchFailingIsTheFetchError) {
   origin_.answer_ = absl::UnavailableError("origin down");
   notary_.answer_ = absl::UnavailableError("notary down");
