@@ -29,9 +29,9 @@ std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
                                                const RoomVersion& room,
                                                int64_t origin_server_ts,
                                                int64_t now_ms) {
-  if (key.expired_ts.has_value() && *key.expired_ts <= origin_server_ts) {
+  if (key.expired_ts.has_value() && *key.expired_ts < origin_server_ts) {
     return absl::StrCat("key ", key.key_id, " expired at ", *key.expired_ts,
-                        ", not after the event's origin_server_ts ",
+                        ", before the event's origin_server_ts ",
                         origin_server_ts);
   }
   if (room.enforce_key_validity && !key.expired_ts.has_value()) {

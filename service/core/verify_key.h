@@ -42,7 +42,8 @@ absl::string_view KeyAlgorithm(absl::string_view key_id);
 
 // Whether `key` may verify an event of `room` sent at `origin_server_ts`.
 // Returns nullopt if it may, otherwise why not. Rules:
-//  - an old key only for events sent before its expired_ts;
+//  - an old key only for events sent no later than its expired_ts (the
+//    spec ignores keys "known to have expired prior to" the event);
 //  - room versions 5+: min(valid_until_ts, now + 7 days) >= origin_server_ts;
 //  - room versions 1-4 ignore valid_until_ts.
 std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,

@@ -666,13 +666,16 @@ TEST(EventVerifierTest, KeyValidity) {
   old_after.expired_ts = kEventTs + 1;
   VerifyKey old_at = old_after;
   old_at.expired_ts = kEventTs;
+  VerifyKey old_before = old_after;
+  old_before.expired_ts = kEventTs - 1;
   const Case cases[] = {
       {"valid until after the event", Current("ed25519:a1", KeyA(), kEventTs),
        true, true},
       {"lapsed before the event", Current("ed25519:a1", KeyA(), kEventTs - 1),
        true, false},
       {"old key, expired after the event", old_after, true, true},
-      {"old key, expired at the event", old_at, false, false},
+      {"old key, expired at the event", old_at, true, true},
+      {"old key, expired before the event", old_before, false, false},
   };
   for (const Case& c : cases) {
     for (int version = 1; version <= 12; ++version) {

@@ -184,12 +184,13 @@ TEST(VerifyKeyTest, OldKeyOnlyBeforeExpiredTs) {
   };
   const Case cases[] = {
       {kNow, kNow - 1, true},
-      {kNow, kNow, false},
+      {kNow, kNow, true},  // expired at the event, not before it
       {kNow, kNow + 1, false},
       {kNow - 30 * kDay, kNow - 31 * kDay, true},
       {kNow + 30 * kDay, kNow + 29 * kDay, true},  // the 7-day cap is not for old keys
       {0, -1, true},
-      {0, 0, false},
+      {0, 0, true},
+      {0, 1, false},
   };
   for (int version = 1; version <= 12; ++version) {
     const RoomVersion& room = Room(version);
@@ -203,7 +204,7 @@ TEST(VerifyKeyTest, OldKeyOnlyBeforeExpiredTs) {
       } else {
         ASSERT_TRUE(why.has_value());
         EXPECT_EQ(*why, absl::StrCat("key ed25519:old expired at ", c.expired_ts,
-                                     ", not after the event's origin_server_ts ",
+                                     ", before the event's origin_server_ts ",
                                      c.origin_server_ts));
       }
     }
@@ -216,9 +217,8 @@ TEST(VerifyKeyTest, ExpiredTsWinsOverValidUntilTs) {
   key.valid_until_ts = kNow + kDay;
   for (int version : {1, 5, 12}) {
     SCOPED_TRACE(version);
-    EXPECT_TRUE(KeyUnusableForEvent(key, Room(version), kNow, kNow).has_value());
-    EXPECT_EQ(KeyUnusableForEvent(key, Room(version), kNow - 1, kNow),
-              std::nullopt);
+    EXPECT_TRUE(KeyUnusableForEvent(key, Room(version), kNow + 1, kNow).has_value());
+    EXPECT_EQ(KeyUnusableForEvent(key, Room(version), kNow, kNow), std::nullopt);
   }
 }
 
