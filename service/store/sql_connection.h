@@ -79,6 +79,34 @@ class SqlConnection {
       absl::Span<const SqlValue> params) = 0;
 };
 
+// A transaction on `db` that is rolled back unless committed, so that every
+// early return undoes the write. A COMMIT that fails counts as not committed:
+// the database may have left the transaction open, and a transaction left
+// open would make every later Begin fail and hold the write lock.
+class SqlTransaction {
+ public:
+  explicit SqlTransaction(SqlConnection& db) : db_(db) {}
+  SqlTransaction(const SqlTransaction&) = delete;
+  SqlTransaction& operator=(const SqlTransaction&) = delete;
+  ~SqlTransaction() {
+    if (open_) db_.Rollback();
+  }
+  absl::Status Begin(SqlConnection::Transaction kind, absl::string_view lock_name) {
+    absl::Status s = db_.Begin(kind, lock_name);
+    open_ = s.ok();
+    return s;
+  }
+  absl::Status Commit() {
+    absl::Status s = db_.Commit();
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  SqlConnection& db_;
+  bool open_ = false;
+};
+
 }  // namespace keyverifier::store
 
 #endif  // KEYVERIFIER_SERVICE_STORE_SQL_CONNECTION_H_

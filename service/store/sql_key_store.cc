@@ -13,30 +13,6 @@ namespace {
 
 using Tx = SqlConnection::Transaction;
 
-// Rolls back unless committed, so that every early return undoes the write.
-class TransactionGuard {
- public:
-  explicit TransactionGuard(SqlConnection& db) : db_(db) {}
-  TransactionGuard(const TransactionGuard&) = delete;
-  TransactionGuard& operator=(const TransactionGuard&) = delete;
-  ~TransactionGuard() {
-    if (open_) db_.Rollback();
-  }
-  absl::Status Begin(Tx kind, absl::string_view lock_name) {
-    absl::Status s = db_.Begin(kind, lock_name);
-    open_ = s.ok();
-    return s;
-  }
-  absl::Status Commit() {
-    open_ = false;
-    return db_.Commit();
-  }
-
- private:
-  SqlConnection& db_;
-  bool open_ = false;
-};
-
 absl::Status CellError(const SqlConnection& db, absl::string_view step,
                        size_t column, absl::string_view want) {
   return absl::InternalError(absl::StrCat(db.Describe(), ": ", step,
@@ -118,7 +94,7 @@ absl::Status SqlKeyStore::Migrate() {
         "key store schema: the last migration is not version ",
         kSchemaVersion));
   }
-  TransactionGuard tx(*db_);
+  SqlTransaction tx(*db_);
   KV_RETURN_IF_ERROR(tx.Begin(Tx::kMigrate, "schema"));
   KV_RETURN_IF_ERROR(db_->Query("create schema_version",
                                 SchemaVersionTableStatement(), {})
@@ -317,7 +293,7 @@ absl::StatusOr<WriteResult> SqlKeyStore::StoreResponse(
   // Refuse bad input before touching the database.
   KV_RETURN_IF_ERROR(ValidateWrite(response, source, fetched_ts));
   absl::MutexLock lock(&mu_);
-  TransactionGuard tx(*db_);
+  SqlTransaction tx(*db_);
   KV_RETURN_IF_ERROR(tx.Begin(Tx::kWrite, response.server_name));
   KV_ASSIGN_OR_RETURN(StoredState before,
                       ReadState(response.server_name, source));
