@@ -1,6 +1,7 @@
 #include "service/config/config.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 
 #include <google/protobuf/io/tokenizer.h>
@@ -92,6 +93,11 @@ absl::Status Validate(const v1::Config& c) {
                                          "\" is not one of debug, info, warning, error"));
   }
   if (c.workers() > 1024) return Bad("workers", "more than 1024");
+  // gRPC takes the limit as an int, and a negative one means no limit.
+  if (c.limits().max_request_bytes() > static_cast<uint32_t>(INT32_MAX)) {
+    return Bad("limits.max_request_bytes", absl::StrCat(c.limits().max_request_bytes(),
+                                                        " is more than ", INT32_MAX));
+  }
   if (c.limits().max_event_bytes() > c.limits().max_request_bytes()) {
     return Bad("limits.max_event_bytes", "larger than limits.max_request_bytes");
   }

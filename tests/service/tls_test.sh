@@ -42,11 +42,14 @@ CONF
 
 # A bad value is refused at start, naming the key.
 printf 'log_level: "loud"\n' >bad.textproto
-if out=$("$bin" --config bad.textproto 2>&1); then echo "bad config accepted"; exit 1; fi
+if out=$(timeout 10 "$bin" --config bad.textproto 2>&1); then echo "bad config accepted"; exit 1; fi
 [[ "$out" == *"log_level"* ]] || { echo "error does not name log_level: $out"; exit 1; }
 printf 'listen: "127.0.0.1:0"\nfrobnicate: 1\n' >bad2.textproto
-if out=$("$bin" --config bad2.textproto 2>&1); then echo "unknown key accepted"; exit 1; fi
+if out=$(timeout 10 "$bin" --config bad2.textproto 2>&1); then echo "unknown key accepted"; exit 1; fi
 [[ "$out" == *"frobnicate"* && "$out" == *"line 2"* ]] || { echo "error does not name the key/line: $out"; exit 1; }
+printf 'limits { max_request_bytes: 3000000000 }\n' >bad3.textproto
+if out=$(timeout 10 "$bin" --config bad3.textproto 2>&1); then echo "limit beyond int accepted"; exit 1; fi
+[[ "$out" == *"limits.max_request_bytes"* ]] || { echo "error does not name the limit: $out"; exit 1; }
 echo "ok: bad config refused naming the key"
 
 "$bin" --config keyverifier.textproto 2>log &
