@@ -198,6 +198,10 @@ CommandResult VerifyEvents(Session& s, const Args& args, const Environment& env,
   }
   absl::StatusOr<v1::VerifyEventsResponse> r = s.client->VerifyEvents(req);
   if (!r.ok()) return RpcFailed(r.status());
+  if (static_cast<size_t>(r->results_size()) != files.size()) {
+    return Unusable(absl::StrCat("keyverifier: ", r->results_size(), " results for ",
+                                 files.size(), " events"));
+  }
   for (int i = 0; i < r->results_size(); ++i) {
     const v1::EventResult& result = r->results(i);
     if (result.has_error()) {
