@@ -184,19 +184,37 @@ absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::
   if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return *std::move(known);
   if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
   observer_.OnKeyLookup(false);
-  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
-    return Miss(query, /*force=*/false, deadline);
-  });
+  absl::StatusOr<KeyResult> r;
+  for (int round = 0; round < 2; ++round) {
+    bool ran = false;
+    r = flights_.Do(query.server_name, deadline, [&] {
+      ran = true;
+      return Miss(query, /*force=*/false, deadline);
+    });
+    if (ran || !r.ok()) break;
+    // Another caller's lookup answered that caller's query (its key ids,
+    // minimum validity, raw JSON or not): this query is answered from what
+    // it left in memory, or by a lookup of its own.
+    if (std::optional<KeyResult> mine = FromMemory(query)) {
+      r = *std::move(mine);
+      break;
+    }
+  }
   Touch(query.server_name);
   return r;
 }
 
 std::optional<KeyResult> FetchingKeyRing::TryGetKeysFromMemory(const KeyQuery& query) {
+  std::optional<KeyResult> r = FromMemory(query);
+  if (r) observer_.OnKeyLookup(true);
+  return r;
+}
+
+std::optional<KeyResult> FetchingKeyRing::FromMemory(const KeyQuery& query) {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(query.server_name);
   if (it == entries_.end() || !Answers(it->second.keys, query)) return std::nullopt;
   it->second.last_asked = clock_.Now();
-  observer_.OnKeyLookup(true);
   return ToResult(query.server_name, it->second, {KeySource::Kind::kCache, ""},
                   query.include_raw_json);
 }

@@ -89,6 +89,8 @@ class FetchingKeyRing final : public KeyRing {
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
   KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source,
                      bool include_raw_json) const;
+  // TryGetKeysFromMemory without counting the lookup.
+  std::optional<KeyResult> FromMemory(const KeyQuery& query);
   // Reads the server from the store into memory.
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
   // Puts a fetched answer into the store and memory; the answer for `query`.

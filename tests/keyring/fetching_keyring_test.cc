@@ -101,6 +101,34 @@ TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
   EXPECT_EQ(origin_.calls(), 1);
 }
 
+// A caller waiting on another caller's lookup gets the answer to its own
+// query: here the raw JSON the first caller did not want.
+TEST_F(FetchingKeyRingTest, WaitersOnASharedLookupGetTheirOwnAnswer) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}, {"ed25519:n", 'n'}}, kNowMs + kDay);
+  origin_.hold_ = true;
+  auto query = [](std::vector<std::string> ids, bool raw) {
+    KeyQuery q;
+    q.server_name = "origin.test";
+    q.key_ids = std::move(ids);
+    q.include_raw_json = raw;
+    return q;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  absl::StatusOr<KeyResult> leader, waiter;
+  std::thread first([&] { leader = ring_->GetKeys(query({"ed25519:a"}, false), deadline); });
+  while (origin_.calls() < 1) std::this_thread::yield();
+  std::thread second([&] { waiter = ring_->GetKeys(query({"ed25519:n"}, true), deadline); });
+  while (ring_->WaitersFor("origin.test") < 1) std::this_thread::yield();
+  origin_.release_.Notify();
+  first.join();
+  second.join();
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  ASSERT_TRUE(waiter.ok()) << waiter.status();
+  EXPECT_TRUE(leader->raw_json.empty());
+  EXPECT_EQ(waiter->raw_json.size(), 1u);
+  EXPECT_EQ(origin_.calls(), 1);
+}
+
 TEST_F(FetchingKeyRingTest, MinimumValidUntilBeyondTheCacheFetchesWithThatMinimum) {
   origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
   ASSERT_TRUE(Get({"ed25519:a"}).ok());
