@@ -340,6 +340,12 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
     if (!auth->destination || *auth->destination == fed.destination) {
       absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
       if (!result.ok()) {
+        // A body that is not JSON is the caller's error, whatever the keys
+        // (checked here, off the common path, rather than parsed twice).
+        if (absl::Status body = core::RequestSigningBytes(fed, auth->origin).status();
+            !body.ok()) {
+          return Field("body", body);
+        }
         last_error = absl::Status(result.status().code(),
                                   absl::StrCat("keys of ", auth->origin, ": ",
                                                result.status().message()));

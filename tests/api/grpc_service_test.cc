@@ -474,6 +474,25 @@ TEST_F(GrpcServiceTest, RequestAuth) {
   EXPECT_THAT(s.error_message(), HasSubstr("authorization[0]"));
 }
 
+TEST_F(GrpcServiceTest, RequestAuthBodyNotJsonIsInvalidArgumentWhateverTheKeys) {
+  Server server(keys_, clock_);
+  core::FederationRequest fed{"PUT", "/_matrix/federation/v1/send/1", "me.example",
+                              R"({"pdus":[]})"};
+  for (const char* origin : {kOrigin, "unknown.example"}) {
+    SCOPED_TRACE(origin);
+    v1::VerifyRequestAuthRequest req;
+    req.set_method(fed.method);
+    req.set_uri(fed.uri);
+    req.set_destination(fed.destination);
+    req.set_body("{\"pdus\": [");
+    req.add_authorization(*core::SignFederationRequest(fed, origin, kKeyId, key_));
+    v1::VerifyRequestAuthResponse resp;
+    grpc::Status s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("body: request body:"));
+  }
+}
+
 TEST_F(GrpcServiceTest, ServerKeys) {
   Server server(keys_, clock_);
   v1::VerifyServerKeysRequest req;
