@@ -130,6 +130,30 @@ TEST_F(DiscoveryTest, NoWellKnownUsesSrvOfTheServerName) {
   EXPECT_NE(r->route.find("HTTP 404"), std::string::npos) << r->route;
 }
 
+// _matrix-fed._tcp comes first (spec steps 4 before 5); the deprecated
+// _matrix._tcp is asked only when it has no record.
+TEST_F(DiscoveryTest, MatrixFedSrvWinsOverTheDeprecatedOne) {
+  well_known_.Set("example.org", 404, "not found");
+  resolver_.AddSrv("_matrix-fed._tcp.example.org", {{"fed.example.org", 8443, 0, 0}});
+  resolver_.AddSrv("_matrix._tcp.example.org", {{"old.example.org", 8444, 0, 0}});
+  resolver_.AddHost("fed.example.org", {"93.184.216.60"});
+  resolver_.AddHost("old.example.org", {"93.184.216.62"});
+  absl::StatusOr<ResolvedServer> r = Resolve("example.org");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.60:8443"});
+  EXPECT_EQ(resolver_.lookups(), (std::vector<std::string>{"SRV _matrix-fed._tcp.example.org",
+                                                           "A/AAAA fed.example.org"}));
+
+  well_known_.Set("other.org", 404, "not found");
+  resolver_.AddSrv("_matrix._tcp.other.org", {{"old.other.org", 8445, 0, 0}});
+  resolver_.AddHost("old.other.org", {"93.184.216.63"});
+  r = Resolve("other.org");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.63:8445"});
+  EXPECT_EQ(r->host_header, "other.org");
+  EXPECT_EQ(r->tls_name, "other.org");  // never the SRV target
+}
+
 TEST_F(DiscoveryTest, InvalidWellKnownIsTreatedAsNone) {
   well_known_.Set("example.org", 200, R"({"m.server": "not a name"})");
   resolver_.AddHost("example.org", {"93.184.216.61"});
