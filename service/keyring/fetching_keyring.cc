@@ -1,6 +1,7 @@
 #include "service/keyring/fetching_keyring.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -156,8 +157,9 @@ absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool forc
     }
     if (fetched.ok()) {
       absl::StatusOr<KeyResult> answer = Store(server, *std::move(fetched), query, entry);
-      if (answer.ok() || !StoreRefused(answer.status())) return answer;
-      // Known keys stay as they were; the refused ones are not served.
+      if (answer.ok()) return answer;
+      // The store refused it: known keys stay as they were, the refused ones
+      // are not served.
       fetched = absl::UnavailableError(
           absl::StrCat("the key store refused the fetched keys: ", answer.status().message()));
     }
@@ -184,21 +186,18 @@ absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::
   if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return *std::move(known);
   if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
   observer_.OnKeyLookup(false);
-  absl::StatusOr<KeyResult> r;
-  for (int round = 0; round < 2; ++round) {
-    bool ran = false;
-    r = flights_.Do(query.server_name, deadline, [&] {
-      ran = true;
-      return Miss(query, /*force=*/false, deadline);
-    });
-    if (ran || !r.ok()) break;
+  bool ran = false;
+  const std::function<absl::StatusOr<KeyResult>()> lookup = [&] {
+    ran = true;
+    return Miss(query, /*force=*/false, deadline);
+  };
+  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, lookup);
+  if (!ran && r.ok()) {
     // Another caller's lookup answered that caller's query (its key ids,
     // minimum validity, raw JSON or not): this query is answered from what
     // it left in memory, or by a lookup of its own.
-    if (std::optional<KeyResult> mine = FromMemory(query)) {
-      r = *std::move(mine);
-      break;
-    }
+    std::optional<KeyResult> mine = FromMemory(query);
+    r = mine ? *std::move(mine) : flights_.Do(query.server_name, deadline, lookup);
   }
   Touch(query.server_name);
   return r;

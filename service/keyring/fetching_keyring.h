@@ -94,10 +94,10 @@ class FetchingKeyRing final : public KeyRing {
   // Reads the server from the store into memory.
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
   // Puts a fetched answer into the store and memory; the answer for `query`.
-  // A response the store refuses by its rules (invalid, or a key id whose
-  // bytes differ from the stored ones) is never served: Store returns the
-  // store's FailedPrecondition or InvalidArgument, and Miss treats it as a
-  // failed fetch. Any other store failure answers with what was fetched.
+  // Fails only when the store refuses the response by its rules (invalid, or
+  // a key id whose bytes differ from the stored ones): it is never served,
+  // and Miss treats it as a failed fetch. Any other store failure answers
+  // with what was fetched.
   absl::StatusOr<KeyResult> Store(const std::string& server, fetch::FetchResult fetched,
                                   const KeyQuery& query, Entry entry);
   // The shared part of a miss: store, then fetch.

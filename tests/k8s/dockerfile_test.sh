@@ -44,16 +44,16 @@ declare -A resolved=()
 while read -r name arrow path _; do
   [ "$arrow" = "=>" ] && [ "${path:0:1}" = "/" ] && resolved[$name]=$path
 done < <(ldd "$bin")
-# path => the package owning it (dpkg knows a library by one of its paths
-# with or without /usr), from "package:arch[, ...]: path" lines.
+# path without /usr => the package owning it (dpkg knows a library by one of
+# its paths, with or without /usr), from "package:arch[, ...]: path" lines.
 declare -A owner=()
 candidates=()
-for path in "${resolved[@]}"; do candidates+=("$path" "${path#/usr}" "/usr$path"); done
+for path in "${resolved[@]}"; do candidates+=("${path#/usr}" "/usr${path#/usr}"); done
 while IFS= read -r line; do
   case "$line" in *": /"*) ;; *) continue;; esac
   packages=${line%%: /*}
   path=${line#"$packages: "}
-  [ -n "${owner[$path]:-}" ] || owner[$path]=${packages%%:*}
+  [ -n "${owner[${path#/usr}]:-}" ] || owner[${path#/usr}]=${packages%%:*}
 done < <(dpkg -S "${candidates[@]}" 2>/dev/null || true)
 
 while read -r soname; do
@@ -63,11 +63,7 @@ while read -r soname; do
   case "$soname" in libasan.so.*|libubsan.so.*) echo "skip: $soname (sanitizer build)"; continue;; esac
   path=${resolved[$soname]:-}
   [ -n "$path" ] || { echo "FAIL: $soname does not resolve"; missing=1; continue; }
-  pkg=""
-  for candidate in "$path" "${path#/usr}" "/usr$path"; do
-    pkg=${owner[$candidate]:-}
-    [ -n "$pkg" ] && break
-  done
+  pkg=${owner[${path#/usr}]:-}
   [ -n "$pkg" ] || { echo "FAIL: no package owns $path"; missing=1; continue; }
   case "$base_packages" in *" $pkg "*) echo "ok: $pkg ($soname, in the base image)"; continue;; esac
   check_package "$pkg" "$soname"
