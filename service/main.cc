@@ -22,10 +22,11 @@
 #include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "service/api/grpc_service.h"
 #include "service/api/verifier.h"
-#include "service/api/worker_pool.h"
+#include "service/async/worker_pool.h"
 #include "service/clock/clock.h"
 #include "service/config/config.h"
 #include "service/app/app.h"
@@ -118,26 +119,28 @@ int main(int argc, char** argv) {
   exposer->RegisterCollectable(registry);
 
   keyverifier::observe::LoggingObserver observer(metrics, log);
+  int workers = config->workers() > 0
+                    ? static_cast<int>(config->workers())
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  auto pool = keyverifier::async::WorkerPool::Create(workers, 1024 * workers);
+  if (!pool.ok()) {
+    log.Error("cannot start workers", {{"error", pool.status().message()}});
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<keyverifier::app::App>> app =
-      keyverifier::app::App::Create(*config, ReadFile, clock, observer, log);
+      keyverifier::app::App::Create(*config, ReadFile, clock, observer, log, pool->get());
   if (!app.ok()) {
     log.Error("cannot start", {{"error", app.status().message()}});
     return 2;
   }
   keyverifier::api::Verifier& verifier = (*app)->verifier();
-  int workers = config->workers() > 0
-                    ? static_cast<int>(config->workers())
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  auto pool = keyverifier::api::WorkerPool::Create(workers, 1024 * workers);
-  if (!pool.ok()) {
-    log.Error("cannot start workers", {{"error", pool.status().message()}});
-    return 2;
-  }
   keyverifier::api::KeyVerifierService service(
       verifier, **pool, clock,
       {config->tls().allowed_client_names().begin(),
        config->tls().allowed_client_names().end()},
-      observer);
+      observer, absl::Milliseconds(config->limits().max_call_ms() > 0
+                                       ? config->limits().max_call_ms()
+                                       : 60000));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -168,13 +171,31 @@ int main(int argc, char** argv) {
   log.Info(absl::StrCat("signal ", sig, ": draining for up to ",
                         config->grace_seconds(), "s"));
   health->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::seconds(config->grace_seconds()));
+  // The metrics endpoint's HTTP server takes up to two seconds to stop (its
+  // listener polls in two-second rounds): it stops during the drain, not
+  // after it.
+  std::thread metrics_stop([&exposer] { exposer.reset(); });
+  // New calls are refused at once; calls in flight have the grace period.
+  // Calls still waiting for keys after it are answered when their fetches
+  // are cancelled; then the service stops, so the process exits within the
+  // grace and a moment.
+  const absl::Time grace_end = absl::Now() + absl::Seconds(config->grace_seconds());
+  absl::Notification drained;
+  std::thread shutdown([&] {
+    server->Shutdown(absl::ToChronoTime(grace_end));
+    drained.Notify();
+  });
+  if (!drained.WaitForNotificationWithDeadline(grace_end)) {
+    log.Info("grace period over: cancelling the key fetches still in flight");
+  }
+  (*app)->StopFetching();
+  shutdown.join();
   server->Wait();
   service.Stop();
   (*pool)->Stop();
   (*app)->Stop();
   app->reset();  // closes the key store
+  metrics_stop.join();
   log.Info("stopped");
   return 0;
 }

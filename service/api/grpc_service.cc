@@ -19,9 +19,12 @@ struct KeyVerifierService::Method {
       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
   const char* name;  // "/keyverifier.v1.KeyVerifier/...", as metrics label it
   Request request;
-  absl::StatusOr<Resp> (Verifier::*run)(const Req&, absl::Time);
+  void (Verifier::*run)(const Req&, absl::Time, Verifier::Reply<Resp>);
   // Answers without blocking, or nullopt; null for methods without one.
   std::optional<absl::StatusOr<Resp>> (Verifier::*fast)(const Req&);
+  // `run` does no CPU work of its own before its lookups: started on the
+  // polling thread instead of a worker.
+  bool starts_inline = false;
 };
 
 // The tag of every operation on a completion queue.
@@ -99,15 +102,17 @@ class KeyVerifierService::Call final : public CallBase {
   grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
 };
 
-KeyVerifierService::KeyVerifierService(Verifier& verifier, WorkerPool& pool,
+KeyVerifierService::KeyVerifierService(Verifier& verifier, async::WorkerPool& pool,
                                        const Clock& clock,
                                        std::vector<std::string> allowed_client_names,
-                                       observe::Observer& observer)
+                                       observe::Observer& observer,
+                                       absl::Duration max_call_time)
     : verifier_(verifier),
       pool_(pool),
       clock_(clock),
       allowed_client_names_(std::move(allowed_client_names)),
-      observer_(observer) {}
+      observer_(observer),
+      max_call_time_(max_call_time) {}
 
 KeyVerifierService::~KeyVerifierService() { Stop(); }
 
@@ -133,7 +138,7 @@ void KeyVerifierService::Listen(grpc::ServerCompletionQueue* cq) {
   using S = v1::KeyVerifier::AsyncService;
   static const Method<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse> kKeys{
       "/keyverifier.v1.KeyVerifier/VerifyServerKeys", &S::RequestVerifyServerKeys,
-      &Verifier::VerifyServerKeys, &Verifier::TryVerifyServerKeys};
+      &Verifier::VerifyServerKeys, &Verifier::TryVerifyServerKeys, true};
   static const Method<v1::VerifyEventSignatureRequest, v1::EventVerdict> kEvent{
       "/keyverifier.v1.KeyVerifier/VerifyEventSignature", &S::RequestVerifyEventSignature,
       &Verifier::VerifyEventSignature, &Verifier::TryVerifyEventSignature};
@@ -173,16 +178,21 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
       return;
     }
   }
-  const absl::Time deadline = absl::FromChrono(call->context().deadline());
-  bool queued = pool_.TrySubmit([this, call, deadline] {
+  // The client's deadline, and never more than the service's own limit.
+  const absl::Time deadline = std::min(absl::FromChrono(call->context().deadline()),
+                                       clock_.Now() + max_call_time_);
+  auto run = [this, call, deadline] {
     if (clock_.Now() >= deadline) {
       call->Done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                               "deadline passed before the call was served"));
       return;
     }
-    call->Done((verifier_.*call->method().run)(call->request(), deadline));
-  });
-  if (!queued) {
+    // Answered from wherever the keys arrive; no thread waits for them.
+    (verifier_.*call->method().run)(call->request(), deadline,
+                                    [call](absl::StatusOr<Resp> r) { call->Done(std::move(r)); });
+  };
+  if (method.starts_inline) return run();
+  if (!pool_.TrySubmit(std::move(run))) {
     call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "verification queue is full; retry later"));
   }

@@ -3,11 +3,14 @@
 //
 // Each call is served on the polling thread that received it when it cannot
 // block (a single item whose keys are in memory), and otherwise handed to the
-// worker pool, so CPU-heavy or fetching work never holds up a completion
-// queue. Results are mapped to gRPC status codes through ToGrpcStatus.
+// worker pool, so CPU-heavy work never holds up a completion queue. A call
+// waiting for keys holds no thread: the Verifier answers it from wherever the
+// keys arrive (the keyring's threads), and Finish may run on any thread.
+// Results are mapped to gRPC status codes through ToGrpcStatus.
 //
-// A call whose deadline has passed before its turn fails with
-// DEADLINE_EXCEEDED; a full worker queue gives RESOURCE_EXHAUSTED.
+// Every call's deadline is the client's, and at most `max_call_time`. A call
+// whose deadline has passed before its turn fails with DEADLINE_EXCEEDED; a
+// full worker queue gives RESOURCE_EXHAUSTED.
 //
 // Its own polling threads, rather than gRPC's callback API: in the gRPC this
 // is built against, the callback API's shared threads sleep 100 ms without
@@ -32,7 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "keyverifier/v1/service.grpc.pb.h"
 #include "service/api/verifier.h"
-#include "service/api/worker_pool.h"
+#include "service/async/worker_pool.h"
 #include "service/clock/clock.h"
 #include "service/observe/observer.h"
 
@@ -45,9 +48,10 @@ class KeyVerifierService {
   // allows every client the transport admitted.
   // Every call is reported to `observer` (OnRpc: method, status code,
   // latency) when it is done: the one place per-RPC metrics come from.
-  KeyVerifierService(Verifier& verifier, WorkerPool& pool, const Clock& clock,
+  KeyVerifierService(Verifier& verifier, async::WorkerPool& pool, const Clock& clock,
                      std::vector<std::string> allowed_client_names = {},
-                     observe::Observer& observer = observe::NoopObserver());
+                     observe::Observer& observer = observe::NoopObserver(),
+                     absl::Duration max_call_time = absl::Seconds(60));
   ~KeyVerifierService();
   KeyVerifierService(const KeyVerifierService&) = delete;
   KeyVerifierService& operator=(const KeyVerifierService&) = delete;
@@ -85,10 +89,11 @@ class KeyVerifierService {
   bool ClientAllowed(const grpc::ServerContext& context) const;
 
   Verifier& verifier_;
-  WorkerPool& pool_;
+  async::WorkerPool& pool_;
   const Clock& clock_;
   const std::vector<std::string> allowed_client_names_;
   observe::Observer& observer_;
+  const absl::Duration max_call_time_;
 
   v1::KeyVerifier::AsyncService async_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,52 +98,66 @@ class Verifier::KeyMemo {
   std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> latest_;
 };
 
-absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::VerifyServerKeys(
-    const v1::VerifyServerKeysRequest& request, absl::Time deadline) {
-  return ServerKeys(request, deadline, false, nullptr);
-}
+// An event parsed and hashed, with the keys of the servers that must sign.
+struct Verifier::Pending {
+  core::PreparedEvent event;
+  const core::RoomVersion* room = nullptr;
+  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> keys;
+};
 
-std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> Verifier::TryVerifyServerKeys(
-    const v1::VerifyServerKeysRequest& request) {
-  bool slow = false;
-  absl::StatusOr<v1::VerifyServerKeysResponse> r =
-      ServerKeys(request, absl::InfiniteFuture(), true, &slow);
-  if (slow) return std::nullopt;
-  return r;
-}
-
-std::optional<absl::StatusOr<v1::EventVerdict>> Verifier::TryVerifyEventSignature(
-    const v1::VerifyEventSignatureRequest& request) {
-  KeyMemo memo;
-  bool slow = false;
-  absl::StatusOr<v1::EventVerdict> r =
-      VerifyEvent(request, absl::InfiniteFuture(), memo, true, &slow);
-  if (slow) return std::nullopt;
-  return r;
-}
-
-absl::StatusOr<keyring::KeyResult> Verifier::Lookup(const keyring::KeyQuery& query,
-                                                    absl::Time deadline, bool memory_only,
-                                                    bool* slow) {
-  if (!memory_only) return keys_.GetKeys(query, deadline);
-  std::optional<keyring::KeyResult> r = keys_.TryGetKeysFromMemory(query);
-  if (r) return *std::move(r);
-  *slow = true;
-  return absl::UnavailableError("not in memory");
-}
-
-absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ServerKeys(
-    const v1::VerifyServerKeysRequest& request, absl::Time deadline, bool memory_only,
-    bool* slow) {
-  if (absl::Status s = core::ParseServerName(request.server_name()).status();
-      !s.ok()) {
+namespace {
+// The server-keys query a request asks for.
+absl::StatusOr<keyring::KeyQuery> KeysQueryOf(const v1::VerifyServerKeysRequest& request) {
+  if (absl::Status s = core::ParseServerName(request.server_name()).status(); !s.ok()) {
     return Field("server_name", s);
   }
   keyring::KeyQuery query;
   query.server_name = request.server_name();
   query.key_ids.assign(request.key_ids().begin(), request.key_ids().end());
   query.minimum_valid_until_ts = request.minimum_valid_until_ts();
-  absl::StatusOr<keyring::KeyResult> keys = Lookup(query, deadline, memory_only, slow);
+  return query;
+}
+}  // namespace
+
+void Verifier::OnCpu(async::Task task) {
+  if (cpu_ == nullptr || !cpu_->Post(std::move(task))) {
+    // No pool (tests, tools), or it is stopping: run here.
+    if (task) task();
+  }
+}
+
+void Verifier::VerifyServerKeys(const v1::VerifyServerKeysRequest& request,
+                                absl::Time deadline, Reply<v1::VerifyServerKeysResponse> done) {
+  absl::StatusOr<keyring::KeyQuery> query = KeysQueryOf(request);
+  if (!query.ok()) return done(query.status());
+  keys_.GetKeys(*query, deadline,
+                [this, query = *query, done = std::move(done)](
+                    absl::StatusOr<keyring::KeyResult> keys) mutable {
+                  done(ToResponse(query, std::move(keys)));
+                });
+}
+
+std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> Verifier::TryVerifyServerKeys(
+    const v1::VerifyServerKeysRequest& request) {
+  absl::StatusOr<keyring::KeyQuery> query = KeysQueryOf(request);
+  if (!query.ok()) return absl::StatusOr<v1::VerifyServerKeysResponse>(query.status());
+  std::optional<keyring::KeyResult> keys = keys_.TryGetKeysFromMemory(*query);
+  if (!keys) return std::nullopt;
+  return ToResponse(*query, *std::move(keys));
+}
+
+std::optional<absl::StatusOr<v1::EventVerdict>> Verifier::TryVerifyEventSignature(
+    const v1::VerifyEventSignatureRequest& request) {
+  KeyMemo memo;
+  bool slow = false;
+  absl::StatusOr<Pending> p = Prepare(request, memo, nullptr, &slow);
+  if (slow) return std::nullopt;
+  if (!p.ok()) return absl::StatusOr<v1::EventVerdict>(p.status());
+  return Finish(*p);
+}
+
+absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ToResponse(
+    const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys) {
   if (!keys.ok()) return keys.status();
   v1::VerifyServerKeysResponse out;
   out.set_server_name(keys->server_name);
@@ -172,22 +188,10 @@ absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ServerKeys(
   return out;
 }
 
-absl::StatusOr<v1::EventVerdict> Verifier::VerifyEventSignature(
-    const v1::VerifyEventSignatureRequest& request, absl::Time deadline) {
-  KeyMemo memo;
-  return VerifyEvent(request, deadline, memo);
-}
-
-// An event parsed and hashed, with the keys of the servers that must sign.
-struct Verifier::Pending {
-  core::PreparedEvent event;
-  const core::RoomVersion* room = nullptr;
-  std::map<std::string, const std::vector<core::VerifyKey>*, std::less<>> keys;
-};
 
 absl::StatusOr<Verifier::Pending> Verifier::Prepare(
-    const v1::VerifyEventSignatureRequest& request, absl::Time deadline, KeyMemo& memo,
-    bool memory_only, bool* slow) {
+    const v1::VerifyEventSignatureRequest& request, KeyMemo& memo,
+    std::vector<keyring::KeyQuery>* missing, bool* slow) {
   absl::StatusOr<const core::RoomVersion*> room =
       core::LookupRoomVersion(request.room_version());
   if (!room.ok()) return Field("room_version", room.status());
@@ -218,14 +222,15 @@ absl::StatusOr<Verifier::Pending> Verifier::Prepare(
       p.keys[server] = known;
       continue;
     }
-    absl::StatusOr<keyring::KeyResult> result = Lookup(query, deadline, memory_only, slow);
-    if (!result.ok()) {
-      if (memory_only) return result.status();
-      return absl::Status(result.status().code(),
-                          absl::StrCat("keys of ", server, ": ",
-                                       result.status().message()));
+    if (std::optional<keyring::KeyResult> r = keys_.TryGetKeysFromMemory(query)) {
+      p.keys[server] = &memo.Put(server, std::move(*r).TakeAllKeys());
+      continue;
     }
-    p.keys[server] = &memo.Put(server, std::move(*result).TakeAllKeys());
+    if (missing == nullptr) {
+      *slow = true;
+      return absl::UnavailableError("not in memory");
+    }
+    missing->push_back(std::move(query));
   }
   return p;
 }
@@ -261,56 +266,174 @@ absl::StatusOr<v1::EventVerdict> Verifier::Finish(const Pending& p) {
   return out;
 }
 
-absl::StatusOr<v1::EventVerdict> Verifier::VerifyEvent(
-    const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
-    KeyMemo& memo, bool memory_only, bool* slow) {
-  absl::StatusOr<Pending> p = Prepare(request, deadline, memo, memory_only, slow);
-  if (!p.ok()) return p.status();
-  return Finish(*p);
-}
-
-absl::StatusOr<v1::VerifyEventsResponse> Verifier::VerifyEvents(
-    const v1::VerifyEventsRequest& request, absl::Time deadline) {
-  if (static_cast<size_t>(request.events_size()) > limits_.max_events_per_batch) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("events: ", request.events_size(), " events; the limit is ",
-                     limits_.max_events_per_batch, " per call"));
-  }
+// A batch between its key lookups and its signature checks.
+struct Verifier::Batch {
   KeyMemo memo;
-  // In two passes: every event's JSON and hash work (and key lookups) first,
-  // then every signature check. Each pass keeps its own code in the
-  // instruction cache; alternating them per event made each ed25519 verify
-  // measurably slower.
   std::vector<absl::StatusOr<Pending>> pending;
-  pending.reserve(static_cast<size_t>(request.events_size()));
-  for (const v1::VerifyEventSignatureRequest& event : request.events()) {
-    pending.push_back(Prepare(event, deadline, memo, false, nullptr));
-  }
-  v1::VerifyEventsResponse out;
-  for (int i = 0; i < request.events_size(); ++i) {
-    v1::EventResult* result = out.add_results();
-    absl::StatusOr<v1::EventVerdict> v =
-        pending[i].ok() ? Finish(*pending[i]) : pending[i].status();
-    if (v.ok()) {
-      *result->mutable_verdict() = *std::move(v);
-    } else {
-      result->mutable_error()->set_code(static_cast<int>(v.status().code()));
-      result->mutable_error()->set_message(
-          absl::StrCat("events[", i, "].", v.status().message()));
+  // The servers each event still lacks keys for.
+  std::vector<std::vector<std::string>> lacking;
+  absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done;
+};
+
+void Verifier::VerifyBatch(
+    std::vector<const v1::VerifyEventSignatureRequest*> events, absl::Time deadline,
+    absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done) {
+  auto batch = std::make_shared<Batch>();
+  batch->done = std::move(done);
+  // Pass 1: every event's JSON and hash work, and the keys memory has.
+  std::vector<keyring::KeyQuery> queries;  // one per server lacking keys
+  std::map<std::string, size_t> query_of;
+  batch->pending.reserve(events.size());
+  for (const v1::VerifyEventSignatureRequest* event : events) {
+    std::vector<keyring::KeyQuery> missing;
+    batch->pending.push_back(Prepare(*event, batch->memo, &missing, nullptr));
+    batch->lacking.emplace_back();
+    for (keyring::KeyQuery& q : missing) {
+      batch->lacking.back().push_back(q.server_name);
+      auto [it, inserted] = query_of.try_emplace(q.server_name, queries.size());
+      if (inserted) {
+        queries.push_back(std::move(q));
+        continue;
+      }
+      keyring::KeyQuery& merged = queries[it->second];
+      for (std::string& id : q.key_ids) {
+        if (std::find(merged.key_ids.begin(), merged.key_ids.end(), id) == merged.key_ids.end()) {
+          merged.key_ids.push_back(std::move(id));
+        }
+      }
+      merged.minimum_valid_until_ts =
+          std::max(merged.minimum_valid_until_ts, q.minimum_valid_until_ts);
     }
   }
-  return out;
+  // Pass 2, once the keys are there: every signature check. Each pass keeps
+  // its own code in the instruction cache; alternating them per event made
+  // each ed25519 verify measurably slower.
+  auto check = [this, batch](std::map<std::string, absl::StatusOr<keyring::KeyResult>> found) {
+    std::map<std::string, const std::vector<core::VerifyKey>*> keys;
+    for (auto& [server, r] : found) {
+      if (r.ok()) keys[server] = &batch->memo.Put(server, std::move(*r).TakeAllKeys());
+    }
+    std::vector<absl::StatusOr<v1::EventVerdict>> out;
+    out.reserve(batch->pending.size());
+    for (size_t i = 0; i < batch->pending.size(); ++i) {
+      absl::StatusOr<Pending>& p = batch->pending[i];
+      for (const std::string& server : batch->lacking[i]) {
+        if (!p.ok()) break;
+        auto it = found.find(server);
+        if (it != found.end() && !it->second.ok()) {
+          p = absl::Status(it->second.status().code(),
+                           absl::StrCat("keys of ", server, ": ", it->second.status().message()));
+          break;
+        }
+        p->keys[server] = keys[server];
+      }
+      out.push_back(p.ok() ? Finish(*p) : p.status());
+    }
+    batch->done(std::move(out));
+  };
+  if (queries.empty()) return check({});
+  std::vector<std::string> servers;
+  for (const keyring::KeyQuery& q : queries) servers.push_back(q.server_name);
+  keys_.GetKeysMany(
+      std::move(queries), deadline,
+      [this, servers = std::move(servers), check = std::move(check)](
+          std::vector<absl::StatusOr<keyring::KeyResult>> results) mutable {
+        auto found = std::make_shared<std::map<std::string, absl::StatusOr<keyring::KeyResult>>>();
+        for (size_t i = 0; i < results.size(); ++i) found->emplace(servers[i], std::move(results[i]));
+        OnCpu([check = std::move(check), found]() mutable { check(std::move(*found)); });
+      });
 }
 
-absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
-    const v1::VerifyRequestAuthRequest& request, absl::Time deadline) {
+void Verifier::VerifyEventSignature(const v1::VerifyEventSignatureRequest& request,
+                                    absl::Time deadline, Reply<v1::EventVerdict> done) {
+  VerifyBatch({&request}, deadline,
+              [done = std::move(done)](std::vector<absl::StatusOr<v1::EventVerdict>> r) mutable {
+                done(std::move(r[0]));
+              });
+}
+
+void Verifier::VerifyEvents(const v1::VerifyEventsRequest& request, absl::Time deadline,
+                            Reply<v1::VerifyEventsResponse> done) {
+  if (static_cast<size_t>(request.events_size()) > limits_.max_events_per_batch) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("events: ", request.events_size(), " events; the limit is ",
+                     limits_.max_events_per_batch, " per call")));
+  }
+  std::vector<const v1::VerifyEventSignatureRequest*> events;
+  events.reserve(static_cast<size_t>(request.events_size()));
+  for (const v1::VerifyEventSignatureRequest& e : request.events()) events.push_back(&e);
+  VerifyBatch(std::move(events), deadline,
+              [done = std::move(done)](std::vector<absl::StatusOr<v1::EventVerdict>> verdicts) mutable {
+                v1::VerifyEventsResponse out;
+                for (size_t i = 0; i < verdicts.size(); ++i) {
+                  v1::EventResult* result = out.add_results();
+                  absl::StatusOr<v1::EventVerdict>& v = verdicts[i];
+                  if (v.ok()) {
+                    *result->mutable_verdict() = *std::move(v);
+                  } else {
+                    result->mutable_error()->set_code(static_cast<int>(v.status().code()));
+                    result->mutable_error()->set_message(
+                        absl::StrCat("events[", i, "].", v.status().message()));
+                  }
+                }
+                done(std::move(out));
+              });
+}
+
+namespace {
+// The key lookup one Authorization header needs, if any.
+std::optional<keyring::KeyQuery> AuthQuery(const v1::VerifyRequestAuthRequest& request, int i,
+                                           int64_t now_ms) {
+  absl::StatusOr<core::XMatrixAuthorization> auth =
+      core::ParseXMatrixAuthorization(request.authorization(i));
+  if (!auth.ok() || !core::ParseServerName(auth->origin).ok()) return std::nullopt;
+  if (auth->destination && *auth->destination != request.destination()) return std::nullopt;
+  keyring::KeyQuery query;
+  query.server_name = auth->origin;
+  query.key_ids = {auth->key_id};
+  query.minimum_valid_until_ts = now_ms;
+  query.include_raw_json = false;
+  return query;
+}
+}  // namespace
+
+void Verifier::VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request,
+                                 absl::Time deadline,
+                                 Reply<v1::VerifyRequestAuthResponse> done) {
   if (request.authorization().empty()) {
-    return absl::InvalidArgumentError("authorization: no header given");
+    return done(absl::InvalidArgumentError("authorization: no header given"));
   }
-  if (absl::Status s = core::ParseServerName(request.destination()).status();
-      !s.ok()) {
-    return Field("destination", s);
+  if (absl::Status s = core::ParseServerName(request.destination()).status(); !s.ok()) {
+    return done(Field("destination", s));
   }
+  // Every header's keys looked up together; the headers are then judged in
+  // order.
+  const int64_t now_ms = clock_.NowMs();
+  std::vector<keyring::KeyQuery> queries;
+  std::vector<int> header_of;
+  for (int i = 0; i < request.authorization_size(); ++i) {
+    if (std::optional<keyring::KeyQuery> q = AuthQuery(request, i, now_ms)) {
+      queries.push_back(*std::move(q));
+      header_of.push_back(i);
+    }
+  }
+  keys_.GetKeysMany(
+      std::move(queries), deadline,
+      [this, &request, header_of = std::move(header_of), done = std::move(done)](
+          std::vector<absl::StatusOr<keyring::KeyResult>> results) mutable {
+        std::vector<absl::StatusOr<keyring::KeyResult>> keys(
+            static_cast<size_t>(request.authorization_size()),
+            absl::NotFoundError("no lookup"));
+        for (size_t j = 0; j < results.size(); ++j) {
+          keys[static_cast<size_t>(header_of[j])] = std::move(results[j]);
+        }
+        done(AuthVerdict(request, keys));
+      });
+}
+
+absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::AuthVerdict(
+    const v1::VerifyRequestAuthRequest& request,
+    const std::vector<absl::StatusOr<keyring::KeyResult>>& looked_up) {
   core::FederationRequest fed;
   fed.method = request.method();
   fed.uri = request.uri();
@@ -332,13 +455,9 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
       last_error = Field(absl::StrCat("authorization[", i, "].origin"), s);
       continue;
     }
-    keyring::KeyQuery query;
-    query.server_name = auth->origin;
-    query.key_ids = {auth->key_id};
-    query.minimum_valid_until_ts = clock_.NowMs();
     std::vector<core::VerifyKey> keys;
     if (!auth->destination || *auth->destination == fed.destination) {
-      absl::StatusOr<keyring::KeyResult> result = keys_.GetKeys(query, deadline);
+      const absl::StatusOr<keyring::KeyResult>& result = looked_up[static_cast<size_t>(i)];
       if (!result.ok()) {
         // A body that is not JSON is the caller's error, whatever the keys
         // (checked here, off the common path, rather than parsed twice).
@@ -368,7 +487,13 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::VerifyRequestAuth(
   return out;
 }
 
-absl::StatusOr<v1::CheckCertificateResponse> Verifier::CheckCertificate(
+void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
+                                absl::Time deadline,
+                                Reply<v1::CheckCertificateResponse> done) {
+  done(CheckCertificateNow(request, deadline));
+}
+
+absl::StatusOr<v1::CheckCertificateResponse> Verifier::CheckCertificateNow(
     const v1::CheckCertificateRequest& request, absl::Time deadline) {
   if (certificates_ == nullptr) {
     return absl::FailedPreconditionError("CheckCertificate: no certificate policy configured");

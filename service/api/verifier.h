@@ -2,6 +2,13 @@
 // KeyRing. No gRPC types here beyond the generated messages, so the logic is
 // tested without a server; grpc_service.cc only schedules and maps statuses.
 //
+// Asynchronous: each operation returns at once and answers through its
+// callback exactly once. Key lookups never hold the calling thread; once the
+// keys are there, the signature checks run on the `cpu` executor (the
+// bounded worker pool), or inline when none is given. A batch asks the
+// keyring for every server it lacks at once. The request must stay alive
+// until the callback has run.
+//
 // Thread-safe (stateless apart from its dependencies, which are thread-safe).
 // Errors follow the API: InvalidArgumentError naming the field for unusable
 // input; NotFound/Unavailable/DeadlineExceeded from the keyring when keys
@@ -10,10 +17,12 @@
 #define KEYVERIFIER_SERVICE_API_VERIFIER_H_
 
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "keyverifier/v1/service.pb.h"
+#include "service/async/callback.h"
 #include "service/clock/clock.h"
 #include "service/keyring/keyring.h"
 #include "service/observe/observer.h"
@@ -32,20 +41,33 @@ class Verifier {
   // FailedPreconditionError.
   Verifier(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
            observe::Observer& observer = observe::NoopObserver(),
-           const tls::CertificateChecker* certificates = nullptr)
+           const tls::CertificateChecker* certificates = nullptr,
+           async::Executor* cpu = nullptr)
       : keys_(keys), clock_(clock), limits_(limits), observer_(observer),
-        certificates_(certificates) {}
+        certificates_(certificates), cpu_(cpu) {}
 
-  absl::StatusOr<v1::VerifyServerKeysResponse> VerifyServerKeys(
-      const v1::VerifyServerKeysRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::EventVerdict> VerifyEventSignature(
-      const v1::VerifyEventSignatureRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::VerifyEventsResponse> VerifyEvents(
-      const v1::VerifyEventsRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::VerifyRequestAuthResponse> VerifyRequestAuth(
-      const v1::VerifyRequestAuthRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::CheckCertificateResponse> CheckCertificate(
-      const v1::CheckCertificateRequest& request, absl::Time deadline);
+  template <typename T>
+  using Reply = async::Callback<T>;
+
+  void VerifyServerKeys(const v1::VerifyServerKeysRequest& request, absl::Time deadline,
+                        Reply<v1::VerifyServerKeysResponse> done);
+  void VerifyEventSignature(const v1::VerifyEventSignatureRequest& request,
+                            absl::Time deadline, Reply<v1::EventVerdict> done);
+  void VerifyEvents(const v1::VerifyEventsRequest& request, absl::Time deadline,
+                    Reply<v1::VerifyEventsResponse> done);
+  void VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request, absl::Time deadline,
+                         Reply<v1::VerifyRequestAuthResponse> done);
+  // Live mode waits for the handshake: call it on a worker thread.
+  void CheckCertificate(const v1::CheckCertificateRequest& request, absl::Time deadline,
+                        Reply<v1::CheckCertificateResponse> done);
+
+  // Blocking forms of the above, for tools and tests.
+  template <typename Resp, typename Req>
+  absl::StatusOr<Resp> Wait(void (Verifier::*method)(const Req&, absl::Time, Reply<Resp>),
+                            const Req& request, absl::Time deadline) {
+    return async::Wait<Resp>(
+        [&](Reply<Resp> cb) { (this->*method)(request, deadline, std::move(cb)); });
+  }
 
   // The same answers when every key needed is already in memory, without
   // blocking on the store or the network; nullopt when the call must take
@@ -58,29 +80,35 @@ class Verifier {
  private:
   class KeyMemo;
   struct Pending;
-  // Parses and hashes one event and gathers its signers' keys. With
-  // `memory_only`, a key not in memory sets *slow and returns early.
+  struct Batch;
+  // Parses and hashes one event and gathers its signers' keys from the memo
+  // or memory; the queries for keys not in memory go to *missing (null:
+  // memory only, and a missing key sets *slow).
   absl::StatusOr<Pending> Prepare(const v1::VerifyEventSignatureRequest& request,
-                                  absl::Time deadline, KeyMemo& memo, bool memory_only,
+                                  KeyMemo& memo, std::vector<keyring::KeyQuery>* missing,
                                   bool* slow);
   // The signature checks and the verdict.
   absl::StatusOr<v1::EventVerdict> Finish(const Pending& pending);
-  absl::StatusOr<v1::EventVerdict> VerifyEvent(
-      const v1::VerifyEventSignatureRequest& request, absl::Time deadline,
-      KeyMemo& memo, bool memory_only = false, bool* slow = nullptr);
-  // GetKeys, or with `memory_only` TryGetKeysFromMemory (setting *slow when
-  // the keys are not in memory).
-  absl::StatusOr<keyring::KeyResult> Lookup(const keyring::KeyQuery& query,
-                                            absl::Time deadline, bool memory_only, bool* slow);
-  absl::StatusOr<v1::VerifyServerKeysResponse> ServerKeys(
-      const v1::VerifyServerKeysRequest& request, absl::Time deadline, bool memory_only,
-      bool* slow);
+  // Every event of a batch: prepared, the keys missing from memory looked up
+  // together, then checked (on the cpu executor).
+  void VerifyBatch(std::vector<const v1::VerifyEventSignatureRequest*> events,
+                   absl::Time deadline,
+                   absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done);
+  void OnCpu(async::Task task);
+  absl::StatusOr<v1::VerifyServerKeysResponse> ToResponse(
+      const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys);
+  absl::StatusOr<v1::VerifyRequestAuthResponse> AuthVerdict(
+      const v1::VerifyRequestAuthRequest& request,
+      const std::vector<absl::StatusOr<keyring::KeyResult>>& keys);
+  absl::StatusOr<v1::CheckCertificateResponse> CheckCertificateNow(
+      const v1::CheckCertificateRequest& request, absl::Time deadline);
 
   keyring::KeyRing& keys_;
   const Clock& clock_;
   VerifierLimits limits_;
   observe::Observer& observer_;
   const tls::CertificateChecker* const certificates_;
+  async::Executor* const cpu_;
 };
 
 }  // namespace keyverifier::api

@@ -116,8 +116,23 @@ absl::StatusOr<core::PinnedNotary> Notary(const v1::Config::Fetch::Notary& n, in
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const ReadFile& read_file,
                                                  const Clock& clock, observe::Observer& observer,
-                                                 observe::Logger& log) {
+                                                 observe::Logger& log, async::Executor* cpu) {
   std::unique_ptr<App> app(new App());
+
+  // Every outbound request and lookup runs on one event loop; the keyring's
+  // store work on a small pool of its own.
+  net::FetchEngine::Options engine;
+  engine.max_connections = static_cast<int>(Or(c.fetch().max_connections(), 256));
+  // libcurl would limit per address; the per-destination limit is per
+  // server name, in the federation client (many names share an address).
+  engine.max_connections_per_host = engine.max_connections;
+  absl::StatusOr<std::unique_ptr<net::FetchEngine>> fetch_engine = net::FetchEngine::Create(engine);
+  if (!fetch_engine.ok()) return Bad("fetch", fetch_engine.status().message());
+  app->engine_ = *std::move(fetch_engine);
+  absl::StatusOr<std::unique_ptr<async::WorkerPool>> key_pool =
+      async::WorkerPool::Create(2, 1 << 20, "kv-keys");
+  if (!key_pool.ok()) return key_pool.status();
+  app->key_pool_ = *std::move(key_pool);
 
   absl::StatusOr<std::unique_ptr<store::KeyStore>> store = MakeStore(c, &app->store_kind_);
   if (!store.ok()) return store.status();
@@ -156,7 +171,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   for (const auto& h : c.dns().hosts()) {
     dns.host_overrides[h.host()].assign(h.addresses().begin(), h.addresses().end());
   }
-  absl::StatusOr<std::unique_ptr<net::CaresResolver>> resolver = net::CaresResolver::Create(dns);
+  absl::StatusOr<std::unique_ptr<net::CaresResolver>> resolver =
+      net::CaresResolver::Create(*app->engine_, dns);
   if (!resolver.ok()) return Bad("dns", resolver.status().message());
   app->resolver_ = *std::move(resolver);
 
@@ -164,7 +180,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   http.connect_timeout = absl::Milliseconds(Or(c.fetch().connect_timeout_ms(), 5000));
   http.total_timeout = absl::Milliseconds(Or(c.fetch().request_timeout_ms(), 30000));
   absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> client =
-      net::CurlHttpClient::Create(*app->peer_verifier_, *app->filter_, http);
+      net::CurlHttpClient::Create(*app->engine_, *app->peer_verifier_, *app->filter_, http);
   if (!client.ok()) return Bad("fetch", client.status().message());
   app->http_ = *std::move(client);
   if (c.fetch().well_known_port() > 65535) {
@@ -173,8 +189,15 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   app->well_known_ = std::make_unique<net::HttpsWellKnownFetcher>(
       *app->http_, *app->resolver_,
       net::HttpsWellKnownFetcher::Options{5, static_cast<uint16_t>(Or(c.fetch().well_known_port(), 443))});
+  net::ServerDiscovery::Options discovery;
+  discovery.well_known_timeout = absl::Milliseconds(Or(c.fetch().well_known_timeout_ms(), 10000));
   app->discovery_ = std::make_unique<net::ServerDiscovery>(
-      *app->resolver_, *app->well_known_, *app->filter_, clock, net::ServerDiscovery::Options{});
+      *app->resolver_, *app->well_known_, *app->filter_, clock, discovery);
+  app->federation_ = std::make_unique<net::FederationClient>(
+      *app->discovery_, *app->http_,
+      net::FederationClient::Options{
+          static_cast<int>(Or(c.fetch().max_endpoints(), 4)),
+          static_cast<int>(Or(c.fetch().max_connections_per_host(), 4))});
 
   if (!c.fetch().disabled()) {
     fetch::KeySources::Options order;
@@ -190,13 +213,15 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
                  absl::StrCat("\"", o, "\" is not direct_first, notaries_first or direct_only"));
     }
     order.quorum = static_cast<int>(Or(c.fetch().quorum(), 1));
-    app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->discovery_, *app->http_);
+    app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->federation_);
+    fetch::NotaryFetcher::Options notary_options;
+    notary_options.batch_size = Or(c.fetch().notary_batch_size(), 100);
     std::vector<fetch::KeyFetcher*> notaries;
     for (int i = 0; i < c.fetch().notaries_size(); ++i) {
       absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);
       if (!n.ok()) return n.status();
       app->notaries_.push_back(
-          std::make_unique<fetch::NotaryFetcher>(*std::move(n), *app->discovery_, *app->http_));
+          std::make_unique<fetch::NotaryFetcher>(*std::move(n), *app->federation_, notary_options));
       notaries.push_back(app->notaries_.back().get());
     }
     absl::StatusOr<std::unique_ptr<fetch::KeySources>> sources =
@@ -214,24 +239,33 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     trusted = *std::move(keys);
   }
   app->trusted_ = std::make_unique<keyring::TrustedKeyRing>(std::move(trusted));
+  keyring::FetchingKeyRing::Options ring;
+  ring.fetch_timeout = absl::Milliseconds(Or(c.fetch().budget_ms(), 30000));
+  ring.failure_backoff_initial = absl::Seconds(Or(c.fetch().failure_backoff_seconds(), 60));
+  ring.failure_backoff_max = absl::Seconds(Or(c.fetch().failure_backoff_max_seconds(), 3600));
+  ring.miss_backoff_initial = absl::Seconds(Or(c.fetch().miss_backoff_seconds(), 60));
+  ring.miss_backoff_max = absl::Seconds(Or(c.fetch().miss_backoff_max_seconds(), 3600));
+  ring.new_servers_per_second = Or(c.fetch().new_servers_per_second(), 100);
+  ring.new_servers_burst = Or(c.fetch().new_servers_burst(), 2000);
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
-      *app->store_, app->sources_.get(), clock, observer, keyring::FetchingKeyRing::Options{});
+      *app->store_, app->sources_.get(), *app->key_pool_, *app->engine_, clock, observer, ring);
   app->keyring_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
   if (!c.refresher().disabled() && app->sources_ != nullptr) {
     keyring::Refresher::Options r;
     r.interval = absl::Seconds(Or(c.refresher().interval_seconds(), 30));
-    r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 4));
+    r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 64));
     app->refresher_ = std::make_unique<keyring::Refresher>(*app->fetching_, clock, observer, r);
   }
+  tls::CertificateChecker::Options checker;
+  checker.engine = app->engine_.get();
   app->checker_ = std::make_unique<tls::CertificateChecker>(
-      *app->policy_, app->discovery_.get(), *app->filter_, clock,
-      tls::CertificateChecker::Options{}, fingerprints);
+      *app->policy_, app->discovery_.get(), *app->filter_, clock, checker, fingerprints);
 
   api::VerifierLimits limits;
   limits.max_events_per_batch = c.limits().max_events_per_batch();
   limits.max_event_bytes = c.limits().max_event_bytes();
   app->verifier_ = std::make_unique<api::Verifier>(*app->keyring_, clock, limits, observer,
-                                                   app->checker_.get());
+                                                   app->checker_.get(), cpu);
   (void)log;
   return app;
 }
@@ -242,8 +276,16 @@ void App::Start() {
   if (refresher_) refresher_->Start();
 }
 
+void App::StopFetching() {
+  // Fetches and lookups in flight end with CancelledError, and their
+  // callers are answered.
+  if (engine_) engine_->Stop();
+}
+
 void App::Stop() {
+  StopFetching();
   if (refresher_) refresher_->Stop();
+  if (key_pool_) key_pool_->Stop();
 }
 
 std::string App::Describe() const {

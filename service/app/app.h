@@ -27,7 +27,10 @@
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/refresher.h"
 #include "service/keyring/trusted_keys.h"
+#include "service/async/worker_pool.h"
 #include "service/net/cares_resolver.h"
+#include "service/net/federation_client.h"
+#include "service/net/fetch_engine.h"
 #include "service/net/discovery.h"
 #include "service/net/http_client.h"
 #include "service/net/ip_filter.h"
@@ -49,13 +52,17 @@ class App {
                                                      const ReadFile& read_file,
                                                      const Clock& clock,
                                                      observe::Observer& observer,
-                                                     observe::Logger& log);
+                                                     observe::Logger& log,
+                                                     async::Executor* cpu = nullptr);
   ~App();
 
   api::Verifier& verifier() { return *verifier_; }
   keyring::KeyRing& keyring() { return *keyring_; }
   // Starts the refresher (if enabled); Stop joins it.
   void Start();
+  // Cancels every fetch in flight (their callers are answered); first step
+  // of shutting down, before the gRPC service waits for its calls.
+  void StopFetching();
   void Stop();
 
   // What was built, for the start-up log line.
@@ -66,6 +73,8 @@ class App {
 
   std::string store_kind_;
   std::unique_ptr<store::KeyStore> store_;
+  std::unique_ptr<net::FetchEngine> engine_;
+  std::unique_ptr<async::WorkerPool> key_pool_;
   std::unique_ptr<net::IpFilter> filter_;
   std::unique_ptr<tls::CertificatePolicy> policy_;
   std::unique_ptr<tls::PolicyPeerVerifier> peer_verifier_;
@@ -73,6 +82,7 @@ class App {
   std::unique_ptr<net::CurlHttpClient> http_;
   std::unique_ptr<net::HttpsWellKnownFetcher> well_known_;
   std::unique_ptr<net::ServerDiscovery> discovery_;
+  std::unique_ptr<net::FederationClient> federation_;
   std::unique_ptr<fetch::DirectFetcher> direct_;
   std::vector<std::unique_ptr<fetch::NotaryFetcher>> notaries_;
   std::unique_ptr<fetch::KeySources> sources_;

@@ -4,19 +4,23 @@
 // A fetcher returns the validated key response it got (self-signatures and,
 // for notaries, the notary's signature already checked by the core); whether
 // that answer is good enough for the request is decided by the caller
-// (KeySources). Implementations are thread-safe. Errors: UnavailableError
+// (KeySources). Asynchronous: the callback runs once, on the thread that
+// completed the fetch. Implementations are thread-safe. Errors: UnavailableError
 // when the source could not be reached or served nothing usable (the message
 // says what), PermissionDeniedError when the address filter or certificate
-// policy refused the connection, DeadlineExceededError.
+// policy refused the connection, DeadlineExceededError, CancelledError
+// (shutdown).
 #ifndef KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
 #define KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/core/server_keys.h"
 
 namespace keyverifier::fetch {
@@ -39,13 +43,27 @@ struct KeyRequest {
 // old) and the response is valid until at least the minimum.
 bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request);
 
+// One answer per server asked; the whole fails only if the source could not
+// be asked at all.
+using KeysByServer = std::map<std::string, absl::StatusOr<core::ServerKeys>>;
+
 class KeyFetcher {
  public:
   virtual ~KeyFetcher() = default;
   // "origin", or the notary's server name.
   virtual const std::string& source() const = 0;
-  virtual absl::StatusOr<core::ServerKeys> Fetch(const KeyRequest& request,
-                                                 absl::Time deadline) = 0;
+  virtual void Fetch(const KeyRequest& request, absl::Time deadline,
+                     async::Callback<core::ServerKeys> done) = 0;
+  // Many servers at once. By default every request is fetched concurrently
+  // on its own; a notary sends them in batches.
+  virtual void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+                         async::Callback<KeysByServer> done);
+
+  absl::StatusOr<core::ServerKeys> FetchAndWait(const KeyRequest& request,
+                                                absl::Time deadline) {
+    return async::Wait<core::ServerKeys>(
+        [&](auto cb) { Fetch(request, deadline, std::move(cb)); });
+  }
 };
 
 }  // namespace keyverifier::fetch

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <thread>
+#include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -53,175 +54,302 @@ absl::StatusOr<std::unique_ptr<KeySources>> KeySources::Create(
       new KeySources(direct, std::move(notaries), options, clock, observer));
 }
 
-KeySources::~KeySources() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* running) { return *running == 0; }, &running_));
-}
-
-KeySources::Answer KeySources::AskOne(KeyFetcher* f, const KeyRequest& request,
-                                      absl::Time deadline) {
-  const absl::Time start = clock_.Now();
-  Answer a{f->source(), f->Fetch(request, deadline)};
+void KeySources::Report(const KeyFetcher* f, const absl::StatusOr<core::ServerKeys>& keys,
+                        const KeyRequest& request, absl::Duration took) {
   const char* kind = f == direct_ ? "origin" : "notary";
-  const char* outcome = !a.keys.ok() ? "error" : Satisfies(*a.keys, request) ? "ok" : "unsatisfying";
-  observer_.OnKeyFetch(kind, outcome, clock_.Now() - start);
-  return a;
+  const char* outcome = !keys.ok() ? "error" : Satisfies(*keys, request) ? "ok" : "unsatisfying";
+  observer_.OnKeyFetch(kind, outcome, took);
 }
 
-std::vector<KeySources::Answer> KeySources::AskConcurrently(
-    const std::vector<KeyFetcher*>& fetchers, const KeyRequest& request,
-    absl::Time deadline, const std::function<bool(const std::vector<Answer>&)>& enough) {
-  if (fetchers.size() == 1) return {AskOne(fetchers[0], request, deadline)};
-  struct Shared {
-    absl::Mutex mu;
-    std::vector<Answer> answers ABSL_GUARDED_BY(mu);
-    size_t pending ABSL_GUARDED_BY(mu) = 0;
-  };
-  auto shared = std::make_shared<Shared>();
-  {
-    absl::MutexLock lock(&shared->mu);
-    shared->pending = fetchers.size();
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    running_ += static_cast<int>(fetchers.size());
-  }
-  for (KeyFetcher* f : fetchers) {
-    std::thread([this, f, request, deadline, shared] {
-      Answer a = AskOne(f, request, deadline);
-      {
-        absl::MutexLock lock(&shared->mu);
-        shared->answers.push_back(std::move(a));
-        --shared->pending;
-      }
-      absl::MutexLock lock(&mu_);
-      --running_;
-    }).detach();
-  }
-  absl::MutexLock lock(&shared->mu);
-  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared->mu) {
-    return shared->pending == 0 || enough(shared->answers);
-  };
-  // The fetchers honour the deadline themselves; the margin only guards
-  // against one that does not.
-  shared->mu.AwaitWithDeadline(absl::Condition(&done), deadline + absl::Seconds(1));
-  return shared->answers;
-}
-
-absl::StatusOr<FetchResult> KeySources::Quorum(const KeyRequest& request,
-                                               absl::Time deadline) {
-  std::vector<KeyFetcher*> all = notaries_;
-  if (direct_ != nullptr) all.push_back(direct_);
-  const size_t quorum = static_cast<size_t>(options_.quorum);
-  auto groups_of = [](const std::vector<Answer>& answers) {
-    std::map<std::string, std::vector<const Answer*>> groups;
-    for (const Answer& a : answers) {
-      if (a.keys.ok()) groups[KeySetOf(*a.keys)].push_back(&a);
-    }
-    return groups;
-  };
-  std::vector<Answer> answers = AskConcurrently(
-      all, request, deadline, [&](const std::vector<Answer>& so_far) {
-        for (const auto& [set, members] : groups_of(so_far)) {
-          if (members.size() >= quorum) return true;
-        }
-        return false;
-      });
-  FetchResult result;
-  for (const Answer& a : answers) {
-    if (!a.keys.ok()) result.failures.push_back(absl::StrCat(a.source, ": ", a.keys.status().message()));
-  }
-  auto groups = groups_of(answers);
-  for (const auto& [set, members] : groups) {
-    if (members.size() < quorum) continue;
-    const Answer* best = members[0];
-    for (const Answer* m : members) {
-      result.sources.push_back(m->source);
-      if (m->keys->valid_until_ts > best->keys->valid_until_ts) best = m;
-    }
-    result.keys = *best->keys;
-    result.satisfies = Satisfies(result.keys, request);
-    return result;
-  }
-  if (groups.size() > 1) {
-    observer_.OnKeyDisagreement(request.server_name);
-    std::vector<std::string> said;
-    for (const auto& [set, members] : groups) {
-      std::vector<std::string> who;
-      for (const Answer* m : members) who.push_back(m->source);
-      said.push_back(absl::StrCat(absl::StrJoin(who, ", "), " report ", set.empty() ? "no keys" : set));
-    }
-    return absl::AbortedError(absl::StrCat("sources disagree on the keys of ", request.server_name,
-                                           " (quorum ", quorum, "): ", absl::StrJoin(said, "; ")));
-  }
-  size_t agreeing = groups.empty() ? 0 : groups.begin()->second.size();
-  return absl::UnavailableError(absl::StrCat(
-      "only ", agreeing, " of the ", quorum, " sources needed report keys for ",
-      request.server_name,
-      result.failures.empty() ? "" : absl::StrCat(": ", absl::StrJoin(result.failures, "; "))));
-}
-
-absl::StatusOr<FetchResult> KeySources::Fetch(const KeyRequest& request,
-                                              absl::Time deadline) {
-  if (options_.quorum > 1) return Quorum(request, deadline);
-
-  std::vector<std::vector<KeyFetcher*>> stages;
+std::vector<std::vector<KeyFetcher*>> KeySources::Stages() const {
   std::vector<KeyFetcher*> direct;
   if (direct_ != nullptr) direct.push_back(direct_);
   switch (options_.order) {
     case Order::kDirectFirst:
-      stages = {direct, notaries_};
-      break;
+      return {direct, notaries_};
     case Order::kNotariesFirst:
-      stages = {notaries_, direct};
-      break;
+      return {notaries_, direct};
     case Order::kDirectOnly:
-      stages = {direct};
-      break;
+      return {direct};
   }
-  FetchResult best;
-  bool have_best = false;
-  bool deadline_hit = false;
-  bool all_not_found = true;
-  for (const std::vector<KeyFetcher*>& stage : stages) {
-    if (stage.empty()) continue;
-    std::vector<Answer> answers = AskConcurrently(
-        stage, request, deadline, [&](const std::vector<Answer>& so_far) {
-          return std::any_of(so_far.begin(), so_far.end(), [&](const Answer& a) {
-            return a.keys.ok() && Satisfies(*a.keys, request);
-          });
+  return {direct};
+}
+
+// A FetchMany in progress: what each server has had so far.
+struct KeySources::Batch {
+  struct Progress {
+    KeyRequest request;
+    FetchResult best;
+    bool have_best = false;
+    bool deadline_hit = false;
+    bool all_not_found = true;
+    std::optional<absl::StatusOr<FetchResult>> result;  // set once settled
+  };
+  absl::Time deadline;
+  async::Callback<ResultsByServer> done;
+  absl::Mutex mu;
+  std::map<std::string, Progress> servers ABSL_GUARDED_BY(mu);
+  // The stage under way, and how many of its sources have not answered.
+  size_t stage ABSL_GUARDED_BY(mu) = 0;
+  size_t stage_pending ABSL_GUARDED_BY(mu) = 0;
+  bool stage_over ABSL_GUARDED_BY(mu) = false;
+};
+
+void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
+  const std::vector<std::vector<KeyFetcher*>> stages = Stages();
+  while (stage < stages.size() && stages[stage].empty()) ++stage;
+  std::vector<KeyRequest> open;
+  {
+    absl::MutexLock lock(&batch->mu);
+    for (auto& [server, p] : batch->servers) {
+      if (!p.result) open.push_back(p.request);
+    }
+    if (stage >= stages.size() || open.empty()) {
+      // Settle what is left: the best answer there was, or why there was none.
+      for (auto& [server, p] : batch->servers) {
+        if (p.result) continue;
+        if (p.have_best) {
+          p.result.emplace(std::move(p.best));
+          continue;
+        }
+        const std::string why = absl::StrCat("no source gave keys for ", server, ": ",
+                                             absl::StrJoin(p.best.failures, "; "));
+        if (p.deadline_hit) {
+          p.result.emplace(absl::DeadlineExceededError(why));
+        } else if (p.all_not_found) {
+          // Every source says the server does not exist (no such name, no address).
+          p.result.emplace(absl::NotFoundError(why));
+        } else {
+          p.result.emplace(absl::UnavailableError(why));
+        }
+      }
+    } else {
+      batch->stage = stage;
+      batch->stage_pending = stages[stage].size();
+      batch->stage_over = false;
+    }
+  }
+  if (stage >= stages.size() || open.empty()) {
+    ResultsByServer out;
+    {
+      absl::MutexLock lock(&batch->mu);
+      for (auto& [server, p] : batch->servers) out.emplace(server, *std::move(p.result));
+    }
+    batch->done(std::move(out));
+    return;
+  }
+  const absl::Time start = clock_.Now();
+  auto asked = std::make_shared<std::set<std::string>>();
+  for (const KeyRequest& r : open) asked->insert(r.server_name);
+  for (KeyFetcher* f : stages[stage]) {
+    // One answer per server from this source: merge it; the stage ends when
+    // every server is settled or every source has answered.
+    auto merge = [this, batch, f, stage, start, asked](absl::StatusOr<KeysByServer> answers) {
+      const absl::Duration took = clock_.Now() - start;
+      bool advance = false;
+      {
+        absl::MutexLock lock(&batch->mu);
+        for (auto& [server, p] : batch->servers) {
+          if (asked->count(server) == 0) continue;  // not part of this stage
+          absl::StatusOr<core::ServerKeys> keys = absl::UnavailableError("not asked");
+          if (!answers.ok()) {
+            keys = answers.status();
+          } else if (auto it = answers->find(server); it != answers->end()) {
+            keys = std::move(it->second);
+          } else {
+            continue;  // not part of this source's request
+          }
+          Report(f, keys, p.request, took);  // counted, even when too late
+          if (p.result || batch->stage_over || batch->stage != stage) continue;
+          if (!keys.ok()) {
+            p.deadline_hit |= absl::IsDeadlineExceeded(keys.status());
+            p.all_not_found &= absl::IsNotFound(keys.status());
+            p.best.failures.push_back(absl::StrCat(f->source(), ": ", keys.status().message()));
+            continue;
+          }
+          if (Satisfies(*keys, p.request)) {
+            FetchResult r;
+            r.keys = *std::move(keys);
+            r.sources = {f->source()};
+            r.satisfies = true;
+            r.failures = std::move(p.best.failures);
+            p.result.emplace(std::move(r));
+            continue;
+          }
+          p.all_not_found = false;
+          p.best.failures.push_back(absl::StrCat(f->source(), ": ", Shortfall(*keys, p.request)));
+          if (!p.have_best || keys->valid_until_ts > p.best.keys.valid_until_ts) {
+            p.best.keys = *std::move(keys);
+            p.best.sources = {f->source()};
+            p.have_best = true;
+          }
+        }
+        if (batch->stage_over || batch->stage != stage) return;
+        --batch->stage_pending;
+        const bool all_settled = std::all_of(batch->servers.begin(), batch->servers.end(),
+                                             [](const auto& e) { return e.second.result.has_value(); });
+        if (batch->stage_pending == 0 || all_settled) {
+          batch->stage_over = true;
+          advance = true;
+        }
+      }
+      if (advance) RunStage(batch, stage + 1);
+    };
+    if (open.size() == 1) {
+      const std::string server = open[0].server_name;
+      f->Fetch(open[0], batch->deadline,
+               [merge = std::move(merge), server](absl::StatusOr<core::ServerKeys> keys) mutable {
+                 KeysByServer one;
+                 one.emplace(server, std::move(keys));
+                 merge(std::move(one));
+               });
+    } else {
+      f->FetchMany(open, batch->deadline, std::move(merge));
+    }
+  }
+}
+
+// Quorum: every source asked at once; done as soon as `quorum` of them agree.
+struct KeySources::QuorumRun {
+  KeyRequest request;
+  size_t quorum = 1;
+  size_t sources = 0;
+  async::Callback<FetchResult> done;
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, absl::StatusOr<core::ServerKeys>>> answers ABSL_GUARDED_BY(mu);
+  bool finished ABSL_GUARDED_BY(mu) = false;
+};
+
+namespace {
+
+using Answers = std::vector<std::pair<std::string, absl::StatusOr<core::ServerKeys>>>;
+
+std::map<std::string, std::vector<const std::pair<std::string, absl::StatusOr<core::ServerKeys>>*>>
+GroupsOf(const Answers& answers) {
+  std::map<std::string,
+           std::vector<const std::pair<std::string, absl::StatusOr<core::ServerKeys>>*>>
+      groups;
+  for (const auto& a : answers) {
+    if (a.second.ok()) groups[KeySetOf(*a.second)].push_back(&a);
+  }
+  return groups;
+}
+
+}  // namespace
+
+void KeySources::Quorum(const KeyRequest& request, absl::Time deadline,
+                        async::Callback<FetchResult> done) {
+  std::vector<KeyFetcher*> all = notaries_;
+  if (direct_ != nullptr) all.push_back(direct_);
+  auto run = std::make_shared<QuorumRun>();
+  run->request = request;
+  run->quorum = static_cast<size_t>(options_.quorum);
+  run->sources = all.size();
+  run->done = std::move(done);
+  const absl::Time start = clock_.Now();
+  for (KeyFetcher* f : all) {
+    f->Fetch(request, deadline, [this, run, f, start](absl::StatusOr<core::ServerKeys> keys) {
+      Report(f, keys, run->request, clock_.Now() - start);
+      Answers answers;
+      {
+        absl::MutexLock lock(&run->mu);
+        if (run->finished) return;
+        run->answers.emplace_back(f->source(), std::move(keys));
+        bool reached = false;
+        for (const auto& [set, members] : GroupsOf(run->answers)) {
+          reached |= members.size() >= run->quorum;
+        }
+        if (!reached && run->answers.size() < run->sources) return;
+        run->finished = true;
+        answers = std::move(run->answers);
+      }
+      const KeyRequest& request = run->request;
+      const size_t quorum = run->quorum;
+      FetchResult result;
+      for (const auto& [source, keys] : answers) {
+        if (!keys.ok()) result.failures.push_back(absl::StrCat(source, ": ", keys.status().message()));
+      }
+      auto groups = GroupsOf(answers);
+      for (const auto& [set, members] : groups) {
+        if (members.size() < quorum) continue;
+        const auto* best = members[0];
+        for (const auto* m : members) {
+          result.sources.push_back(m->first);
+          if (m->second->valid_until_ts > best->second->valid_until_ts) best = m;
+        }
+        result.keys = *best->second;
+        result.satisfies = Satisfies(result.keys, request);
+        return run->done(std::move(result));
+      }
+      if (groups.size() > 1) {
+        observer_.OnKeyDisagreement(request.server_name);
+        std::vector<std::string> said;
+        for (const auto& [set, members] : groups) {
+          std::vector<std::string> who;
+          for (const auto* m : members) who.push_back(m->first);
+          said.push_back(absl::StrCat(absl::StrJoin(who, ", "), " report ",
+                                      set.empty() ? "no keys" : set));
+        }
+        return run->done(absl::AbortedError(
+            absl::StrCat("sources disagree on the keys of ", request.server_name, " (quorum ",
+                         quorum, "): ", absl::StrJoin(said, "; "))));
+      }
+      size_t agreeing = groups.empty() ? 0 : groups.begin()->second.size();
+      run->done(absl::UnavailableError(absl::StrCat(
+          "only ", agreeing, " of the ", quorum, " sources needed report keys for ",
+          request.server_name,
+          result.failures.empty() ? ""
+                                  : absl::StrCat(": ", absl::StrJoin(result.failures, "; ")))));
+    });
+  }
+}
+
+void KeySources::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+                           async::Callback<ResultsByServer> done) {
+  if (options_.quorum > 1) {
+    auto names = std::make_shared<std::vector<std::string>>();
+    for (const KeyRequest& r : requests) names->push_back(r.server_name);
+    auto fanin = async::Fanin<FetchResult>::Create(
+        requests.size(), [names, done = std::move(done)](
+                             std::vector<absl::StatusOr<FetchResult>> results) mutable {
+          ResultsByServer out;
+          for (size_t i = 0; i < results.size(); ++i) {
+            out.insert_or_assign((*names)[i], std::move(results[i]));
+          }
+          done(std::move(out));
         });
-    for (Answer& a : answers) {
-      if (!a.keys.ok()) {
-        deadline_hit |= absl::IsDeadlineExceeded(a.keys.status());
-        all_not_found &= absl::IsNotFound(a.keys.status());
-        best.failures.push_back(absl::StrCat(a.source, ": ", a.keys.status().message()));
-        continue;
-      }
-      if (Satisfies(*a.keys, request)) {
-        FetchResult r;
-        r.keys = *std::move(a.keys);
-        r.sources = {a.source};
-        r.satisfies = true;
-        r.failures = std::move(best.failures);
-        return r;
-      }
-      best.failures.push_back(absl::StrCat(a.source, ": ", Shortfall(*a.keys, request)));
-      if (!have_best || a.keys->valid_until_ts > best.keys.valid_until_ts) {
-        best.keys = *a.keys;
-        best.sources = {a.source};
-        have_best = true;
+    for (size_t i = 0; i < requests.size(); ++i) Quorum(requests[i], deadline, fanin->Slot(i));
+    return;
+  }
+  auto batch = std::make_shared<Batch>();
+  batch->deadline = deadline;
+  batch->done = std::move(done);
+  {
+    absl::MutexLock lock(&batch->mu);
+    for (KeyRequest& r : requests) {
+      const std::string server = r.server_name;
+      Batch::Progress& p = batch->servers[server];
+      if (p.request.server_name.empty()) {
+        p.request = std::move(r);
+      } else {  // the same server twice: ask for both
+        for (std::string& id : r.key_ids) p.request.key_ids.push_back(std::move(id));
+        p.request.minimum_valid_until_ts =
+            std::max(p.request.minimum_valid_until_ts, r.minimum_valid_until_ts);
       }
     }
   }
-  if (have_best) return best;
-  const std::string why = absl::StrCat("no source gave keys for ", request.server_name, ": ",
-                                       absl::StrJoin(best.failures, "; "));
-  if (deadline_hit) return absl::DeadlineExceededError(why);
-  // Every source says the server does not exist (no such name, no address).
-  if (all_not_found) return absl::NotFoundError(why);
-  return absl::UnavailableError(why);
+  RunStage(std::move(batch), 0);
+}
+
+void KeySources::Fetch(const KeyRequest& request, absl::Time deadline,
+                       async::Callback<FetchResult> done) {
+  if (options_.quorum > 1) return Quorum(request, deadline, std::move(done));
+  FetchMany({request}, deadline,
+            [server = request.server_name, done = std::move(done)](
+                absl::StatusOr<ResultsByServer> results) mutable {
+              if (!results.ok()) return done(results.status());
+              done(std::move(results->at(server)));
+            });
 }
 
 }  // namespace keyverifier::fetch

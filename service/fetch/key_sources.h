@@ -16,18 +16,27 @@
 // source's failure; NotFoundError when every source found no such server;
 // DeadlineExceededError).
 //
-// Thread-safe. Fetchers and the observer are borrowed. Background notary
-// calls still running when an answer is chosen finish within their deadline;
-// the destructor waits for them.
+// Asynchronous and batched: FetchMany asks each source once for every
+// server still unanswered (a notary gets one POST per batch, the origin one
+// concurrent fetch per server); a stage ends as soon as every server has a
+// satisfying answer or every source of the stage has answered. No thread
+// waits: callbacks run on the thread that completed the last answer. Answers
+// arriving after their stage ended are counted and dropped.
+//
+// Thread-safe. Fetchers and the observer are borrowed and must outlive every
+// fetch started (the fetch engine's Stop ends them all).
 #ifndef KEYVERIFIER_SERVICE_FETCH_KEY_SOURCES_H_
 #define KEYVERIFIER_SERVICE_FETCH_KEY_SOURCES_H_
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/clock/clock.h"
 #include "service/fetch/key_fetcher.h"
 #include "service/observe/observer.h"
@@ -59,11 +68,21 @@ class KeySources {
   static absl::StatusOr<std::unique_ptr<KeySources>> Create(
       KeyFetcher* direct, std::vector<KeyFetcher*> notaries, Options options,
       const Clock& clock, observe::Observer& observer);
-  ~KeySources();
 
-  absl::StatusOr<FetchResult> Fetch(const KeyRequest& request, absl::Time deadline);
+  using ResultsByServer = std::map<std::string, absl::StatusOr<FetchResult>>;
+
+  void Fetch(const KeyRequest& request, absl::Time deadline,
+             async::Callback<FetchResult> done);
+  // One result per distinct server of `requests`.
+  void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+                 async::Callback<ResultsByServer> done);
+  absl::StatusOr<FetchResult> FetchAndWait(const KeyRequest& request, absl::Time deadline) {
+    return async::Wait<FetchResult>([&](auto cb) { Fetch(request, deadline, std::move(cb)); });
+  }
 
  private:
+  struct Batch;
+  struct QuorumRun;
   KeySources(KeyFetcher* direct, std::vector<KeyFetcher*> notaries, Options options,
              const Clock& clock, observe::Observer& observer)
       : direct_(direct),
@@ -72,27 +91,18 @@ class KeySources {
         clock_(clock),
         observer_(observer) {}
 
-  struct Answer {
-    std::string source;
-    absl::StatusOr<core::ServerKeys> keys;
-  };
-  // Asks `fetchers` concurrently; returns once `enough` says so or all have
-  // answered (or the deadline passed).
-  std::vector<Answer> AskConcurrently(
-      const std::vector<KeyFetcher*>& fetchers, const KeyRequest& request,
-      absl::Time deadline,
-      const std::function<bool(const std::vector<Answer>&)>& enough);
-  Answer AskOne(KeyFetcher* f, const KeyRequest& request, absl::Time deadline);
-  absl::StatusOr<FetchResult> Quorum(const KeyRequest& request, absl::Time deadline);
+  std::vector<std::vector<KeyFetcher*>> Stages() const;
+  void RunStage(std::shared_ptr<Batch> batch, size_t stage);
+  void Quorum(const KeyRequest& request, absl::Time deadline,
+              async::Callback<FetchResult> done);
+  void Report(const KeyFetcher* f, const absl::StatusOr<core::ServerKeys>& keys,
+              const KeyRequest& request, absl::Duration took);
 
   KeyFetcher* const direct_;
   const std::vector<KeyFetcher*> notaries_;
   const Options options_;
   const Clock& clock_;
   observe::Observer& observer_;
-
-  absl::Mutex mu_;
-  int running_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace keyverifier::fetch

@@ -1,5 +1,8 @@
 #include "service/fetch/notary_fetcher.h"
 
+#include <algorithm>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/json.h"
@@ -8,61 +11,65 @@
 
 namespace keyverifier::fetch {
 
-absl::StatusOr<std::map<std::string, absl::StatusOr<core::ServerKeys>>> NotaryFetcher::Ask(
-    net::HttpRequest http_request, const std::vector<KeyRequest>& requests,
-    absl::Time deadline) {
+void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyRequest> requests,
+                        absl::Time deadline, async::Callback<KeysByServer> done) {
   // A notary may answer for many servers; a batch of n can be large.
   http_request.max_response_bytes = kMaxKeyResponseBytes * std::max<size_t>(1, requests.size());
-  absl::StatusOr<net::HttpResponse> r =
-      SendToServer(discovery_, http_, notary_.server_name, http_request, deadline);
-  if (!r.ok()) return r.status();
-  if (r->status != 200) {
-    return absl::UnavailableError(absl::StrCat("notary ", notary_.server_name,
-                                               " answered HTTP ", r->status));
-  }
-  absl::StatusOr<std::vector<absl::StatusOr<core::ServerKeys>>> entries =
-      core::ParseNotaryResponse(r->body, notary_);
-  if (!entries.ok()) return absl::UnavailableError(entries.status().message());
+  client_.Send(
+      notary_.server_name, std::move(http_request), deadline,
+      [this, requests = std::move(requests), done = std::move(done)](
+          absl::StatusOr<net::HttpResponse> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->status != 200) {
+          return done(absl::UnavailableError(
+              absl::StrCat("notary ", notary_.server_name, " answered HTTP ", r->status)));
+        }
+        absl::StatusOr<std::vector<absl::StatusOr<core::ServerKeys>>> entries =
+            core::ParseNotaryResponse(r->body, notary_);
+        if (!entries.ok()) return done(absl::UnavailableError(entries.status().message()));
 
-  std::map<std::string, absl::StatusOr<core::ServerKeys>> out;
-  std::vector<std::string> bad;
-  for (absl::StatusOr<core::ServerKeys>& e : *entries) {
-    if (!e.ok()) {
-      bad.push_back(std::string(e.status().message()));
-      continue;
-    }
-    auto it = out.find(e->server_name);
-    if (it == out.end() || !it->second.ok() ||
-        it->second->valid_until_ts < e->valid_until_ts) {
-      out.insert_or_assign(e->server_name, *std::move(e));
-    }
-  }
-  for (const KeyRequest& req : requests) {
-    if (out.count(req.server_name)) continue;
-    std::string why = absl::StrCat("notary ", notary_.server_name,
-                                   " returned no valid keys for ", req.server_name);
-    if (!bad.empty()) absl::StrAppend(&why, " (rejected: ", absl::StrJoin(bad, "; "), ")");
-    out.emplace(req.server_name, absl::UnavailableError(why));
-  }
-  return out;
+        KeysByServer out;
+        std::vector<std::string> bad;
+        for (absl::StatusOr<core::ServerKeys>& e : *entries) {
+          if (!e.ok()) {
+            bad.push_back(std::string(e.status().message()));
+            continue;
+          }
+          auto it = out.find(e->server_name);
+          if (it == out.end() || !it->second.ok() ||
+              it->second->valid_until_ts < e->valid_until_ts) {
+            out.insert_or_assign(e->server_name, *std::move(e));
+          }
+        }
+        for (const KeyRequest& req : requests) {
+          if (out.count(req.server_name)) continue;
+          std::string why = absl::StrCat("notary ", notary_.server_name,
+                                         " returned no valid keys for ", req.server_name);
+          if (!bad.empty()) absl::StrAppend(&why, " (rejected: ", absl::StrJoin(bad, "; "), ")");
+          out.emplace(req.server_name, absl::UnavailableError(why));
+        }
+        done(std::move(out));
+      });
 }
 
-absl::StatusOr<core::ServerKeys> NotaryFetcher::Fetch(const KeyRequest& request,
-                                                      absl::Time deadline) {
+void NotaryFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
+                          async::Callback<core::ServerKeys> done) {
   net::HttpRequest http_request;
   http_request.path = absl::StrCat("/_matrix/key/v2/query/", net::UrlEscape(request.server_name));
   if (request.minimum_valid_until_ts > 0) {
     absl::StrAppend(&http_request.path, "?minimum_valid_until_ts=",
                     request.minimum_valid_until_ts);
   }
-  absl::StatusOr<std::map<std::string, absl::StatusOr<core::ServerKeys>>> answers =
-      Ask(std::move(http_request), {request}, deadline);
-  if (!answers.ok()) return answers.status();
-  return answers->at(request.server_name);
+  Ask(std::move(http_request), {request}, deadline,
+      [server = request.server_name, done = std::move(done)](
+          absl::StatusOr<KeysByServer> answers) mutable {
+        if (!answers.ok()) return done(answers.status());
+        done(std::move(answers->at(server)));
+      });
 }
 
-absl::StatusOr<std::map<std::string, absl::StatusOr<core::ServerKeys>>>
-NotaryFetcher::FetchMany(const std::vector<KeyRequest>& requests, absl::Time deadline) {
+void NotaryFetcher::PostBatch(std::vector<KeyRequest> requests, absl::Time deadline,
+                              async::Callback<KeysByServer> done) {
   // {"server_keys": {"a.org": {"ed25519:x": {"minimum_valid_until_ts": N}}, "b.org": {}}}
   core::Value servers = core::Value::Object();
   for (const KeyRequest& req : requests) {
@@ -79,12 +86,51 @@ NotaryFetcher::FetchMany(const std::vector<KeyRequest>& requests, absl::Time dea
   core::Value body = core::Value::Object();
   body.Set("server_keys", std::move(servers));
   absl::StatusOr<std::string> json = core::CanonicalJson(body);
-  if (!json.ok()) return json.status();
+  if (!json.ok()) return done(json.status());
   net::HttpRequest http_request;
   http_request.method = "POST";
   http_request.path = "/_matrix/key/v2/query";
   http_request.body = *std::move(json);
-  return Ask(std::move(http_request), requests, deadline);
+  Ask(std::move(http_request), std::move(requests), deadline, std::move(done));
+}
+
+void NotaryFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+                              async::Callback<KeysByServer> done) {
+  const size_t chunk = std::max<size_t>(1, options_.batch_size);
+  if (requests.size() <= chunk) return PostBatch(std::move(requests), deadline, std::move(done));
+  std::vector<std::vector<KeyRequest>> batches;
+  for (size_t i = 0; i < requests.size(); i += chunk) {
+    batches.emplace_back(requests.begin() + i,
+                         requests.begin() + std::min(requests.size(), i + chunk));
+  }
+  // Every batch in flight at once; a batch that failed as a whole gives
+  // each of its servers that error.
+  auto names = std::make_shared<std::vector<std::vector<std::string>>>();
+  for (const auto& b : batches) {
+    names->emplace_back();
+    for (const KeyRequest& r : b) names->back().push_back(r.server_name);
+  }
+  auto fanin = async::Fanin<KeysByServer>::Create(
+      batches.size(), [names, done = std::move(done)](
+                          std::vector<absl::StatusOr<KeysByServer>> results) mutable {
+        KeysByServer out;
+        bool any = false;
+        absl::Status last;
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (results[i].ok()) {
+            any = true;
+            for (auto& [server, keys] : *results[i]) out.insert_or_assign(server, std::move(keys));
+          } else {
+            last = results[i].status();
+            for (const std::string& server : (*names)[i]) out.insert_or_assign(server, last);
+          }
+        }
+        if (!any) return done(last);
+        done(std::move(out));
+      });
+  for (size_t i = 0; i < batches.size(); ++i) {
+    PostBatch(std::move(batches[i]), deadline, fanin->Slot(i));
+  }
 }
 
 }  // namespace keyverifier::fetch

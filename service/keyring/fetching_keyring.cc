@@ -1,11 +1,11 @@
 #include "service/keyring/fetching_keyring.h"
 
 #include <algorithm>
-#include <functional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "service/clock/backoff.h"
 #include "service/core/server_name.h"
 
@@ -18,13 +18,31 @@ bool StoreRefused(const absl::Status& s) {
   return absl::IsFailedPrecondition(s) || absl::IsInvalidArgument(s);
 }
 
+bool HasKey(const std::vector<store::StoredKey>& keys, const std::string& id) {
+  return std::any_of(keys.begin(), keys.end(),
+                     [&](const store::StoredKey& k) { return k.key.key_id == id; });
+}
+
 }  // namespace
 
+// One caller waiting for a flight: answered exactly once, by the flight or
+// by its deadline, whichever comes first.
+struct FetchingKeyRing::Waiter {
+  KeyQuery query;
+  async::Callback<KeyResult> done;
+  bool retried = false;  // joined a second flight already
+  absl::Mutex mu;
+  bool answered ABSL_GUARDED_BY(mu) = false;
+  std::optional<async::Scheduler::TimerId> timer ABSL_GUARDED_BY(mu);
+};
+
 FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,
+                                 async::Executor& executor, async::Scheduler& scheduler,
                                  const Clock& clock, observe::Observer& observer,
                                  Options options)
-    : store_(store), sources_(sources), clock_(clock), observer_(observer),
-      options_(options) {}
+    : store_(store), sources_(sources), executor_(executor), scheduler_(scheduler),
+      clock_(clock), observer_(observer), options_(options),
+      new_servers_(options.new_servers_per_second, options.new_servers_burst) {}
 
 bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
                               const KeyQuery& query) {
@@ -77,130 +95,362 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   }
 }
 
-void FetchingKeyRing::Touch(const std::string& server) {
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(server);
-  if (it != entries_.end()) it->second.last_asked = clock_.Now();
+FetchingKeyRing::WaiterPtr FetchingKeyRing::NewWaiter(KeyQuery query, absl::Time deadline,
+                                                      async::Callback<KeyResult> done) {
+  auto w = std::make_shared<Waiter>();
+  w->query = std::move(query);
+  w->done = std::move(done);
+  if (deadline != absl::InfiniteFuture()) {
+    std::weak_ptr<Waiter> weak = w;
+    async::Scheduler::TimerId id = scheduler_.RunAt(deadline, [this, weak] {
+      if (WaiterPtr w = weak.lock()) {
+        Answer(w, absl::DeadlineExceededError(absl::StrCat(
+                      "keys of ", w->query.server_name,
+                      " not obtained before the call's deadline; the fetch goes on")));
+      }
+    });
+    absl::MutexLock lock(&w->mu);
+    if (!w->answered) w->timer = id;
+  }
+  return w;
 }
 
-absl::StatusOr<KeyResult> FetchingKeyRing::Store(const std::string& server,
-                                                 fetch::FetchResult fetched,
-                                                 const KeyQuery& query, Entry entry) {
+void FetchingKeyRing::Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r) {
+  std::optional<async::Scheduler::TimerId> timer;
+  {
+    absl::MutexLock lock(&w->mu);
+    if (w->answered) return;
+    w->answered = true;
+    timer = w->timer;
+  }
+  if (timer) scheduler_.Cancel(*timer);
+  w->done(std::move(r));
+}
+
+void FetchingKeyRing::Join(std::vector<WaiterPtr> waiters, bool force) {
+  std::vector<std::string> start;
+  {
+    absl::MutexLock lock(&mu_);
+    for (WaiterPtr& w : waiters) {
+      auto [it, inserted] = flights_.try_emplace(w->query.server_name);
+      if (inserted) start.push_back(w->query.server_name);
+      it->second.force |= force;
+      it->second.waiters.push_back(std::move(w));
+    }
+  }
+  if (start.empty()) return;
+  if (!executor_.Post([this, start]() mutable { StartFlights(std::move(start)); })) {
+    // Shutting down: nothing is fetched any more.
+    for (const std::string& server : start) {
+      std::vector<WaiterPtr> stranded;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = flights_.find(server);
+        if (it == flights_.end()) continue;
+        stranded = std::move(it->second.waiters);
+        flights_.erase(it);
+      }
+      for (const WaiterPtr& w : stranded) {
+        Answer(w, absl::CancelledError("the service is shutting down"));
+      }
+    }
+  }
+}
+
+bool FetchingKeyRing::BackedOff(const Entry& entry, const KeyQuery& query, absl::Time now) {
+  bool missing_any = false;
+  for (const std::string& id : query.key_ids) {
+    if (HasKey(entry.keys, id)) continue;
+    missing_any = true;
+    auto it = entry.missing_ids.find(id);
+    const absl::Time until = it == entry.missing_ids.end()
+                                 ? entry.unknown_ids.retry_after
+                                 : std::max(it->second.retry_after, entry.unknown_ids.retry_after);
+    if (until <= now) return false;
+  }
+  if (missing_any) return true;
+  // Every key id is known: what is missing is validity.
+  return entry.short_validity.retry_after > now;
+}
+
+void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
+  const absl::Time now = clock_.Now();
+  std::vector<fetch::KeyRequest> to_fetch;
+  std::vector<std::string> settled;
+  for (const std::string& server : servers) {
+    absl::StatusOr<Entry> stored = LoadFromStore(server);
+    Entry entry;
+    std::vector<WaiterPtr> waiters;
+    bool force = false;
+    bool seen = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = entries_.find(server); it != entries_.end()) {
+        entry = it->second;  // what memory had, if the store cannot be read
+        seen = true;
+      }
+      if (stored.ok()) {
+        stored->failures = entry.failures;
+        stored->retry_after = entry.retry_after;
+        stored->missing_ids = std::move(entry.missing_ids);
+        stored->short_validity = entry.short_validity;
+        stored->unknown_ids = entry.unknown_ids;
+        entry = *std::move(stored);
+      }
+      entry.last_asked = now;
+      Flight& flight = flights_[server];
+      flight.store_read = stored.ok();
+      waiters = flight.waiters;
+      force = flight.force;
+      flight.entry = entry;
+    }
+    // What the waiters need beyond what is known, unless it is backing off.
+    fetch::KeyRequest request(server);
+    bool fetch = force;
+    for (const WaiterPtr& w : waiters) {
+      if (Answers(entry.keys, w->query)) continue;
+      if (BackedOff(entry, w->query, now)) continue;
+      fetch = true;
+      for (const std::string& id : w->query.key_ids) {
+        if (!HasKey(entry.keys, id) &&
+            std::find(request.key_ids.begin(), request.key_ids.end(), id) ==
+                request.key_ids.end()) {
+          request.key_ids.push_back(id);
+        }
+      }
+      request.minimum_valid_until_ts =
+          std::max(request.minimum_valid_until_ts, w->query.minimum_valid_until_ts);
+    }
+    if (fetch && (sources_ == nullptr || (!force && now < entry.retry_after))) fetch = false;
+    if (fetch && !seen && stored.ok() && entry.keys.empty()) {
+      absl::MutexLock lock(&mu_);
+      if (!new_servers_.TryTake(now)) {
+        flights_[server].throttled = true;
+        fetch = false;
+      }
+    }
+    if (!fetch) {
+      settled.push_back(server);
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      flights_[server].request = request;
+    }
+    to_fetch.push_back(std::move(request));
+  }
+  for (const std::string& server : settled) FinishFlight(server, std::nullopt);
+  if (to_fetch.empty()) return;
+  sources_->FetchMany(
+      std::move(to_fetch), now + options_.fetch_timeout,
+      [this](absl::StatusOr<fetch::KeySources::ResultsByServer> results) {
+        auto finish = [this, results = std::move(results)]() mutable {
+          if (!results.ok()) return;  // FetchMany answers per server
+          for (auto& [server, r] : *results) FinishFlight(server, std::move(r));
+        };
+        // Off the fetch engine's thread: storing may wait on the disk.
+        auto shared = std::make_shared<decltype(finish)>(std::move(finish));
+        if (!executor_.Post([shared] { (*shared)(); })) (*shared)();
+      });
+}
+
+absl::Status FetchingKeyRing::Store(const std::string& server,
+                                    const fetch::FetchResult& fetched, Entry& entry,
+                                    bool* unstored) {
   const int64_t now_ms = clock_.NowMs();
   const std::string source =
       fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
-  KeySource ks{KeySource::Kind::kOrigin, ""};
-  if (source != server) ks = {KeySource::Kind::kNotary, source};
-  entry.failures = 0;
-  entry.retry_after = absl::InfinitePast();
-
   absl::StatusOr<store::WriteResult> written = store_.StoreResponse(fetched.keys, source, now_ms);
   if (!written.ok() && StoreRefused(written.status())) return written.status();
   absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
   if (!reloaded.ok()) {
-    // The store failed: answer with what was fetched. Memory keeps what it
-    // knew, and the next miss tries the store again.
-    Remember(server, std::move(entry));
-    KeyResult r;
-    r.server_name = server;
-    r.verify_keys = fetched.keys.verify_keys;
-    r.old_verify_keys = fetched.keys.old_verify_keys;
-    r.source = ks;
-    if (query.include_raw_json) r.raw_json.push_back(fetched.keys.raw_json);
-    return r;
+    // The store failed: the fetched keys answer this flight's callers but
+    // do not enter memory; the next miss tries the store again.
+    *unstored = true;
+    return absl::OkStatus();
   }
   for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
   entry.keys = std::move(reloaded->keys);
   entry.responses = std::move(reloaded->responses);
-  KeyResult r = ToResult(server, entry, ks, query.include_raw_json);
-  Remember(server, std::move(entry));
-  return r;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<KeyResult> FetchingKeyRing::Miss(const KeyQuery& query, bool force,
-                                                absl::Time deadline) {
-  const std::string& server = query.server_name;
-  absl::StatusOr<Entry> stored = LoadFromStore(server);
+void FetchingKeyRing::FinishFlight(const std::string& server,
+                                   std::optional<absl::StatusOr<fetch::FetchResult>> fetched) {
+  const absl::Time now = clock_.Now();
   Entry entry;
-  int failures = 0;
-  absl::Time retry_after = absl::InfinitePast();
+  fetch::KeyRequest request;
+  bool store_read = true;
+  bool throttled = false;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = entries_.find(server); it != entries_.end()) {
-      entry = it->second;  // what memory had, if the store cannot be read
-      failures = it->second.failures;
-      retry_after = it->second.retry_after;
+    auto it = flights_.find(server);
+    if (it == flights_.end()) return;
+    entry = std::move(it->second.entry);
+    request = it->second.request;
+    store_read = it->second.store_read;
+    throttled = it->second.throttled;
+  }
+  KeySource source{KeySource::Kind::kCache, ""};
+  absl::Status error;
+  bool unstored = false;
+  if (!fetched && throttled) {
+    error = absl::ResourceExhaustedError(absl::StrCat(
+        "too many server names never seen before; ", server, " is not fetched now (at most ",
+        options_.new_servers_per_second, " new names a second)"));
+  } else if (!fetched) {
+    error = absl::NotFoundError(
+        sources_ == nullptr
+            ? absl::StrCat("no keys known for ", server, " and no key sources configured")
+            : absl::StrCat("no keys known for ", server, "; fetching is backing off until ",
+                           absl::FormatTime(std::max(entry.retry_after,
+                                                     entry.short_validity.retry_after))));
+  } else {
+    absl::StatusOr<fetch::FetchResult>& r = *fetched;
+    if (r.ok() && r->keys.server_name != server) {
+      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
+                                              ", got those of ", r->keys.server_name));
+    }
+    if (r.ok()) {
+      if (absl::Status s = Store(server, *r, entry, &unstored); !s.ok()) {
+        // Refused: known keys stay as they were, the refused ones are not served.
+        r = absl::UnavailableError(
+            absl::StrCat("the key store refused the fetched keys: ", s.message()));
+      }
+    }
+    if (r.ok()) {
+      entry.failures = 0;
+      entry.retry_after = absl::InfinitePast();
+      const std::string& first = r->sources.empty() ? "origin" : r->sources[0];
+      source = first == "origin" ? KeySource{KeySource::Kind::kOrigin, ""}
+                                 : KeySource{KeySource::Kind::kNotary, first};
+      // What was asked and not given is a miss of its own, backed off.
+      bool lacked = false;
+      for (const std::string& id : request.key_ids) {
+        if (HasKey(entry.keys, id)) {
+          entry.missing_ids.erase(id);
+          continue;
+        }
+        lacked = true;
+        Miss& m = entry.missing_ids[id];
+        ++m.count;
+        m.retry_after = now + Backoff(m.count, options_.miss_backoff_initial,
+                                      options_.miss_backoff_max);
+      }
+      if (lacked) {
+        ++entry.unknown_ids.count;
+        entry.unknown_ids.retry_after = now + Backoff(entry.unknown_ids.count,
+                                                      options_.miss_backoff_initial,
+                                                      options_.miss_backoff_max);
+      } else if (!request.key_ids.empty()) {
+        entry.unknown_ids = Miss{};
+      }
+      if (request.minimum_valid_until_ts > r->keys.valid_until_ts) {
+        ++entry.short_validity.count;
+        entry.short_validity.retry_after =
+            now + Backoff(entry.short_validity.count, options_.miss_backoff_initial,
+                          options_.miss_backoff_max);
+      } else if (request.minimum_valid_until_ts > 0) {
+        entry.short_validity = Miss{};
+      }
+    } else {
+      error = r.status();
+      if (!absl::IsCancelled(error)) {  // shutdown says nothing about the server
+        entry.failures += 1;
+        entry.retry_after = now + Backoff(entry.failures, options_.failure_backoff_initial,
+                                          options_.failure_backoff_max);
+      }
     }
   }
-  if (stored.ok()) {
-    stored->failures = failures;
-    stored->retry_after = retry_after;
-    stored->last_asked = clock_.Now();
-    entry = *std::move(stored);
+  if (!store_read && absl::IsNotFound(error)) {
+    error = absl::UnavailableError(absl::StrCat("key store unreadable for ", server));
   }
-  if (!force && Answers(entry.keys, query)) {
-    Remember(server, entry);
-    return ToResult(server, entry, {KeySource::Kind::kCache, ""}, query.include_raw_json);
-  }
-  const bool may_fetch = sources_ != nullptr && (force || clock_.Now() >= retry_after);
-  absl::Status fetch_error = absl::NotFoundError(
-      sources_ == nullptr
-          ? absl::StrCat("no keys known for ", server, " and no key sources configured")
-          : absl::StrCat("no keys known for ", server, "; fetching is backing off until ",
-                         absl::FormatTime(retry_after)));
-  if (may_fetch) {
-    absl::StatusOr<fetch::FetchResult> fetched =
-        sources_->Fetch({server, query.key_ids, query.minimum_valid_until_ts}, deadline);
-    if (fetched.ok() && fetched->keys.server_name != server) {
-      fetched = absl::UnavailableError(absl::StrCat(
-          "asked for the keys of ", server, ", got those of ", fetched->keys.server_name));
-    }
-    if (fetched.ok()) {
-      absl::StatusOr<KeyResult> answer = Store(server, *std::move(fetched), query, entry);
-      if (answer.ok()) return answer;
-      // The store refused it: known keys stay as they were, the refused ones
-      // are not served.
-      fetched = absl::UnavailableError(
-          absl::StrCat("the key store refused the fetched keys: ", answer.status().message()));
-    }
-    fetch_error = fetched.status();
-    entry.failures += 1;
-    entry.retry_after = clock_.Now() + Backoff(entry.failures, options_.failure_backoff_initial,
-                                               options_.failure_backoff_max);
+  std::vector<WaiterPtr> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = flights_.find(server);
+    waiters = std::move(it->second.waiters);
+    flights_.erase(it);
   }
   Remember(server, entry);
-  if (!entry.keys.empty()) {
-    // Stale, but the last good answer: the verifier's validity rules decide
-    // whether these keys still verify what is asked.
-    return ToResult(server, entry, {KeySource::Kind::kCache, ""}, query.include_raw_json);
+  if (unstored) {
+    // Answered with what was fetched, though memory keeps what it knew.
+    const fetch::FetchResult& r = **fetched;
+    for (const core::VerifyKey& k : r.keys.AllKeys()) {
+      if (HasKey(entry.keys, k.key_id)) continue;
+      store::StoredKey sk;
+      sk.server_name = server;
+      sk.key = k;
+      entry.keys.push_back(std::move(sk));
+    }
+    store::StoredResponse resp;
+    resp.server_name = server;
+    resp.raw_json = r.keys.raw_json;
+    resp.valid_until_ts = r.keys.valid_until_ts;
+    entry.responses.push_back(std::move(resp));
   }
-  if (!stored.ok() && absl::IsNotFound(fetch_error)) {
-    return absl::UnavailableError(
-        absl::StrCat("key store unreadable for ", server, ": ", stored.status().message()));
+  std::vector<WaiterPtr> again;
+  for (const WaiterPtr& w : waiters) {
+    const bool answered = Answers(entry.keys, w->query);
+    // A waiter that joined after the fetch was asked for, with a need the
+    // fetch did not cover, gets a flight of its own (once).
+    if (!answered && fetched && !w->retried) {
+      bool covered = w->query.minimum_valid_until_ts <= request.minimum_valid_until_ts;
+      for (const std::string& id : w->query.key_ids) {
+        covered &= HasKey(entry.keys, id) ||
+                   std::find(request.key_ids.begin(), request.key_ids.end(), id) !=
+                       request.key_ids.end() ||
+                   entry.missing_ids.count(id) > 0;
+      }
+      if (!covered) {
+        w->retried = true;
+        again.push_back(w);
+        continue;
+      }
+    }
+    if (answered || !entry.keys.empty()) {
+      // Stale or not, the last good answer: the verifier's validity rules
+      // decide whether these keys still verify what is asked.
+      Answer(w, ToResult(server, entry, answered ? source : KeySource{KeySource::Kind::kCache, ""},
+                         w->query.include_raw_json));
+    } else if (!error.ok()) {
+      Answer(w, error);
+    } else {
+      Answer(w, absl::NotFoundError(absl::StrCat(server, " has no keys for ",
+                                                 absl::StrJoin(w->query.key_ids, ", "))));
+    }
   }
-  return fetch_error;
+  if (!again.empty()) Join(std::move(again), false);
 }
 
-absl::StatusOr<KeyResult> FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline) {
+void FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline,
+                              async::Callback<KeyResult> done) {
   // Only valid names ever enter memory, so a hit needs no parse.
-  if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return *std::move(known);
-  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) return s;
-  observer_.OnKeyLookup(false);
-  bool ran = false;
-  const std::function<absl::StatusOr<KeyResult>()> lookup = [&] {
-    ran = true;
-    return Miss(query, /*force=*/false, deadline);
-  };
-  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, lookup);
-  if (!ran && r.ok()) {
-    // Another caller's lookup answered that caller's query (its key ids,
-    // minimum validity, raw JSON or not): this query is answered from what
-    // it left in memory, or by a lookup of its own.
-    std::optional<KeyResult> mine = FromMemory(query);
-    r = mine ? *std::move(mine) : flights_.Do(query.server_name, deadline, lookup);
+  if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return done(*std::move(known));
+  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) {
+    return done(s);
   }
-  Touch(query.server_name);
-  return r;
+  observer_.OnKeyLookup(false);
+  Join({NewWaiter(query, deadline, std::move(done))}, false);
+}
+
+void FetchingKeyRing::GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
+                                  ManyDone done) {
+  auto fanin = async::Fanin<KeyResult>::Create(queries.size(), std::move(done));
+  std::vector<WaiterPtr> misses;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (std::optional<KeyResult> known = TryGetKeysFromMemory(queries[i])) {
+      fanin->Slot(i)(*std::move(known));
+      continue;
+    }
+    if (absl::Status s = core::ParseServerName(queries[i].server_name).status(); !s.ok()) {
+      fanin->Slot(i)(s);
+      continue;
+    }
+    observer_.OnKeyLookup(false);
+    misses.push_back(NewWaiter(std::move(queries[i]), deadline, fanin->Slot(i)));
+  }
+  if (!misses.empty()) Join(std::move(misses), false);
 }
 
 std::optional<KeyResult> FetchingKeyRing::TryGetKeysFromMemory(const KeyQuery& query) {
@@ -218,18 +468,43 @@ std::optional<KeyResult> FetchingKeyRing::FromMemory(const KeyQuery& query) {
                   query.include_raw_json);
 }
 
-absl::StatusOr<int64_t> FetchingKeyRing::Refresh(absl::string_view server, absl::Time deadline) {
-  KeyQuery query;
-  query.server_name = std::string(server);
-  absl::StatusOr<KeyResult> r = flights_.Do(query.server_name, deadline, [&] {
-    return Miss(query, /*force=*/true, deadline);
-  });
-  if (!r.ok()) return r.status();
-  const Freshness after = FreshnessOf(server);
-  if (r->source.kind == KeySource::Kind::kCache) {
-    return absl::UnavailableError(absl::StrCat("refreshing ", server, " fetched nothing new"));
+void FetchingKeyRing::RefreshMany(
+    const std::vector<std::string>& servers, absl::Time deadline,
+    absl::AnyInvocable<void(std::vector<absl::StatusOr<int64_t>>)> done) {
+  auto fanin = async::Fanin<int64_t>::Create(servers.size(), std::move(done));
+  std::vector<WaiterPtr> waiters;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    KeyQuery query;
+    query.server_name = servers[i];
+    query.include_raw_json = false;
+    waiters.push_back(NewWaiter(
+        std::move(query), deadline,
+        [this, server = servers[i], slot = fanin->Slot(i)](absl::StatusOr<KeyResult> r) mutable {
+          if (!r.ok()) return slot(r.status());
+          if (r->source.kind == KeySource::Kind::kCache) {
+            return slot(absl::UnavailableError(
+                absl::StrCat("refreshing ", server, " fetched nothing new")));
+          }
+          slot(FreshnessOf(server).valid_until_ts);
+        }));
   }
-  return after.valid_until_ts;
+  if (!waiters.empty()) Join(std::move(waiters), true);
+}
+
+absl::StatusOr<int64_t> FetchingKeyRing::RefreshAndWait(absl::string_view server,
+                                                        absl::Time deadline) {
+  return async::Wait<int64_t>([&](async::Callback<int64_t> cb) {
+    RefreshMany({std::string(server)}, deadline,
+                [cb = std::move(cb)](std::vector<absl::StatusOr<int64_t>> r) mutable {
+                  cb(std::move(r[0]));
+                });
+  });
+}
+
+int FetchingKeyRing::WaitersFor(absl::string_view server) {
+  absl::MutexLock lock(&mu_);
+  auto it = flights_.find(std::string(server));
+  return it == flights_.end() ? 0 : static_cast<int>(it->second.waiters.size());
 }
 
 std::vector<std::string> FetchingKeyRing::TlsFingerprintsOf(absl::string_view host) {
@@ -267,6 +542,45 @@ FetchingKeyRing::Freshness FetchingKeyRing::FreshnessOf(absl::string_view server
     f.fetched_ts = std::max(f.fetched_ts, r.fetched_ts);
   }
   return f;
+}
+
+void FallbackKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline,
+                              async::Callback<KeyResult> done) {
+  first_.GetKeys(query, deadline,
+                 [this, query, deadline, done = std::move(done)](
+                     absl::StatusOr<KeyResult> r) mutable {
+                   if (absl::IsNotFound(r.status())) {
+                     return second_.GetKeys(query, deadline, std::move(done));
+                   }
+                   done(std::move(r));
+                 });
+}
+
+void FallbackKeyRing::GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
+                                  ManyDone done) {
+  // `first` answers at once (pinned keys); what it lacks goes to `second`
+  // as one batch.
+  std::vector<absl::StatusOr<KeyResult>> results(queries.size(),
+                                                 absl::UnknownError("not answered"));
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    absl::StatusOr<KeyResult> r = first_.GetKeysAndWait(queries[i], deadline);
+    if (absl::IsNotFound(r.status())) {
+      rest.push_back(i);
+    } else {
+      results[i] = std::move(r);
+    }
+  }
+  if (rest.empty()) return done(std::move(results));
+  std::vector<KeyQuery> second_queries;
+  for (size_t i : rest) second_queries.push_back(std::move(queries[i]));
+  second_.GetKeysMany(
+      std::move(second_queries), deadline,
+      [results = std::move(results), rest = std::move(rest), done = std::move(done)](
+          std::vector<absl::StatusOr<KeyResult>> second) mutable {
+        for (size_t j = 0; j < rest.size(); ++j) results[rest[j]] = std::move(second[j]);
+        done(std::move(results));
+      });
 }
 
 }  // namespace keyverifier::keyring

@@ -7,33 +7,58 @@
 // current key is valid until at least minimum_valid_until_ts (old keys stay
 // usable for events before their expired_ts whatever the minimum); with no
 // key ids, some current key must be. Otherwise the keyring fetches with that
-// minimum. Concurrent misses for one server share one fetch. A server whose
-// fetch failed is not fetched again before a backoff (30 s doubling to 10
-// min) ends; meanwhile, and whenever a fetch fails, the last known keys are
-// served (keys are never forgotten), and only a server with no known keys at
-// all gets the fetch's error.
+// minimum.
+//
+// Asynchronous, with one flight per server: concurrent misses for a server
+// share one store read and one fetch, and a batch (GetKeysMany, RefreshMany)
+// starts every flight it needs at once, so KeySources asks a notary for all
+// of them in one request. Store work and fetch results are handled on the
+// `executor` (a fixed pool), never on the caller's thread nor the fetch
+// engine's. A fetch runs under the keyring's own budget (fetch_timeout), not
+// the caller's deadline: a caller whose deadline passes gets
+// DeadlineExceededError (a timer on the `scheduler`), the fetch goes on, and
+// its result answers later callers.
+//
+// Negative caching, so hostile or broken input cannot make us hammer a
+// server: a server whose fetch failed is not fetched again before a backoff
+// ends (failure_backoff_*, doubling); a key id a server's answer did not
+// contain, and a minimum validity its answer did not reach, are not asked
+// again within their own backoff (miss_backoff_*), and such an answer does
+// not reset the key id's backoff; and while a server's answers keep lacking
+// key ids asked for, no other unknown key id of it is fetched either within
+// that backoff, so made-up key ids cost one fetch per window. A key id
+// first seen after an answer that had everything asked (a key rotation) is
+// fetched at once. Meanwhile, and whenever a fetch fails, the
+// last known keys are served (keys are never forgotten), and only a server
+// with no known keys at all gets an error.
+//
+// A flood of server names never seen before is fetched at a bounded rate
+// (token bucket); names beyond it get ResourceExhaustedError and count as no
+// failure of theirs.
 //
 // Servers asked about are tracked (bounded) for the background refresher.
 //
-// Thread-safe. The store, sources (may be null: store only), clock and
-// observer are borrowed. Errors: InvalidArgumentError for a malformed server
-// name; NotFoundError when no keys are known and there is nothing to fetch
-// from; the fetch's error (UnavailableError, DeadlineExceededError,
-// AbortedError for disagreeing notaries, PermissionDeniedError) when nothing
-// is known and the fetch failed.
+// Thread-safe. The store, sources (may be null: store only), executor,
+// scheduler, clock and observer are borrowed. Errors: InvalidArgumentError
+// for a malformed server name; NotFoundError when no keys are known and
+// there is nothing to fetch from (or fetching is backing off); the fetch's
+// error (UnavailableError, DeadlineExceededError, AbortedError for
+// disagreeing notaries, PermissionDeniedError) when nothing is known and the
+// fetch failed; CancelledError at shutdown.
 #ifndef KEYVERIFIER_SERVICE_KEYRING_FETCHING_KEYRING_H_
 #define KEYVERIFIER_SERVICE_KEYRING_FETCHING_KEYRING_H_
 
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "service/async/callback.h"
 #include "service/clock/clock.h"
+#include "service/clock/token_bucket.h"
 #include "service/fetch/key_sources.h"
 #include "service/keyring/keyring.h"
-#include "service/keyring/single_flight.h"
 #include "service/observe/observer.h"
 #include "service/store/key_store.h"
 
@@ -42,24 +67,41 @@ namespace keyverifier::keyring {
 class FetchingKeyRing final : public KeyRing {
  public:
   struct Options {
-    absl::Duration failure_backoff_initial = absl::Seconds(30);
-    absl::Duration failure_backoff_max = absl::Minutes(10);
+    // A server whose fetch failed: first wait, doubling up to the maximum.
+    absl::Duration failure_backoff_initial = absl::Minutes(1);
+    absl::Duration failure_backoff_max = absl::Hours(1);
+    // A key id (or minimum validity) a server's answer did not have.
+    absl::Duration miss_backoff_initial = absl::Minutes(1);
+    absl::Duration miss_backoff_max = absl::Hours(1);
+    // The budget of one fetch (all sources), whatever the callers' deadlines.
+    absl::Duration fetch_timeout = absl::Seconds(30);
+    // Server names never seen before (not in memory nor the store) fetched
+    // per second, with this burst: a flood of made-up names costs a bounded
+    // amount of DNS and connections. Beyond it: ResourceExhaustedError.
+    double new_servers_per_second = 100;
+    double new_servers_burst = 2000;
     // Servers kept in memory and tracked for refreshing, at most; beyond it
     // the least recently asked 1% are dropped at once (the store still has
     // them), so a flood of new names costs amortised constant time.
     size_t max_servers = 100000;
   };
 
-  FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources, const Clock& clock,
+  FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,
+                  async::Executor& executor, async::Scheduler& scheduler, const Clock& clock,
                   observe::Observer& observer, Options options);
 
-  absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query, absl::Time deadline) override;
+  void GetKeys(const KeyQuery& query, absl::Time deadline,
+               async::Callback<KeyResult> done) override;
+  void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
+                   ManyDone done) override;
   std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override;
 
-  // Fetches the server's keys now, whatever is cached (the refresher's
-  // entry point); shares a fetch already under way. Returns when the fetched
-  // response is valid until, or the error.
-  absl::StatusOr<int64_t> Refresh(absl::string_view server, absl::Time deadline);
+  // Fetches the servers' keys now, whatever is cached (the refresher's
+  // entry point), together; shares flights already under way. Each result
+  // is the fetched response's valid_until_ts, or the error.
+  void RefreshMany(const std::vector<std::string>& servers, absl::Time deadline,
+                   absl::AnyInvocable<void(std::vector<absl::StatusOr<int64_t>>)> done);
+  absl::StatusOr<int64_t> RefreshAndWait(absl::string_view server, absl::Time deadline);
 
   // Servers asked about, with when they were last asked.
   std::vector<std::pair<std::string, absl::Time>> TrackedServers();
@@ -74,46 +116,78 @@ class FetchingKeyRing final : public KeyRing {
   // memory of the servers whose host is `host` (any port), for the MSC1711
   // certificate fallback.
   std::vector<std::string> TlsFingerprintsOf(absl::string_view host);
-  // Callers waiting on the fetch under way for `server` (tests, metrics).
-  int WaitersFor(absl::string_view server) { return flights_.waiters(std::string(server)); }
+  // Callers waiting on the flight under way for `server` (tests, metrics).
+  int WaitersFor(absl::string_view server);
 
  private:
+  struct Miss {
+    int count = 0;
+    absl::Time retry_after = absl::InfinitePast();
+  };
   struct Entry {
     std::vector<store::StoredKey> keys;
     std::vector<store::StoredResponse> responses;
     absl::Time retry_after = absl::InfinitePast();
     int failures = 0;
     absl::Time last_asked = absl::InfinitePast();
+    // Key ids the server's answers lacked, and a minimum validity they did
+    // not reach: not asked again before retry_after.
+    absl::flat_hash_map<std::string, Miss> missing_ids;
+    Miss short_validity;
+    // The server's last answers lacked key ids asked for: until
+    // retry_after, no key id it has not shown is worth a fetch (made-up key
+    // ids cost one fetch per window, and the window grows while they go on).
+    Miss unknown_ids;
+  };
+  struct Waiter;
+  using WaiterPtr = std::shared_ptr<Waiter>;
+  struct Flight {
+    std::vector<WaiterPtr> waiters;
+    bool force = false;
+    Entry entry;               // what memory and the store knew at the start
+    bool store_read = true;    // false: the store could not be read
+    bool throttled = false;    // a new name beyond the rate limit
+    fetch::KeyRequest request; // what was fetched (if anything)
   };
 
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
   KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source,
                      bool include_raw_json) const;
-  // TryGetKeysFromMemory without counting the lookup.
   std::optional<KeyResult> FromMemory(const KeyQuery& query);
-  // Reads the server from the store into memory.
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
-  // Puts a fetched answer into the store and memory; the answer for `query`.
-  // Fails only when the store refuses the response by its rules (invalid, or
-  // a key id whose bytes differ from the stored ones): it is never served,
-  // and Miss treats it as a failed fetch. Any other store failure answers
-  // with what was fetched.
-  absl::StatusOr<KeyResult> Store(const std::string& server, fetch::FetchResult fetched,
-                                  const KeyQuery& query, Entry entry);
-  // The shared part of a miss: store, then fetch.
-  absl::StatusOr<KeyResult> Miss(const KeyQuery& query, bool force, absl::Time deadline);
+  // Persists a fetched answer into `entry` (reloaded from the store). Fails
+  // only when the store refuses the response by its rules (invalid, or a key
+  // id whose bytes differ from the stored ones): it is never served. Any
+  // other store failure sets *unstored: the keys answer without entering
+  // memory.
+  absl::Status Store(const std::string& server, const fetch::FetchResult& fetched,
+                     Entry& entry, bool* unstored);
   void Remember(const std::string& server, Entry entry);
-  void Touch(const std::string& server);
+
+  WaiterPtr NewWaiter(KeyQuery query, absl::Time deadline, async::Callback<KeyResult> done);
+  void Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r);
+  // Adds waiters to their servers' flights, starting the flights that are new.
+  void Join(std::vector<WaiterPtr> waiters, bool force);
+  // On the executor: read the store, answer what it can, fetch the rest.
+  void StartFlights(std::vector<std::string> servers);
+  // On the executor: a flight's fetch is done (or there was none).
+  void FinishFlight(const std::string& server,
+                    std::optional<absl::StatusOr<fetch::FetchResult>> fetched);
+  // Whether every need of `query` that `entry` does not meet is in backoff.
+  static bool BackedOff(const Entry& entry, const KeyQuery& query, absl::Time now);
 
   store::KeyStore& store_;
   fetch::KeySources* const sources_;
+  async::Executor& executor_;
+  async::Scheduler& scheduler_;
   const Clock& clock_;
   observe::Observer& observer_;
   const Options options_;
-  SingleFlight<KeyResult> flights_;
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
+  TokenBucket new_servers_ ABSL_GUARDED_BY(mu_);
 };
 
 // Asks `first`; where it has nothing (NotFoundError), asks `second`. For the
@@ -122,11 +196,10 @@ class FetchingKeyRing final : public KeyRing {
 class FallbackKeyRing final : public KeyRing {
  public:
   FallbackKeyRing(KeyRing& first, KeyRing& second) : first_(first), second_(second) {}
-  absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query, absl::Time deadline) override {
-    absl::StatusOr<KeyResult> r = first_.GetKeys(query, deadline);
-    if (absl::IsNotFound(r.status())) return second_.GetKeys(query, deadline);
-    return r;
-  }
+  void GetKeys(const KeyQuery& query, absl::Time deadline,
+               async::Callback<KeyResult> done) override;
+  void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
+                   ManyDone done) override;
   std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override {
     if (std::optional<KeyResult> r = first_.TryGetKeysFromMemory(query)) return r;
     return second_.TryGetKeysFromMemory(query);

@@ -1,12 +1,16 @@
 // KeyRing: where the service layer gets a remote server's verify keys.
 //
 // Implementations decide where keys come from (memory, the persistent store,
-// the origin, notaries); callers only say what they need. Thread-safe: every
-// implementation may be called from many worker threads at once.
+// the origin, notaries); callers only say what they need. Asynchronous: a
+// lookup returns at once and its callback runs exactly once (inline when the
+// answer is at hand, else on the thread that obtained it); no caller's thread
+// waits for a fetch. Thread-safe: every implementation may be called from
+// many threads at once.
 //
 // Errors: NotFoundError when no key for the server could be obtained,
 // UnavailableError when sources failed, DeadlineExceededError when `deadline`
-// passed first, InvalidArgumentError for a malformed server name.
+// passed first (a fetch under way goes on and answers later callers),
+// InvalidArgumentError for a malformed server name.
 #ifndef KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 #define KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 
@@ -19,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/core/verify_key.h"
 
 namespace keyverifier::keyring {
@@ -88,9 +93,22 @@ bool KeysAnswer(const Keys& keys, const KeyQuery& query, KeyOf key_of) {
 
 class KeyRing {
  public:
+  using ManyDone = absl::AnyInvocable<void(std::vector<absl::StatusOr<KeyResult>>)>;
+
   virtual ~KeyRing() = default;
-  virtual absl::StatusOr<KeyResult> GetKeys(const KeyQuery& query,
-                                            absl::Time deadline) = 0;
+  virtual void GetKeys(const KeyQuery& query, absl::Time deadline,
+                       async::Callback<KeyResult> done) = 0;
+  // Several queries at once (a batch of events): one result per query, in
+  // order. Keyrings that fetch ask their sources for all of them together.
+  virtual void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
+                           ManyDone done) {
+    auto fanin = async::Fanin<KeyResult>::Create(queries.size(), std::move(done));
+    for (size_t i = 0; i < queries.size(); ++i) GetKeys(queries[i], deadline, fanin->Slot(i));
+  }
+  // Blocking form, for tools and tests.
+  absl::StatusOr<KeyResult> GetKeysAndWait(const KeyQuery& query, absl::Time deadline) {
+    return async::Wait<KeyResult>([&](auto cb) { GetKeys(query, deadline, std::move(cb)); });
+  }
   // The answer GetKeys would give, if it is already in memory; never blocks
   // on a store or the network. nullopt (the default) sends the caller down
   // the slow path (GetKeys on a worker thread).

@@ -1,10 +1,10 @@
 #include "service/keyring/refresher.h"
 
 #include <algorithm>
-#include <atomic>
 #include <random>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "service/clock/backoff.h"
 #include "service/core/verify_key.h"
 
@@ -80,16 +80,28 @@ Refresher::Pass Refresher::RunOnce() {
   }
   std::sort(due.begin(), due.end());
 
-  std::atomic<size_t> next{0};
-  std::atomic<int> refreshed{0}, failed{0};
-  auto work = [&] {
-    for (size_t i = next++; i < due.size(); i = next++) {
-      const std::string& server = due[i].second;
-      absl::StatusOr<int64_t> r =
-          ring_.Refresh(server, absl::Now() + options_.fetch_timeout);
-      observer_.OnRefresh(r.ok() ? "ok" : "error", now - due[i].first);
+  // Due servers in batches of `concurrency`, each batch fetched together
+  // (one notary request for all of it); this thread waits for each batch.
+  int refreshed = 0, failed = 0;
+  const size_t chunk = static_cast<size_t>(std::max(1, options_.concurrency));
+  for (size_t begin = 0; begin < due.size(); begin += chunk) {
+    std::vector<std::string> servers;
+    for (size_t i = begin; i < std::min(due.size(), begin + chunk); ++i) {
+      servers.push_back(due[i].second);
+    }
+    absl::Notification batch_done;
+    std::vector<absl::StatusOr<int64_t>> results;
+    ring_.RefreshMany(servers, absl::Now() + options_.fetch_timeout,
+                      [&](std::vector<absl::StatusOr<int64_t>> r) {
+                        results = std::move(r);
+                        batch_done.Notify();
+                      });
+    batch_done.WaitForNotification();
+    for (size_t j = 0; j < servers.size(); ++j) {
+      const absl::StatusOr<int64_t>& r = results[j];
+      observer_.OnRefresh(r.ok() ? "ok" : "error", now - due[begin + j].first);
       absl::MutexLock lock(&mu_);
-      auto it = state_.find(server);
+      auto it = state_.find(servers[j]);
       if (it == state_.end()) continue;
       if (r.ok()) {
         ++refreshed;
@@ -97,18 +109,13 @@ Refresher::Pass Refresher::RunOnce() {
         it->second.next_attempt = absl::InfinitePast();
       } else {
         ++failed;
-        State& s = it->second;
-        ++s.failures;
-        s.next_attempt =
-            clock_.Now() + Backoff(s.failures, options_.backoff_initial, options_.backoff_max);
+        State& st = it->second;
+        ++st.failures;
+        st.next_attempt =
+            clock_.Now() + Backoff(st.failures, options_.backoff_initial, options_.backoff_max);
       }
     }
-  };
-  const int threads = std::min<int>(options_.concurrency, static_cast<int>(due.size()));
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(work);
-  if (threads > 0) work();
-  for (auto& t : pool) t.join();
+  }
 
   pass.refreshed = refreshed;
   pass.failed = failed;

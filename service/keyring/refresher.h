@@ -6,7 +6,8 @@
 // the spec asks of notaries; never sooner than min_interval after its last
 // fetch; after a failure it backs off exponentially. Servers not asked about
 // for `forget_after` stop being refreshed; at most `max_tracked`, the most
-// recently asked first. Refreshes run with bounded concurrency.
+// recently asked first. Due servers are refreshed in batches of
+// `concurrency`, each batch fetched together (grouped into notary requests).
 //
 // RunOnce does one pass (tests call it with a fake clock; it never sleeps);
 // Start runs passes every `interval` on a background thread until Stop,
@@ -31,7 +32,7 @@ class Refresher {
  public:
   struct Options {
     absl::Duration interval = absl::Seconds(30);
-    int concurrency = 4;
+    int concurrency = 64;
     absl::Duration min_interval = absl::Minutes(5);
     double jitter = 0.1;  // of the time until due, taken off at random
     absl::Duration backoff_initial = absl::Minutes(1);

@@ -76,8 +76,7 @@ absl::StatusOr<KeysByServer> ParseKeysFile(absl::string_view json) {
   return out;
 }
 
-absl::StatusOr<KeyResult> TrustedKeyRing::GetKeys(const KeyQuery& query,
-                                                  absl::Time) {
+absl::StatusOr<KeyResult> TrustedKeyRing::Lookup(const KeyQuery& query) const {
   auto it = keys_.find(query.server_name);
   if (it == keys_.end()) {
     return absl::NotFoundError(absl::StrCat(
@@ -95,7 +94,7 @@ absl::StatusOr<KeyResult> TrustedKeyRing::GetKeys(const KeyQuery& query,
 
 std::optional<KeyResult> TrustedKeyRing::TryGetKeysFromMemory(const KeyQuery& query) {
   if (keys_.find(query.server_name) == keys_.end()) return std::nullopt;
-  absl::StatusOr<KeyResult> r = GetKeys(query, absl::InfiniteFuture());
+  absl::StatusOr<KeyResult> r = Lookup(query);
   if (!r.ok()) return std::nullopt;
   return *std::move(r);
 }

@@ -3,22 +3,19 @@
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 namespace keyverifier::net {
 namespace {
-
-struct ChannelDeleter {
-  void operator()(ares_channel c) const { ares_destroy(c); }
-};
-using Channel = std::unique_ptr<std::remove_pointer_t<ares_channel>, ChannelDeleter>;
 
 struct AddrinfoDeleter {
   void operator()(ares_addrinfo* a) const { ares_freeaddrinfo(a); }
@@ -26,11 +23,6 @@ struct AddrinfoDeleter {
 struct SrvDeleter {
   void operator()(ares_srv_reply* r) const { ares_free_data(r); }
 };
-
-bool LibraryReady() {
-  static const bool ok = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
-  return ok;
-}
 
 absl::Status LookupError(int code, absl::string_view type, absl::string_view name) {
   std::string what = absl::StrCat(type, " lookup of ", name, ": ", ares_strerror(code));
@@ -41,72 +33,156 @@ absl::Status LookupError(int code, absl::string_view type, absl::string_view nam
       return absl::NotFoundError(what);
     case ARES_EBADNAME:
       return absl::InvalidArgumentError(what);
+    case ARES_ECANCELLED:    // the engine stopped
+    case ARES_EDESTRUCTION:  // its channel went away (stop, or reconfigured)
+      return absl::CancelledError(what);
     default:
       return absl::UnavailableError(what);
   }
 }
 
-// Runs `channel` until its queries are done or `deadline` passes.
-absl::Status Drive(ares_channel channel, absl::Time deadline, absl::string_view what) {
-  for (;;) {
-    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-    int bits = ares_getsock(channel, socks, ARES_GETSOCK_MAXNUM);
-    pollfd fds[ARES_GETSOCK_MAXNUM];
-    int n = 0;
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
-      short events = 0;
-      if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
-      if (events == 0) continue;
-      fds[n].fd = socks[i];
-      fds[n].events = events;
-      fds[n].revents = 0;
-      ++n;
-    }
-    timeval tv{};
-    timeval* next = ares_timeout(channel, nullptr, &tv);
-    if (n == 0 && next == nullptr) return absl::OkStatus();  // all done
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
-      ares_cancel(channel);
-      return absl::DeadlineExceededError(absl::StrCat(what, ": deadline passed"));
-    }
-    absl::Duration wait = left;
-    if (next != nullptr) {
-      wait = std::min(wait, absl::Seconds(next->tv_sec) + absl::Microseconds(next->tv_usec));
-    }
-    int ms = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wait)));
-    int ready = poll(fds, n, ms);
-    if (ready < 0 && errno != EINTR) {
-      ares_cancel(channel);
-      return absl::UnavailableError(absl::StrCat(what, ": poll: ", std::strerror(errno)));
-    }
-    if (ready <= 0) {
-      ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
-      continue;
-    }
-    for (int i = 0; i < n; ++i) {
-      ares_socket_t r = (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) ? fds[i].fd
-                                                                       : ARES_SOCKET_BAD;
-      ares_socket_t w = (fds[i].revents & POLLOUT) ? fds[i].fd : ARES_SOCKET_BAD;
-      if (r != ARES_SOCKET_BAD || w != ARES_SOCKET_BAD) ares_process_fd(channel, r, w);
-    }
+std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+
+// One lookup in flight. Shared by the c-ares query and the deadline timer:
+// whichever finishes first answers, the other finds it done and only lets
+// go of its reference.
+template <typename T>
+class Lookup {
+ public:
+  Lookup(FetchEngine& engine, std::string name, std::string what,
+         async::Callback<T> done)
+      : engine_(engine), name_(std::move(name)), what_(std::move(what)),
+        done_(std::move(done)) {}
+
+  const std::string& name() const { return name_; }
+  // "SRV lookup of <name>", for the errors this class makes.
+  const std::string& what() const { return what_; }
+
+  void set_timer(async::Scheduler::TimerId id) {
+    absl::MutexLock lock(&mu_);
+    timer_ = id;
   }
+
+  bool finished() {
+    absl::MutexLock lock(&mu_);
+    return finished_;
+  }
+
+  void Finish(absl::StatusOr<T> result) {
+    async::Callback<T> done;
+    async::Scheduler::TimerId timer = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+      done = std::move(done_);
+      timer = timer_;
+    }
+    if (timer != 0) engine_.Cancel(timer);
+    done(std::move(result));
+  }
+
+ private:
+  FetchEngine& engine_;
+  const std::string name_;
+  const std::string what_;
+  absl::Mutex mu_;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  async::Callback<T> done_ ABSL_GUARDED_BY(mu_);
+  async::Scheduler::TimerId timer_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+using SrvLookup = Lookup<std::vector<SrvRecord>>;
+using HostLookup = Lookup<std::vector<IpAddress>>;
+
+// Arms the deadline timer, then issues the query on the engine's channel
+// with `issue(channel, arg)`, where `arg` is a heap-held reference to the
+// lookup that c-ares hands back to its callback (exactly once, also when
+// the channel is cancelled or destroyed).
+template <typename T, typename Issue>
+void Start(FetchEngine& engine, std::shared_ptr<Lookup<T>> q, absl::Time deadline,
+           Issue issue) {
+  q->set_timer(engine.RunAt(deadline, [q, deadline] {
+    // Early only when the engine stops and runs every timer at once.
+    q->Finish(absl::Now() < deadline
+                  ? absl::CancelledError(absl::StrCat(q->what(), ": the fetch engine stopped"))
+                  : absl::DeadlineExceededError(absl::StrCat(q->what(), ": deadline passed")));
+  }));
+  engine.WithDns([q, issue = std::move(issue)](void* channel) mutable {
+    if (channel == nullptr) {
+      q->Finish(absl::CancelledError(absl::StrCat(q->what(), ": the fetch engine stopped")));
+      return;
+    }
+    if (q->finished()) return;  // the deadline passed before the loop got here
+    issue(static_cast<ares_channel>(channel), new std::shared_ptr<Lookup<T>>(q));
+  });
 }
 
-std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+void OnSrv(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+  std::unique_ptr<std::shared_ptr<SrvLookup>> ref(static_cast<std::shared_ptr<SrvLookup>*>(arg));
+  SrvLookup& q = **ref;
+  if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "SRV", q.name()));
+  ares_srv_reply* raw = nullptr;
+  status = ares_parse_srv_reply(abuf, alen, &raw);
+  std::unique_ptr<ares_srv_reply, SrvDeleter> reply(raw);
+  if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "SRV", q.name()));
+  std::vector<SrvRecord> records;
+  for (ares_srv_reply* r = raw; r != nullptr; r = r->next) {
+    SrvRecord rec;
+    rec.target = r->host;
+    if (!rec.target.empty() && rec.target.back() == '.') rec.target.pop_back();
+    rec.port = r->port;
+    rec.priority = r->priority;
+    rec.weight = r->weight;
+    records.push_back(std::move(rec));
+  }
+  if (records.empty()) return q.Finish(LookupError(ARES_ENODATA, "SRV", q.name()));
+  q.Finish(std::move(records));
+}
+
+void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+  std::unique_ptr<std::shared_ptr<HostLookup>> ref(
+      static_cast<std::shared_ptr<HostLookup>*>(arg));
+  std::unique_ptr<ares_addrinfo, AddrinfoDeleter> owned(result);
+  HostLookup& q = **ref;
+  if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "A/AAAA", q.name()));
+  std::vector<IpAddress> v6, v4;
+  for (ares_addrinfo_node* n = result != nullptr ? result->nodes : nullptr; n != nullptr;
+       n = n->ai_next) {
+    IpAddress a;
+    if (n->ai_family == AF_INET6) {
+      const auto* sa = reinterpret_cast<const sockaddr_in6*>(n->ai_addr);
+      std::memcpy(a.bytes.data(), &sa->sin6_addr, 16);
+      v6.push_back(a);
+    } else if (n->ai_family == AF_INET) {
+      const auto* sa = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
+      a.v4 = true;
+      std::memcpy(a.bytes.data(), &sa->sin_addr, 4);
+      v4.push_back(a);
+    }
+  }
+  std::vector<IpAddress> addresses;
+  for (auto* list : {&v6, &v4}) {
+    for (const IpAddress& a : *list) {
+      if (std::find(addresses.begin(), addresses.end(), a) == addresses.end()) {
+        addresses.push_back(a);
+      }
+    }
+  }
+  if (addresses.empty()) return q.Finish(LookupError(ARES_ENODATA, "A/AAAA", q.name()));
+  q.Finish(std::move(addresses));
+}
 
 }  // namespace
 
-CaresResolver::CaresResolver(Options options,
+CaresResolver::CaresResolver(FetchEngine& engine,
                              std::map<std::string, std::vector<IpAddress>> overrides)
-    : options_(std::move(options)), overrides_(std::move(overrides)) {}
+    : engine_(engine), overrides_(std::move(overrides)) {}
 
 CaresResolver::~CaresResolver() = default;
 
 absl::StatusOr<std::unique_ptr<CaresResolver>> CaresResolver::Create(
-    const Options& options) {
-  if (!LibraryReady()) return absl::InternalError("c-ares could not be initialised");
+    FetchEngine& engine, const Options& options) {
   if (options.tries < 1) {
     return absl::InvalidArgumentError("dns tries must be at least 1");
   }
@@ -129,151 +205,40 @@ absl::StatusOr<std::unique_ptr<CaresResolver>> CaresResolver::Create(
       out.push_back(*ip);
     }
   }
-  auto resolver = std::unique_ptr<CaresResolver>(
-      new CaresResolver(options, std::move(overrides)));
-  // Check the server list once, so a typo stops the start rather than every
-  // lookup.
-  if (!options.servers.empty()) {
-    ares_channel raw = nullptr;
-    if (ares_init(&raw) != ARES_SUCCESS) {
-      return absl::InternalError("c-ares channel could not be created");
-    }
-    Channel channel(raw);
-    int rc = ares_set_servers_ports_csv(channel.get(), options.servers.c_str());
-    if (rc != ARES_SUCCESS) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "dns servers \"", options.servers, "\": ", ares_strerror(rc)));
-    }
-  }
-  return resolver;
-}
-
-namespace {
-
-absl::StatusOr<Channel> NewChannel(const CaresResolver::Options& o) {
-  ares_options opts{};
-  int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
-  opts.timeout = static_cast<int>(absl::ToInt64Milliseconds(o.query_timeout));
-  opts.tries = o.tries;
-  // With explicit servers, answers come from them alone (no /etc/hosts).
-  char lookups[] = "b";
-  if (!o.servers.empty()) {
-    mask |= ARES_OPT_LOOKUPS;
-    opts.lookups = lookups;
-  }
-  ares_channel raw = nullptr;
-  int rc = ares_init_options(&raw, &opts, mask);
-  if (rc != ARES_SUCCESS) {
-    return absl::UnavailableError(
-        absl::StrCat("c-ares channel could not be created: ", ares_strerror(rc)));
-  }
-  Channel channel(raw);
-  if (!o.servers.empty()) {
-    rc = ares_set_servers_ports_csv(channel.get(), o.servers.c_str());
-    if (rc != ARES_SUCCESS) {
-      return absl::UnavailableError(absl::StrCat("dns servers: ", ares_strerror(rc)));
-    }
-  }
-  return channel;
-}
-
-struct SrvQuery {
-  int status = ARES_ETIMEOUT;
-  std::vector<SrvRecord> records;
-  bool done = false;
-};
-
-void OnSrv(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-  auto* q = static_cast<SrvQuery*>(arg);
-  q->done = true;
-  q->status = status;
-  if (status != ARES_SUCCESS) return;
-  ares_srv_reply* raw = nullptr;
-  q->status = ares_parse_srv_reply(abuf, alen, &raw);
-  std::unique_ptr<ares_srv_reply, SrvDeleter> reply(raw);
-  for (ares_srv_reply* r = raw; r != nullptr; r = r->next) {
-    SrvRecord rec;
-    rec.target = r->host;
-    if (!rec.target.empty() && rec.target.back() == '.') rec.target.pop_back();
-    rec.port = r->port;
-    rec.priority = r->priority;
-    rec.weight = r->weight;
-    q->records.push_back(std::move(rec));
-  }
-}
-
-struct HostQuery {
-  int status = ARES_ETIMEOUT;
-  std::vector<IpAddress> addresses;
-  bool done = false;
-};
-
-void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
-  auto* q = static_cast<HostQuery*>(arg);
-  std::unique_ptr<ares_addrinfo, AddrinfoDeleter> owned(result);
-  q->done = true;
-  q->status = status;
-  if (status != ARES_SUCCESS || result == nullptr) return;
-  std::vector<IpAddress> v6, v4;
-  for (ares_addrinfo_node* n = result->nodes; n != nullptr; n = n->ai_next) {
-    IpAddress a;
-    if (n->ai_family == AF_INET6) {
-      const auto* sa = reinterpret_cast<const sockaddr_in6*>(n->ai_addr);
-      std::memcpy(a.bytes.data(), &sa->sin6_addr, 16);
-      v6.push_back(a);
-    } else if (n->ai_family == AF_INET) {
-      const auto* sa = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
-      a.v4 = true;
-      std::memcpy(a.bytes.data(), &sa->sin_addr, 4);
-      v4.push_back(a);
-    }
-  }
-  for (auto* list : {&v6, &v4}) {
-    for (const IpAddress& a : *list) {
-      if (std::find(q->addresses.begin(), q->addresses.end(), a) == q->addresses.end()) {
-        q->addresses.push_back(a);
-      }
-    }
-  }
-}
-
-}  // namespace
-
-absl::StatusOr<std::vector<SrvRecord>> CaresResolver::LookupSrv(absl::string_view name,
-                                                                absl::Time deadline) {
-  absl::StatusOr<Channel> channel = NewChannel(options_);
-  if (!channel.ok()) return channel.status();
-  SrvQuery q;
-  const std::string n(name);
-  ares_query(channel->get(), n.c_str(), ns_c_in, ns_t_srv, OnSrv, &q);
-  if (absl::Status s = Drive(channel->get(), deadline, absl::StrCat("SRV lookup of ", name));
+  // The server list is checked here, once, so a typo stops the start rather
+  // than every lookup.
+  if (absl::Status s = engine.ConfigureDns(options.servers, options.query_timeout,
+                                           options.tries);
       !s.ok()) {
     return s;
   }
-  if (q.status != ARES_SUCCESS) return LookupError(q.status, "SRV", name);
-  if (q.records.empty()) return LookupError(ARES_ENODATA, "SRV", name);
-  return q.records;
+  return std::unique_ptr<CaresResolver>(new CaresResolver(engine, std::move(overrides)));
 }
 
-absl::StatusOr<std::vector<IpAddress>> CaresResolver::LookupHost(absl::string_view host,
-                                                                 absl::Time deadline) {
-  if (auto it = overrides_.find(Lower(host)); it != overrides_.end()) return it->second;
-  absl::StatusOr<Channel> channel = NewChannel(options_);
-  if (!channel.ok()) return channel.status();
-  HostQuery q;
-  const std::string h(host);
-  ares_addrinfo_hints hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_flags = ARES_AI_NOSORT;
-  ares_getaddrinfo(channel->get(), h.c_str(), nullptr, &hints, OnHost, &q);
-  if (absl::Status s =
-          Drive(channel->get(), deadline, absl::StrCat("address lookup of ", host));
-      !s.ok()) {
-    return s;
+void CaresResolver::LookupSrv(absl::string_view name, absl::Time deadline,
+                              async::Callback<std::vector<SrvRecord>> done) {
+  auto q = std::make_shared<SrvLookup>(engine_, std::string(name),
+                                       absl::StrCat("SRV lookup of ", name), std::move(done));
+  Start(engine_, q, deadline, [q](ares_channel channel, void* arg) {
+    ares_query(channel, q->name().c_str(), ns_c_in, ns_t_srv, OnSrv, arg);
+  });
+}
+
+void CaresResolver::LookupHost(absl::string_view host, absl::Time deadline,
+                               async::Callback<std::vector<IpAddress>> done) {
+  if (auto it = overrides_.find(Lower(host)); it != overrides_.end()) {
+    done(it->second);
+    return;
   }
-  if (q.status != ARES_SUCCESS) return LookupError(q.status, "A/AAAA", host);
-  if (q.addresses.empty()) return LookupError(ARES_ENODATA, "A/AAAA", host);
-  return q.addresses;
+  auto q = std::make_shared<HostLookup>(engine_, std::string(host),
+                                        absl::StrCat("address lookup of ", host),
+                                        std::move(done));
+  Start(engine_, q, deadline, [q](ares_channel channel, void* arg) {
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_flags = ARES_AI_NOSORT;
+    ares_getaddrinfo(channel, q->name().c_str(), nullptr, &hints, OnHost, arg);
+  });
 }
 
 }  // namespace keyverifier::net

@@ -1,15 +1,20 @@
-// CaresResolver: Resolver over c-ares, one channel per lookup (c-ares
-// channels are not thread-safe; a lookup is rare next to the verification
-// work, so a channel per lookup costs little and shares nothing).
+// CaresResolver: Resolver over c-ares, on the FetchEngine's one channel
+// (c-ares channels are not thread-safe: every query is issued and answered
+// on the engine's loop, which drives the channel's sockets and timeouts).
 //
 // Options name the DNS servers to ask ("127.0.0.1:5353,[::1]:53"; empty: the
 // system's /etc/resolv.conf) and static host overrides that answer LookupHost
-// without DNS (for operators pinning a server, and for tests). /etc/hosts is
-// not consulted when servers are given, so answers come from those servers
-// alone.
+// without DNS (for operators pinning a server, and for tests; answered
+// inline). /etc/hosts is not consulted when servers are given, so answers
+// come from those servers alone. The options configure the engine's channel
+// (FetchEngine::ConfigureDns): one CaresResolver per engine.
+//
+// Each lookup's deadline is an engine timer: when it fires first, the
+// callback gets DeadlineExceededError and the late c-ares answer is dropped.
 //
 // Thread-safe. Create fails with InvalidArgumentError for a bad server list
-// or override.
+// or override. The engine is borrowed and must outlive the resolver; a
+// lookup in flight keeps what it needs alive itself.
 #ifndef KEYVERIFIER_SERVICE_NET_CARES_RESOLVER_H_
 #define KEYVERIFIER_SERVICE_NET_CARES_RESOLVER_H_
 
@@ -20,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/net/fetch_engine.h"
 #include "service/net/resolver.h"
 
 namespace keyverifier::net {
@@ -36,19 +42,19 @@ class CaresResolver final : public Resolver {
     int tries = 2;
   };
 
-  static absl::StatusOr<std::unique_ptr<CaresResolver>> Create(const Options& options);
+  static absl::StatusOr<std::unique_ptr<CaresResolver>> Create(FetchEngine& engine,
+                                                               const Options& options);
   ~CaresResolver() override;
 
-  absl::StatusOr<std::vector<SrvRecord>> LookupSrv(absl::string_view name,
-                                                   absl::Time deadline) override;
-  absl::StatusOr<std::vector<IpAddress>> LookupHost(absl::string_view host,
-                                                    absl::Time deadline) override;
+  void LookupSrv(absl::string_view name, absl::Time deadline,
+                 async::Callback<std::vector<SrvRecord>> done) override;
+  void LookupHost(absl::string_view host, absl::Time deadline,
+                  async::Callback<std::vector<IpAddress>> done) override;
 
  private:
-  explicit CaresResolver(Options options,
-                         std::map<std::string, std::vector<IpAddress>> overrides);
-  Options options_;
-  std::map<std::string, std::vector<IpAddress>> overrides_;
+  CaresResolver(FetchEngine& engine, std::map<std::string, std::vector<IpAddress>> overrides);
+  FetchEngine& engine_;
+  const std::map<std::string, std::vector<IpAddress>> overrides_;
 };
 
 }  // namespace keyverifier::net

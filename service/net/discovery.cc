@@ -1,6 +1,7 @@
 #include "service/net/discovery.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -32,25 +33,56 @@ ServerDiscovery::ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_know
       clock_(clock),
       options_(std::move(options)) {}
 
-absl::Status ServerDiscovery::AddHost(const std::string& host, uint16_t port,
-                                      absl::Time deadline, ResolvedServer* out) {
-  absl::StatusOr<std::vector<IpAddress>> addresses = resolver_.LookupHost(host, deadline);
-  if (!addresses.ok()) return addresses.status();
-  for (const IpAddress& a : *addresses) out->endpoints.push_back({a, port});
-  return absl::OkStatus();
+// One resolution in progress; shared by the continuations of its lookups.
+struct ServerDiscovery::Job {
+  std::string server_name;
+  absl::Time deadline;
+  ResolvedServer out;
+  async::Callback<ResolvedServer> done;
+};
+
+void ServerDiscovery::AddHost(std::shared_ptr<Job> job, const std::string& host,
+                              uint16_t port) {
+  const absl::Time deadline = job->deadline;
+  resolver_.LookupHost(
+      host, deadline,
+      [this, job = std::move(job), port](absl::StatusOr<std::vector<IpAddress>> addresses) {
+        if (!addresses.ok()) return Finish(job, addresses.status());
+        for (const IpAddress& a : *addresses) job->out.endpoints.push_back({a, port});
+        Finish(job, absl::OkStatus());
+      });
 }
 
-absl::Status ServerDiscovery::ResolveWithSrv(const std::string& host,
-                                             absl::Time deadline,
-                                             ResolvedServer* out) {
-  for (absl::string_view service : {"_matrix-fed._tcp.", "_matrix._tcp."}) {
-    const std::string name = absl::StrCat(service, host);
-    absl::StatusOr<std::vector<SrvRecord>> records = resolver_.LookupSrv(name, deadline);
-    if (absl::IsNotFound(records.status())) continue;
-    if (!records.ok()) return records.status();
+namespace {
+constexpr absl::string_view kSrvServices[] = {"_matrix-fed._tcp.", "_matrix._tcp."};
+
+// The addresses of several SRV targets, looked up concurrently and joined in
+// the records' order.
+struct SrvTargets {
+  absl::Mutex mu;
+  size_t pending ABSL_GUARDED_BY(mu) = 0;
+  std::vector<std::vector<Endpoint>> endpoints ABSL_GUARDED_BY(mu);
+  std::vector<std::string> failures ABSL_GUARDED_BY(mu);
+  bool deadline_hit ABSL_GUARDED_BY(mu) = false;
+};
+}  // namespace
+
+void ServerDiscovery::ResolveWithSrv(std::shared_ptr<Job> job, const std::string& host,
+                                     int service) {
+  if (service >= static_cast<int>(std::size(kSrvServices))) {
+    absl::StrAppend(&job->out.route, " -> ", host, ":", kDefaultPort);
+    return AddHost(std::move(job), host, kDefaultPort);
+  }
+  const std::string name = absl::StrCat(kSrvServices[service], host);
+  const absl::Time deadline = job->deadline;
+  resolver_.LookupSrv(name, deadline, [this, job, host, service, name](
+                                          absl::StatusOr<std::vector<SrvRecord>> records) {
+    if (absl::IsNotFound(records.status())) return ResolveWithSrv(job, host, service + 1);
+    if (!records.ok()) return Finish(job, records.status());
     // RFC 2782: a lone "." target means the service is decidedly not there.
     if (records->size() == 1 && (*records)[0].target.empty()) {
-      return absl::NotFoundError(absl::StrCat(name, " says the service is not available"));
+      return Finish(job, absl::NotFoundError(
+                             absl::StrCat(name, " says the service is not available")));
     }
     // Lowest priority first; within a priority the heavier first, so the
     // order (and what tests see) is deterministic.
@@ -59,78 +91,131 @@ absl::Status ServerDiscovery::ResolveWithSrv(const std::string& host,
                        return a.priority != b.priority ? a.priority < b.priority
                                                        : a.weight > b.weight;
                      });
-    std::vector<std::string> failures;
-    for (const SrvRecord& r : *records) {
-      if (r.target.empty()) continue;
-      absl::Status s = AddHost(r.target, r.port, deadline, out);
-      if (absl::IsDeadlineExceeded(s)) return s;
-      if (!s.ok()) failures.push_back(std::string(s.message()));
+    records->erase(std::remove_if(records->begin(), records->end(),
+                                  [](const SrvRecord& r) { return r.target.empty(); }),
+                   records->end());
+    absl::StrAppend(&job->out.route, " -> SRV ", name);
+    if (records->empty()) {
+      return Finish(job, absl::NotFoundError(absl::StrCat(name, " has no usable target")));
     }
-    absl::StrAppend(&out->route, " -> SRV ", name);
-    if (out->endpoints.empty()) {
-      return absl::NotFoundError(absl::StrCat("no SRV target of ", name, " resolved: ",
-                                              absl::StrJoin(failures, "; ")));
+    auto targets = std::make_shared<SrvTargets>();
+    {
+      absl::MutexLock lock(&targets->mu);
+      targets->pending = records->size();
+      targets->endpoints.resize(records->size());
     }
-    return absl::OkStatus();
-  }
-  absl::StrAppend(&out->route, " -> ", host, ":", kDefaultPort);
-  return AddHost(host, kDefaultPort, deadline, out);
+    auto joined = [this, job, targets, name] {
+      absl::MutexLock lock(&targets->mu);
+      if (targets->deadline_hit) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("deadline passed resolving the SRV targets of ", name));
+      }
+      for (const std::vector<Endpoint>& e : targets->endpoints) {
+        job->out.endpoints.insert(job->out.endpoints.end(), e.begin(), e.end());
+      }
+      if (job->out.endpoints.empty()) {
+        return absl::NotFoundError(absl::StrCat("no SRV target of ", name, " resolved: ",
+                                                absl::StrJoin(targets->failures, "; ")));
+      }
+      return absl::OkStatus();
+    };
+    for (size_t i = 0; i < records->size(); ++i) {
+      const SrvRecord& r = (*records)[i];
+      resolver_.LookupHost(
+          r.target, job->deadline,
+          [this, job, targets, joined, i, port = r.port](
+              absl::StatusOr<std::vector<IpAddress>> addresses) {
+            bool last = false;
+            {
+              absl::MutexLock lock(&targets->mu);
+              if (addresses.ok()) {
+                for (const IpAddress& a : *addresses) targets->endpoints[i].push_back({a, port});
+              } else {
+                targets->deadline_hit |= absl::IsDeadlineExceeded(addresses.status());
+                targets->failures.push_back(std::string(addresses.status().message()));
+              }
+              last = --targets->pending == 0;
+            }
+            if (last) Finish(job, joined());
+          });
+    }
+  });
 }
 
-std::optional<std::string> ServerDiscovery::Delegation(const std::string& hostname,
-                                                       absl::Time deadline,
-                                                       std::string* note) {
+void ServerDiscovery::CacheWellKnown(const std::string& hostname, WellKnownEntry entry,
+                                     absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (well_known_cache_.size() >= options_.max_cached_hosts) {
+    // Drop what has expired; if nothing has, drop everything rather than
+    // grow without bound (the cache only saves lookups).
+    for (auto it = well_known_cache_.begin(); it != well_known_cache_.end();) {
+      it = it->second.expires <= now ? well_known_cache_.erase(it) : std::next(it);
+    }
+    if (well_known_cache_.size() >= options_.max_cached_hosts) well_known_cache_.clear();
+  }
+  well_known_cache_[hostname] = std::move(entry);
+}
+
+void ServerDiscovery::Delegation(const std::string& hostname, absl::Time deadline,
+                                 async::Callback<Delegated> done) {
   const absl::Time now = clock_.Now();
   int failures = 0;
+  std::optional<Delegated> cached;
   {
     absl::MutexLock lock(&mu_);
     auto it = well_known_cache_.find(hostname);
     if (it != well_known_cache_.end()) {
       if (it->second.expires > now) {
-        *note = it->second.delegated ? "well-known (cached)"
-                                     : absl::StrCat("no well-known (cached: ",
-                                                    it->second.error, ")");
-        return it->second.delegated;
+        cached = Delegated{it->second.delegated,
+                           it->second.delegated ? "well-known (cached)"
+                                                : absl::StrCat("no well-known (cached: ",
+                                                               it->second.error, ")")};
       }
       failures = it->second.failures;
     }
   }
-  WellKnownEntry entry;
-  absl::StatusOr<WellKnownResponse> r = well_known_.Fetch(hostname, deadline);
-  if (!r.ok()) {
-    entry.error = std::string(r.status().message());
-  } else if (r->status != 200) {
-    entry.error = absl::StrCat("HTTP ", r->status);
-  } else {
-    absl::StatusOr<std::string> delegated = ParseWellKnownBody(r->body);
-    if (delegated.ok()) {
-      entry.delegated = *delegated;
-      entry.expires = now + WellKnownCacheTime(r->cache_control, options_.well_known_cache);
-    } else {
-      entry.error = std::string(delegated.status().message());
-    }
-  }
-  if (!entry.delegated) {
-    entry.failures = failures + 1;
-    entry.expires = now + Backoff(entry.failures, options_.failure_backoff_initial,
-                                  options_.failure_backoff_max);
-    *note = absl::StrCat("no well-known (", entry.error, ")");
-  } else {
-    *note = "well-known";
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    if (well_known_cache_.size() >= options_.max_cached_hosts) {
-      // Drop what has expired; if nothing has, drop everything rather than
-      // grow without bound (the cache only saves lookups).
-      for (auto it = well_known_cache_.begin(); it != well_known_cache_.end();) {
-        it = it->second.expires <= now ? well_known_cache_.erase(it) : std::next(it);
-      }
-      if (well_known_cache_.size() >= options_.max_cached_hosts) well_known_cache_.clear();
-    }
-    well_known_cache_[hostname] = entry;
-  }
-  return entry.delegated;
+  if (cached) return done(*std::move(cached));
+  // Its own budget: a host slow to answer .well-known is a failure of that
+  // host (cached, backed off); the caller's deadline is not.
+  const absl::Time own_deadline = now + options_.well_known_timeout;
+  const bool caller_sets_deadline = deadline < own_deadline;
+  well_known_.Fetch(
+      hostname, std::min(deadline, own_deadline),
+      [this, hostname, failures, now, caller_sets_deadline,
+       done = std::move(done)](absl::StatusOr<WellKnownResponse> r) mutable {
+        if (!r.ok() && (absl::IsCancelled(r.status()) ||
+                        (caller_sets_deadline && absl::IsDeadlineExceeded(r.status())))) {
+          // Cut short by the caller or by shutdown: says nothing about the host.
+          done(r.status());
+          return;
+        }
+        WellKnownEntry entry;
+        if (!r.ok()) {
+          entry.error = std::string(r.status().message());
+        } else if (r->status != 200) {
+          entry.error = absl::StrCat("HTTP ", r->status);
+        } else {
+          absl::StatusOr<std::string> delegated = ParseWellKnownBody(r->body);
+          if (delegated.ok()) {
+            entry.delegated = *delegated;
+            entry.expires = now + WellKnownCacheTime(r->cache_control, options_.well_known_cache);
+          } else {
+            entry.error = std::string(delegated.status().message());
+          }
+        }
+        Delegated d;
+        if (!entry.delegated) {
+          entry.failures = failures + 1;
+          entry.expires = now + Backoff(entry.failures, options_.failure_backoff_initial,
+                                        options_.failure_backoff_max);
+          d.note = absl::StrCat("no well-known (", entry.error, ")");
+        } else {
+          d.note = "well-known";
+        }
+        d.name = entry.delegated;
+        CacheWellKnown(hostname, std::move(entry), now);
+        done(std::move(d));
+      });
 }
 
 absl::Status ServerDiscovery::Filter(ResolvedServer* out) const {
@@ -160,22 +245,30 @@ absl::Status ServerDiscovery::Filter(ResolvedServer* out) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ResolvedServer> ServerDiscovery::Resolve(absl::string_view server_name,
-                                                        absl::Time deadline) {
+void ServerDiscovery::Finish(std::shared_ptr<Job> job, absl::Status s) {
+  if (!s.ok()) {
+    job->done(absl::Status(s.code(), absl::StrCat(job->server_name, " (", job->out.route,
+                                                  "): ", s.message())));
+    return;
+  }
+  if (absl::Status f = Filter(&job->out); !f.ok()) {
+    job->done(f);
+    return;
+  }
+  job->done(std::move(job->out));
+}
+
+void ServerDiscovery::Resolve(absl::string_view server_name, absl::Time deadline,
+                              async::Callback<ResolvedServer> done) {
   absl::StatusOr<core::ServerName> name = core::ParseServerName(server_name);
-  if (!name.ok()) return name.status();
-  ResolvedServer out;
+  if (!name.ok()) return done(name.status());
+  auto job = std::make_shared<Job>();
+  job->server_name = std::string(server_name);
+  job->deadline = deadline;
+  job->done = std::move(done);
+  ResolvedServer& out = job->out;
   out.server_name = std::string(server_name);
   const std::string host = absl::AsciiStrToLower(name->host);
-
-  auto finish = [&](absl::Status s) -> absl::StatusOr<ResolvedServer> {
-    if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(server_name, " (", out.route, "): ",
-                                                 s.message()));
-    }
-    if (absl::Status f = Filter(&out); !f.ok()) return f;
-    return out;
-  };
 
   // 1. IP literal.
   if (IsIp(*name)) {
@@ -184,50 +277,56 @@ absl::StatusOr<ResolvedServer> ServerDiscovery::Resolve(absl::string_view server
     out.send_sni = false;
     out.route = "IP literal";
     absl::StatusOr<IpAddress> ip = ParseIpAddress(name->host);
-    if (!ip.ok()) return ip.status();
+    if (!ip.ok()) return job->done(ip.status());
     out.endpoints.push_back({*ip, name->port.value_or(kDefaultPort)});
-    return finish(absl::OkStatus());
+    return Finish(std::move(job), absl::OkStatus());
   }
   // 2. Hostname with an explicit port.
   if (name->port) {
     out.host_header = out.server_name;
     out.tls_name = host;
     out.route = "explicit port";
-    return finish(AddHost(host, *name->port, deadline, &out));
+    return AddHost(std::move(job), host, *name->port);
   }
   // 3. .well-known delegation.
-  std::string note;
-  std::optional<std::string> delegated = Delegation(host, deadline, &note);
-  out.route = note;
-  if (delegated) {
-    absl::StatusOr<core::ServerName> d = core::ParseServerName(*delegated);
-    if (!d.ok()) return d.status();  // ParseWellKnownBody checked it already
+  Delegation(host, deadline, [this, job, host](absl::StatusOr<Delegated> delegation) {
+    if (!delegation.ok()) {
+      job->out.route = "well-known";
+      return Finish(job, delegation.status());
+    }
+    ResolvedServer& out = job->out;
+    out.route = delegation->note;
+    if (!delegation->name) {
+      // 4 - 6.
+      out.host_header = host;
+      out.tls_name = host;
+      return ResolveWithSrv(job, host, 0);
+    }
+    const std::string& delegated = *delegation->name;
+    absl::StatusOr<core::ServerName> d = core::ParseServerName(delegated);
+    if (!d.ok()) return job->done(d.status());  // ParseWellKnownBody checked it already
     const std::string dhost = absl::AsciiStrToLower(d->host);
-    absl::StrAppend(&out.route, " -> ", *delegated);
+    absl::StrAppend(&out.route, " -> ", delegated);
     if (IsIp(*d)) {
       // 3.1: the Host header is the IP (and port, if given).
-      out.host_header = *delegated;
+      out.host_header = delegated;
       out.tls_name = d->host;
       out.send_sni = false;
       absl::StatusOr<IpAddress> ip = ParseIpAddress(d->host);
-      if (!ip.ok()) return ip.status();
+      if (!ip.ok()) return job->done(ip.status());
       out.endpoints.push_back({*ip, d->port.value_or(kDefaultPort)});
-      return finish(absl::OkStatus());
+      return Finish(job, absl::OkStatus());
     }
     out.tls_name = dhost;
     if (d->port) {
       // 3.2
-      out.host_header = *delegated;
-      return finish(AddHost(dhost, *d->port, deadline, &out));
+      out.host_header = delegated;
+      return AddHost(job, dhost, *d->port);
     }
     // 3.3 - 3.5
     out.host_header = dhost;
-    return finish(ResolveWithSrv(dhost, deadline, &out));
-  }
-  // 4 - 6.
-  out.host_header = host;
-  out.tls_name = host;
-  return finish(ResolveWithSrv(host, deadline, &out));
+    ResolveWithSrv(job, dhost, 0);
+  });
 }
 
 }  // namespace keyverifier::net

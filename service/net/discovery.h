@@ -12,7 +12,14 @@
 //
 // .well-known answers are cached per hostname: valid ones per their
 // Cache-Control (24 h default, 48 h at most), failures with exponential
-// backoff up to an hour.
+// backoff up to an hour. The .well-known request has its own time budget; a
+// lookup cut short by the caller's deadline is not a failure of the host and
+// is never cached.
+//
+// Asynchronous: Resolve returns at once; its callback runs once, on the
+// thread that completed the last lookup (or inline for cached and literal
+// answers). Independent lookups (the targets of several SRV records) run
+// concurrently.
 //
 // Thread-safe; the resolver, fetcher, filter and clock are borrowed and must
 // outlive it. Errors: InvalidArgumentError for a malformed server name,
@@ -23,12 +30,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/clock/clock.h"
 #include "service/net/ip_filter.h"
 #include "service/net/resolver.h"
@@ -65,8 +75,8 @@ struct WellKnownResponse {
 class WellKnownFetcher {
  public:
   virtual ~WellKnownFetcher() = default;
-  virtual absl::StatusOr<WellKnownResponse> Fetch(absl::string_view hostname,
-                                                  absl::Time deadline) = 0;
+  virtual void Fetch(absl::string_view hostname, absl::Time deadline,
+                     async::Callback<WellKnownResponse> done) = 0;
 };
 
 class ServerDiscovery {
@@ -79,15 +89,24 @@ class ServerDiscovery {
     absl::Duration failure_backoff_max = absl::Hours(1);
     // Entries kept in the .well-known cache at most.
     size_t max_cached_hosts = 100000;
+    // Time budget of one .well-known lookup (redirects included).
+    absl::Duration well_known_timeout = absl::Seconds(10);
   };
 
   ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_known,
                   const IpFilter& filter, const Clock& clock, Options options);
 
-  absl::StatusOr<ResolvedServer> Resolve(absl::string_view server_name,
-                                         absl::Time deadline);
+  void Resolve(absl::string_view server_name, absl::Time deadline,
+               async::Callback<ResolvedServer> done);
+  // Blocking form, for tools and tests.
+  absl::StatusOr<ResolvedServer> ResolveAndWait(absl::string_view server_name,
+                                                absl::Time deadline) {
+    return async::Wait<ResolvedServer>(
+        [&](auto cb) { Resolve(server_name, deadline, std::move(cb)); });
+  }
 
  private:
+  struct Job;
   struct WellKnownEntry {
     std::optional<std::string> delegated;  // nullopt: the lookup failed
     std::string error;
@@ -95,14 +114,19 @@ class ServerDiscovery {
     int failures = 0;  // consecutive
   };
 
-  // The delegated server name, or nullopt when .well-known gives none.
-  std::optional<std::string> Delegation(const std::string& hostname,
-                                        absl::Time deadline, std::string* note);
-  // SRV (_matrix-fed, then _matrix) or A/AAAA on 8448 for `host`.
-  absl::Status ResolveWithSrv(const std::string& host, absl::Time deadline,
-                              ResolvedServer* out);
-  absl::Status AddHost(const std::string& host, uint16_t port, absl::Time deadline,
-                       ResolvedServer* out);
+  // The delegated server name, or nullopt when .well-known gives none, with
+  // a note for the route; an error only when the caller's deadline passed.
+  struct Delegated {
+    std::optional<std::string> name;
+    std::string note;
+  };
+  void Delegation(const std::string& hostname, absl::Time deadline,
+                  async::Callback<Delegated> done);
+  // SRV (_matrix-fed, then _matrix) or A/AAAA on 8448 for the job's host.
+  void ResolveWithSrv(std::shared_ptr<Job> job, const std::string& host, int service);
+  void AddHost(std::shared_ptr<Job> job, const std::string& host, uint16_t port);
+  void Finish(std::shared_ptr<Job> job, absl::Status status);
+  void CacheWellKnown(const std::string& hostname, WellKnownEntry entry, absl::Time now);
   absl::Status Filter(ResolvedServer* out) const;
 
   Resolver& resolver_;

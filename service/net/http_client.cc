@@ -24,12 +24,18 @@ struct SlistDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
+// libcurl's own timeout ends a transfer that has a connection, with its
+// precise message; the engine's deadline, a little later, also ends one still
+// queued for a connection slot, which libcurl never times out.
+constexpr absl::Duration kQueueGrace = absl::Milliseconds(100);
+
 bool CurlReady() {
   static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   return ok;
 }
 
-// What one transfer collects; callbacks write here.
+// One transfer: what libcurl's callbacks write, and everything libcurl
+// points into while it runs. Lives on the heap until its callback has run.
 struct Transfer {
   const PeerVerifier* verifier = nullptr;
   std::string tls_name;
@@ -39,6 +45,21 @@ struct Transfer {
   bool peer_checked = false;
   absl::Status peer_status;
   absl::Status context_status;
+
+  // For the result.
+  std::string where;  // "GET https://host/path via address"
+  absl::Duration budget;
+  bool deadline_bounds = false;  // the caller's deadline set the timeout
+  async::Callback<HttpResponse> done;
+
+  // Referenced (not copied) by libcurl.
+  std::string url;
+  std::string body;
+  std::unique_ptr<curl_slist, SlistDeleter> connect_to;
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  char error[CURL_ERROR_SIZE] = {0};
+  // Last: cleaned up first, while what it points to is still there.
+  std::unique_ptr<CURL, CurlDeleter> curl;
 };
 
 size_t OnBody(char* data, size_t size, size_t n, void* arg) {
@@ -139,68 +160,113 @@ bool HasControl(absl::string_view s) {
   });
 }
 
+// The result of a finished transfer, from its libcurl code.
+absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
+  const CURLcode rc = static_cast<CURLcode>(code);
+  if (rc == CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(t.curl.get(), CURLINFO_RESPONSE_CODE, &status);
+    t.response.status = static_cast<int>(status);
+    return std::move(t.response);
+  }
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return absl::CancelledError(absl::StrCat(t.where, ": the fetch engine stopped"));
+  }
+  if (!t.context_status.ok()) {
+    return absl::InternalError(absl::StrCat(t.where, ": ", t.context_status.message()));
+  }
+  if (t.peer_checked && !t.peer_status.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        t.where, ": certificate rejected for ", t.tls_name, ": ", t.peer_status.message()));
+  }
+  if (t.too_large) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(t.where, ": response larger than ", t.max_bytes, " bytes"));
+  }
+  std::string detail = t.error[0] != '\0' ? t.error : curl_easy_strerror(rc);
+  if (rc == CURLE_OPERATION_TIMEDOUT && t.error[0] == '\0') {
+    // The engine's deadline, not libcurl's timer: say how far it got.
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(t.curl.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
+    detail = absl::StrCat("timed out after ", absl::FormatDuration(t.budget),
+                          connect_us > 0 ? "" : ", before any connection was made");
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT && t.deadline_bounds) {
+    return absl::DeadlineExceededError(absl::StrCat(t.where, ": ", detail));
+  }
+  return absl::UnavailableError(absl::StrCat(t.where, ": ", detail));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(
-    const PeerVerifier& verifier, const IpFilter& filter, Options options) {
+    FetchEngine& engine, const PeerVerifier& verifier, const IpFilter& filter,
+    Options options) {
   if (!CurlReady()) return absl::InternalError("libcurl could not be initialised");
   if (options.connect_timeout <= absl::ZeroDuration() ||
       options.total_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HTTP timeouts must be positive");
   }
   return std::unique_ptr<CurlHttpClient>(
-      new CurlHttpClient(verifier, filter, std::move(options)));
+      new CurlHttpClient(engine, verifier, filter, std::move(options)));
 }
 
-absl::StatusOr<HttpResponse> CurlHttpClient::Send(const HttpRequest& request,
-                                                  absl::Time deadline) {
+void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
+                          async::Callback<HttpResponse> done) {
   const std::string target = request.connect_to.ToString();
   if (request.host_header.empty() || HasControl(request.host_header)) {
-    return absl::InvalidArgumentError("HTTP request: bad Host header");
+    return done(absl::InvalidArgumentError("HTTP request: bad Host header"));
   }
   if (!absl::StartsWith(request.path, "/") || HasControl(request.path)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("HTTP request: bad path \"", request.path, "\""));
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("HTTP request: bad path \"", request.path, "\"")));
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (HasControl(name) || value.find_first_of("\r\n") != std::string::npos) {
+      return done(absl::InvalidArgumentError(absl::StrCat("HTTP request: bad header ", name)));
+    }
   }
   if (std::optional<std::string> why = filter_.Refusal(request.connect_to.address)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("not connecting to ", target, ": ", *why));
+    return done(absl::PermissionDeniedError(
+        absl::StrCat("not connecting to ", target, ": ", *why)));
   }
-  absl::Duration left = deadline - absl::Now();
+  const absl::Duration left = deadline - absl::Now();
   if (left <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("deadline passed before connecting to ", target));
+    return done(absl::DeadlineExceededError(
+        absl::StrCat("deadline passed before connecting to ", target)));
   }
   const absl::Duration budget = std::min(left, options_.total_timeout);
 
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  CURL* c = curl.get();
-  Transfer t;
-  t.verifier = &verifier_;
-  t.tls_name = request.tls_name;
-  t.max_bytes = request.max_response_bytes;
+  auto t = std::make_unique<Transfer>();
+  t->curl.reset(curl_easy_init());
+  if (t->curl == nullptr) return done(absl::InternalError("curl_easy_init failed"));
+  CURL* c = t->curl.get();
+  t->verifier = &verifier_;
+  t->tls_name = request.tls_name;
+  t->max_bytes = request.max_response_bytes;
+  t->where = absl::StrCat(request.method, " https://", request.host_header, request.path,
+                          " via ", target);
+  t->budget = budget;
+  t->deadline_bounds = left <= options_.total_timeout;
+  t->done = std::move(done);
+  t->url = absl::StrCat("https://", request.host_header, request.path);
+  t->body = request.body;
 
-  const std::string url = absl::StrCat("https://", request.host_header, request.path);
   // Connect to the discovered address whatever the URL's name resolves to.
-  std::unique_ptr<curl_slist, SlistDeleter> connect_to(
-      curl_slist_append(nullptr, absl::StrCat("::", target).c_str()));
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
+  t->connect_to.reset(curl_slist_append(nullptr, absl::StrCat("::", target).c_str()));
+  t->headers.reset(
       curl_slist_append(nullptr, absl::StrCat("Host: ", request.host_header).c_str()));
   for (const auto& [name, value] : request.headers) {
-    if (HasControl(name) || value.find_first_of("\r\n") != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("HTTP request: bad header ", name));
-    }
-    headers.reset(curl_slist_append(headers.release(), absl::StrCat(name, ": ", value).c_str()));
+    t->headers.reset(
+        curl_slist_append(t->headers.release(), absl::StrCat(name, ": ", value).c_str()));
   }
-  if (!request.body.empty()) {
-    headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+  if (!t->body.empty()) {
+    t->headers.reset(curl_slist_append(t->headers.release(), "Content-Type: application/json"));
   }
-  char error[CURL_ERROR_SIZE] = {0};
 
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to.get());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_URL, t->url.c_str());
+  curl_easy_setopt(c, CURLOPT_CONNECT_TO, t->connect_to.get());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers.get());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -211,63 +277,43 @@ absl::StatusOr<HttpResponse> CurlHttpClient::Send(const HttpRequest& request,
                        std::min(budget, options_.connect_timeout))));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(budget))));
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, t.get());
   // The PeerVerifier is the only judge of the certificate: libcurl's checks
   // stay on (so a rejection aborts the handshake) but its own CA bundle and
-  // name check are replaced. No session reuse: a resumed session would skip
-  // the check.
+  // name check are replaced. No session reuse and no connection reuse: a
+  // resumed session or a connection another transfer opened would skip the
+  // check.
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
   curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
   curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, OnSslContext);
-  curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &t);
+  curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, t.get());
   if (request.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
-  if (!request.body.empty()) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+  if (!t->body.empty()) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, t->body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
+                     static_cast<curl_off_t>(t->body.size()));
   }
 
-  CURLcode rc = curl_easy_perform(c);
-  const std::string where = absl::StrCat(request.method, " https://", request.host_header,
-                                         request.path, " via ", target);
-  if (rc != CURLE_OK) {
-    if (!t.context_status.ok()) {
-      return absl::InternalError(absl::StrCat(where, ": ", t.context_status.message()));
-    }
-    if (t.peer_checked && !t.peer_status.ok()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          where, ": certificate rejected for ", request.tls_name, ": ",
-          t.peer_status.message()));
-    }
-    if (t.too_large) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          where, ": response larger than ", request.max_response_bytes, " bytes"));
-    }
-    std::string detail = error[0] != '\0' ? error : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-      // The caller's deadline set the timeout: report it as such.
-      if (left <= options_.total_timeout) {
-        return absl::DeadlineExceededError(absl::StrCat(where, ": ", detail));
-      }
-      return absl::UnavailableError(absl::StrCat(where, ": ", detail));
-    }
-    return absl::UnavailableError(absl::StrCat(where, ": ", detail));
-  }
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  t.response.status = static_cast<int>(status);
-  return std::move(t.response);
+  const absl::Time end = absl::Now() + budget + kQueueGrace;
+  engine_.AddTransfer(c, end, [t = std::move(t)](int code) mutable {
+    absl::StatusOr<HttpResponse> result = Result(*t, code);
+    async::Callback<HttpResponse> done = std::move(t->done);
+    t.reset();  // the handle is out of the engine: free it before answering
+    done(std::move(result));
+  });
 }
 
 }  // namespace keyverifier::net

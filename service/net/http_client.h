@@ -1,19 +1,28 @@
 // HttpClient: one outbound HTTPS request to an address chosen by server
 // discovery, with the Host header and certificate name discovery gave.
 //
-// CurlHttpClient uses libcurl: it connects to `connect_to` while the URL
-// carries the Host header's name (so SNI is that name, and no SNI is sent
-// for an IP literal), hands the peer's chain to the PeerVerifier (libcurl's
-// own checks are off: the policy is the only judge), and enforces the connect
-// and total timeouts and the response size limit. It never follows
-// redirects, uses no proxy and speaks only HTTPS. Every request checks its
-// address against the IpFilter first.
+// Asynchronous: Send returns at once and its callback is invoked exactly
+// once, on the FetchEngine's loop for the real client, or inline on the
+// caller's thread for a request that never starts (invalid, refused by the
+// filter, past its deadline, the engine stopped); a fake may answer inline.
+// No thread waits on the peer. CurlHttpClient runs its transfers on the
+// FetchEngine (libcurl's multi interface); it connects to `connect_to` while
+// the URL carries the Host header's name (so SNI is that name, and no SNI is
+// sent for an IP literal), hands the peer's chain to the PeerVerifier
+// (libcurl's own checks are off: the policy is the only judge), and enforces
+// the connect and total timeouts and the response size limit. It never
+// follows redirects, uses no proxy and speaks only HTTPS. Every request
+// checks its address against the IpFilter first, and opens a connection of
+// its own (no reuse, no shared HTTP/2 connection, no TLS session resumption),
+// so every request's handshake is judged. A request queued behind the
+// engine's connection limits still ends when its time budget does.
 //
 // Thread-safe. Errors: PermissionDeniedError (address refused by the filter,
 // or the certificate rejected: the message says why), UnavailableError
 // (connect or transport failure), DeadlineExceededError (timeout),
 // ResourceExhaustedError (response larger than the limit),
-// InvalidArgumentError (unusable request).
+// InvalidArgumentError (unusable request), CancelledError (the engine
+// stopped: shutdown).
 #ifndef KEYVERIFIER_SERVICE_NET_HTTP_CLIENT_H_
 #define KEYVERIFIER_SERVICE_NET_HTTP_CLIENT_H_
 
@@ -24,7 +33,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/net/discovery.h"
+#include "service/net/fetch_engine.h"
 #include "service/net/ip_filter.h"
 #include "service/net/peer_verifier.h"
 
@@ -53,8 +64,13 @@ struct HttpResponse {
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
-  virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request,
-                                            absl::Time deadline) = 0;
+  virtual void Send(const HttpRequest& request, absl::Time deadline,
+                    async::Callback<HttpResponse> done) = 0;
+  // Blocking form, for tools and tests.
+  absl::StatusOr<HttpResponse> SendAndWait(const HttpRequest& request, absl::Time deadline) {
+    return async::Wait<HttpResponse>(
+        [&](auto cb) { Send(request, deadline, std::move(cb)); });
+  }
 };
 
 class CurlHttpClient final : public HttpClient {
@@ -64,16 +80,21 @@ class CurlHttpClient final : public HttpClient {
     absl::Duration total_timeout = absl::Seconds(30);
     std::string user_agent = "keyverifier";
   };
-  // `verifier` and `filter` are borrowed and must outlive the client.
+  // `engine`, `verifier` and `filter` are borrowed and must outlive the
+  // client; the engine and the verifier also every request in flight (which
+  // holds nothing else of the client's, so the client may go first).
   static absl::StatusOr<std::unique_ptr<CurlHttpClient>> Create(
-      const PeerVerifier& verifier, const IpFilter& filter, Options options);
+      FetchEngine& engine, const PeerVerifier& verifier, const IpFilter& filter,
+      Options options);
 
-  absl::StatusOr<HttpResponse> Send(const HttpRequest& request,
-                                    absl::Time deadline) override;
+  void Send(const HttpRequest& request, absl::Time deadline,
+            async::Callback<HttpResponse> done) override;
 
  private:
-  CurlHttpClient(const PeerVerifier& verifier, const IpFilter& filter, Options options)
-      : verifier_(verifier), filter_(filter), options_(std::move(options)) {}
+  CurlHttpClient(FetchEngine& engine, const PeerVerifier& verifier, const IpFilter& filter,
+                 Options options)
+      : engine_(engine), verifier_(verifier), filter_(filter), options_(std::move(options)) {}
+  FetchEngine& engine_;
   const PeerVerifier& verifier_;
   const IpFilter& filter_;
   const Options options_;

@@ -1,11 +1,14 @@
 // Resolver: the DNS lookups server discovery needs (SRV, and A/AAAA with
 // CNAMEs followed).
 //
-// CaresResolver (c-ares) is the real one; tests use a scripted fake.
-// Implementations are thread-safe. Errors: NotFoundError when the name has
-// no such records (NXDOMAIN or no data), UnavailableError when the lookup
-// failed (timeout, server failure, refused), DeadlineExceededError when
-// `deadline` passed first. Messages name the record type and the name.
+// Asynchronous: a lookup returns at once and its callback is invoked exactly
+// once (on the fetch engine's loop for the real resolver; a fake may answer
+// inline). CaresResolver (c-ares on the FetchEngine) is the real one; tests
+// use a scripted fake. Implementations are thread-safe. Errors: NotFoundError
+// when the name has no such records (NXDOMAIN or no data), UnavailableError
+// when the lookup failed (timeout, server failure, refused),
+// DeadlineExceededError when `deadline` passed first, CancelledError when
+// the engine stopped. Messages name the record type and the name.
 #ifndef KEYVERIFIER_SERVICE_NET_RESOLVER_H_
 #define KEYVERIFIER_SERVICE_NET_RESOLVER_H_
 
@@ -16,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/async/callback.h"
 #include "service/net/ip_address.h"
 
 namespace keyverifier::net {
@@ -31,11 +35,23 @@ class Resolver {
  public:
   virtual ~Resolver() = default;
   // SRV records of `name` (e.g. "_matrix-fed._tcp.example.org").
-  virtual absl::StatusOr<std::vector<SrvRecord>> LookupSrv(absl::string_view name,
-                                                           absl::Time deadline) = 0;
+  virtual void LookupSrv(absl::string_view name, absl::Time deadline,
+                         async::Callback<std::vector<SrvRecord>> done) = 0;
   // IPv6 and IPv4 addresses of `host`, IPv6 first.
-  virtual absl::StatusOr<std::vector<IpAddress>> LookupHost(absl::string_view host,
-                                                            absl::Time deadline) = 0;
+  virtual void LookupHost(absl::string_view host, absl::Time deadline,
+                          async::Callback<std::vector<IpAddress>> done) = 0;
+
+  // Blocking forms, for tools and tests.
+  absl::StatusOr<std::vector<SrvRecord>> LookupSrvAndWait(absl::string_view name,
+                                                          absl::Time deadline) {
+    return async::Wait<std::vector<SrvRecord>>(
+        [&](auto cb) { LookupSrv(name, deadline, std::move(cb)); });
+  }
+  absl::StatusOr<std::vector<IpAddress>> LookupHostAndWait(absl::string_view host,
+                                                           absl::Time deadline) {
+    return async::Wait<std::vector<IpAddress>>(
+        [&](auto cb) { LookupHost(host, deadline, std::move(cb)); });
+  }
 };
 
 }  // namespace keyverifier::net

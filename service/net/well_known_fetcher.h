@@ -4,15 +4,22 @@
 //
 // Redirects are followed here only (up to a limit, never in a loop, https
 // only); each hop's host is resolved again and its addresses filtered. The
-// body is size-limited (kMaxWellKnownBytes). Thread-safe; the client and
-// resolver are borrowed. Errors as HttpClient's, plus NotFoundError when the
-// host has no addresses and UnavailableError for a bad redirect.
+// body is size-limited (kMaxWellKnownBytes).
+//
+// Asynchronous: every step (the lookup, each address tried in turn, each
+// redirect) continues in the previous step's callback; no thread waits. The
+// callback runs once, on the thread that completed the last step.
+//
+// Thread-safe; the client and resolver are borrowed and must outlive every
+// fetch in flight. Errors as HttpClient's, plus NotFoundError when the host
+// has no addresses and UnavailableError for a bad redirect.
 #ifndef KEYVERIFIER_SERVICE_NET_WELL_KNOWN_FETCHER_H_
 #define KEYVERIFIER_SERVICE_NET_WELL_KNOWN_FETCHER_H_
 
 #include <cstdint>
 #include <string>
 
+#include "service/async/callback.h"
 #include "service/net/discovery.h"
 #include "service/net/http_client.h"
 #include "service/net/resolver.h"
@@ -29,8 +36,8 @@ class HttpsWellKnownFetcher final : public WellKnownFetcher {
   HttpsWellKnownFetcher(HttpClient& http, Resolver& resolver, Options options)
       : http_(http), resolver_(resolver), options_(options) {}
 
-  absl::StatusOr<WellKnownResponse> Fetch(absl::string_view hostname,
-                                          absl::Time deadline) override;
+  void Fetch(absl::string_view hostname, absl::Time deadline,
+             async::Callback<WellKnownResponse> done) override;
 
  private:
   HttpClient& http_;

@@ -40,7 +40,7 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
 absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view server_name,
                                                                uint16_t port, absl::Time at,
                                                                absl::Time deadline) const {
-  if (discovery_ == nullptr) {
+  if (discovery_ == nullptr || options_.engine == nullptr) {
     return absl::FailedPreconditionError("live certificate checks need outbound fetching enabled");
   }
   std::string name(server_name);
@@ -49,13 +49,13 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view
     if (!host.ok()) return host.status();
     name = net::HostPort(*host, port);
   }
-  absl::StatusOr<net::ResolvedServer> resolved = discovery_->Resolve(name, deadline);
+  absl::StatusOr<net::ResolvedServer> resolved = discovery_->ResolveAndWait(name, deadline);
   if (!resolved.ok()) return resolved.status();
   PolicyPeerVerifier recorder(policy_, clock_, at, fingerprints_);
   net::CurlHttpClient::Options http_options;
   http_options.connect_timeout = options_.connect_timeout;
   absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> http =
-      net::CurlHttpClient::Create(recorder, filter_, http_options);
+      net::CurlHttpClient::Create(*options_.engine, recorder, filter_, http_options);
   if (!http.ok()) return http.status();
   std::vector<std::string> failures;
   for (const net::Endpoint& e : resolved->endpoints) {
@@ -65,7 +65,7 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view
     req.connect_to = e;
     req.path = "/_matrix/federation/v1/version";
     req.max_response_bytes = 64 * 1024;
-    absl::StatusOr<net::HttpResponse> r = (*http)->Send(req, deadline);
+    absl::StatusOr<net::HttpResponse> r = (*http)->SendAndWait(req, deadline);
     if (std::optional<Verdict> v = recorder.last_verdict()) {
       CertificateCheck out;
       out.verdict = *std::move(v);

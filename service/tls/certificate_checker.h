@@ -34,6 +34,8 @@ class CertificateChecker {
  public:
   struct Options {
     absl::Duration connect_timeout = absl::Seconds(5);
+    // Runs live mode's handshakes; null: live mode unavailable.
+    net::FetchEngine* engine = nullptr;
   };
   // `fingerprints` (may be null) feeds the MSC1711 fallback, as for key
   // fetching.
@@ -48,7 +50,8 @@ class CertificateChecker {
                                                 const std::vector<std::string>& chain,
                                                 absl::Time at) const;
   // Resolves `server_name` (with `port` when not 0, as "host:port") and
-  // checks what its first reachable address presents.
+  // checks what its first reachable address presents. Waits for the
+  // handshakes on the fetch engine: callers run it on a worker thread.
   absl::StatusOr<CertificateCheck> CheckLive(absl::string_view server_name, uint16_t port,
                                              absl::Time at, absl::Time deadline) const;
 

@@ -40,42 +40,73 @@ constexpr int64_t kNowMs = 1700000000000;
 constexpr char kOrigin[] = "origin.example";
 constexpr char kKeyId[] = "ed25519:k1";
 
-// Blocks until the caller's deadline, like a key source that never answers.
+// Answers only at the caller's deadline, as the keyring does for a caller
+// whose keys a fetch that never ends has not brought.
 class HangingKeyRing : public keyring::KeyRing {
  public:
-  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
-                                             absl::Time deadline) override {
-    never_.WaitForNotificationWithDeadline(deadline);
-    return absl::DeadlineExceededError("keys of " + q.server_name + ": timed out");
+  ~HangingKeyRing() override {
+    for (std::thread& t : timers_) t.join();
+  }
+  void GetKeys(const keyring::KeyQuery& q, absl::Time deadline,
+               async::Callback<keyring::KeyResult> done) override {
+    absl::MutexLock lock(&mu_);
+    timers_.emplace_back([server = q.server_name, deadline, done = std::move(done)]() mutable {
+      absl::SleepFor(deadline - absl::Now());
+      done(absl::DeadlineExceededError("keys of " + server + ": timed out"));
+    });
   }
 
  private:
-  absl::Notification never_;
+  absl::Mutex mu_;
+  std::vector<std::thread> timers_ ABSL_GUARDED_BY(mu_);
 };
 
-// Holds the first lookup until `open` is notified, then answers from `inner`.
+// Holds lookups until Open(), then answers them (and all later ones) from
+// `inner`.
 class GateKeyRing : public keyring::KeyRing {
  public:
   explicit GateKeyRing(keyring::KeyRing& inner) : inner_(inner) {}
-  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
-                                             absl::Time deadline) override {
-    if (!entered.HasBeenNotified()) entered.Notify();
-    open.WaitForNotification();
-    return inner_.GetKeys(q, deadline);
+  void GetKeys(const keyring::KeyQuery& q, absl::Time deadline,
+               async::Callback<keyring::KeyResult> done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!open_) {
+        held_.push_back({q, deadline, std::move(done)});
+        if (!entered.HasBeenNotified()) entered.Notify();
+        return;
+      }
+    }
+    inner_.GetKeys(q, deadline, std::move(done));
+  }
+  void Open() {
+    std::vector<Held> held;
+    {
+      absl::MutexLock lock(&mu_);
+      open_ = true;
+      held = std::move(held_);
+    }
+    for (Held& h : held) inner_.GetKeys(h.query, h.deadline, std::move(h.done));
   }
   absl::Notification entered;
-  absl::Notification open;
 
  private:
+  struct Held {
+    keyring::KeyQuery query;
+    absl::Time deadline;
+    async::Callback<keyring::KeyResult> done;
+  };
   keyring::KeyRing& inner_;
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
 };
 
 class Server {
  public:
   Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
          const tls::CertificateChecker* certificates = nullptr)
-      : verifier_(keys, clock, limits, observe::NoopObserver(), certificates),
-        pool_(*WorkerPool::Create(2, 64)),
+      : pool_(*async::WorkerPool::Create(2, 64)),
+        verifier_(keys, clock, limits, observe::NoopObserver(), certificates, pool_.get()),
         service_(verifier_, *pool_, system_clock_) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -102,8 +133,8 @@ class Server {
 
  private:
   SystemClock system_clock_;
+  std::unique_ptr<async::WorkerPool> pool_;
   Verifier verifier_;
-  std::unique_ptr<WorkerPool> pool_;
   KeyVerifierService service_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
@@ -286,14 +317,14 @@ TEST_F(GrpcServiceTest, DrainLetsACallInFlightFinish) {
   gate.entered.WaitForNotification();
   std::thread drain([&] { server.Drain(absl::Seconds(30)); });
   WaitUntilRefused(server);
-  gate.open.Notify();
+  gate.Open();
   call.join();
   drain.join();
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.outcome(), v1::EventVerdict::VALID);
 }
 
-TEST_F(GrpcServiceTest, DrainCancelsACallStillRunningAfterTheGraceAndWaitsForIt) {
+TEST_F(GrpcServiceTest, DrainCancelsACallStillWaitingAfterTheGraceAndWaitsForIt) {
   GateKeyRing gate(keys_);
   Server server(gate, clock_);
   v1::VerifyEventsRequest req;
@@ -309,11 +340,12 @@ TEST_F(GrpcServiceTest, DrainCancelsACallStillRunningAfterTheGraceAndWaitsForIt)
     server.Drain(absl::Milliseconds(200));
     drained.Notify();
   });
-  call.join();  // cancelled once the grace is over, the worker still held
+  call.join();  // cancelled once the grace is over, its keys still awaited
   EXPECT_FALSE(s.ok());
-  // The drain waits for the worker: give one that did not wait time to end.
+  // The drain waits for the call to be answered: give one that did not wait
+  // time to end.
   EXPECT_FALSE(drained.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
-  gate.open.Notify();  // the worker answers a call that is already cancelled
+  gate.Open();  // the keys arrive for a call that is already cancelled
   drain.join();
   EXPECT_TRUE(drained.HasBeenNotified());
 }
@@ -361,8 +393,8 @@ TEST_F(GrpcServiceTest, BatchAsksTheKeyringOncePerServer) {
 class OnlyAskedKeysKeyRing : public keyring::KeyRing {
  public:
   explicit OnlyAskedKeysKeyRing(keyring::KeyResult all) : all_(std::move(all)) {}
-  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& q,
-                                             absl::Time) override {
+  void GetKeys(const keyring::KeyQuery& q, absl::Time,
+               async::Callback<keyring::KeyResult> done) override {
     ++calls_;
     keyring::KeyResult r = all_;
     r.verify_keys.clear();
@@ -371,7 +403,7 @@ class OnlyAskedKeysKeyRing : public keyring::KeyRing {
         r.verify_keys.push_back(k);
       }
     }
-    return r;
+    done(std::move(r));
   }
   int calls() const { return calls_; }
 
@@ -381,9 +413,8 @@ class OnlyAskedKeysKeyRing : public keyring::KeyRing {
 };
 
 // Events of one server signed with different keys, where each answer of the
-// keyring holds only the key asked for: every event is checked with the
-// answer it was prepared with, also when a later event of the batch needed
-// another answer before the signatures are checked.
+// keyring holds only the keys asked for: the batch's one lookup for the
+// server asks for every key id its events need.
 TEST_F(GrpcServiceTest, BatchEventsOfOneServerWithDifferentKeys) {
   core::Ed25519SigningKey second =
       *core::Ed25519SigningKey::FromSeed(std::string(32, '\x09'));
@@ -423,7 +454,8 @@ TEST_F(GrpcServiceTest, BatchEventsOfOneServerWithDifferentKeys) {
         << resp.results(i).verdict().message();
   }
   EXPECT_EQ(resp.results(1).verdict().checked(0).key_ids(0), "ed25519:k2");
-  EXPECT_EQ(ring.calls(), 3);  // k1, then k2, then k1 again
+  // The batch asks once for the server, naming both key ids.
+  EXPECT_EQ(ring.calls(), 1);
 }
 
 TEST_F(GrpcServiceTest, BatchLimit) {

@@ -45,7 +45,8 @@
 #include "keyverifier/v1/service.grpc.pb.h"
 #include "service/api/grpc_service.h"
 #include "service/api/verifier.h"
-#include "service/api/worker_pool.h"
+#include "service/async/worker_pool.h"
+#include "tests/fakes/fake_async.h"
 #include "service/clock/clock.h"
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/trusted_keys.h"
@@ -431,27 +432,29 @@ int main(int argc, char** argv) {
   SystemClock clock;
   keyring::FetchingKeyRing::Options ring_options;
   ring_options.max_servers = static_cast<size_t>(many) + 16;
-  keyring::FetchingKeyRing fetching(*key_store, nullptr, clock, observe::NoopObserver(),
-                                    ring_options);
+  testing::InlineExecutor store_work;  // store-only: nothing is fetched
+  testing::ManualScheduler no_timers;    // every lookup here has no deadline
+  keyring::FetchingKeyRing fetching(*key_store, nullptr, store_work, no_timers, clock,
+                                    observe::NoopObserver(), ring_options);
   keyring::FallbackKeyRing keyring(pinned, fetching);
   {
     keyring::KeyQuery warm;
     warm.server_name = kServer;
-    if (!keyring.GetKeys(warm, absl::InfiniteFuture()).ok()) return 1;
+    if (!keyring.GetKeysAndWait(warm, absl::InfiniteFuture()).ok()) return 1;
     for (const auto& r : spread) {  // all in memory, as after their fetches
       warm.server_name = r.server_name();
-      if (!keyring.GetKeys(warm, absl::InfiniteFuture()).ok()) return 1;
+      if (!keyring.GetKeysAndWait(warm, absl::InfiniteFuture()).ok()) return 1;
     }
   }
   // Metrics as in production: verdicts and per-RPC metrics through the
   // observer.
   prometheus::Registry registry;
   observe::Metrics metrics(registry, "loadgen");
-  api::Verifier verifier(keyring, clock, {}, metrics);
   // Workers and completion-queue threads as the service binary has them by
   // default: one of each per core.
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto pool = *api::WorkerPool::Create(threads, 1 << 16);
+  auto pool = *async::WorkerPool::Create(threads, 1 << 16);
+  api::Verifier verifier(keyring, clock, {}, metrics, nullptr, pool.get());
   api::KeyVerifierService service(verifier, *pool, clock, {}, metrics);
   RunningServer s = Start(service, threads);
   TrivialService trivial;

@@ -16,6 +16,7 @@
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/refresher.h"
 #include "service/store/memory_key_store.h"
+#include "tests/fakes/fake_async.h"
 
 namespace keyverifier::bench {
 namespace {
@@ -58,7 +59,7 @@ double LookupMicros(keyring::KeyRing& ring, int servers, int lookups) {
   const absl::Time start = absl::Now();
   for (int i = 0; i < lookups; ++i) {
     q.server_name = Name(i % servers);
-    absl::StatusOr<keyring::KeyResult> r = ring.GetKeys(q, absl::InfiniteFuture());
+    absl::StatusOr<keyring::KeyResult> r = ring.GetKeysAndWait(q, absl::InfiniteFuture());
     if (!r.ok()) std::abort();
   }
   return absl::ToDoubleMicroseconds(absl::Now() - start) / lookups;
@@ -81,14 +82,18 @@ int main(int argc, char** argv) {
 
   // Baseline in the same run: a keyring holding one server.
   auto small_store = *store::MemoryKeyStore::Create();
-  keyring::FetchingKeyRing small(*small_store, nullptr, clock, observe::NoopObserver(), {});
+  testing::InlineExecutor store_work;  // store-only keyrings: nothing is fetched
+  testing::ManualScheduler no_timers;
+  keyring::FetchingKeyRing small(*small_store, nullptr, store_work, no_timers, clock,
+                                 observe::NoopObserver(), keyring::FetchingKeyRing::Options());
   if (!small_store->StoreResponse(Response(0), Name(0), kNowMs).ok()) return 1;
   LookupMicros(small, 1, 1000);  // warm
 
   auto store = *store::MemoryKeyStore::Create();
   keyring::FetchingKeyRing::Options options;
   options.max_servers = static_cast<size_t>(servers) + 1;
-  keyring::FetchingKeyRing ring(*store, nullptr, clock, observe::NoopObserver(), options);
+  keyring::FetchingKeyRing ring(*store, nullptr, store_work, no_timers, clock,
+                                observe::NoopObserver(), options);
   const absl::Time fill_start = absl::Now();
   for (int i = 0; i < servers; ++i) {
     if (!store->StoreResponse(Response(i), Name(i), kNowMs).ok()) return 1;
@@ -97,7 +102,7 @@ int main(int argc, char** argv) {
   keyring::KeyQuery q;
   for (int i = 0; i < servers; ++i) {  // each loaded into memory once
     q.server_name = Name(i);
-    if (!ring.GetKeys(q, absl::InfiniteFuture()).ok()) return 1;
+    if (!ring.GetKeysAndWait(q, absl::InfiniteFuture()).ok()) return 1;
   }
   const double fill_s = absl::ToDoubleSeconds(absl::Now() - fill_start);
   const long rss_full = RssKb();

@@ -18,6 +18,7 @@
 #include "service/observe/metrics.h"
 #include "service/store/memory_key_store.h"
 #include "tests/bench/fixture.h"
+#include "tests/fakes/fake_async.h"
 
 namespace keyverifier::bench {
 namespace {
@@ -28,9 +29,9 @@ struct World {
   World() {
     store = *store::MemoryKeyStore::Create();
     if (!store->StoreResponse(FixtureKeyResponse(), kServer, kNow).ok()) std::abort();
-    fetching = std::make_unique<keyring::FetchingKeyRing>(*store, nullptr, clock,
-                                                          observe::NoopObserver(),
-                                                          keyring::FetchingKeyRing::Options{});
+    fetching = std::make_unique<keyring::FetchingKeyRing>(
+        *store, nullptr, store_work, no_timers, clock, observe::NoopObserver(),
+        keyring::FetchingKeyRing::Options());
     keys = std::make_unique<keyring::FallbackKeyRing>(pinned, *fetching);
     metrics = std::make_unique<observe::Metrics>(registry, "bench");
     verifier = std::make_unique<api::Verifier>(*keys, clock, api::VerifierLimits{}, *metrics);
@@ -40,9 +41,13 @@ struct World {
     for (int i = 0; i < kBatch; ++i) *batch.add_events() = event;
     wire = batch.SerializeAsString();
     // The keys into the keyring's memory, as after the first event.
-    if (!verifier->VerifyEventSignature(event, absl::InfiniteFuture()).ok()) std::abort();
+    if (!verifier->Wait(&api::Verifier::VerifyEventSignature, event, absl::InfiniteFuture()).ok()) {
+      std::abort();
+    }
   }
   SystemClock clock;
+  testing::InlineExecutor store_work;
+  testing::ManualScheduler no_timers;
   keyring::TrustedKeyRing pinned{{}};
   std::unique_ptr<store::KeyStore> store;
   std::unique_ptr<keyring::FetchingKeyRing> fetching;
@@ -75,7 +80,7 @@ void BM_VerifierBatch64(benchmark::State& state) {
   World& w = GetWorld();
   for (auto _ : state) {
     absl::StatusOr<v1::VerifyEventsResponse> r =
-        w.verifier->VerifyEvents(w.batch, absl::InfiniteFuture());
+        w.verifier->Wait(&api::Verifier::VerifyEvents, w.batch, absl::InfiniteFuture());
     if (!r.ok() || r->results(kBatch - 1).verdict().outcome() != v1::EventVerdict::VALID) {
       state.SkipWithError("batch not valid");
     }
@@ -92,7 +97,7 @@ void BM_VerifierBatch64WithProto(benchmark::State& state) {
     v1::VerifyEventsRequest req;
     req.ParseFromString(w.wire);
     absl::StatusOr<v1::VerifyEventsResponse> r =
-        w.verifier->VerifyEvents(req, absl::InfiniteFuture());
+        w.verifier->Wait(&api::Verifier::VerifyEvents, req, absl::InfiniteFuture());
     std::string out = r->SerializeAsString();
     benchmark::DoNotOptimize(out);
   }

@@ -1,38 +1,60 @@
 // A key source answering as scripted, counting calls; it can hold its
-// answer until released, to test concurrency without sleeping.
+// answers until released, to test concurrency without threads or sleeping.
 #ifndef KEYVERIFIER_TESTS_FAKES_FAKE_FETCHER_H_
 #define KEYVERIFIER_TESTS_FAKES_FAKE_FETCHER_H_
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "service/fetch/key_fetcher.h"
 
 namespace keyverifier::testing {
 
-// Answers as scripted; may hold its answer until released.
+// Answers as scripted, at once (on the caller's thread) or, with hold_, when
+// Release() is called. FetchMany is the default: one Fetch per server,
+// counted as such.
 class ScriptedFetcher : public fetch::KeyFetcher {
  public:
   explicit ScriptedFetcher(std::string source) : source_(std::move(source)) {}
   const std::string& source() const override { return source_; }
-  absl::StatusOr<core::ServerKeys> Fetch(const fetch::KeyRequest& request,
-                                         absl::Time) override {
+  void Fetch(const fetch::KeyRequest& request, absl::Time,
+             async::Callback<core::ServerKeys> done) override {
+    absl::StatusOr<core::ServerKeys> answer;
     {
       absl::MutexLock lock(&mu_);
       ++calls_;
       last_request_ = request;
+      auto it = by_server_.find(request.server_name);
+      answer = it != by_server_.end() ? it->second : answer_;
+      if (hold_) {
+        held_.emplace_back(std::move(done), std::move(answer));
+        return;
+      }
     }
-    if (hold_) release_.WaitForNotification();
-    absl::MutexLock lock(&mu_);
-    auto it = by_server_.find(request.server_name);
-    return it != by_server_.end() ? it->second : answer_;
+    done(std::move(answer));
   }
-  // An answer for one server only (others get answer_).
+  // An answer for one server only (others get the default answer).
   void SetFor(const std::string& server, absl::StatusOr<core::ServerKeys> answer) {
     absl::MutexLock lock(&mu_);
     by_server_.insert_or_assign(server, std::move(answer));
+  }
+  // Answers every held fetch (on this thread) and stops holding.
+  void Release() {
+    std::vector<std::pair<async::Callback<core::ServerKeys>, absl::StatusOr<core::ServerKeys>>>
+        held;
+    {
+      absl::MutexLock lock(&mu_);
+      hold_ = false;
+      held = std::move(held_);
+    }
+    for (auto& [done, answer] : held) done(std::move(answer));
+  }
+  int held() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(held_.size());
   }
   int calls() {
     absl::MutexLock lock(&mu_);
@@ -42,13 +64,15 @@ class ScriptedFetcher : public fetch::KeyFetcher {
     absl::MutexLock lock(&mu_);
     return last_request_;
   }
+  // Set by tests while no fetch is under way.
   absl::StatusOr<core::ServerKeys> answer_ = absl::UnavailableError("unset");
   bool hold_ = false;
-  absl::Notification release_;
 
  private:
   const std::string source_;
   absl::Mutex mu_;
+  std::vector<std::pair<async::Callback<core::ServerKeys>, absl::StatusOr<core::ServerKeys>>>
+      held_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   fetch::KeyRequest last_request_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::StatusOr<core::ServerKeys>> by_server_ ABSL_GUARDED_BY(mu_);

@@ -1,14 +1,18 @@
 // A scripted HTTP client: answers by "METHOD host_header path", records
-// every request. Unscripted requests fail like a refused connection.
+// every request. Unscripted requests fail like a refused connection. It
+// answers inline: the callback has run when Send returns (never under the
+// fake's lock, so a callback may send again).
 #ifndef KEYVERIFIER_TESTS_FAKES_FAKE_HTTP_H_
 #define KEYVERIFIER_TESTS_FAKES_FAKE_HTTP_H_
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "service/async/callback.h"
 #include "service/net/http_client.h"
 
 namespace keyverifier::testing {
@@ -38,16 +42,21 @@ class FakeHttpClient : public net::HttpClient {
     failing_[endpoint] = std::move(status);
   }
 
-  absl::StatusOr<net::HttpResponse> Send(const net::HttpRequest& req, absl::Time) override {
-    absl::MutexLock lock(&mu_);
-    requests_.push_back(req);
-    if (auto f = failing_.find(req.connect_to.ToString()); f != failing_.end()) return f->second;
-    auto it = answers_.find(Key(req.method, req.host_header, req.path));
-    if (it == answers_.end()) {
-      return absl::UnavailableError(
-          absl::StrCat("connection to ", req.connect_to.ToString(), " refused"));
+  void Send(const net::HttpRequest& req, absl::Time,
+            async::Callback<net::HttpResponse> done) override {
+    absl::StatusOr<net::HttpResponse> answer = absl::UnavailableError(
+        absl::StrCat("connection to ", req.connect_to.ToString(), " refused"));
+    {
+      absl::MutexLock lock(&mu_);
+      requests_.push_back(req);
+      if (auto f = failing_.find(req.connect_to.ToString()); f != failing_.end()) {
+        answer = f->second;
+      } else if (auto it = answers_.find(Key(req.method, req.host_header, req.path));
+                 it != answers_.end()) {
+        answer = it->second;
+      }
     }
-    return it->second;
+    done(std::move(answer));
   }
   std::vector<net::HttpRequest> requests() {
     absl::MutexLock lock(&mu_);

@@ -20,17 +20,21 @@ class FakeKeyRing : public keyring::KeyRing {
     results_[result.server_name] = std::move(result);
   }
 
-  absl::StatusOr<keyring::KeyResult> GetKeys(const keyring::KeyQuery& query,
-                                             absl::Time) override {
-    absl::MutexLock lock(&mu_);
-    ++calls_;
-    last_query_ = query;
-    auto it = results_.find(query.server_name);
-    if (it == results_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("no keys known for ", query.server_name));
+  void GetKeys(const keyring::KeyQuery& query, absl::Time,
+               async::Callback<keyring::KeyResult> done) override {
+    absl::StatusOr<keyring::KeyResult> r;
+    {
+      absl::MutexLock lock(&mu_);
+      ++calls_;
+      last_query_ = query;
+      auto it = results_.find(query.server_name);
+      if (it == results_.end()) {
+        r = absl::NotFoundError(absl::StrCat("no keys known for ", query.server_name));
+      } else {
+        r = it->second;
+      }
     }
-    return it->second;
+    done(std::move(r));
   }
 
   int calls() {

@@ -1,14 +1,18 @@
 // Test doubles at the DNS and .well-known seams: scripted answers keyed by
-// name, with a count of lookups.
+// name, with a count of lookups. They answer inline: the callback has run
+// when the call returns (never under the fake's lock, so a callback may call
+// the fake again).
 #ifndef KEYVERIFIER_TESTS_FAKES_FAKE_NET_H_
 #define KEYVERIFIER_TESTS_FAKES_FAKE_NET_H_
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "service/async/callback.h"
 #include "service/net/discovery.h"
 #include "service/net/resolver.h"
 
@@ -31,21 +35,27 @@ class FakeResolver : public net::Resolver {
     hosts_[host] = std::move(ips);
   }
 
-  absl::StatusOr<std::vector<net::SrvRecord>> LookupSrv(absl::string_view name,
-                                                        absl::Time) override {
-    absl::MutexLock lock(&mu_);
-    lookups_.push_back(absl::StrCat("SRV ", name));
-    auto it = srv_.find(std::string(name));
-    if (it == srv_.end()) return absl::NotFoundError(absl::StrCat("no SRV for ", name));
-    return it->second;
+  void LookupSrv(absl::string_view name, absl::Time,
+                 async::Callback<std::vector<net::SrvRecord>> done) override {
+    absl::StatusOr<std::vector<net::SrvRecord>> answer =
+        absl::NotFoundError(absl::StrCat("no SRV for ", name));
+    {
+      absl::MutexLock lock(&mu_);
+      lookups_.push_back(absl::StrCat("SRV ", name));
+      if (auto it = srv_.find(std::string(name)); it != srv_.end()) answer = it->second;
+    }
+    done(std::move(answer));
   }
-  absl::StatusOr<std::vector<net::IpAddress>> LookupHost(absl::string_view host,
-                                                         absl::Time) override {
-    absl::MutexLock lock(&mu_);
-    lookups_.push_back(absl::StrCat("A/AAAA ", host));
-    auto it = hosts_.find(std::string(host));
-    if (it == hosts_.end()) return absl::NotFoundError(absl::StrCat("no address for ", host));
-    return it->second;
+  void LookupHost(absl::string_view host, absl::Time,
+                  async::Callback<std::vector<net::IpAddress>> done) override {
+    absl::StatusOr<std::vector<net::IpAddress>> answer =
+        absl::NotFoundError(absl::StrCat("no address for ", host));
+    {
+      absl::MutexLock lock(&mu_);
+      lookups_.push_back(absl::StrCat("A/AAAA ", host));
+      if (auto it = hosts_.find(std::string(host)); it != hosts_.end()) answer = it->second;
+    }
+    done(std::move(answer));
   }
   std::vector<std::string> lookups() {
     absl::MutexLock lock(&mu_);
@@ -74,15 +84,18 @@ class FakeWellKnownFetcher : public net::WellKnownFetcher {
     absl::MutexLock lock(&mu_);
     answers_.erase(host);
   }
-  absl::StatusOr<net::WellKnownResponse> Fetch(absl::string_view host,
-                                               absl::Time) override {
-    absl::MutexLock lock(&mu_);
-    ++fetches_[std::string(host)];
-    auto it = answers_.find(std::string(host));
-    if (it == answers_.end()) {
-      return absl::UnavailableError(absl::StrCat("connection to ", host, " refused"));
+  void Fetch(absl::string_view host, absl::Time,
+             async::Callback<net::WellKnownResponse> done) override {
+    absl::StatusOr<net::WellKnownResponse> answer =
+        absl::UnavailableError(absl::StrCat("connection to ", host, " refused"));
+    {
+      absl::MutexLock lock(&mu_);
+      ++fetches_[std::string(host)];
+      if (auto it = answers_.find(std::string(host)); it != answers_.end()) {
+        answer = it->second;
+      }
     }
-    return it->second;
+    done(std::move(answer));
   }
   int fetches(const std::string& host) {
     absl::MutexLock lock(&mu_);

@@ -13,7 +13,6 @@ import os
 import sys
 import time
 import unittest
-import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -397,52 +396,5 @@ class FederationTest(unittest.TestCase):
         self.assertEqual(reader.terminate(), 0)
 
 
-class JUnitResult(unittest.TextTestResult):
-    """Also records each case for Bazel's test.xml, so CI counts them."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.cases = []
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.cases.append((test, None))
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self.cases.append((test, ("failure", self._exc_info_to_string(err, test))))
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self.cases.append((test, ("error", self._exc_info_to_string(err, test))))
-
-
-def main():
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(FederationTest)
-    runner = unittest.TextTestRunner(resultclass=JUnitResult, verbosity=2, stream=sys.stdout)
-    try:
-        result = runner.run(suite)
-    finally:
-        harness.stop_all()
-    xml_path = os.environ.get("XML_OUTPUT_FILE")
-    if xml_path:
-        suite_el = ET.Element("testsuite", name="federation_test", tests=str(len(result.cases)))
-        for test, problem in result.cases:
-            case = ET.SubElement(suite_el, "testcase", name=test.id().split(".")[-1],
-                                 classname="FederationTest")
-            if problem:
-                ET.SubElement(case, problem[0], message=problem[1][:200]).text = problem[1]
-        # setUpClass errors leave no cases: say so.
-        for test, err in result.errors:
-            if not hasattr(test, "id") or "setUpClass" in str(test):
-                case = ET.SubElement(suite_el, "testcase", name="setUpClass", classname="FederationTest")
-                ET.SubElement(case, "error", message="setup failed").text = err
-        ET.ElementTree(ET.Element("testsuites")).getroot().append(suite_el)
-        root = ET.Element("testsuites")
-        root.append(suite_el)
-        ET.ElementTree(root).write(xml_path)
-    return 0 if result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.run_tests(FederationTest, "federation_test"))

@@ -2,13 +2,13 @@
 #include "service/keyring/fetching_keyring.h"
 
 #include <atomic>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "service/core/base64.h"
 #include "service/keyring/trusted_keys.h"
 #include "service/store/memory_key_store.h"
+#include "tests/fakes/fake_async.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
@@ -48,8 +48,27 @@ class FetchingKeyRingTest : public ::testing::Test {
   FetchingKeyRingTest() {
     store_ = *store::MemoryKeyStore::Create();
     sources_ = *fetch::KeySources::Create(&origin_, {&notary_}, {}, clock_, observer_);
-    ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), clock_, observer_,
-                                              FetchingKeyRing::Options{});
+    ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), executor_, scheduler_,
+                                              clock_, observer_, Options());
+  }
+  static FetchingKeyRing::Options Options() {
+    FetchingKeyRing::Options o;
+    o.failure_backoff_initial = absl::Seconds(30);
+    o.miss_backoff_initial = absl::Minutes(1);
+    return o;
+  }
+  static KeyQuery Query(std::vector<std::string> ids, int64_t minimum = 0,
+                        const std::string& server = "origin.test") {
+    KeyQuery q;
+    q.server_name = server;
+    q.key_ids = std::move(ids);
+    q.minimum_valid_until_ts = minimum;
+    return q;
+  }
+  // Starts a lookup; the result lands in *out when it is answered.
+  void Start(const KeyQuery& q, std::optional<absl::StatusOr<KeyResult>>* out,
+             absl::Time deadline = absl::InfiniteFuture()) {
+    ring_->GetKeys(q, deadline, [out](absl::StatusOr<KeyResult> r) { out->emplace(std::move(r)); });
   }
   absl::StatusOr<KeyResult> Get(std::vector<std::string> ids = {}, int64_t minimum = 0,
                                 const std::string& server = "origin.test") {
@@ -57,10 +76,12 @@ class FetchingKeyRingTest : public ::testing::Test {
     q.server_name = server;
     q.key_ids = std::move(ids);
     q.minimum_valid_until_ts = minimum;
-    return ring_->GetKeys(q, absl::Now() + absl::Seconds(30));
+    return ring_->GetKeysAndWait(q, absl::InfiniteFuture());
   }
 
   testing::FakeClock clock_{absl::FromUnixMillis(kNowMs)};
+  testing::InlineExecutor executor_;
+  testing::ManualScheduler scheduler_;
   VanishObserver observer_;
   ScriptedFetcher origin_{"origin"};
   ScriptedFetcher notary_{"notary.test"};
@@ -88,17 +109,18 @@ TEST_F(FetchingKeyRingTest, ColdServerIsFetchedStoredAndThenCached) {
 TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
   origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
   origin_.hold_ = true;
-  std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 1000; ++i) {
-    threads.emplace_back([&] { ok += Get({"ed25519:a"}).ok(); });
+  std::vector<std::optional<absl::StatusOr<KeyResult>>> results(1000);
+  for (auto& r : results) Start(Query({"ed25519:a"}), &r);
+  // Nobody is answered, and nobody holds a thread, while the fetch is out.
+  EXPECT_EQ(ring_->WaitersFor("origin.test"), 1000);
+  EXPECT_EQ(origin_.held(), 1);
+  origin_.Release();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->ok()) << r->status();
   }
-  // Release the one fetch once every other caller waits on it.
-  while (ring_->WaitersFor("origin.test") < 999) std::this_thread::yield();
-  origin_.release_.Notify();
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 1000);
   EXPECT_EQ(origin_.calls(), 1);
+  EXPECT_EQ(ring_->WaitersFor("origin.test"), 0);
 }
 
 // A caller waiting on another caller's lookup gets the answer to its own
@@ -106,27 +128,148 @@ TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
 TEST_F(FetchingKeyRingTest, WaitersOnASharedLookupGetTheirOwnAnswer) {
   origin_.answer_ = Keys({{"ed25519:a", 'a'}, {"ed25519:n", 'n'}}, kNowMs + kDay);
   origin_.hold_ = true;
-  auto query = [](std::vector<std::string> ids, bool raw) {
-    KeyQuery q;
-    q.server_name = "origin.test";
-    q.key_ids = std::move(ids);
-    q.include_raw_json = raw;
-    return q;
-  };
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  absl::StatusOr<KeyResult> leader, waiter;
-  std::thread first([&] { leader = ring_->GetKeys(query({"ed25519:a"}, false), deadline); });
-  while (origin_.calls() < 1) std::this_thread::yield();
-  std::thread second([&] { waiter = ring_->GetKeys(query({"ed25519:n"}, true), deadline); });
-  while (ring_->WaitersFor("origin.test") < 1) std::this_thread::yield();
-  origin_.release_.Notify();
-  first.join();
-  second.join();
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  ASSERT_TRUE(waiter.ok()) << waiter.status();
-  EXPECT_TRUE(leader->raw_json.empty());
-  EXPECT_EQ(waiter->raw_json.size(), 1u);
+  KeyQuery first = Query({"ed25519:a"});
+  first.include_raw_json = false;
+  std::optional<absl::StatusOr<KeyResult>> leader, waiter;
+  Start(first, &leader);
+  Start(Query({"ed25519:n"}), &waiter);
+  EXPECT_EQ(ring_->WaitersFor("origin.test"), 2);
+  origin_.Release();
+  ASSERT_TRUE(leader.has_value() && leader->ok());
+  ASSERT_TRUE(waiter.has_value() && waiter->ok()) << waiter->status();
+  EXPECT_TRUE((*leader)->raw_json.empty());
+  EXPECT_EQ((*waiter)->raw_json.size(), 1u);
   EXPECT_EQ(origin_.calls(), 1);
+}
+
+// The fetch runs under the keyring's budget: a caller whose deadline passes
+// is answered DEADLINE_EXCEEDED, the fetch goes on, and what it brings
+// answers the next caller without a fetch of its own.
+TEST_F(FetchingKeyRingTest, ShortDeadlineGivesUpButTheFetchGoesOnAndIsCached) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  origin_.hold_ = true;
+  std::optional<absl::StatusOr<KeyResult>> impatient;
+  const absl::Time deadline = absl::FromUnixMillis(kNowMs) + absl::Milliseconds(50);
+  Start(Query({"ed25519:a"}), &impatient, deadline);
+  EXPECT_FALSE(impatient.has_value());
+  scheduler_.RunUntil(deadline);
+  ASSERT_TRUE(impatient.has_value());
+  EXPECT_EQ(impatient->status().code(), absl::StatusCode::kDeadlineExceeded)
+      << impatient->status();
+  EXPECT_TRUE(absl::StrContains(impatient->status().message(), "origin.test"));
+  origin_.Release();  // the fetch completes after its first caller left
+  absl::StatusOr<KeyResult> later = Get({"ed25519:a"});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->source.kind, KeySource::Kind::kCache);
+  EXPECT_EQ(origin_.calls(), 1);
+  // A short deadline is not a failure of the server: nothing backs off.
+  clock_.Advance(absl::Minutes(2));
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}, {"ed25519:b", 'b'}}, kNowMs + kDay);
+  ASSERT_TRUE(Get({"ed25519:b"}).ok());
+  EXPECT_EQ(origin_.calls(), 2);
+  EXPECT_EQ(scheduler_.pending(), 0u);  // answered callers leave no timer behind
+}
+
+// Made-up key ids cannot make us hammer the origin: inside the backoff
+// window the same unknown key id is fetched once, and a burst of different
+// unknown ids after an answer that lacked one fetches nothing. (A key id
+// first seen after a complete answer, a rotation, is fetched at once:
+// UnknownKeyIdTriggersAFetch.)
+TEST_F(FetchingKeyRingTest, UnknownKeyIdsAreNegativelyCached) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  notary_.answer_ = absl::UnavailableError("notary down");
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  EXPECT_EQ(origin_.calls(), 1);
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<KeyResult> r = Get({"ed25519:nope"});
+    ASSERT_TRUE(r.ok()) << r.status();  // the known keys, without the one asked
+    for (const core::VerifyKey& k : r->verify_keys) EXPECT_NE(k.key_id, "ed25519:nope");
+  }
+  EXPECT_EQ(origin_.calls(), 2);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Get({absl::StrCat("ed25519:made_up", i)}).ok());
+  EXPECT_EQ(origin_.calls(), 2);
+  // Neither did the miss reset anything: the same id after its first
+  // backoff is fetched once more, then backs off for longer (2 min).
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_TRUE(Get({"ed25519:nope"}).ok());
+  EXPECT_EQ(origin_.calls(), 3);
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_TRUE(Get({"ed25519:nope"}).ok());
+  EXPECT_EQ(origin_.calls(), 3);
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_TRUE(Get({"ed25519:nope"}).ok());
+  EXPECT_EQ(origin_.calls(), 4);
+}
+
+// A flood of names never seen before costs a bounded number of fetches;
+// names already known are not limited.
+TEST_F(FetchingKeyRingTest, NewServerNamesAreRateLimited) {
+  FetchingKeyRing::Options o = Options();
+  o.new_servers_per_second = 2;
+  o.new_servers_burst = 3;
+  FetchingKeyRing ring(*store_, sources_.get(), executor_, scheduler_, clock_, observer_, o);
+  origin_.answer_ = absl::UnavailableError("no such server");
+  notary_.answer_ = absl::UnavailableError("no such server");
+  int throttled = 0;
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<KeyResult> r =
+        ring.GetKeysAndWait(Query({}, 0, absl::StrCat("random", i, ".test")), absl::InfiniteFuture());
+    ASSERT_FALSE(r.ok());
+    if (r.status().code() == absl::StatusCode::kResourceExhausted) {
+      ++throttled;
+      EXPECT_TRUE(absl::StrContains(r.status().message(), "never seen before")) << r.status();
+    }
+  }
+  EXPECT_EQ(throttled, 7);
+  EXPECT_EQ(origin_.calls(), 3);
+  // A throttled name is no failure of its own: a second later it is fetched.
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_FALSE(ring.GetKeysAndWait(Query({}, 0, "random9.test"), absl::InfiniteFuture()).ok());
+  EXPECT_EQ(origin_.calls(), 4);
+  // A known server is not limited.
+  ASSERT_TRUE(store_->StoreResponse(Keys({{"ed25519:a", 'a'}}, kNowMs + kDay), "origin.test",
+                                    kNowMs).ok());
+  EXPECT_TRUE(ring.GetKeysAndWait(Query({"ed25519:a"}), absl::InfiniteFuture()).ok());
+}
+
+TEST_F(FetchingKeyRingTest, UnreachableMinimumValidityIsNegativelyCached) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  notary_.answer_ = absl::UnavailableError("notary down");
+  ASSERT_TRUE(Get({"ed25519:a"}).ok());
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, kNowMs + 30 * kDay);
+    ASSERT_TRUE(r.ok()) << r.status();  // the best there is; the verdict decides
+    EXPECT_EQ(r->verify_keys[0].valid_until_ts, kNowMs + kDay);
+  }
+  EXPECT_EQ(origin_.calls(), 2);
+}
+
+// A batch starts every flight it needs at once: the sources are asked for
+// all the servers together.
+TEST_F(FetchingKeyRingTest, GetKeysManyFetchesEveryMissingServerTogether) {
+  for (int i = 0; i < 5; ++i) {
+    const std::string server = absl::StrCat("s", i, ".test");
+    origin_.SetFor(server, *core::ParseServerKeys(testing::KeyResponseJson(
+                               {server, {{"ed25519:a", 'a'}}, kNowMs + kDay})));
+  }
+  origin_.SetFor("s4.test", absl::UnavailableError("s4 down"));
+  notary_.answer_ = absl::UnavailableError("notary down");
+  origin_.hold_ = true;
+  std::vector<KeyQuery> queries;
+  for (int i = 0; i < 5; ++i) queries.push_back(Query({"ed25519:a"}, 0, absl::StrCat("s", i, ".test")));
+  queries.push_back(Query({"ed25519:a"}, 0, "s0.test"));  // twice: one flight
+  std::optional<std::vector<absl::StatusOr<KeyResult>>> results;
+  ring_->GetKeysMany(queries, absl::InfiniteFuture(),
+                     [&](std::vector<absl::StatusOr<KeyResult>> r) { results = std::move(r); });
+  EXPECT_EQ(origin_.held(), 5);  // all five in flight at once
+  EXPECT_FALSE(results.has_value());
+  origin_.Release();
+  ASSERT_TRUE(results.has_value());
+  ASSERT_EQ(results->size(), 6u);
+  for (int i : {0, 1, 2, 3, 5}) EXPECT_TRUE((*results)[i].ok()) << (*results)[i].status();
+  EXPECT_FALSE((*results)[4].ok());
+  EXPECT_TRUE(absl::StrContains((*results)[4].status().message(), "s4 down"));
+  EXPECT_EQ(origin_.calls(), 5);
 }
 
 TEST_F(FetchingKeyRingTest, MinimumValidUntilBeyondTheCacheFetchesWithThatMinimum) {
@@ -251,7 +394,8 @@ TEST_F(FetchingKeyRingTest, RefreshFetchesWhateverIsCached) {
   ASSERT_TRUE(Get().ok());
   clock_.Advance(absl::Hours(1));
   origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + 2 * kDay);
-  absl::StatusOr<int64_t> until = ring_->Refresh("origin.test", absl::Now() + absl::Seconds(5));
+  absl::StatusOr<int64_t> until =
+      ring_->RefreshAndWait("origin.test", absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(until.ok()) << until.status();
   EXPECT_EQ(*until, kNowMs + 2 * kDay);
   EXPECT_EQ(origin_.calls(), 2);
@@ -305,7 +449,7 @@ TEST_F(FetchingKeyRingTest, TlsFingerprintsComeFromTheResponsesInMemory) {
 TEST_F(FetchingKeyRingTest, BeyondTheCapTheLeastRecentlyAskedAreDropped) {
   FetchingKeyRing::Options o;
   o.max_servers = 100;
-  FetchingKeyRing small(*store_, nullptr, clock_, observer_, o);
+  FetchingKeyRing small(*store_, nullptr, executor_, scheduler_, clock_, observer_, o);
   for (int i = 0; i < 150; ++i) {
     const std::string server = absl::StrCat("s", i, ".test");
     core::ServerKeys k = *core::ParseServerKeys(
@@ -313,7 +457,7 @@ TEST_F(FetchingKeyRingTest, BeyondTheCapTheLeastRecentlyAskedAreDropped) {
     ASSERT_TRUE(store_->StoreResponse(k, server, kNowMs).ok());
     KeyQuery q;
     q.server_name = server;
-    ASSERT_TRUE(small.GetKeys(q, absl::InfiniteFuture()).ok());
+    ASSERT_TRUE(small.GetKeysAndWait(q, absl::InfiniteFuture()).ok());
     clock_.Advance(absl::Seconds(1));
   }
   std::vector<std::pair<std::string, absl::Time>> tracked = small.TrackedServers();
@@ -327,7 +471,7 @@ TEST_F(FetchingKeyRingTest, BeyondTheCapTheLeastRecentlyAskedAreDropped) {
   // Dropped from memory, not forgotten: the store still answers.
   KeyQuery q;
   q.server_name = "s0.test";
-  EXPECT_TRUE(small.GetKeys(q, absl::InfiniteFuture()).ok());
+  EXPECT_TRUE(small.GetKeysAndWait(q, absl::InfiniteFuture()).ok());
 }
 
 TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
@@ -336,10 +480,11 @@ TEST_F(FetchingKeyRingTest, MalformedServerNameIsInvalidArgument) {
 }
 
 TEST_F(FetchingKeyRingTest, StoreOnlyKeyRingSaysNothingIsKnown) {
-  FetchingKeyRing store_only(*store_, nullptr, clock_, observer_, {});
+  FetchingKeyRing store_only(*store_, nullptr, executor_, scheduler_, clock_, observer_,
+                             FetchingKeyRing::Options());
   KeyQuery q;
   q.server_name = "origin.test";
-  absl::StatusOr<KeyResult> r = store_only.GetKeys(q, absl::InfiniteFuture());
+  absl::StatusOr<KeyResult> r = store_only.GetKeysAndWait(q, absl::InfiniteFuture());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "no key sources")) << r.status();
 }

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "service/store/memory_key_store.h"
+#include "tests/fakes/fake_async.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
@@ -27,8 +28,8 @@ class RefresherTest : public ::testing::Test {
     store_ = *store::MemoryKeyStore::Create();
     sources_ = *fetch::KeySources::Create(&origin_, {}, {fetch::KeySources::Order::kDirectOnly, 1},
                                           clock_, observer_);
-    ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), clock_, observer_,
-                                              FetchingKeyRing::Options{});
+    ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), executor_, scheduler_,
+                                              clock_, observer_, FetchingKeyRing::Options());
     Refresher::Options o;
     o.jitter = 0.5;
     refresher_ = std::make_unique<Refresher>(*ring_, clock_, observer_, o, [] { return 0.0; });
@@ -36,11 +37,13 @@ class RefresherTest : public ::testing::Test {
   void Ask(const std::string& server) {
     KeyQuery q;
     q.server_name = server;
-    (void)ring_->GetKeys(q, absl::Now() + absl::Seconds(5));
+    (void)ring_->GetKeysAndWait(q, absl::Now() + absl::Seconds(5));
   }
   absl::Time At(int64_t ms) { return absl::FromUnixMillis(ms); }
 
   testing::FakeClock clock_{absl::FromUnixMillis(kNowMs)};
+  testing::InlineExecutor executor_;
+  testing::ManualScheduler scheduler_;
   observe::Observer observer_;
   testing::ScriptedFetcher origin_{"origin"};
   std::unique_ptr<store::KeyStore> store_;
@@ -145,7 +148,7 @@ TEST_F(RefresherTest, AnswerForAnotherServerIsNotTaken) {
   origin_.answer_ = Keys("other.test", kNowMs + 2 * kHour);
   KeyQuery q;
   q.server_name = "a.test";
-  absl::StatusOr<KeyResult> r = ring_->GetKeys(q, absl::Now() + absl::Seconds(5));
+  absl::StatusOr<KeyResult> r = ring_->GetKeysAndWait(q, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(store_->GetKeys("other.test")->empty());
 }

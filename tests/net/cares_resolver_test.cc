@@ -1,9 +1,21 @@
 // CaresResolver against a real dnsmasq on loopback.
 #include "service/net/cares_resolver.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 #include "gtest/gtest.h"
 #include "tests/testing/dnsmasq.h"
@@ -33,17 +45,21 @@ class CaresResolverTest : public ::testing::Test {
     delete dns_;
     dns_ = nullptr;
   }
-  void SetUp() override { ASSERT_NE(dns_, nullptr); }
+  void SetUp() override {
+    ASSERT_NE(dns_, nullptr);
+    engine_ = *FetchEngine::Create({});
+  }
 
   std::unique_ptr<CaresResolver> Make(CaresResolver::Options o = {}) {
     o.servers = dns_->server();
-    absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(o);
+    absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(*engine_, o);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : nullptr;
   }
   static absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
 
   static Dnsmasq* dns_;
+  std::unique_ptr<FetchEngine> engine_;
 };
 Dnsmasq* CaresResolverTest::dns_ = nullptr;
 
@@ -56,7 +72,7 @@ std::vector<std::string> Strings(const std::vector<IpAddress>& v) {
 TEST_F(CaresResolverTest, SrvRecords) {
   auto r = Make();
   absl::StatusOr<std::vector<SrvRecord>> srv =
-      r->LookupSrv("_matrix-fed._tcp.srv.example.test", Soon());
+      r->LookupSrvAndWait("_matrix-fed._tcp.srv.example.test", Soon());
   ASSERT_TRUE(srv.ok()) << srv.status();
   ASSERT_EQ(srv->size(), 2u);
   std::sort(srv->begin(), srv->end(),
@@ -72,7 +88,7 @@ TEST_F(CaresResolverTest, SrvRecords) {
 TEST_F(CaresResolverTest, MissingSrvIsNotFound) {
   auto r = Make();
   absl::StatusOr<std::vector<SrvRecord>> srv =
-      r->LookupSrv("_matrix-fed._tcp.none.example.test", Soon());
+      r->LookupSrvAndWait("_matrix-fed._tcp.none.example.test", Soon());
   EXPECT_EQ(srv.status().code(), absl::StatusCode::kNotFound) << srv.status();
   EXPECT_NE(srv.status().message().find("_matrix-fed._tcp.none.example.test"),
             std::string::npos);
@@ -80,24 +96,24 @@ TEST_F(CaresResolverTest, MissingSrvIsNotFound) {
 
 TEST_F(CaresResolverTest, HostGivesIpv6ThenIpv4) {
   auto r = Make();
-  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHost("t1.example.test", Soon());
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("t1.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), (std::vector<std::string>{"::11", "127.0.0.11"}));
-  a = r->LookupHost("v6only.example.test", Soon());
+  a = r->LookupHostAndWait("v6only.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), std::vector<std::string>{"fd00::1"});
 }
 
 TEST_F(CaresResolverTest, CnameIsFollowed) {
   auto r = Make();
-  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHost("alias.example.test", Soon());
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("alias.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), std::vector<std::string>{"127.0.0.12"});
 }
 
 TEST_F(CaresResolverTest, UnknownHostIsNotFound) {
   auto r = Make();
-  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHost("nope.example.test", Soon());
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("nope.example.test", Soon());
   EXPECT_EQ(a.status().code(), absl::StatusCode::kNotFound) << a.status();
 }
 
@@ -105,7 +121,7 @@ TEST_F(CaresResolverTest, OverridesAnswerWithoutDns) {
   CaresResolver::Options o;
   o.host_overrides["Pinned.Example.Test"] = {"192.0.2.7", "2001:db8::7"};
   auto r = Make(o);
-  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHost("pinned.example.test", Soon());
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("pinned.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), (std::vector<std::string>{"192.0.2.7", "2001:db8::7"}));
 }
@@ -118,13 +134,13 @@ TEST_F(CaresResolverTest, SilentServerTimesOutAsUnavailableOrDeadline) {
   o.servers = absl::StrCat("127.0.0.1:", *port);
   o.query_timeout = absl::Milliseconds(100);
   o.tries = 1;
-  auto r = *CaresResolver::Create(o);
-  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHost("t1.example.test", Soon());
+  auto r = *CaresResolver::Create(*engine_, o);
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("t1.example.test", Soon());
   EXPECT_TRUE(absl::IsUnavailable(a.status())) << a.status();
   // The caller's deadline wins over c-ares' own timeouts.
   o.query_timeout = absl::Seconds(5);
-  r = *CaresResolver::Create(o);
-  a = r->LookupHost("t1.example.test", absl::Now() + absl::Milliseconds(50));
+  r = *CaresResolver::Create(*engine_, o);
+  a = r->LookupHostAndWait("t1.example.test", absl::Now() + absl::Milliseconds(50));
   EXPECT_TRUE(absl::IsDeadlineExceeded(a.status()) || absl::IsUnavailable(a.status()))
       << a.status();
 }
@@ -132,12 +148,190 @@ TEST_F(CaresResolverTest, SilentServerTimesOutAsUnavailableOrDeadline) {
 TEST_F(CaresResolverTest, BadOptionsAreRefusedAtCreate) {
   CaresResolver::Options o;
   o.servers = "not an address!";
-  EXPECT_FALSE(CaresResolver::Create(o).ok());
+  EXPECT_FALSE(CaresResolver::Create(*engine_, o).ok());
   CaresResolver::Options bad_override;
   bad_override.host_overrides["x.test"] = {"300.1.1.1"};
-  absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(bad_override);
+  absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(*engine_, bad_override);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("x.test"), std::string::npos) << r.status();
+}
+
+// A DNS server that takes every query and never answers: a bound UDP port
+// nobody reads (no "port unreachable" either, so c-ares waits).
+class SilentDnsServer {
+ public:
+  SilentDnsServer() {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "silent DNS server: " << std::strerror(errno);
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentDnsServer() {
+    if (fd_ >= 0) close(fd_);
+  }
+  std::string server() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// Answers of many lookups, each counted by index.
+class LookupAnswers {
+ public:
+  explicit LookupAnswers(int n) : calls_(n, 0) {}
+  template <typename T>
+  async::Callback<T> For(int i) {
+    return [this, i](absl::StatusOr<T> r) {
+      absl::MutexLock lock(&mu_);
+      ++calls_[i];
+      ++codes_[r.status().code()];
+      if (!r.ok() && sample_.empty()) sample_ = r.status().ToString();
+    };
+  }
+  bool AwaitAll(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto all = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::all_of(calls_.begin(), calls_.end(), [](int c) { return c > 0; });
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
+  }
+  int Count(absl::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    return codes_[code];
+  }
+  std::vector<int> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  std::string sample() {
+    absl::MutexLock lock(&mu_);
+    return sample_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<int> calls_ ABSL_GUARDED_BY(mu_);
+  std::map<absl::StatusCode, int> codes_ ABSL_GUARDED_BY(mu_);
+  std::string sample_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<CaresResolver> SilentResolver(FetchEngine& engine,
+                                              const SilentDnsServer& silent) {
+  CaresResolver::Options o;
+  o.servers = silent.server();
+  // Left alone, c-ares would wait 2 x 20 s.
+  o.query_timeout = absl::Seconds(20);
+  o.tries = 2;
+  absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(engine, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : nullptr;
+}
+
+TEST_F(CaresResolverTest, DeadlineIsEnforcedAgainstASilentServer) {
+  SilentDnsServer silent;
+  auto r = SilentResolver(*engine_, silent);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<IpAddress>> a =
+      r->LookupHostAndWait("t1.example.test", start + absl::Milliseconds(300));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(a.status())) << a.status();
+  EXPECT_NE(a.status().message().find("address lookup of t1.example.test"), std::string::npos)
+      << a.status();
+  absl::StatusOr<std::vector<SrvRecord>> srv = r->LookupSrvAndWait(
+      "_matrix-fed._tcp.srv.example.test", absl::Now() + absl::Milliseconds(300));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(srv.status())) << srv.status();
+  EXPECT_NE(srv.status().message().find("SRV lookup of _matrix-fed._tcp.srv.example.test"),
+            std::string::npos)
+      << srv.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+// Many lookups in flight on the one channel end together at their deadline,
+// not one after another; the answers c-ares gives later (here: the
+// cancellations when the engine stops) are dropped.
+TEST_F(CaresResolverTest, ManyLookupsInFlightEndTogether) {
+  SilentDnsServer silent;
+  auto r = SilentResolver(*engine_, silent);
+  constexpr int kLookups = 100;
+  LookupAnswers answers(kLookups);
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(1);
+  for (int i = 0; i < kLookups; ++i) {
+    if (i % 2 == 0) {
+      r->LookupHost(absl::StrCat("h", i, ".example.test"), deadline,
+                    answers.For<std::vector<IpAddress>>(i));
+    } else {
+      r->LookupSrv(absl::StrCat("_matrix-fed._tcp.s", i, ".example.test"), deadline,
+                   answers.For<std::vector<SrvRecord>>(i));
+    }
+  }
+  ASSERT_TRUE(answers.AwaitAll(absl::Seconds(60)));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(answers.Count(absl::StatusCode::kDeadlineExceeded), kLookups) << answers.sample();
+  EXPECT_LT(took, absl::Seconds(8)) << took;  // one after another: 100 s
+  engine_->Stop();
+  EXPECT_EQ(answers.calls(), std::vector<int>(kLookups, 1));
+}
+
+TEST_F(CaresResolverTest, StopAnswersLookupsInFlight) {
+  SilentDnsServer silent;
+  auto r = SilentResolver(*engine_, silent);
+  constexpr int kLookups = 10;
+  LookupAnswers answers(kLookups);
+  for (int i = 0; i < kLookups; ++i) {
+    r->LookupHost(absl::StrCat("h", i, ".example.test"), absl::Now() + absl::Minutes(5),
+                  answers.For<std::vector<IpAddress>>(i));
+  }
+  // Tasks run in order: once this one has, every query is on the channel.
+  absl::Notification issued;
+  ASSERT_TRUE(engine_->Post([&issued] { issued.Notify(); }));
+  ASSERT_TRUE(issued.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  const absl::Time stop = absl::Now();
+  engine_->Stop();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(5));
+  EXPECT_EQ(answers.calls(), std::vector<int>(kLookups, 1));
+  EXPECT_EQ(answers.Count(absl::StatusCode::kCancelled), kLookups) << answers.sample();
+  // Afterwards a lookup is answered at once.
+  absl::StatusOr<std::vector<IpAddress>> a =
+      r->LookupHostAndWait("t1.example.test", absl::Now() + absl::Minutes(5));
+  EXPECT_TRUE(absl::IsCancelled(a.status())) << a.status();
+}
+
+TEST_F(CaresResolverTest, ConcurrentLookupsAreAllAnswered) {
+  auto r = Make();
+  constexpr int kLookups = 40;
+  absl::Mutex mu;
+  int good = 0, answered = 0;
+  for (int i = 0; i < kLookups; ++i) {
+    if (i % 2 == 0) {
+      r->LookupHost("t1.example.test", Soon(), [&](absl::StatusOr<std::vector<IpAddress>> a) {
+        absl::MutexLock lock(&mu);
+        ++answered;
+        good += a.ok() && Strings(*a) == std::vector<std::string>{"::11", "127.0.0.11"};
+      });
+    } else {
+      r->LookupSrv("_matrix-fed._tcp.srv.example.test", Soon(),
+                   [&](absl::StatusOr<std::vector<SrvRecord>> s) {
+                     absl::MutexLock lock(&mu);
+                     ++answered;
+                     good += s.ok() && s->size() == 2;
+                   });
+    }
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return answered == kLookups; };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(60)));
+  }
+  engine_->Stop();  // no callback still touches the counters
+  EXPECT_EQ(answered, kLookups);
+  EXPECT_EQ(good, kLookups);
 }
 
 }  // namespace

@@ -1,5 +1,13 @@
+// ServerDiscovery over scripted DNS and .well-known (the fakes answer
+// inline; ResolveAndWait waits for the callback).
 #include "service/net/discovery.h"
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_net.h"
@@ -25,7 +33,7 @@ class DiscoveryTest : public ::testing::Test {
         discovery_(resolver_, well_known_, filter_, clock_, {}) {}
 
   absl::StatusOr<ResolvedServer> Resolve(const std::string& name) {
-    return discovery_.Resolve(name, absl::InfiniteFuture());
+    return discovery_.ResolveAndWait(name, absl::InfiniteFuture());
   }
 
   FakeClock clock_;
@@ -236,6 +244,237 @@ TEST_F(DiscoveryTest, WellKnownFailuresBackOffExponentially) {
 TEST_F(DiscoveryTest, MalformedServerNameIsInvalidArgument) {
   EXPECT_EQ(Resolve("bad name").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Resolve("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DiscoveryTest, ResolveAnswersThroughTheCallbackOnce) {
+  resolver_.AddHost("example.org", {"93.184.216.34"});
+  int calls = 0;
+  absl::StatusOr<ResolvedServer> got;
+  discovery_.Resolve("example.org:8448", absl::InfiniteFuture(),
+                     [&](absl::StatusOr<ResolvedServer> r) {
+                       ++calls;
+                       got = std::move(r);
+                     });
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Endpoints(*got), std::vector<std::string>{"93.184.216.34:8448"});
+  // Errors too (a malformed name answers inline).
+  discovery_.Resolve("bad name", absl::InfiniteFuture(),
+                     [&](absl::StatusOr<ResolvedServer> r) {
+                       ++calls;
+                       got = std::move(r);
+                     });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Every SRV record's target is looked up; the endpoints follow the SRV
+// order (lowest priority first, heavier first within a priority), each
+// target's addresses together.
+TEST_F(DiscoveryTest, EverySrvTargetIsLookedUpAndTheSrvOrderKept) {
+  well_known_.Set("example.org", 404, "not found");
+  resolver_.AddSrv("_matrix-fed._tcp.example.org", {{"c.example.org", 8003, 20, 0},
+                                                    {"a.example.org", 8001, 10, 1},
+                                                    {"b.example.org", 8002, 10, 9}});
+  resolver_.AddHost("a.example.org", {"2a00:1::a", "93.184.216.1"});
+  resolver_.AddHost("b.example.org", {"93.184.216.2"});
+  resolver_.AddHost("c.example.org", {"93.184.216.3", "93.184.216.4"});
+  absl::StatusOr<ResolvedServer> r = Resolve("example.org");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Endpoints(*r), (std::vector<std::string>{"93.184.216.2:8002", "[2a00:1::a]:8001",
+                                                     "93.184.216.1:8001", "93.184.216.3:8003",
+                                                     "93.184.216.4:8003"}));
+  std::vector<std::string> lookups = resolver_.lookups();
+  std::multiset<std::string> hosts;
+  for (const std::string& l : lookups) {
+    if (absl::StartsWith(l, "A/AAAA ")) hosts.insert(l);
+  }
+  EXPECT_EQ(hosts, (std::multiset<std::string>{"A/AAAA a.example.org", "A/AAAA b.example.org",
+                                               "A/AAAA c.example.org"}));
+  EXPECT_EQ(r->tls_name, "example.org");
+}
+
+TEST_F(DiscoveryTest, AnSrvTargetWithoutAddressesIsSkipped) {
+  well_known_.Set("example.org", 404, "not found");
+  resolver_.AddSrv("_matrix-fed._tcp.example.org",
+                   {{"gone.example.org", 8001, 0, 0}, {"b.example.org", 8002, 5, 0}});
+  resolver_.AddHost("b.example.org", {"93.184.216.2"});
+  absl::StatusOr<ResolvedServer> r = Resolve("example.org");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.2:8002"});
+
+  // None resolving is NotFound, naming the SRV name.
+  well_known_.Set("none.org", 404, "not found");
+  resolver_.AddSrv("_matrix-fed._tcp.none.org", {{"gone.none.org", 8001, 0, 0}});
+  r = Resolve("none.org");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "_matrix-fed._tcp.none.org"))
+      << r.status();
+}
+
+// A .well-known host that takes `delay` to answer: the fetch fails with
+// DeadlineExceeded when the deadline it is given comes first. Records the
+// deadlines it was given; FakeWellKnownFetcher still counts every fetch.
+class SlowWellKnownFetcher : public FakeWellKnownFetcher {
+ public:
+  explicit SlowWellKnownFetcher(const Clock& clock) : clock_(clock) {}
+  void SetDelay(const std::string& host, absl::Duration delay) {
+    absl::MutexLock lock(&mu_);
+    delays_[host] = delay;
+  }
+  std::vector<absl::Time> deadlines(const std::string& host) {
+    absl::MutexLock lock(&mu_);
+    return deadlines_[host];
+  }
+  void Fetch(absl::string_view host, absl::Time deadline,
+             async::Callback<WellKnownResponse> done) override {
+    bool too_slow = false;
+    {
+      absl::MutexLock lock(&mu_);
+      deadlines_[std::string(host)].push_back(deadline);
+      auto it = delays_.find(std::string(host));
+      too_slow = it != delays_.end() && deadline < clock_.Now() + it->second;
+    }
+    FakeWellKnownFetcher::Fetch(
+        host, deadline,
+        [too_slow, host = std::string(host),
+         done = std::move(done)](absl::StatusOr<WellKnownResponse> r) mutable {
+          if (too_slow) {
+            r = absl::DeadlineExceededError("timed out fetching .well-known of " + host);
+          }
+          done(std::move(r));
+        });
+  }
+
+ private:
+  const Clock& clock_;
+  absl::Mutex mu_;
+  std::map<std::string, absl::Duration> delays_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<absl::Time>> deadlines_ ABSL_GUARDED_BY(mu_);
+};
+
+class WellKnownBudgetTest : public ::testing::Test {
+ protected:
+  WellKnownBudgetTest()
+      : clock_(absl::FromUnixSeconds(1700000000)),
+        well_known_(clock_),
+        filter_(*IpFilter::Create({})),
+        discovery_(resolver_, well_known_, filter_, clock_, Options()) {
+    well_known_.Set("example.org", 200, R"({"m.server": "m.example.org:443"})", "max-age=600");
+    resolver_.AddHost("m.example.org", {"93.184.216.80"});
+    resolver_.AddHost("example.org", {"93.184.216.81"});
+  }
+  static ServerDiscovery::Options Options() {
+    ServerDiscovery::Options o;
+    o.well_known_timeout = absl::Seconds(10);
+    return o;
+  }
+
+  FakeClock clock_;
+  FakeResolver resolver_;
+  SlowWellKnownFetcher well_known_;
+  IpFilter filter_;
+  ServerDiscovery discovery_;
+};
+
+// The caller's deadline (1 s) is shorter than the .well-known budget (10 s)
+// and the host needs 5 s: the lookup is cut short by the caller, which says
+// nothing about the host. Not cached: the next resolution asks again and,
+// with time enough, gets the delegation.
+TEST_F(WellKnownBudgetTest, CutShortByTheCallersDeadlineIsNotCached) {
+  well_known_.SetDelay("example.org", absl::Seconds(5));
+  const absl::Time soon = clock_.Now() + absl::Seconds(1);
+  absl::StatusOr<ResolvedServer> r = discovery_.ResolveAndWait("example.org", soon);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(well_known_.fetches("example.org"), 1);
+  EXPECT_EQ(well_known_.deadlines("example.org"), std::vector<absl::Time>{soon});
+
+  r = discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(well_known_.fetches("example.org"), 2);  // asked again: nothing cached
+
+  r = discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(well_known_.fetches("example.org"), 3);
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.80:443"});
+  EXPECT_EQ(r->tls_name, "m.example.org");
+}
+
+// With the caller's deadline far away, the host's own 10 s budget is what
+// ran out (it needs 20 s): a failure of the host, cached and backed off;
+// the resolution goes on without delegation.
+TEST_F(WellKnownBudgetTest, TheHostsOwnBudgetRunningOutIsCachedAndBackedOff) {
+  well_known_.SetDelay("example.org", absl::Seconds(20));
+  absl::StatusOr<ResolvedServer> r =
+      discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.81:8448"});
+  EXPECT_EQ(r->tls_name, "example.org");
+  EXPECT_TRUE(absl::StrContains(r->route, "no well-known")) << r->route;
+  EXPECT_EQ(well_known_.deadlines("example.org"),
+            std::vector<absl::Time>{clock_.Now() + absl::Seconds(10)});
+
+  // Backed off: not asked again for 2 minutes, even with a short deadline.
+  clock_.Advance(absl::Minutes(1));
+  r = discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(well_known_.fetches("example.org"), 1);
+  EXPECT_TRUE(absl::StrContains(r->route, "cached")) << r->route;
+
+  // Once the backoff ends it is asked again, and a host now fast enough
+  // delegates.
+  clock_.Advance(absl::Minutes(1) + absl::Seconds(1));
+  well_known_.SetDelay("example.org", absl::Seconds(1));
+  r = discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(well_known_.fetches("example.org"), 2);
+  EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.80:443"});
+}
+
+// A caller deadline later than the budget: the budget is the fetch's
+// deadline, and running out of it is the host's failure even though the
+// caller would have waited longer.
+TEST_F(WellKnownBudgetTest, TheFetchGetsTheEarlierOfBudgetAndCallerDeadline) {
+  const absl::Time start = clock_.Now();
+  ASSERT_TRUE(discovery_.ResolveAndWait("example.org", start + absl::Minutes(5)).ok());
+  clock_.Advance(absl::Seconds(601));  // the delegation expires
+  ASSERT_TRUE(discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(3)).ok());
+  EXPECT_EQ(well_known_.deadlines("example.org"),
+            (std::vector<absl::Time>{start + absl::Seconds(10),
+                                     start + absl::Seconds(601) + absl::Seconds(3)}));
+
+  well_known_.SetDelay("slow.example", absl::Seconds(30));
+  resolver_.AddHost("slow.example", {"93.184.216.82"});
+  ASSERT_TRUE(discovery_.ResolveAndWait("slow.example", clock_.Now() + absl::Minutes(5)).ok());
+  ASSERT_TRUE(discovery_.ResolveAndWait("slow.example", clock_.Now() + absl::Minutes(5)).ok());
+  EXPECT_EQ(well_known_.fetches("slow.example"), 1);  // the failure was cached
+}
+
+// Shutdown (CancelledError) says nothing about the host either.
+class CancellingWellKnownFetcher : public FakeWellKnownFetcher {
+ public:
+  void Fetch(absl::string_view host, absl::Time deadline,
+             async::Callback<WellKnownResponse> done) override {
+    FakeWellKnownFetcher::Fetch(
+        host, deadline, [done = std::move(done)](absl::StatusOr<WellKnownResponse>) mutable {
+          done(absl::CancelledError("engine stopped"));
+        });
+  }
+};
+
+TEST(WellKnownCancelTest, CancelledIsNotCached) {
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  FakeResolver resolver;
+  resolver.AddHost("example.org", {"93.184.216.81"});
+  CancellingWellKnownFetcher well_known;
+  IpFilter filter = *IpFilter::Create({});
+  ServerDiscovery discovery(resolver, well_known, filter, clock, {});
+  absl::StatusOr<ResolvedServer> r =
+      discovery.ResolveAndWait("example.org", absl::InfiniteFuture());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  r = discovery.ResolveAndWait("example.org", absl::InfiniteFuture());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_EQ(well_known.fetches("example.org"), 2);
 }
 
 }  // namespace

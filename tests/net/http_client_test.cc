@@ -3,9 +3,12 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/free_port.h"
@@ -70,7 +73,8 @@ class HttpClientTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
-    client_ = *CurlHttpClient::Create(verifier_, allow_all_, {});
+    engine_ = *FetchEngine::Create({});
+    client_ = *CurlHttpClient::Create(*engine_, verifier_, allow_all_, {});
   }
 
   HttpRequest Request(const std::string& path, const std::string& host = "a.test") {
@@ -90,12 +94,13 @@ class HttpClientTest : public ::testing::Test {
   static HttpsServer* server_;
   RecordingVerifier verifier_;
   IpFilter allow_all_ = IpFilter::AllowAll();
+  std::unique_ptr<FetchEngine> engine_;
   std::unique_ptr<CurlHttpClient> client_;
 };
 HttpsServer* HttpClientTest::server_ = nullptr;
 
 TEST_F(HttpClientTest, GetSendsHostAndSniAndHandsTheChainToTheVerifier) {
-  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok"), Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(Request("/ok"), Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "{\"hello\":1}");
@@ -111,7 +116,7 @@ TEST_F(HttpClientTest, GetSendsHostAndSniAndHandsTheChainToTheVerifier) {
 }
 
 TEST_F(HttpClientTest, NoSniForIpLiteral) {
-  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok", "127.0.0.1"), Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(Request("/ok", "127.0.0.1"), Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(LastRequest().find("\"sni\": null"), std::string::npos) << LastRequest();
@@ -121,7 +126,7 @@ TEST_F(HttpClientTest, NoSniForIpLiteral) {
 TEST_F(HttpClientTest, RejectedCertificateAbortsBeforeAnyRequest) {
   size_t before = server_->Requests().size();
   verifier_.reject_ = true;
-  absl::StatusOr<HttpResponse> r = client_->Send(Request("/ok"), Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(Request("/ok"), Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "certificate rejected for a.test"))
       << r.status();
@@ -131,8 +136,8 @@ TEST_F(HttpClientTest, RejectedCertificateAbortsBeforeAnyRequest) {
 
 TEST_F(HttpClientTest, DeniedAddressIsNeverContacted) {
   IpFilter deny_loopback = *IpFilter::Create({});
-  auto client = *CurlHttpClient::Create(verifier_, deny_loopback, {});
-  absl::StatusOr<HttpResponse> r = client->Send(Request("/ok"), Soon());
+  auto client = *CurlHttpClient::Create(*engine_, verifier_, deny_loopback, {});
+  absl::StatusOr<HttpResponse> r = client->SendAndWait(Request("/ok"), Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "127.0.0.0/8")) << r.status();
   EXPECT_TRUE(verifier_.names().empty());
@@ -141,10 +146,10 @@ TEST_F(HttpClientTest, DeniedAddressIsNeverContacted) {
 TEST_F(HttpClientTest, ResponseSizeIsLimited) {
   HttpRequest req = Request("/big");
   req.max_response_bytes = 5000;
-  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(req, Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
   req.max_response_bytes = 10000;
-  r = client_->Send(req, Soon());
+  r = client_->SendAndWait(req, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body.size(), 10000u);
 }
@@ -152,15 +157,15 @@ TEST_F(HttpClientTest, ResponseSizeIsLimited) {
 TEST_F(HttpClientTest, DeadlineIsHonoured) {
   absl::Time start = absl::Now();
   absl::StatusOr<HttpResponse> r =
-      client_->Send(Request("/slow"), absl::Now() + absl::Milliseconds(300));
+      client_->SendAndWait(Request("/slow"), absl::Now() + absl::Milliseconds(300));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
-  r = client_->Send(Request("/ok"), absl::Now() - absl::Seconds(1));
+  r = client_->SendAndWait(Request("/ok"), absl::Now() - absl::Seconds(1));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
 }
 
 TEST_F(HttpClientTest, RedirectsAreNotFollowed) {
-  absl::StatusOr<HttpResponse> r = client_->Send(Request("/redirect"), Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(Request("/redirect"), Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 302);
   EXPECT_EQ(r->headers["location"], "https://elsewhere.test/");
@@ -170,7 +175,7 @@ TEST_F(HttpClientTest, PostSendsTheBody) {
   HttpRequest req = Request("/post");
   req.method = "POST";
   req.body = R"({"server_keys":{}})";
-  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(req, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(LastRequest().find(R"("method": "POST")"), std::string::npos);
   EXPECT_NE(LastRequest().find(R"(server_keys)"), std::string::npos) << LastRequest();
@@ -179,7 +184,7 @@ TEST_F(HttpClientTest, PostSendsTheBody) {
 TEST_F(HttpClientTest, ClosedPortIsUnavailable) {
   HttpRequest req = Request("/ok");
   req.connect_to.port = static_cast<uint16_t>(*testing::FreeLoopbackPort());
-  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(req, Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
 }
 
@@ -192,18 +197,77 @@ TEST_F(HttpClientTest, MinimumTlsVersionIsApplied) {
   HttpRequest req = Request("/ok");
   req.host_header = absl::StrCat("a.test:", old_server->port());
   req.connect_to.port = static_cast<uint16_t>(old_server->port());
-  ASSERT_TRUE(client_->Send(req, Soon()).ok());
+  ASSERT_TRUE(client_->SendAndWait(req, Soon()).ok());
   verifier_.min_version_ = TLS1_3_VERSION;
-  absl::StatusOr<HttpResponse> r = client_->Send(req, Soon());
+  absl::StatusOr<HttpResponse> r = client_->SendAndWait(req, Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
 }
 
 TEST_F(HttpClientTest, BadRequestsAreRefused) {
   HttpRequest req = Request("no-slash");
-  EXPECT_EQ(client_->Send(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->SendAndWait(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
   req = Request("/ok");
   req.host_header = "a.test\r\nX: y";
-  EXPECT_EQ(client_->Send(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->SendAndWait(req, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HttpClientTest, EveryRequestHasItsOwnConnectionAndCheck) {
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> r = client_->SendAndWait(Request("/ok"), Soon());
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  // A reused connection would have skipped the verifier.
+  EXPECT_EQ(verifier_.names().size(), 3u);
+}
+
+TEST_F(HttpClientTest, AnswersOnTheEngineLoop) {
+  absl::Notification done;
+  bool on_loop = false;
+  client_->Send(Request("/ok"), Soon(), [&](absl::StatusOr<HttpResponse> r) {
+    EXPECT_TRUE(r.ok()) << r.status();
+    on_loop = engine_->InLoop();
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  engine_->Stop();
+  EXPECT_TRUE(on_loop);
+}
+
+TEST_F(HttpClientTest, RequestsAfterStopAreCancelledInline) {
+  engine_->Stop();
+  bool answered = false;
+  client_->Send(Request("/ok"), Soon(), [&](absl::StatusOr<HttpResponse> r) {
+    answered = true;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  });
+  EXPECT_TRUE(answered);
+}
+
+TEST_F(HttpClientTest, StopCancelsARequestInFlight) {
+  auto slow_requests = [] {
+    std::vector<std::string> all = server_->Requests();
+    return std::count_if(all.begin(), all.end(), [](const std::string& l) {
+      return absl::StrContains(l, "\"path\": \"/slow\"");
+    });
+  };
+  const auto before = slow_requests();
+  absl::Notification done;
+  absl::Status status;
+  client_->Send(Request("/slow"), Soon(), [&](absl::StatusOr<HttpResponse> r) {
+    status = r.status();
+    done.Notify();
+  });
+  // The server has the request (and sits on it for 3 s).
+  for (absl::Time give_up = Soon(); slow_requests() == before && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GT(slow_requests(), before);
+  const absl::Time stop = absl::Now();
+  engine_->Stop();
+  EXPECT_TRUE(done.HasBeenNotified());
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(2));  // not the server's 3 s
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "GET https://a.test:")) << status;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_net.h"
@@ -48,24 +49,32 @@ class WellKnownFetcherTest : public ::testing::Test {
     for (const char* h : {"a.test", "b.test", "loop.test", "big.test", "plain.test"}) {
       resolver_.AddHost(h, {"127.0.0.1"});
     }
-    http_ = *CurlHttpClient::Create(verifier_, filter_, {});
+    engine_ = *FetchEngine::Create({});
+    http_ = *CurlHttpClient::Create(*engine_, verifier_, filter_, {});
     fetcher_ = std::make_unique<HttpsWellKnownFetcher>(
         *http_, resolver_,
         HttpsWellKnownFetcher::Options{5, static_cast<uint16_t>(server_->port())});
   }
   static absl::Time Soon() { return absl::Now() + absl::Seconds(20); }
+  static absl::StatusOr<WellKnownResponse> FetchAndWait(WellKnownFetcher& f,
+                                                       absl::string_view host,
+                                                       absl::Time deadline) {
+    return async::Wait<WellKnownResponse>(
+        [&](auto cb) { f.Fetch(host, deadline, std::move(cb)); });
+  }
 
   static HttpsServer* server_;
   AcceptAnyPeer verifier_;
   IpFilter filter_ = IpFilter::AllowAll();
   FakeResolver resolver_;
+  std::unique_ptr<FetchEngine> engine_;
   std::unique_ptr<CurlHttpClient> http_;
   std::unique_ptr<HttpsWellKnownFetcher> fetcher_;
 };
 HttpsServer* WellKnownFetcherTest::server_ = nullptr;
 
 TEST_F(WellKnownFetcherTest, FetchesBodyAndCacheControl) {
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("a.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "a.test", Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(*ParseWellKnownBody(r->body), "m.a.test:443");
@@ -74,7 +83,7 @@ TEST_F(WellKnownFetcherTest, FetchesBodyAndCacheControl) {
 
 TEST_F(WellKnownFetcherTest, MissingIsAnHttpStatusNotAnError) {
   resolver_.AddHost("none.test", {"127.0.0.1"});
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("none.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "none.test", Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 404);
 }
@@ -91,7 +100,7 @@ TEST_F(WellKnownFetcherTest, RedirectsAreFollowedRelativeAndAbsolute) {
   EXPECT_EQ(u->host, "2001:db8::1");
   EXPECT_EQ(u->port, 443);
 
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("b.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "b.test", Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(*ParseWellKnownBody(r->body), "final.test");
@@ -107,33 +116,82 @@ TEST_F(WellKnownFetcherTest, RedirectsAreFollowedRelativeAndAbsolute) {
 }
 
 TEST_F(WellKnownFetcherTest, RedirectLoopIsRefused) {
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("loop.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "loop.test", Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "redirect loop")) << r.status();
 }
 
 TEST_F(WellKnownFetcherTest, RedirectToPlainHttpIsRefused) {
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("plain.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "plain.test", Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "non-https")) << r.status();
 }
 
 TEST_F(WellKnownFetcherTest, BodyIsSizeLimited) {
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("big.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "big.test", Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
 }
 
 TEST_F(WellKnownFetcherTest, UnknownHostIsNotFound) {
-  absl::StatusOr<WellKnownResponse> r = fetcher_->Fetch("unknown.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "unknown.test", Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
 }
 
 TEST_F(WellKnownFetcherTest, FilterAppliesToEveryHop) {
   IpFilter deny = *IpFilter::Create({});
-  auto http = *CurlHttpClient::Create(verifier_, deny, {});
+  auto http = *CurlHttpClient::Create(*engine_, verifier_, deny, {});
   HttpsWellKnownFetcher f(*http, resolver_, {5, static_cast<uint16_t>(server_->port())});
-  absl::StatusOr<WellKnownResponse> r = f.Fetch("a.test", Soon());
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(f, "a.test", Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+}
+
+TEST_F(WellKnownFetcherTest, AddressesAreTriedInTurn) {
+  // Nothing listens on 127.0.0.2: refused, then the next address answers.
+  resolver_.AddHost("two.test", {"127.0.0.2", "127.0.0.1"});
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "two.test", Soon());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 404);
+  bool reached = false;
+  for (const auto& l : server_->Requests()) {
+    reached |= absl::StrContains(l, "\"sni\": \"two.test\"");
+  }
+  EXPECT_TRUE(reached);
+  // Every address refused: the failures are joined.
+  resolver_.AddHost("none-up.test", {"127.0.0.2", "127.0.0.3"});
+  r = FetchAndWait(*fetcher_, "none-up.test", Soon());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "127.0.0.2")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "127.0.0.3")) << r.status();
+}
+
+TEST_F(WellKnownFetcherTest, RunsWithoutBlockingAndManyAtOnce) {
+  // Started from this thread, answered on the engine's loop.
+  constexpr int kFetches = 20;
+  absl::Mutex mu;
+  int good = 0, answered = 0;
+  bool on_loop = true;
+  for (int i = 0; i < kFetches; ++i) {
+    fetcher_->Fetch("b.test", Soon(), [&](absl::StatusOr<WellKnownResponse> r) {
+      absl::MutexLock lock(&mu);
+      ++answered;
+      good += r.ok() && r->status == 200;
+      on_loop &= engine_->InLoop();
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return answered == kFetches; };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(60)));
+  }
+  engine_->Stop();
+  EXPECT_EQ(good, kFetches);
+  EXPECT_TRUE(on_loop);
+}
+
+TEST_F(WellKnownFetcherTest, StoppedEngineCancelsAtOnce) {
+  engine_->Stop();
+  absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "a.test", Soon());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<Dnsmasq>> Dnsmasq::Start(const Records& records) 
   for (const auto& s : records.srv_hosts) args.push_back(absl::StrCat("--srv-host=", s));
   for (const auto& h : records.host_records) args.push_back(absl::StrCat("--host-record=", h));
   for (const auto& c : records.cnames) args.push_back(absl::StrCat("--cname=", c));
+  args.insert(args.end(), records.options.begin(), records.options.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -25,6 +25,9 @@ class Dnsmasq {
     std::vector<std::string> host_records;
     // "alias,target"
     std::vector<std::string> cnames;
+    // Further command-line options, given last, e.g. "--conf-file=/dir/x.conf"
+    // for records written to a file.
+    std::vector<std::string> options;
   };
 
   // Starts dnsmasq and waits until it answers.

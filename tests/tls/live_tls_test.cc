@@ -1,5 +1,6 @@
 // The certificate policy on live connections, as every federation request
-// makes them: CurlHttpClient with the PolicyPeerVerifier, against an
+// makes them: CurlHttpClient (on a FetchEngine) with the PolicyPeerVerifier,
+// against an
 // in-process OpenSSL HTTPS server on 127.0.0.1 presenting generated chains.
 // Covers each kind of rejection, the whitelist (globs and CIDRs), the
 // fingerprint fallback before and after its deadline, the custom-CA modes,
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,9 +22,13 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "service/net/discovery.h"
+#include "service/net/fetch_engine.h"
 #include "service/net/http_client.h"
+#include "service/tls/certificate_checker.h"
 #include "service/tls/policy_peer_verifier.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_net.h"
 #include "tests/tls/test_pki.h"
 
 namespace keyverifier::tls {
@@ -146,7 +152,11 @@ class CountingObserver : public observe::Observer {
 
 class LiveTlsTest : public ::testing::Test {
  protected:
-  LiveTlsTest() : pki_(MakeHierarchy("matrix.example.org")), clock_(DefaultValidationTime()) {}
+  LiveTlsTest() : pki_(MakeHierarchy("matrix.example.org")), clock_(DefaultValidationTime()) {
+    absl::StatusOr<std::unique_ptr<net::FetchEngine>> engine = net::FetchEngine::Create({});
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (engine.ok()) engine_ = *std::move(engine);
+  }
 
   std::unique_ptr<CertificatePolicy> Policy(CertificatePolicyOptions o = {}) {
     if (o.trust_store == nullptr && o.trust.mode == TrustStoreOptions::Mode::kSystem &&
@@ -164,13 +174,14 @@ class LiveTlsTest : public ::testing::Test {
                    const std::string& name, FingerprintSource fps = nullptr) {
     PolicyPeerVerifier verifier(policy, clock_, absl::InfinitePast(), std::move(fps), observer_);
     net::IpFilter allow = net::IpFilter::AllowAll();
-    auto http = *net::CurlHttpClient::Create(verifier, allow, {});
+    if (engine_ == nullptr) return absl::InternalError("no fetch engine");
+    auto http = *net::CurlHttpClient::Create(*engine_, verifier, allow, {});
     net::HttpRequest req;
     req.host_header = name.find(':') != std::string::npos ? "[" + name + "]" : name;
     req.path = "/_matrix/key/v2/server";
     req.connect_to = {*net::ParseIpAddress("127.0.0.1"), server.port()};
     req.tls_name = name;
-    absl::StatusOr<net::HttpResponse> r = http->Send(req, absl::Now() + absl::Seconds(10));
+    absl::StatusOr<net::HttpResponse> r = http->SendAndWait(req, absl::Now() + absl::Seconds(10));
     if (r.ok() && r->status != 200) return absl::InternalError("unexpected HTTP status");
     return r.status();
   }
@@ -192,6 +203,8 @@ class LiveTlsTest : public ::testing::Test {
         << "want " << reason << ": " << s;
   }
 
+  // Runs the transfers; outlives every client (they are made per request).
+  std::unique_ptr<net::FetchEngine> engine_;
   Hierarchy pki_;
   keyverifier::testing::FakeClock clock_;
   CountingObserver observer_;
@@ -367,6 +380,46 @@ TEST_F(LiveTlsTest, MinimumTlsVersion) {
   absl::Status s = Get(*Policy(std::move(o)), tls12, "matrix.example.org");
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;  // no handshake at all
   EXPECT_EQ(tls12.requests(), 1);
+}
+
+// CheckLive: discovery, then a handshake on the fetch engine judged by the
+// policy; without an engine there is no live mode.
+TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
+  TlsServer server({&pki_.leaf, &pki_.intermediate});
+  auto policy = Policy();
+  keyverifier::testing::FakeResolver resolver;
+  resolver.AddHost("matrix.example.org", {"127.0.0.1"});
+  resolver.AddHost("other.example.org", {"127.0.0.1"});
+  keyverifier::testing::FakeWellKnownFetcher well_known;
+  net::IpFilter allow = net::IpFilter::AllowAll();
+  net::ServerDiscovery discovery(resolver, well_known, allow, clock_, {});
+  CertificateChecker::Options options;
+  options.engine = engine_.get();
+  CertificateChecker checker(*policy, &discovery, allow, clock_, options);
+  const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
+
+  absl::StatusOr<CertificateCheck> check = checker.CheckLive(
+      "matrix.example.org", server.port(), absl::InfinitePast(), absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_TRUE(check->verdict.valid);
+  EXPECT_EQ(check->checked_name, "matrix.example.org");
+  EXPECT_EQ(check->endpoint, endpoint);
+  EXPECT_EQ(server.snis(), std::vector<std::string>{"matrix.example.org"});
+
+  check = checker.CheckLive("other.example.org", server.port(), absl::InfinitePast(),
+                            absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_FALSE(check->verdict.valid);
+  EXPECT_TRUE(check->verdict.Has(Reason::kHostnameMismatch));
+  EXPECT_EQ(check->checked_name, "other.example.org");
+
+  CertificateChecker no_engine(*policy, &discovery, allow, clock_, CertificateChecker::Options{});
+  EXPECT_EQ(no_engine
+                .CheckLive("matrix.example.org", server.port(), absl::InfinitePast(),
+                           absl::Now() + absl::Seconds(10))
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

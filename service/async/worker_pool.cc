@@ -1,13 +1,14 @@
-#include "service/api/worker_pool.h"
+#include "service/async/worker_pool.h"
 
 #include <pthread.h>
 
 #include "absl/strings/str_cat.h"
 
-namespace keyverifier::api {
+namespace keyverifier::async {
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(int threads,
-                                                               int max_queued) {
+                                                               int max_queued,
+                                                               std::string name) {
   if (threads < 1 || max_queued < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker pool needs threads >= 1 and max_queued >= 1, got ",
@@ -15,9 +16,9 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(int threads,
   }
   std::unique_ptr<WorkerPool> pool(new WorkerPool(max_queued));
   for (int i = 0; i < threads; ++i) {
-    pool->threads_.emplace_back([p = pool.get()] {
+    pool->threads_.emplace_back([p = pool.get(), name] {
       // Named for top -H, perf and debuggers (at most 15 characters).
-      pthread_setname_np(pthread_self(), "kv-verify");
+      pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
       p->Run();
     });
   }
@@ -26,9 +27,16 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(int threads,
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-bool WorkerPool::TrySubmit(std::function<void()> task) {
+bool WorkerPool::TrySubmit(Task task) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || static_cast<int>(queue_.size()) >= max_queued_) return false;
+  queue_.push_back(std::move(task));
+  return true;
+}
+
+bool WorkerPool::Post(Task task) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
   queue_.push_back(std::move(task));
   return true;
 }
@@ -45,7 +53,7 @@ void WorkerPool::Stop() {
 
 void WorkerPool::Run() {
   while (true) {
-    std::function<void()> task;
+    Task task;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -61,4 +69,4 @@ void WorkerPool::Run() {
   }
 }
 
-}  // namespace keyverifier::api
+}  // namespace keyverifier::async

@@ -1,0 +1,108 @@
+#include "service/net/federation_client.h"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace keyverifier::net {
+
+struct FederationClient::Attempt {
+  std::string server;
+  HttpRequest request;
+  absl::Time deadline;
+  std::vector<Endpoint> endpoints;
+  std::vector<std::string> failures;
+  async::Callback<HttpResponse> done;
+};
+
+void FederationClient::Send(absl::string_view server, HttpRequest request,
+                            absl::Time deadline, async::Callback<HttpResponse> done) {
+  auto attempt = std::make_shared<Attempt>();
+  attempt->server = std::string(server);
+  attempt->request = std::move(request);
+  attempt->deadline = deadline;
+  // Whatever the outcome, the server's slot is given back first.
+  attempt->done = [this, server = attempt->server,
+                   done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {
+    Release(server);
+    done(std::move(r));
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    Slot& slot = slots_[attempt->server];
+    if (slot.active >= std::max(1, options_.max_per_server)) {
+      slot.waiting.push_back([this, attempt] { Start(attempt); });
+      return;
+    }
+    ++slot.active;
+  }
+  Start(std::move(attempt));
+}
+
+void FederationClient::Release(const std::string& server) {
+  absl::AnyInvocable<void()> next;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = slots_.find(server);
+    if (it == slots_.end()) return;
+    if (!it->second.waiting.empty()) {
+      next = std::move(it->second.waiting.front());
+      it->second.waiting.pop_front();
+    } else if (--it->second.active == 0) {
+      slots_.erase(it);
+    }
+  }
+  if (next) next();  // takes over the slot
+}
+
+void FederationClient::Start(std::shared_ptr<Attempt> attempt) {
+  const std::string server = attempt->server;
+  const absl::Time deadline = attempt->deadline;
+  discovery_.Resolve(server, deadline,
+                     [this, attempt](absl::StatusOr<ResolvedServer> resolved) mutable {
+                       if (!resolved.ok()) return attempt->done(resolved.status());
+                       attempt->request.host_header = resolved->host_header;
+                       attempt->request.tls_name = resolved->tls_name;
+                       attempt->endpoints = std::move(resolved->endpoints);
+                       if (attempt->endpoints.size() >
+                           static_cast<size_t>(std::max(1, options_.max_endpoints))) {
+                         attempt->endpoints.resize(
+                             static_cast<size_t>(std::max(1, options_.max_endpoints)));
+                       }
+                       TryEndpoint(std::move(attempt), 0);
+                     });
+}
+
+void FederationClient::TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i) {
+  if (i >= attempt->endpoints.size()) {
+    if (attempt->failures.empty()) {
+      return attempt->done(absl::UnavailableError(absl::StrCat(attempt->server, ": no endpoints")));
+    }
+    return attempt->done(absl::UnavailableError(absl::StrJoin(attempt->failures, "; ")));
+  }
+  attempt->request.connect_to = attempt->endpoints[i];
+  const HttpRequest& request = attempt->request;
+  const absl::Time deadline = attempt->deadline;
+  http_.Send(request, deadline,
+             [this, attempt = std::move(attempt), i](absl::StatusOr<HttpResponse> r) mutable {
+               if (r.ok()) return attempt->done(std::move(r));
+               attempt->failures.push_back(std::string(r.status().message()));
+               if (absl::IsDeadlineExceeded(r.status()) || absl::IsCancelled(r.status()) ||
+                   absl::IsInvalidArgument(r.status())) {
+                 return attempt->done(absl::Status(
+                     r.status().code(), absl::StrJoin(attempt->failures, "; ")));
+               }
+               // Every endpoint failed the same way (e.g. the certificate was
+               // refused everywhere): keep the code of the last failure.
+               if (i + 1 == attempt->endpoints.size()) {
+                 return attempt->done(absl::Status(
+                     r.status().code(), absl::StrJoin(attempt->failures, "; ")));
+               }
+               TryEndpoint(std::move(attempt), i + 1);
+             });
+}
+
+}  // namespace keyverifier::net

@@ -1,0 +1,76 @@
+// FederationClient: one HTTPS request to a Matrix server by its server name:
+// discovery (well-known, SRV, addresses), then the endpoints in discovery's
+// order until one gives an HTTP answer. Used for direct key fetches and
+// notary queries alike.
+//
+// At most `max_endpoints` endpoints are tried; each attempt has the HTTP
+// client's own connect and total budgets, all within the caller's deadline.
+// Transport failures are collected into the error; a deadline stops the loop.
+//
+// At most `max_per_server` requests to one server name are under way at
+// once (a notary asked for many batches, say); the others wait their turn
+// in order, holding no thread. Many server names behind one address are not
+// limited together: the fetch engine's total cap bounds them.
+//
+// Asynchronous (the callback runs once, on the thread that completed the
+// last step). Thread-safe; discovery and client are borrowed.
+#ifndef KEYVERIFIER_SERVICE_NET_FEDERATION_CLIENT_H_
+#define KEYVERIFIER_SERVICE_NET_FEDERATION_CLIENT_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/async/callback.h"
+#include "service/net/discovery.h"
+#include "service/net/http_client.h"
+
+namespace keyverifier::net {
+
+class FederationClient {
+ public:
+  struct Options {
+    int max_endpoints = 4;
+    int max_per_server = 4;
+  };
+  FederationClient(ServerDiscovery& discovery, HttpClient& http, Options options)
+      : discovery_(discovery), http_(http), options_(options) {}
+  FederationClient(ServerDiscovery& discovery, HttpClient& http)
+      : FederationClient(discovery, http, Options()) {}
+
+  // `request`'s method, path, body, headers and size limit are used; the
+  // Host header, TLS name and address come from discovery.
+  void Send(absl::string_view server, HttpRequest request, absl::Time deadline,
+            async::Callback<HttpResponse> done);
+  absl::StatusOr<HttpResponse> SendAndWait(absl::string_view server, HttpRequest request,
+                                           absl::Time deadline) {
+    return async::Wait<HttpResponse>([&](auto cb) {
+      Send(server, std::move(request), deadline, std::move(cb));
+    });
+  }
+
+ private:
+  struct Attempt;
+  struct Slot {
+    int active = 0;
+    std::deque<absl::AnyInvocable<void()>> waiting;
+  };
+  void Start(std::shared_ptr<Attempt> attempt);
+  void TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i);
+  // The request is over: the server's next waiting request may start.
+  void Release(const std::string& server);
+
+  ServerDiscovery& discovery_;
+  HttpClient& http_;
+  const Options options_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace keyverifier::net
+
+#endif  // KEYVERIFIER_SERVICE_NET_FEDERATION_CLIENT_H_

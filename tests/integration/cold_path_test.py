@@ -1,0 +1,265 @@
+#!/usr/bin/python3
+"""The cold path of the keyverifier binary on a simulated federation on
+loopback (tests/testing/sim_federation.py: many server names through a real
+dnsmasq, one multi-tenant HTTPS server with a test CA, dead servers that
+accept TCP and never answer, a notary answering batch POSTs). Counts are
+taken at the fake servers. Called through the generated Python gRPC stubs.
+
+Usage: cold_path_test.py KEYVERIFIER SIM_FEDERATION_PY STUB_DIR
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from signedjson.key import decode_signing_key_base64  # noqa: E402
+
+BINARY, SIM_SCRIPT = sys.argv[1:3]
+STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[3]))))
+sys.path.insert(0, STUBS)
+import grpc  # noqa: E402
+from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
+
+NOW_MS = int(time.time() * 1000)
+CONNECT_S = 2.0  # connect_timeout_ms below: what one dead server costs
+SERVERS = 2000
+# Dead servers: a few among the first 200 (the batches), and 1000-1999 for
+# the shutdown drill.
+DEAD_SMALL = [3, 7, 11, 15, 19, 23, 27, 31, 43, 47, 51, 55, 59, 63, 67, 71]
+KEEP = {"event_id", "type", "room_id", "sender", "state_key", "content", "hashes",
+        "signatures", "depth", "prev_events", "auth_events", "origin_server_ts",
+        "origin", "membership", "prev_state"}
+
+
+def name(i):
+    return "s%d.sim.test" % i
+
+
+def sim_keys(server):
+    """The simulated server's deterministic signing key (seed: SHA-256 of its name)."""
+    keys = harness.MatrixKeys(server, "sim")
+    seed = hashlib.sha256(server.encode()).digest()
+    keys.key = decode_signing_key_base64("ed25519", "sim", harness.unpadded(seed))
+    return keys
+
+
+def redact_message(event):
+    out = {k: v for k, v in event.items() if k in KEEP}
+    out["content"] = {}
+    return out
+
+
+def event_request(server, body):
+    event = {"type": "m.room.message", "room_id": "!room:%s" % server,
+             "sender": "@alice:%s" % server, "content": {"msgtype": "m.text", "body": body},
+             "depth": 5, "prev_events": [], "auth_events": [], "origin_server_ts": NOW_MS - 1000}
+    sim_keys(server).sign_event(event, redact_message)
+    return service_pb2.VerifyEventSignatureRequest(event_json=json.dumps(event).encode(),
+                                                   room_version="10")
+
+
+class Sim:
+    def __init__(self):
+        self.dir = harness.tmpdir("sim")
+        dead = ",".join(str(i) for i in DEAD_SMALL) + ",1000-1999"
+        self.proc = harness.spawn(
+            ["/usr/bin/python3", SIM_SCRIPT, "--dir", self.dir, "--servers", str(SERVERS),
+             "--dead", dead, "--dnsmasq", "--exit-on-stdin-eof"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.ports = dict(kv.split("=") for kv in line.split()[1:])
+        self.ca = os.path.join(self.dir, "ca.pem")
+        self.notary_key = sim_keys("notary.sim.test").public_b64()
+
+    def control(self, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%s%s" % (self.ports["control"], path),
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     method="GET" if body is None else "POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read().decode() or "{}")
+
+    def stats(self):
+        return self.control("/stats")
+
+    def key_requests(self, server, stats=None):
+        stats = stats or self.stats()
+        return stats["requests"].get(server, {}).get("/_matrix/key/v2/server", 0)
+
+
+SIM = None
+
+
+def config(order="direct_only", extra=""):
+    return "\n".join([
+        'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % SIM.ports["dns"],
+        'outbound { allowed: "127.0.0.0/8" }',
+        'federation_tls { ca_mode: "replace" ca_files: "%s" }' % SIM.ca,
+        'fetch { order: "%s" connect_timeout_ms: %d request_timeout_ms: 4000 budget_ms: 8000'
+        ' well_known_port: %d %s'
+        ' notaries { server_name: "notary.sim.test" verify_keys { key: "ed25519:sim"'
+        ' value: "%s" } } }' % (order, int(CONNECT_S * 1000), harness.free_port(), extra,
+                                SIM.notary_key),
+        'refresher { disabled: true }',
+    ]) + "\n"
+
+
+def start(order="direct_only", extra=""):
+    kv = harness.Keyverifier(BINARY, config(order, extra), harness.tmpdir("data")).start()
+    channel = grpc.insecure_channel("127.0.0.1:%d" % kv.port)
+    return kv, service_pb2_grpc.KeyVerifierStub(channel)
+
+
+def batch(servers, per_server=2):
+    req = service_pb2.VerifyEventsRequest()
+    for i in servers:
+        for j in range(per_server):
+            req.events.append(event_request(name(i), "event %d" % j))
+    return req
+
+
+class ColdPathTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        global SIM
+        SIM = Sim()
+        cls.kv, cls.stub = start(extra="max_connections: 64 max_connections_per_host: 2")
+
+    def test_01_a_batch_with_dead_servers_settles_within_one_fetch_budget(self):
+        # 80 events from 40 cold servers, 8 of them dead: the dead ones cost
+        # one connect timeout together, not one each (serially: 16 s).
+        start_t = time.monotonic()
+        resp = self.stub.VerifyEvents(batch(range(40)), timeout=60)
+        took = time.monotonic() - start_t
+        dead = {i for i in DEAD_SMALL if i < 40}
+        self.assertEqual(len(resp.results), 80)
+        for k, result in enumerate(resp.results):
+            server = k // 2
+            if server in dead:
+                self.assertTrue(result.HasField("error"), result)
+                self.assertIn(name(server), result.error.message)
+            else:
+                self.assertEqual(result.verdict.outcome, service_pb2.EventVerdict.VALID, result)
+        self.assertLess(took, 2 * CONNECT_S + 2, "took %.1f s" % took)
+        stats = SIM.stats()
+        for i in range(40):
+            if i not in dead:
+                self.assertEqual(SIM.key_requests(name(i), stats), 1, name(i))
+
+    def test_02_an_unrelated_cold_lookup_is_not_delayed_by_batches_on_dead_servers(self):
+        pool = concurrent.futures.ThreadPoolExecutor(4)
+        first = pool.submit(self.stub.VerifyEvents, batch(range(40, 80)), timeout=60)
+        second = pool.submit(self.stub.VerifyEvents, batch(range(80, 120)), timeout=60)
+        time.sleep(0.3)  # both batches now wait on their dead servers
+        start_t = time.monotonic()
+        r = self.stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+            server_name=name(150)), timeout=30)
+        took = time.monotonic() - start_t
+        self.assertEqual(r.source.kind, service_pb2.KeySource.ORIGIN)
+        self.assertFalse(first.done(), "the batch did not wait on its dead servers")
+        self.assertLess(took, 1.0, "took %.2f s" % took)
+        self.assertEqual(len(first.result().results), 80)
+        self.assertEqual(len(second.result().results), 80)
+
+    def test_03_a_short_deadline_gives_up_and_the_fetch_still_answers_the_next_caller(self):
+        SIM.control("/config", {"delays": {name(160): 1500}})
+        try:
+            with self.assertRaises(grpc.RpcError) as e:
+                self.stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                    server_name=name(160)), timeout=0.3)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            time.sleep(2.0)  # the fetch goes on and lands in the cache
+            r = self.stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                server_name=name(160)), timeout=30)
+            self.assertEqual(r.source.kind, service_pb2.KeySource.CACHE)
+            self.assertEqual(len(r.verify_keys), 1)
+            self.assertEqual(SIM.key_requests(name(160)), 1)
+        finally:
+            SIM.control("/config", {"delays": {}})
+
+    def test_04_lookups_of_unknown_key_ids_inside_the_backoff_make_one_fetch(self):
+        for key_id in ["ed25519:nope"] * 10 + ["ed25519:made_up%d" % i for i in range(10)]:
+            r = self.stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                server_name=name(161), key_ids=[key_id]), timeout=30)
+            self.assertEqual(len(r.verify_keys), 0)
+        self.assertEqual(SIM.key_requests(name(161)), 1)
+
+    def test_05_the_connection_caps_hold(self):
+        # 64 connections in all: 150 cold servers answering after 500 ms.
+        SIM.control("/config", {"delay_ms": 500})
+        try:
+            SIM.control("/reset", {})
+            resp = self.stub.VerifyEvents(batch(range(200, 350), per_server=1), timeout=60)
+            self.assertTrue(all(r.verdict.outcome == service_pb2.EventVerdict.VALID
+                                for r in resp.results))
+            stats = SIM.stats()
+            # Requests being answered at once (a closed connection may be
+            # counted open a moment after the client's next one opened).
+            self.assertLessEqual(stats["peak_requests_in_flight"], 64)
+            self.assertGreater(stats["peak_requests_in_flight"], 8)  # and they ran together
+        finally:
+            SIM.control("/config", {"delay_ms": 0})
+
+    def test_06_notaries_first_one_post_carries_many_servers_and_the_per_host_cap_holds(self):
+        kv, stub = start("notaries_first", "notary_batch_size: 100 max_connections_per_host: 2")
+        try:
+            SIM.control("/reset", {})
+            resp = stub.VerifyEvents(batch(range(400, 460)), timeout=60)
+            self.assertTrue(all(r.verdict.outcome == service_pb2.EventVerdict.VALID
+                                for r in resp.results))
+            stats = SIM.stats()
+            self.assertEqual(stats["post_batch_sizes"], [60])
+            self.assertEqual(sum(SIM.key_requests(name(i), stats) for i in range(400, 460)), 0)
+        finally:
+            kv.terminate()
+        # Small batches: many POSTs to one notary, two connections at a time.
+        kv, stub = start("notaries_first", "notary_batch_size: 5 max_connections_per_host: 2")
+        try:
+            SIM.control("/config", {"notary_delay_ms": 300})
+            SIM.control("/reset", {})
+            resp = stub.VerifyEvents(batch(range(500, 540)), timeout=60)
+            self.assertTrue(all(r.verdict.outcome == service_pb2.EventVerdict.VALID
+                                for r in resp.results))
+            stats = SIM.stats()
+            self.assertEqual(sorted(stats["post_batch_sizes"]), [5] * 8)
+            self.assertLessEqual(stats["peak_connections_by_host"]["notary.sim.test"], 2)
+        finally:
+            SIM.control("/config", {"notary_delay_ms": 0})
+            kv.terminate()
+
+    def test_07_sigterm_with_a_thousand_hung_fetches_exits_within_the_grace(self):
+        kv, stub = start(extra="max_connections: 256")
+        futures = [stub.VerifyServerKeys.future(
+            service_pb2.VerifyServerKeysRequest(server_name=name(i)), timeout=60)
+            for i in range(1000, 2000)]
+        harness.wait_for(lambda: SIM.stats()["open_dead_connections"] >= 200 or None,
+                         "fetches to hang at the dead servers")
+        start_t = time.monotonic()
+        kv.proc.send_signal(signal.SIGTERM)
+        kv.proc.wait(timeout=30)
+        took = time.monotonic() - start_t
+        grace = 2.0  # harness.Keyverifier passes --grace_seconds 2
+        self.assertEqual(kv.proc.returncode, 0, kv.log_text()[-2000:])
+        print("exit %.2f s after SIGTERM with 1000 fetches hung" % took)
+        self.assertLess(took, grace + 1.0, "exit took %.2f s\n%s" % (took, kv.log_text()[-3000:]))
+        codes = {}
+        for f in futures:
+            try:
+                f.result(timeout=10)
+                codes["OK"] = codes.get("OK", 0) + 1
+            except grpc.RpcError as e:  # answered with an error, never left hanging
+                codes[e.code().name] = codes.get(e.code().name, 0) + 1
+        self.assertEqual(sum(codes.values()), 1000)
+        self.assertNotIn("OK", codes)
+        self.assertNotIn("DEADLINE_EXCEEDED", codes, codes)
+
+
+if __name__ == "__main__":
+    sys.exit(harness.run_tests(ColdPathTest, "cold_path_test"))

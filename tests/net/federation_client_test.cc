@@ -1,0 +1,236 @@
+// FederationClient: discovery, then the endpoints in order until one gives
+// an HTTP answer; over scripted DNS, .well-known and HTTP (the fakes answer
+// inline; SendAndWait waits for the callback).
+#include "service/net/federation_client.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "service/net/discovery.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_http.h"
+#include "tests/fakes/fake_net.h"
+
+namespace keyverifier::net {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeHttpClient;
+using testing::FakeResolver;
+using testing::FakeWellKnownFetcher;
+
+constexpr char kPath[] = "/_matrix/federation/v1/version";
+
+// Records the deadline of every request; answers as FakeHttpClient does.
+class DeadlineRecordingHttp : public FakeHttpClient {
+ public:
+  void Send(const HttpRequest& req, absl::Time deadline,
+            async::Callback<HttpResponse> done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      deadlines_.push_back(deadline);
+    }
+    FakeHttpClient::Send(req, deadline, std::move(done));
+  }
+  std::vector<absl::Time> deadlines() {
+    absl::MutexLock lock(&mu_);
+    return deadlines_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
+};
+
+std::vector<std::string> ConnectedTo(const std::vector<HttpRequest>& requests) {
+  std::vector<std::string> out;
+  for (const HttpRequest& r : requests) out.push_back(r.connect_to.ToString());
+  return out;
+}
+
+HttpRequest Get() {
+  HttpRequest r;
+  r.path = kPath;
+  return r;
+}
+
+class FederationClientTest : public ::testing::Test {
+ protected:
+  FederationClientTest()
+      : clock_(absl::FromUnixSeconds(1700000000)),
+        filter_(IpFilter::AllowAll()),
+        discovery_(resolver_, well_known_, filter_, clock_, {}) {
+    resolver_.AddHost("multi.test", {"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4",
+                                     "192.0.2.5", "192.0.2.6"});
+  }
+  absl::Time Deadline() const { return clock_.Now() + absl::Seconds(30); }
+
+  FakeClock clock_;
+  FakeResolver resolver_;
+  FakeWellKnownFetcher well_known_;
+  IpFilter filter_;
+  ServerDiscovery discovery_;
+  DeadlineRecordingHttp http_;
+};
+
+TEST_F(FederationClientTest, EndpointsAreTriedInOrderUntilOneAnswers) {
+  http_.FailAddress("192.0.2.1:8448", absl::UnavailableError("connection refused"));
+  http_.FailAddress("192.0.2.2:8448", absl::UnavailableError("connect timed out"));
+  http_.Set("GET", "multi.test:8448", kPath, 200, R"({"server":{}})");
+  FederationClient client(discovery_, http_);
+  const absl::Time deadline = Deadline();
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("multi.test:8448", Get(), deadline);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, R"({"server":{}})");
+  EXPECT_EQ(ConnectedTo(http_.requests()),
+            (std::vector<std::string>{"192.0.2.1:8448", "192.0.2.2:8448", "192.0.2.3:8448"}));
+  // Every attempt within the caller's deadline.
+  ASSERT_EQ(http_.deadlines().size(), 3u);
+  for (absl::Time t : http_.deadlines()) EXPECT_LE(t, deadline);
+}
+
+TEST_F(FederationClientTest, AnHttpErrorIsAnAnswer) {
+  http_.Set("GET", "multi.test:8448", kPath, 500, "oops");
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("multi.test:8448", Get(), Deadline());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(http_.requests().size(), 1u);
+}
+
+TEST_F(FederationClientTest, AtMostMaxEndpointsAreTried) {
+  // Nothing scripted: every address refuses.
+  FederationClient three(discovery_, http_, FederationClient::Options{3});
+  absl::StatusOr<HttpResponse> r = three.SendAndWait("multi.test:8448", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(ConnectedTo(http_.requests()),
+            (std::vector<std::string>{"192.0.2.1:8448", "192.0.2.2:8448", "192.0.2.3:8448"}));
+  // Every failure is in the error; the untried addresses are not.
+  for (const char* tried : {"192.0.2.1:8448", "192.0.2.2:8448", "192.0.2.3:8448"}) {
+    EXPECT_TRUE(absl::StrContains(r.status().message(), tried)) << r.status();
+  }
+  EXPECT_FALSE(absl::StrContains(r.status().message(), "192.0.2.4")) << r.status();
+
+  FederationClient by_default(discovery_, http_);  // 4
+  r = by_default.SendAndWait("multi.test:8448", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(http_.requests().size(), 3u + 4u);
+}
+
+TEST_F(FederationClientTest, ADeadlineStopsTheLoop) {
+  http_.FailAddress("192.0.2.1:8448", absl::UnavailableError("connection refused"));
+  http_.FailAddress("192.0.2.2:8448", absl::DeadlineExceededError("timed out"));
+  http_.Set("GET", "multi.test:8448", kPath, 200, "{}");
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("multi.test:8448", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "connection refused")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "timed out")) << r.status();
+  EXPECT_EQ(ConnectedTo(http_.requests()),
+            (std::vector<std::string>{"192.0.2.1:8448", "192.0.2.2:8448"}));
+}
+
+TEST_F(FederationClientTest, ShutdownStopsTheLoop) {
+  http_.FailAddress("192.0.2.1:8448", absl::CancelledError("engine stopped"));
+  http_.Set("GET", "multi.test:8448", kPath, 200, "{}");
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("multi.test:8448", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_EQ(http_.requests().size(), 1u);
+}
+
+TEST_F(FederationClientTest, EveryEndpointRefusedKeepsTheCode) {
+  resolver_.AddHost("two.test", {"192.0.2.30", "192.0.2.31"});
+  http_.FailAddress("192.0.2.30:8448",
+                    absl::PermissionDeniedError("certificate rejected: expired"));
+  http_.FailAddress("192.0.2.31:8448",
+                    absl::PermissionDeniedError("certificate rejected: hostname_mismatch"));
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("two.test:8448", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "expired")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "hostname_mismatch")) << r.status();
+}
+
+TEST_F(FederationClientTest, HostHeaderAndTlsNameComeFromDiscovery) {
+  well_known_.Set("example.org", 200, R"({"m.server": "m.example.net:443"})");
+  resolver_.AddHost("m.example.net", {"192.0.2.50"});
+  http_.Set("POST", "m.example.net:443", "/_matrix/key/v2/query", 200, "{}");
+  FederationClient client(discovery_, http_);
+  HttpRequest req;
+  req.method = "POST";
+  req.path = "/_matrix/key/v2/query";
+  req.body = R"({"server_keys":{}})";
+  req.headers = {{"X-Test", "1"}};
+  req.max_response_bytes = 1234;
+  req.host_header = "caller.invalid";  // replaced by discovery's
+  req.tls_name = "caller.invalid";
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("example.org", req, Deadline());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(http_.requests().size(), 1u);
+  const HttpRequest sent = http_.requests()[0];
+  EXPECT_EQ(sent.host_header, "m.example.net:443");
+  EXPECT_EQ(sent.tls_name, "m.example.net");
+  EXPECT_EQ(sent.connect_to.ToString(), "192.0.2.50:443");
+  EXPECT_EQ(sent.method, "POST");
+  EXPECT_EQ(sent.path, "/_matrix/key/v2/query");
+  EXPECT_EQ(sent.body, R"({"server_keys":{}})");
+  EXPECT_EQ(sent.headers, req.headers);
+  EXPECT_EQ(sent.max_response_bytes, 1234u);
+}
+
+TEST_F(FederationClientTest, SrvTargetsAreConnectedToButNeverNamed) {
+  well_known_.Set("srv.org", 404, "not found");
+  resolver_.AddSrv("_matrix-fed._tcp.srv.org", {{"fed.srv.org", 8443, 0, 0}});
+  resolver_.AddHost("fed.srv.org", {"192.0.2.60"});
+  http_.Set("GET", "srv.org", kPath, 200, "{}");
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("srv.org", Get(), Deadline());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(http_.requests().size(), 1u);
+  EXPECT_EQ(http_.requests()[0].host_header, "srv.org");
+  EXPECT_EQ(http_.requests()[0].tls_name, "srv.org");
+  EXPECT_EQ(http_.requests()[0].connect_to.ToString(), "192.0.2.60:8443");
+}
+
+TEST_F(FederationClientTest, IpLiteralNamesTheAddress) {
+  http_.Set("GET", "192.0.2.7:8449", kPath, 200, "{}");
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("192.0.2.7:8449", Get(), Deadline());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(http_.requests().size(), 1u);
+  EXPECT_EQ(http_.requests()[0].host_header, "192.0.2.7:8449");
+  EXPECT_EQ(http_.requests()[0].tls_name, "192.0.2.7");
+  EXPECT_EQ(http_.requests()[0].connect_to.ToString(), "192.0.2.7:8449");
+}
+
+TEST_F(FederationClientTest, ADiscoveryFailureSendsNothing) {
+  FederationClient client(discovery_, http_);
+  absl::StatusOr<HttpResponse> r = client.SendAndWait("nowhere.test", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  r = client.SendAndWait("bad name", Get(), Deadline());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_TRUE(http_.requests().empty());
+}
+
+TEST_F(FederationClientTest, TheCallbackRunsOnce) {
+  http_.FailAddress("192.0.2.1:8448", absl::UnavailableError("connection refused"));
+  http_.Set("GET", "multi.test:8448", kPath, 204, "");
+  FederationClient client(discovery_, http_);
+  int calls = 0;
+  absl::StatusOr<HttpResponse> got;
+  client.Send("multi.test:8448", Get(), Deadline(), [&](absl::StatusOr<HttpResponse> r) {
+    ++calls;
+    got = std::move(r);
+  });
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->status, 204);
+}
+
+}  // namespace
+}  // namespace keyverifier::net
