@@ -490,43 +490,43 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::AuthVerdict(
 void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
                                 absl::Time deadline,
                                 Reply<v1::CheckCertificateResponse> done) {
-  done(CheckCertificateNow(request, deadline));
-}
-
-absl::StatusOr<v1::CheckCertificateResponse> Verifier::CheckCertificateNow(
-    const v1::CheckCertificateRequest& request, absl::Time deadline) {
   if (certificates_ == nullptr) {
-    return absl::FailedPreconditionError("CheckCertificate: no certificate policy configured");
+    return done(
+        absl::FailedPreconditionError("CheckCertificate: no certificate policy configured"));
   }
   if (absl::Status s = core::ParseServerName(request.server_name()).status(); !s.ok()) {
-    return Field("server_name", s);
+    return done(Field("server_name", s));
   }
   const absl::Time at =
       request.at_ts() > 0 ? absl::FromUnixMillis(request.at_ts()) : clock_.Now();
-  absl::StatusOr<tls::CertificateCheck> check;
   switch (request.chain_source_case()) {
     case v1::CheckCertificateRequest::kPemChain:
-      check = certificates_->CheckOffered(request.server_name(), {request.pem_chain()}, at);
-      break;
+      return done(CertificateResponse(
+          certificates_->CheckOffered(request.server_name(), {request.pem_chain()}, at)));
     case v1::CheckCertificateRequest::kDerChain: {
       std::vector<std::string> der(request.der_chain().certificates().begin(),
                                    request.der_chain().certificates().end());
-      if (der.empty()) return absl::InvalidArgumentError("der_chain: no certificates");
-      check = certificates_->CheckOffered(request.server_name(), der, at);
-      break;
+      if (der.empty()) return done(absl::InvalidArgumentError("der_chain: no certificates"));
+      return done(CertificateResponse(certificates_->CheckOffered(request.server_name(), der, at)));
     }
     case v1::CheckCertificateRequest::kConnect:
       if (request.port() > 65535) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("port: ", request.port(), " is not a port"));
+        return done(absl::InvalidArgumentError(
+            absl::StrCat("port: ", request.port(), " is not a port")));
       }
-      check = certificates_->CheckLive(request.server_name(),
-                                       static_cast<uint16_t>(request.port()), at, deadline);
-      break;
+      // The handshake runs on the fetch engine; no thread waits for it.
+      return certificates_->CheckLive(
+          request.server_name(), static_cast<uint16_t>(request.port()), at, deadline,
+          [done = std::move(done)](absl::StatusOr<tls::CertificateCheck> check) mutable {
+            done(CertificateResponse(std::move(check)));
+          });
     default:
-      return absl::InvalidArgumentError(
-          "chain_source: give pem_chain, der_chain or connect");
+      return done(absl::InvalidArgumentError("chain_source: give pem_chain, der_chain or connect"));
   }
+}
+
+absl::StatusOr<v1::CheckCertificateResponse> Verifier::CertificateResponse(
+    absl::StatusOr<tls::CertificateCheck> check) {
   if (!check.ok()) return check.status();
   const tls::Verdict& v = check->verdict;
   v1::CheckCertificateResponse out;

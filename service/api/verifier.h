@@ -57,7 +57,6 @@ class Verifier {
                     Reply<v1::VerifyEventsResponse> done);
   void VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request, absl::Time deadline,
                          Reply<v1::VerifyRequestAuthResponse> done);
-  // Live mode waits for the handshake: call it on a worker thread.
   void CheckCertificate(const v1::CheckCertificateRequest& request, absl::Time deadline,
                         Reply<v1::CheckCertificateResponse> done);
 
@@ -100,8 +99,8 @@ class Verifier {
   absl::StatusOr<v1::VerifyRequestAuthResponse> AuthVerdict(
       const v1::VerifyRequestAuthRequest& request,
       const std::vector<absl::StatusOr<keyring::KeyResult>>& keys);
-  absl::StatusOr<v1::CheckCertificateResponse> CheckCertificateNow(
-      const v1::CheckCertificateRequest& request, absl::Time deadline);
+  static absl::StatusOr<v1::CheckCertificateResponse> CertificateResponse(
+      absl::StatusOr<tls::CertificateCheck> check);
 
   keyring::KeyRing& keys_;
   const Clock& clock_;

@@ -1,6 +1,7 @@
 #include "service/keyring/fetching_keyring.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -239,14 +240,13 @@ void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
     }
     to_fetch.push_back(std::move(request));
   }
-  for (const std::string& server : settled) FinishFlight(server, std::nullopt);
+  for (const std::string& server : settled) FinishFlight(server, std::nullopt, nullptr);
   if (to_fetch.empty()) return;
   sources_->FetchMany(
       std::move(to_fetch), now + options_.fetch_timeout,
       [this](absl::StatusOr<fetch::KeySources::ResultsByServer> results) {
         auto finish = [this, results = std::move(results)]() mutable {
-          if (!results.ok()) return;  // FetchMany answers per server
-          for (auto& [server, r] : *results) FinishFlight(server, std::move(r));
+          if (results.ok()) FinishFlights(*std::move(results));  // never fails whole
         };
         // Off the fetch engine's thread: storing may wait on the disk.
         auto shared = std::make_shared<decltype(finish)>(std::move(finish));
@@ -254,13 +254,14 @@ void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
       });
 }
 
-absl::Status FetchingKeyRing::Store(const std::string& server,
-                                    const fetch::FetchResult& fetched, Entry& entry,
-                                    bool* unstored) {
-  const int64_t now_ms = clock_.NowMs();
-  const std::string source =
-      fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
-  absl::StatusOr<store::WriteResult> written = store_.StoreResponse(fetched.keys, source, now_ms);
+std::string FetchingKeyRing::SourceOf(const std::string& server,
+                                      const fetch::FetchResult& fetched) {
+  return fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
+}
+
+absl::Status FetchingKeyRing::Persisted(const std::string& server,
+                                        const absl::StatusOr<store::WriteResult>& written,
+                                        Entry& entry, bool* unstored) {
   if (!written.ok() && StoreRefused(written.status())) return written.status();
   absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
   if (!reloaded.ok()) {
@@ -275,8 +276,34 @@ absl::Status FetchingKeyRing::Store(const std::string& server,
   return absl::OkStatus();
 }
 
+void FetchingKeyRing::FinishFlights(fetch::KeySources::ResultsByServer results) {
+  // Every good answer of the batch in one store write (one commit).
+  std::vector<store::ResponseWrite> writes;
+  std::vector<std::string> written_servers;
+  for (auto& [server, r] : results) {
+    if (!r.ok()) continue;
+    if (r->keys.server_name != server) {
+      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
+                                              ", got those of ", r->keys.server_name));
+      continue;
+    }
+    writes.push_back({&r->keys, SourceOf(server, *r)});
+    written_servers.push_back(server);
+  }
+  std::vector<absl::StatusOr<store::WriteResult>> written =
+      writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
+                     : store_.StoreResponses(writes, clock_.NowMs());
+  std::map<std::string, absl::StatusOr<store::WriteResult>*> written_for;
+  for (size_t i = 0; i < written.size(); ++i) written_for[written_servers[i]] = &written[i];
+  for (auto& [server, r] : results) {
+    auto it = written_for.find(server);
+    FinishFlight(server, std::move(r), it == written_for.end() ? nullptr : it->second);
+  }
+}
+
 void FetchingKeyRing::FinishFlight(const std::string& server,
-                                   std::optional<absl::StatusOr<fetch::FetchResult>> fetched) {
+                                   std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
+                                   const absl::StatusOr<store::WriteResult>* written) {
   const absl::Time now = clock_.Now();
   Entry entry;
   fetch::KeyRequest request;
@@ -307,12 +334,11 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
                                                      entry.short_validity.retry_after))));
   } else {
     absl::StatusOr<fetch::FetchResult>& r = *fetched;
-    if (r.ok() && r->keys.server_name != server) {
-      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
-                                              ", got those of ", r->keys.server_name));
-    }
     if (r.ok()) {
-      if (absl::Status s = Store(server, *r, entry, &unstored); !s.ok()) {
+      const absl::StatusOr<store::WriteResult> none = absl::InternalError("not stored");
+      if (absl::Status s = Persisted(server, written != nullptr ? *written : none, entry,
+                                     &unstored);
+          !s.ok()) {
         // Refused: known keys stay as they were, the refused ones are not served.
         r = absl::UnavailableError(
             absl::StrCat("the key store refused the fetched keys: ", s.message()));

@@ -155,13 +155,15 @@ class FetchingKeyRing final : public KeyRing {
                      bool include_raw_json) const;
   std::optional<KeyResult> FromMemory(const KeyQuery& query);
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
-  // Persists a fetched answer into `entry` (reloaded from the store). Fails
-  // only when the store refuses the response by its rules (invalid, or a key
-  // id whose bytes differ from the stored ones): it is never served. Any
-  // other store failure sets *unstored: the keys answer without entering
-  // memory.
-  absl::Status Store(const std::string& server, const fetch::FetchResult& fetched,
-                     Entry& entry, bool* unstored);
+  // The store's verdict on a fetched answer, applied to `entry` (reloaded
+  // from the store). Fails only when the store refused the response by its
+  // rules (invalid, or a key id whose bytes differ from the stored ones): it
+  // is never served. Any other store failure sets *unstored: the keys answer
+  // this flight's callers without entering memory.
+  absl::Status Persisted(const std::string& server,
+                         const absl::StatusOr<store::WriteResult>& written, Entry& entry,
+                         bool* unstored);
+  static std::string SourceOf(const std::string& server, const fetch::FetchResult& fetched);
   void Remember(const std::string& server, Entry entry);
 
   WaiterPtr NewWaiter(KeyQuery query, absl::Time deadline, async::Callback<KeyResult> done);
@@ -170,9 +172,14 @@ class FetchingKeyRing final : public KeyRing {
   void Join(std::vector<WaiterPtr> waiters, bool force);
   // On the executor: read the store, answer what it can, fetch the rest.
   void StartFlights(std::vector<std::string> servers);
-  // On the executor: a flight's fetch is done (or there was none).
+  // On the executor: a batch's fetches are done; every good answer is
+  // stored in one write, then each flight finishes.
+  void FinishFlights(fetch::KeySources::ResultsByServer results);
+  // A flight's fetch is done (or there was none: `fetched` empty), with the
+  // store's verdict on its answer (`written`, for a good one).
   void FinishFlight(const std::string& server,
-                    std::optional<absl::StatusOr<fetch::FetchResult>> fetched);
+                    std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
+                    const absl::StatusOr<store::WriteResult>* written);
   // Whether every need of `query` that `entry` does not meet is in backoff.
   static bool BackedOff(const Entry& entry, const KeyQuery& query, absl::Time now);
 

@@ -94,9 +94,32 @@ struct ServerSummary {
 // The schema version this code writes; older stores are migrated at Create.
 inline constexpr int kSchemaVersion = 2;
 
+// One response of a batch write: what StoreResponse takes.
+struct ResponseWrite {
+  const core::ServerKeys* response = nullptr;  // borrowed for the call
+  std::string source;
+};
+
 class KeyStore {
  public:
   virtual ~KeyStore() = default;
+
+  // Stores several responses fetched at `fetched_ts`, each checked and
+  // merged on its own exactly as StoreResponse would, in one transaction
+  // where the store has them (a batch of cold servers costs one commit, not
+  // one each). A response the checks or the merge rule refuse gets its own
+  // error and the others are stored; a failure of the storage itself fails
+  // every response of the batch. One result per write, in order. The
+  // default stores them one by one.
+  virtual std::vector<absl::StatusOr<WriteResult>> StoreResponses(
+      const std::vector<ResponseWrite>& writes, int64_t fetched_ts) {
+    std::vector<absl::StatusOr<WriteResult>> out;
+    out.reserve(writes.size());
+    for (const ResponseWrite& w : writes) {
+      out.push_back(StoreResponse(*w.response, w.source, fetched_ts));
+    }
+    return out;
+  }
 
   // Stores `response` (as parsed from `response.raw_json`) received from
   // `source` at `fetched_ts` and merges its keys.

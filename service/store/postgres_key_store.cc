@@ -86,11 +86,7 @@ class PostgresConnection final : public SqlConnection {
     absl::Status s;
     switch (kind) {
       case Transaction::kWrite:
-        s = Query(absl::StrCat("lock server ", lock_name),
-                  absl::StrCat("SELECT pg_advisory_xact_lock(",
-                               kServerLockClass, ", hashtext($1))"),
-                  {SqlValue::Text(std::string(lock_name))})
-                .status();
+        s = LockAlso(lock_name);
         break;
       case Transaction::kMigrate:
         s = Query("lock for migration",
@@ -102,6 +98,14 @@ class PostgresConnection final : public SqlConnection {
     }
     if (!s.ok()) Rollback();
     return s;
+  }
+
+  absl::Status LockAlso(absl::string_view lock_name) override {
+    return Query(absl::StrCat("lock server ", lock_name),
+                 absl::StrCat("SELECT pg_advisory_xact_lock(", kServerLockClass,
+                              ", hashtext($1))"),
+                 {SqlValue::Text(std::string(lock_name))})
+        .status();
   }
 
   absl::Status Commit() override {

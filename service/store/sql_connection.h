@@ -69,6 +69,10 @@ class SqlConnection {
   // migrations, are serialised until Commit/Rollback, also across processes
   // sharing the database.
   virtual absl::Status Begin(Transaction kind, absl::string_view lock_name) = 0;
+  // Inside a write transaction: serialises writers of `lock_name` too
+  // (batch writes lock each server, in name order). The default does
+  // nothing, for databases whose transactions exclude every other writer.
+  virtual absl::Status LockAlso(absl::string_view lock_name) { return absl::OkStatus(); }
   virtual absl::Status Commit() = 0;
   // Best effort; a failed rollback leaves the connection to be reset.
   virtual void Rollback() = 0;

@@ -304,6 +304,59 @@ absl::StatusOr<WriteResult> SqlKeyStore::StoreResponse(
   return plan.result;
 }
 
+std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
+    const std::vector<ResponseWrite>& writes, int64_t fetched_ts) {
+  std::vector<absl::StatusOr<WriteResult>> out(writes.size(),
+                                               absl::InternalError("not written"));
+  // Refuse bad input before touching the database; the rest in name order,
+  // the order their locks are taken in.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    absl::Status valid = ValidateWrite(*writes[i].response, writes[i].source, fetched_ts);
+    if (valid.ok()) {
+      order.push_back(i);
+    } else {
+      out[i] = valid;
+    }
+  }
+  if (order.empty()) return out;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return writes[a].response->server_name < writes[b].response->server_name;
+  });
+  auto fail_all = [&](const absl::Status& s) {
+    for (size_t i : order) out[i] = s;
+    return out;
+  };
+  absl::MutexLock lock(&mu_);
+  SqlTransaction tx(*db_);
+  if (absl::Status s = tx.Begin(Tx::kWrite, writes[order[0]].response->server_name); !s.ok()) {
+    return fail_all(s);
+  }
+  std::string locked = writes[order[0]].response->server_name;
+  for (size_t i : order) {
+    const core::ServerKeys& response = *writes[i].response;
+    if (response.server_name != locked) {
+      if (absl::Status s = db_->LockAlso(response.server_name); !s.ok()) return fail_all(s);
+      locked = response.server_name;
+    }
+    absl::StatusOr<StoredState> before = ReadState(response.server_name, writes[i].source);
+    if (!before.ok()) return fail_all(before.status());
+    absl::StatusOr<WritePlan> plan = PlanWrite(*before, response, writes[i].source, fetched_ts);
+    if (!plan.ok()) {  // the merge rule refuses this one; the others go on
+      out[i] = plan.status();
+      continue;
+    }
+    if (absl::Status s = WritePlanRows(*plan, writes[i].source); !s.ok()) return fail_all(s);
+    out[i] = plan->result;
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) {
+    for (size_t i : order) {
+      if (out[i].ok()) out[i] = s;
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::GetKeys(
     absl::string_view server_name) {
   absl::MutexLock lock(&mu_);

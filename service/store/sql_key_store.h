@@ -30,6 +30,8 @@ class SqlKeyStore final : public KeyStore {
   absl::StatusOr<WriteResult> StoreResponse(const core::ServerKeys& response,
                                             absl::string_view source,
                                             int64_t fetched_ts) override;
+  std::vector<absl::StatusOr<WriteResult>> StoreResponses(
+      const std::vector<ResponseWrite>& writes, int64_t fetched_ts) override;
   absl::StatusOr<std::vector<StoredKey>> GetKeys(
       absl::string_view server_name) override;
   absl::StatusOr<std::vector<StoredResponse>> GetResponses(

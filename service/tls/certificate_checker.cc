@@ -37,47 +37,78 @@ absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
   return out;
 }
 
-absl::StatusOr<CertificateCheck> CertificateChecker::CheckLive(absl::string_view server_name,
-                                                               uint16_t port, absl::Time at,
-                                                               absl::Time deadline) const {
+// One live check: the handshakes' judge and the client that makes them live
+// until the last callback.
+struct CertificateChecker::Live {
+  Live(const CertificatePolicy& policy, const Clock& clock, absl::Time at,
+       FingerprintSource fingerprints)
+      : recorder(policy, clock, at, std::move(fingerprints)) {}
+  PolicyPeerVerifier recorder;
+  std::unique_ptr<net::CurlHttpClient> http;
+  std::string server_name;
+  net::ResolvedServer resolved;
+  absl::Time deadline;
+  std::vector<std::string> failures;
+  async::Callback<CertificateCheck> done;
+};
+
+void CertificateChecker::CheckLive(absl::string_view server_name, uint16_t port, absl::Time at,
+                                   absl::Time deadline,
+                                   async::Callback<CertificateCheck> done) const {
   if (discovery_ == nullptr || options_.engine == nullptr) {
-    return absl::FailedPreconditionError("live certificate checks need outbound fetching enabled");
+    return done(
+        absl::FailedPreconditionError("live certificate checks need outbound fetching enabled"));
   }
   std::string name(server_name);
   if (port != 0) {
     absl::StatusOr<std::string> host = HostOf(server_name);
-    if (!host.ok()) return host.status();
+    if (!host.ok()) return done(host.status());
     name = net::HostPort(*host, port);
   }
-  absl::StatusOr<net::ResolvedServer> resolved = discovery_->ResolveAndWait(name, deadline);
-  if (!resolved.ok()) return resolved.status();
-  PolicyPeerVerifier recorder(policy_, clock_, at, fingerprints_);
+  auto live = std::make_shared<Live>(policy_, clock_, at, fingerprints_);
   net::CurlHttpClient::Options http_options;
   http_options.connect_timeout = options_.connect_timeout;
   absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> http =
-      net::CurlHttpClient::Create(*options_.engine, recorder, filter_, http_options);
-  if (!http.ok()) return http.status();
-  std::vector<std::string> failures;
-  for (const net::Endpoint& e : resolved->endpoints) {
-    net::HttpRequest req;
-    req.host_header = resolved->host_header;
-    req.tls_name = resolved->tls_name;
-    req.connect_to = e;
-    req.path = "/_matrix/federation/v1/version";
-    req.max_response_bytes = 64 * 1024;
-    absl::StatusOr<net::HttpResponse> r = (*http)->SendAndWait(req, deadline);
-    if (std::optional<Verdict> v = recorder.last_verdict()) {
+      net::CurlHttpClient::Create(*options_.engine, live->recorder, filter_, http_options);
+  if (!http.ok()) return done(http.status());
+  live->http = *std::move(http);
+  live->server_name = std::string(server_name);
+  live->deadline = deadline;
+  live->done = std::move(done);
+  discovery_->Resolve(name, deadline, [this, live](absl::StatusOr<net::ResolvedServer> r) {
+    if (!r.ok()) return live->done(r.status());
+    live->resolved = *std::move(r);
+    TryEndpoint(live, 0);
+  });
+}
+
+void CertificateChecker::TryEndpoint(std::shared_ptr<Live> live, size_t i) const {
+  if (i >= live->resolved.endpoints.size()) {
+    return live->done(absl::UnavailableError(absl::StrCat(
+        "no TLS handshake with ", live->server_name, ": ", absl::StrJoin(live->failures, "; "))));
+  }
+  net::HttpRequest req;
+  req.host_header = live->resolved.host_header;
+  req.tls_name = live->resolved.tls_name;
+  req.connect_to = live->resolved.endpoints[i];
+  req.path = "/_matrix/federation/v1/version";
+  req.max_response_bytes = 64 * 1024;
+  live->http->Send(req, live->deadline, [this, live, i](absl::StatusOr<net::HttpResponse> r) {
+    if (std::optional<Verdict> v = live->recorder.last_verdict()) {
       CertificateCheck out;
       out.verdict = *std::move(v);
-      out.checked_name = resolved->tls_name;
-      out.endpoint = e.ToString();
-      return out;
+      out.checked_name = live->resolved.tls_name;
+      out.endpoint = live->resolved.endpoints[i].ToString();
+      return live->done(std::move(out));
     }
-    failures.push_back(std::string(r.status().message()));
-    if (absl::IsDeadlineExceeded(r.status())) break;
-  }
-  return absl::UnavailableError(absl::StrCat("no TLS handshake with ", server_name, ": ",
-                                             absl::StrJoin(failures, "; ")));
+    live->failures.push_back(std::string(r.status().message()));
+    if (absl::IsDeadlineExceeded(r.status()) || absl::IsCancelled(r.status())) {
+      return live->done(absl::UnavailableError(
+          absl::StrCat("no TLS handshake with ", live->server_name, ": ",
+                       absl::StrJoin(live->failures, "; "))));
+    }
+    TryEndpoint(live, i + 1);
+  });
 }
 
 }  // namespace keyverifier::tls

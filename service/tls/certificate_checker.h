@@ -11,10 +11,12 @@
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_CHECKER_H_
 #define KEYVERIFIER_SERVICE_TLS_CERTIFICATE_CHECKER_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "service/async/callback.h"
 #include "service/clock/clock.h"
 #include "service/net/discovery.h"
 #include "service/net/http_client.h"
@@ -50,12 +52,22 @@ class CertificateChecker {
                                                 const std::vector<std::string>& chain,
                                                 absl::Time at) const;
   // Resolves `server_name` (with `port` when not 0, as "host:port") and
-  // checks what its first reachable address presents. Waits for the
-  // handshakes on the fetch engine: callers run it on a worker thread.
-  absl::StatusOr<CertificateCheck> CheckLive(absl::string_view server_name, uint16_t port,
-                                             absl::Time at, absl::Time deadline) const;
+  // checks what its first reachable address presents. Asynchronous: the
+  // handshakes run on the fetch engine and `done` runs once, from there.
+  void CheckLive(absl::string_view server_name, uint16_t port, absl::Time at,
+                 absl::Time deadline, async::Callback<CertificateCheck> done) const;
+  absl::StatusOr<CertificateCheck> CheckLiveAndWait(absl::string_view server_name,
+                                                    uint16_t port, absl::Time at,
+                                                    absl::Time deadline) const {
+    return async::Wait<CertificateCheck>([&](async::Callback<CertificateCheck> cb) {
+      CheckLive(server_name, port, at, deadline, std::move(cb));
+    });
+  }
 
  private:
+  struct Live;
+  void TryEndpoint(std::shared_ptr<Live> live, size_t i) const;
+
   const CertificatePolicy& policy_;
   net::ServerDiscovery* const discovery_;  // null: live mode unavailable
   const net::IpFilter& filter_;

@@ -465,6 +465,61 @@ TYPED_TEST_P(KeyStoreConformance, StorageFailureMidWriteRollsBack) {
   EXPECT_THAT(this->Servers(), ElementsAre(ServerSummary{kOrigin, 9000, 300}));
 }
 
+// A batch write stores each response as StoreResponse would: one the merge
+// rule refuses, or one that is invalid, gets its own error and the others
+// are stored.
+TYPED_TEST_P(KeyStoreConformance, BatchWriteMergesEachResponseOnItsOwn) {
+  core::ServerKeys known = SignedResponse(kOrigin, 5000, {{"ed25519:b", 'b'}});
+  this->Store(known, kOrigin, 100);
+  const core::ServerKeys changed =
+      SignedResponse(kOrigin, 9000, {{"ed25519:a", 'a'}, {"ed25519:b", 'x'}});
+  const core::ServerKeys second = SignedResponse("second.example", 7000, {{"ed25519:s", 's'}});
+  const core::ServerKeys third = SignedResponse("third.example", 8000, {{"ed25519:t", 't'}});
+  core::ServerKeys invalid = third;
+  invalid.raw_json.clear();
+  std::vector<absl::StatusOr<WriteResult>> r = this->store_->StoreResponses(
+      {{&third, "third.example"}, {&changed, kOrigin}, {&invalid, "third.example"},
+       {&second, kNotaryA}},
+      200);
+  ASSERT_EQ(r.size(), 4u);
+  ASSERT_TRUE(r[0].ok()) << r[0].status();
+  EXPECT_THAT(r[0]->new_keys, ElementsAre("ed25519:t"));
+  EXPECT_EQ(r[1].status().code(), absl::StatusCode::kFailedPrecondition) << r[1].status();
+  EXPECT_EQ(r[2].status().code(), absl::StatusCode::kInvalidArgument) << r[2].status();
+  ASSERT_TRUE(r[3].ok()) << r[3].status();
+  // The refused one changed nothing; the others are there as if stored alone.
+  std::vector<StoredKey> keys = this->Keys(kOrigin);
+  ASSERT_THAT(KeyIds(keys), ElementsAre("ed25519:b"));
+  EXPECT_EQ(keys[0].key.public_key, PublicKeyOf('b'));
+  EXPECT_THAT(KeyIds(this->Keys("second.example")), ElementsAre("ed25519:s"));
+  EXPECT_THAT(this->Responses("second.example"),
+              ElementsAre(StoredResponse{"second.example", kNotaryA, 200, 7000,
+                                         second.raw_json}));
+  EXPECT_THAT(this->Servers(),
+              ElementsAre(ServerSummary{kOrigin, 5000, 100},
+                          ServerSummary{"second.example", 7000, 200},
+                          ServerSummary{"third.example", 8000, 200}));
+}
+
+// A failure of the storage fails the whole batch, and nothing of it is kept.
+TYPED_TEST_P(KeyStoreConformance, BatchWriteStorageFailureKeepsNothing) {
+  absl::Status injected = this->factory_.FailWritesOfKey("ed25519:z");
+  if (absl::IsUnimplemented(injected)) {
+    GTEST_SKIP() << "this store cannot fail mid-write: " << injected;
+  }
+  ASSERT_TRUE(injected.ok()) << injected;
+  const core::ServerKeys fine = SignedResponse("a.example", 7000, {{"ed25519:a", 'a'}});
+  const core::ServerKeys failing = SignedResponse("b.example", 7000, {{"ed25519:z", 'z'}});
+  std::vector<absl::StatusOr<WriteResult>> r =
+      this->store_->StoreResponses({{&fine, "a.example"}, {&failing, "b.example"}}, 200);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_FALSE(r[0].ok());
+  EXPECT_FALSE(r[1].ok());
+  EXPECT_THAT(r[1].status().message(), HasSubstr("ed25519:z"));
+  EXPECT_THAT(this->Keys("a.example"), IsEmpty());
+  EXPECT_THAT(this->Servers(), IsEmpty());
+}
+
 TYPED_TEST_P(KeyStoreConformance, ReopenKeepsEverything) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
   core::ServerKeys response = SignedResponse(
@@ -566,6 +621,8 @@ REGISTER_TYPED_TEST_SUITE_P(KeyStoreConformance, RoundTrip,
                             InvalidWritesAreRefusedAndChangeNothing,
                             ChangedPublicKeyIsRefusedWhole,
                             StorageFailureMidWriteRollsBack,
+                            BatchWriteMergesEachResponseOnItsOwn,
+                            BatchWriteStorageFailureKeepsNothing,
                             ReopenKeepsEverything, ConcurrentWriters,
                             SchemaVersionIsRecorded);
 

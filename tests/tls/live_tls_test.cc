@@ -398,7 +398,7 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
   CertificateChecker checker(*policy, &discovery, allow, clock_, options);
   const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
 
-  absl::StatusOr<CertificateCheck> check = checker.CheckLive(
+  absl::StatusOr<CertificateCheck> check = checker.CheckLiveAndWait(
       "matrix.example.org", server.port(), absl::InfinitePast(), absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_TRUE(check->verdict.valid);
@@ -406,7 +406,7 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
   EXPECT_EQ(check->endpoint, endpoint);
   EXPECT_EQ(server.snis(), std::vector<std::string>{"matrix.example.org"});
 
-  check = checker.CheckLive("other.example.org", server.port(), absl::InfinitePast(),
+  check = checker.CheckLiveAndWait("other.example.org", server.port(), absl::InfinitePast(),
                             absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_FALSE(check->verdict.valid);
@@ -415,7 +415,7 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
 
   CertificateChecker no_engine(*policy, &discovery, allow, clock_, CertificateChecker::Options{});
   EXPECT_EQ(no_engine
-                .CheckLive("matrix.example.org", server.port(), absl::InfinitePast(),
+                .CheckLiveAndWait("matrix.example.org", server.port(), absl::InfinitePast(),
                            absl::Now() + absl::Seconds(10))
                 .status()
                 .code(),
