@@ -168,6 +168,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   net::CaresResolver::Options dns;
   dns.servers = c.dns().servers();
   dns.query_timeout = absl::Milliseconds(Or(c.dns().timeout_ms(), 2000));
+  dns.max_in_flight = static_cast<int>(Or(c.dns().max_in_flight(), 128));
   for (const auto& h : c.dns().hosts()) {
     dns.host_overrides[h.host()].assign(h.addresses().begin(), h.addresses().end());
   }
@@ -197,7 +198,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
       *app->discovery_, *app->http_,
       net::FederationClient::Options{
           static_cast<int>(Or(c.fetch().max_endpoints(), 4)),
-          static_cast<int>(Or(c.fetch().max_connections_per_host(), 4))});
+          static_cast<int>(Or(c.fetch().max_connections_per_host(), 4)),
+          // A quarter of the connections stays free for single lookups.
+          std::max(1, engine.max_connections * 3 / 4)});
 
   if (!c.fetch().disabled()) {
     fetch::KeySources::Options order;

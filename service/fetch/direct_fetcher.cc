@@ -1,11 +1,27 @@
 #include "service/fetch/direct_fetcher.h"
 
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 
 namespace keyverifier::fetch {
 
 void DirectFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
                           async::Callback<core::ServerKeys> done) {
+  FetchOne(request, deadline, net::FederationClient::Priority::kInteractive, std::move(done));
+}
+
+void DirectFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+                              async::Callback<KeysByServer> done) {
+  FetchEach(std::move(requests), std::move(done),
+            [this, deadline](const KeyRequest& r, async::Callback<core::ServerKeys> one) {
+              FetchOne(r, deadline, net::FederationClient::Priority::kBulk, std::move(one));
+            });
+}
+
+void DirectFetcher::FetchOne(const KeyRequest& request, absl::Time deadline,
+                             net::FederationClient::Priority priority,
+                             async::Callback<core::ServerKeys> done) {
   net::HttpRequest http_request;
   http_request.path = "/_matrix/key/v2/server";
   http_request.max_response_bytes = kMaxKeyResponseBytes;
@@ -27,7 +43,8 @@ void DirectFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
           return done(absl::UnavailableError(keys.status().message()));
         }
         done(std::move(keys));
-      });
+      },
+      priority);
 }
 
 }  // namespace keyverifier::fetch

@@ -1,6 +1,7 @@
 #include "service/fetch/key_fetcher.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 namespace keyverifier::fetch {
@@ -19,6 +20,15 @@ bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request) {
 
 void KeyFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
                            async::Callback<KeysByServer> done) {
+  FetchEach(std::move(requests), std::move(done),
+            [this, deadline](const KeyRequest& r, async::Callback<core::ServerKeys> one) {
+              Fetch(r, deadline, std::move(one));
+            });
+}
+
+void KeyFetcher::FetchEach(
+    std::vector<KeyRequest> requests, async::Callback<KeysByServer> done,
+    const std::function<void(const KeyRequest&, async::Callback<core::ServerKeys>)>& fetch) {
   auto names = std::make_shared<std::vector<std::string>>();
   for (const KeyRequest& r : requests) names->push_back(r.server_name);
   auto fanin = async::Fanin<core::ServerKeys>::Create(
@@ -31,9 +41,7 @@ void KeyFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline
         }
         done(std::move(out));
       });
-  for (size_t i = 0; i < requests.size(); ++i) {
-    Fetch(requests[i], deadline, fanin->Slot(i));
-  }
+  for (size_t i = 0; i < requests.size(); ++i) fetch(requests[i], fanin->Slot(i));
 }
 
 }  // namespace keyverifier::fetch

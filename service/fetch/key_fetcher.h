@@ -14,6 +14,7 @@
 #define KEYVERIFIER_SERVICE_FETCH_KEY_FETCHER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -64,6 +65,12 @@ class KeyFetcher {
     return async::Wait<core::ServerKeys>(
         [&](auto cb) { Fetch(request, deadline, std::move(cb)); });
   }
+
+ protected:
+  // Every request through `fetch` at once, the answers joined per server.
+  static void FetchEach(
+      std::vector<KeyRequest> requests, async::Callback<KeysByServer> done,
+      const std::function<void(const KeyRequest&, async::Callback<core::ServerKeys>)>& fetch);
 };
 
 }  // namespace keyverifier::fetch

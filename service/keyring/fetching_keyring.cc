@@ -277,27 +277,38 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
 }
 
 void FetchingKeyRing::FinishFlights(fetch::KeySources::ResultsByServer results) {
-  // Every good answer of the batch in one store write (one commit).
-  std::vector<store::ResponseWrite> writes;
-  std::vector<std::string> written_servers;
-  for (auto& [server, r] : results) {
-    if (!r.ok()) continue;
-    if (r->keys.server_name != server) {
-      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
-                                              ", got those of ", r->keys.server_name));
-      continue;
+  // The good answers stored in writes of kStoreBatch (one commit each): a
+  // batch costs few commits, yet another flight's write never waits long
+  // for the store's lock, and the first callers are answered early.
+  constexpr size_t kStoreBatch = 64;
+  auto it = results.begin();
+  while (it != results.end()) {
+    std::vector<std::string> servers;
+    std::vector<store::ResponseWrite> writes;
+    std::vector<std::string> written_servers;
+    for (; it != results.end() && writes.size() < kStoreBatch; ++it) {
+      const std::string& server = it->first;
+      absl::StatusOr<fetch::FetchResult>& r = it->second;
+      servers.push_back(server);
+      if (!r.ok()) continue;
+      if (r->keys.server_name != server) {
+        r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
+                                                ", got those of ", r->keys.server_name));
+        continue;
+      }
+      writes.push_back({&r->keys, SourceOf(server, *r)});
+      written_servers.push_back(server);
     }
-    writes.push_back({&r->keys, SourceOf(server, *r)});
-    written_servers.push_back(server);
-  }
-  std::vector<absl::StatusOr<store::WriteResult>> written =
-      writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
-                     : store_.StoreResponses(writes, clock_.NowMs());
-  std::map<std::string, absl::StatusOr<store::WriteResult>*> written_for;
-  for (size_t i = 0; i < written.size(); ++i) written_for[written_servers[i]] = &written[i];
-  for (auto& [server, r] : results) {
-    auto it = written_for.find(server);
-    FinishFlight(server, std::move(r), it == written_for.end() ? nullptr : it->second);
+    std::vector<absl::StatusOr<store::WriteResult>> written =
+        writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
+                       : store_.StoreResponses(writes, clock_.NowMs());
+    std::map<std::string, const absl::StatusOr<store::WriteResult>*> written_for;
+    for (size_t i = 0; i < written.size(); ++i) written_for[written_servers[i]] = &written[i];
+    for (const std::string& server : servers) {
+      auto w = written_for.find(server);
+      FinishFlight(server, std::move(results[server]),
+                   w == written_for.end() ? nullptr : w->second);
+    }
   }
 }
 

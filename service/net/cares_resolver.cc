@@ -5,6 +5,7 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <utility>
 
@@ -43,16 +44,68 @@ absl::Status LookupError(int code, absl::string_view type, absl::string_view nam
 
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
 
+}  // namespace
+
+// At most `max` queries with c-ares at once; the others wait in order. A
+// burst of thousands of lookups would otherwise overflow the DNS server's
+// (or our socket's) queue and turn into timeouts and retries.
+class CaresResolver::Gate {
+ public:
+  Gate(FetchEngine& engine, int max) : engine_(engine), max_(std::max(1, max)) {}
+
+  // Runs `issue` on the loop now or once a slot is free; it must call
+  // Release exactly once, when its query is over.
+  void Admit(async::Task issue) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (active_ >= max_) {
+        waiting_.push_back(std::move(issue));
+        return;
+      }
+      ++active_;
+    }
+    if (!engine_.Post(std::move(issue))) Release();  // stopped: the timer answers
+  }
+  // A query is over: the next waiting one (if any) takes its slot. Posted,
+  // never run here, so a chain of releases cannot grow the stack.
+  void Release() {
+    for (;;) {
+      async::Task next;
+      {
+        absl::MutexLock lock(&mu_);
+        if (waiting_.empty()) {
+          --active_;
+          return;
+        }
+        next = std::move(waiting_.front());
+        waiting_.pop_front();
+      }
+      if (engine_.Post(std::move(next))) return;
+    }
+  }
+
+ private:
+  FetchEngine& engine_;
+  const int max_;
+  absl::Mutex mu_;
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<async::Task> waiting_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
 // One lookup in flight. Shared by the c-ares query and the deadline timer:
 // whichever finishes first answers, the other finds it done and only lets
 // go of its reference.
 template <typename T>
 class Lookup {
  public:
-  Lookup(FetchEngine& engine, std::string name, std::string what,
-         async::Callback<T> done)
-      : engine_(engine), name_(std::move(name)), what_(std::move(what)),
+  Lookup(FetchEngine& engine, std::shared_ptr<CaresResolver::Gate> gate, std::string name,
+         std::string what, async::Callback<T> done)
+      : engine_(engine), gate_(std::move(gate)), name_(std::move(name)), what_(std::move(what)),
         done_(std::move(done)) {}
+
+  CaresResolver::Gate& gate() { return *gate_; }
 
   const std::string& name() const { return name_; }
   // "SRV lookup of <name>", for the errors this class makes.
@@ -84,6 +137,7 @@ class Lookup {
 
  private:
   FetchEngine& engine_;
+  const std::shared_ptr<CaresResolver::Gate> gate_;
   const std::string name_;
   const std::string what_;
   absl::Mutex mu_;
@@ -108,19 +162,26 @@ void Start(FetchEngine& engine, std::shared_ptr<Lookup<T>> q, absl::Time deadlin
                   ? absl::CancelledError(absl::StrCat(q->what(), ": the fetch engine stopped"))
                   : absl::DeadlineExceededError(absl::StrCat(q->what(), ": deadline passed")));
   }));
-  engine.WithDns([q, issue = std::move(issue)](void* channel) mutable {
-    if (channel == nullptr) {
-      q->Finish(absl::CancelledError(absl::StrCat(q->what(), ": the fetch engine stopped")));
-      return;
-    }
-    if (q->finished()) return;  // the deadline passed before the loop got here
-    issue(static_cast<ares_channel>(channel), new std::shared_ptr<Lookup<T>>(q));
+  q->gate().Admit([&engine, q, issue = std::move(issue)]() mutable {
+    engine.WithDns([q, issue = std::move(issue)](void* channel) mutable {
+      if (channel == nullptr) {
+        q->Finish(absl::CancelledError(absl::StrCat(q->what(), ": the fetch engine stopped")));
+        q->gate().Release();
+        return;
+      }
+      if (q->finished()) {  // the deadline passed while it waited
+        q->gate().Release();
+        return;
+      }
+      issue(static_cast<ares_channel>(channel), new std::shared_ptr<Lookup<T>>(q));
+    });
   });
 }
 
 void OnSrv(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
   std::unique_ptr<std::shared_ptr<SrvLookup>> ref(static_cast<std::shared_ptr<SrvLookup>*>(arg));
   SrvLookup& q = **ref;
+  q.gate().Release();
   if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "SRV", q.name()));
   ares_srv_reply* raw = nullptr;
   status = ares_parse_srv_reply(abuf, alen, &raw);
@@ -145,6 +206,7 @@ void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
       static_cast<std::shared_ptr<HostLookup>*>(arg));
   std::unique_ptr<ares_addrinfo, AddrinfoDeleter> owned(result);
   HostLookup& q = **ref;
+  q.gate().Release();
   if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "A/AAAA", q.name()));
   std::vector<IpAddress> v6, v4;
   for (ares_addrinfo_node* n = result != nullptr ? result->nodes : nullptr; n != nullptr;
@@ -176,8 +238,11 @@ void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
 }  // namespace
 
 CaresResolver::CaresResolver(FetchEngine& engine,
-                             std::map<std::string, std::vector<IpAddress>> overrides)
-    : engine_(engine), overrides_(std::move(overrides)) {}
+                             std::map<std::string, std::vector<IpAddress>> overrides,
+                             int max_in_flight)
+    : engine_(engine),
+      overrides_(std::move(overrides)),
+      gate_(std::make_shared<Gate>(engine, max_in_flight)) {}
 
 CaresResolver::~CaresResolver() = default;
 
@@ -212,12 +277,61 @@ absl::StatusOr<std::unique_ptr<CaresResolver>> CaresResolver::Create(
       !s.ok()) {
     return s;
   }
-  return std::unique_ptr<CaresResolver>(new CaresResolver(engine, std::move(overrides)));
+  return std::unique_ptr<CaresResolver>(
+      new CaresResolver(engine, std::move(overrides), options.max_in_flight));
+}
+
+// Lookups of one name (and type) in flight: the first caller's query
+// answers every caller who joined it, provided their deadline is no earlier
+// than its own (one who must know sooner asks on its own).
+template <typename T>
+struct CaresResolver::InFlight {
+  absl::Time deadline;
+  std::vector<async::Callback<T>> callers;
+};
+
+template <typename T>
+bool CaresResolver::Join(absl::flat_hash_map<std::string, std::shared_ptr<InFlight<T>>>& map,
+                         const std::string& key, absl::Time deadline, async::Callback<T>& done,
+                         std::shared_ptr<InFlight<T>>* lead) {
+  absl::MutexLock lock(&mu_);
+  auto it = map.find(key);
+  if (it != map.end()) {
+    if (deadline < it->second->deadline) return false;  // asks on its own
+    it->second->callers.push_back(std::move(done));
+    return true;
+  }
+  auto shared = std::make_shared<InFlight<T>>();
+  shared->deadline = deadline;
+  shared->callers.push_back(std::move(done));
+  map.emplace(key, shared);
+  *lead = std::move(shared);
+  return false;
+}
+
+template <typename T>
+async::Callback<T> CaresResolver::AnswerAll(
+    absl::flat_hash_map<std::string, std::shared_ptr<InFlight<T>>>& map, std::string key,
+    std::shared_ptr<InFlight<T>> lead) {
+  return [this, &map, key = std::move(key), lead = std::move(lead)](absl::StatusOr<T> r) {
+    std::vector<async::Callback<T>> callers;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = map.find(key);
+      if (it != map.end() && it->second == lead) map.erase(it);
+      callers = std::move(lead->callers);
+    }
+    for (async::Callback<T>& c : callers) c(r);
+  };
 }
 
 void CaresResolver::LookupSrv(absl::string_view name, absl::Time deadline,
                               async::Callback<std::vector<SrvRecord>> done) {
-  auto q = std::make_shared<SrvLookup>(engine_, std::string(name),
+  const std::string key = Lower(name);
+  std::shared_ptr<InFlight<std::vector<SrvRecord>>> lead;
+  if (Join(srv_in_flight_, key, deadline, done, &lead)) return;
+  if (lead != nullptr) done = AnswerAll(srv_in_flight_, key, std::move(lead));
+  auto q = std::make_shared<SrvLookup>(engine_, gate_, std::string(name),
                                        absl::StrCat("SRV lookup of ", name), std::move(done));
   Start(engine_, q, deadline, [q](ares_channel channel, void* arg) {
     ares_query(channel, q->name().c_str(), ns_c_in, ns_t_srv, OnSrv, arg);
@@ -226,11 +340,15 @@ void CaresResolver::LookupSrv(absl::string_view name, absl::Time deadline,
 
 void CaresResolver::LookupHost(absl::string_view host, absl::Time deadline,
                                async::Callback<std::vector<IpAddress>> done) {
-  if (auto it = overrides_.find(Lower(host)); it != overrides_.end()) {
+  const std::string key = Lower(host);
+  if (auto it = overrides_.find(key); it != overrides_.end()) {
     done(it->second);
     return;
   }
-  auto q = std::make_shared<HostLookup>(engine_, std::string(host),
+  std::shared_ptr<InFlight<std::vector<IpAddress>>> lead;
+  if (Join(host_in_flight_, key, deadline, done, &lead)) return;
+  if (lead != nullptr) done = AnswerAll(host_in_flight_, key, std::move(lead));
+  auto q = std::make_shared<HostLookup>(engine_, gate_, std::string(host),
                                         absl::StrCat("address lookup of ", host),
                                         std::move(done));
   Start(engine_, q, deadline, [q](ares_channel channel, void* arg) {

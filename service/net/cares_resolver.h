@@ -12,6 +12,9 @@
 // Each lookup's deadline is an engine timer: when it fires first, the
 // callback gets DeadlineExceededError and the late c-ares answer is dropped.
 //
+// Concurrent lookups of one name share one query (a batch of servers often
+// shares SRV targets), and at most max_in_flight queries are out at once.
+//
 // Thread-safe. Create fails with InvalidArgumentError for a bad server list
 // or override. The engine is borrowed and must outlive the resolver; a
 // lookup in flight keeps what it needs alive itself.
@@ -20,10 +23,13 @@
 
 #include <map>
 #include <memory>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/net/fetch_engine.h"
 #include "service/net/resolver.h"
@@ -40,7 +46,11 @@ class CaresResolver final : public Resolver {
     // Per query try; c-ares retries up to `tries` times within the deadline.
     absl::Duration query_timeout = absl::Seconds(2);
     int tries = 2;
+    // Queries with c-ares at once; more wait their turn (a burst of
+    // thousands would overflow the DNS server's queue).
+    int max_in_flight = 128;
   };
+  class Gate;
 
   static absl::StatusOr<std::unique_ptr<CaresResolver>> Create(FetchEngine& engine,
                                                                const Options& options);
@@ -52,9 +62,29 @@ class CaresResolver final : public Resolver {
                   async::Callback<std::vector<IpAddress>> done) override;
 
  private:
-  CaresResolver(FetchEngine& engine, std::map<std::string, std::vector<IpAddress>> overrides);
+  CaresResolver(FetchEngine& engine, std::map<std::string, std::vector<IpAddress>> overrides,
+                int max_in_flight);
+  template <typename T>
+  struct InFlight;
+  // Whether `done` joined a lookup of `key` in flight; if not and no lookup
+  // was in flight, *lead is the new one's record (its callers answered by
+  // AnswerAll).
+  template <typename T>
+  bool Join(absl::flat_hash_map<std::string, std::shared_ptr<InFlight<T>>>& map,
+            const std::string& key, absl::Time deadline, async::Callback<T>& done,
+            std::shared_ptr<InFlight<T>>* lead);
+  template <typename T>
+  async::Callback<T> AnswerAll(absl::flat_hash_map<std::string, std::shared_ptr<InFlight<T>>>& map,
+                               std::string key, std::shared_ptr<InFlight<T>> lead);
+
   FetchEngine& engine_;
   const std::map<std::string, std::vector<IpAddress>> overrides_;
+  const std::shared_ptr<Gate> gate_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<InFlight<std::vector<SrvRecord>>>>
+      srv_in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<InFlight<std::vector<IpAddress>>>>
+      host_in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace keyverifier::net

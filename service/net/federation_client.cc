@@ -19,17 +19,33 @@ struct FederationClient::Attempt {
 };
 
 void FederationClient::Send(absl::string_view server, HttpRequest request,
-                            absl::Time deadline, async::Callback<HttpResponse> done) {
+                            absl::Time deadline, async::Callback<HttpResponse> done,
+                            Priority priority) {
   auto attempt = std::make_shared<Attempt>();
   attempt->server = std::string(server);
   attempt->request = std::move(request);
   attempt->deadline = deadline;
-  // Whatever the outcome, the server's slot is given back first.
-  attempt->done = [this, server = attempt->server,
+  const bool bulk = priority == Priority::kBulk && options_.max_bulk > 0;
+  // Whatever the outcome, the server's slot (and the bulk slot) is given
+  // back first.
+  attempt->done = [this, server = attempt->server, bulk,
                    done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {
     Release(server);
+    if (bulk) ReleaseBulk();
     done(std::move(r));
   };
+  if (bulk) {
+    absl::MutexLock lock(&mu_);
+    if (bulk_active_ >= options_.max_bulk) {
+      bulk_waiting_.push_back([this, attempt] { Admit(attempt); });
+      return;
+    }
+    ++bulk_active_;
+  }
+  Admit(std::move(attempt));
+}
+
+void FederationClient::Admit(std::shared_ptr<Attempt> attempt) {
   {
     absl::MutexLock lock(&mu_);
     Slot& slot = slots_[attempt->server];
@@ -40,6 +56,20 @@ void FederationClient::Send(absl::string_view server, HttpRequest request,
     ++slot.active;
   }
   Start(std::move(attempt));
+}
+
+void FederationClient::ReleaseBulk() {
+  absl::AnyInvocable<void()> next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (bulk_waiting_.empty()) {
+      --bulk_active_;
+      return;
+    }
+    next = std::move(bulk_waiting_.front());
+    bulk_waiting_.pop_front();
+  }
+  next();  // takes over the bulk slot
 }
 
 void FederationClient::Release(const std::string& server) {

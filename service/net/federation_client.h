@@ -12,6 +12,10 @@
 // in order, holding no thread. Many server names behind one address are not
 // limited together: the fetch engine's total cap bounds them.
 //
+// Bulk requests (a batch's many fetches, the refresher's) take at most
+// `max_bulk` connections at once, so that a single lookup never queues
+// behind a batch waiting on dead servers.
+//
 // Asynchronous (the callback runs once, on the thread that completed the
 // last step). Thread-safe; discovery and client are borrowed.
 #ifndef KEYVERIFIER_SERVICE_NET_FEDERATION_CLIENT_H_
@@ -36,7 +40,10 @@ class FederationClient {
   struct Options {
     int max_endpoints = 4;
     int max_per_server = 4;
+    // Bulk requests under way at once; 0: no limit of their own.
+    int max_bulk = 0;
   };
+  enum class Priority { kInteractive, kBulk };
   FederationClient(ServerDiscovery& discovery, HttpClient& http, Options options)
       : discovery_(discovery), http_(http), options_(options) {}
   FederationClient(ServerDiscovery& discovery, HttpClient& http)
@@ -45,7 +52,7 @@ class FederationClient {
   // `request`'s method, path, body, headers and size limit are used; the
   // Host header, TLS name and address come from discovery.
   void Send(absl::string_view server, HttpRequest request, absl::Time deadline,
-            async::Callback<HttpResponse> done);
+            async::Callback<HttpResponse> done, Priority priority = Priority::kInteractive);
   absl::StatusOr<HttpResponse> SendAndWait(absl::string_view server, HttpRequest request,
                                            absl::Time deadline) {
     return async::Wait<HttpResponse>([&](auto cb) {
@@ -59,6 +66,8 @@ class FederationClient {
     int active = 0;
     std::deque<absl::AnyInvocable<void()>> waiting;
   };
+  void Admit(std::shared_ptr<Attempt> attempt);
+  void ReleaseBulk();
   void Start(std::shared_ptr<Attempt> attempt);
   void TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i);
   // The request is over: the server's next waiting request may start.
@@ -69,6 +78,8 @@ class FederationClient {
   const Options options_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
+  int bulk_active_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<absl::AnyInvocable<void()>> bulk_waiting_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace keyverifier::net

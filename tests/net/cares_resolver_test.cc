@@ -176,6 +176,13 @@ class SilentDnsServer {
     if (fd_ >= 0) close(fd_);
   }
   std::string server() const { return absl::StrCat("127.0.0.1:", port_); }
+  // Queries received since the last call (read and dropped).
+  int TakeQueries() {
+    int n = 0;
+    char buf[1500];
+    while (recv(fd_, buf, sizeof buf, MSG_DONTWAIT) >= 0) ++n;
+    return n;
+  }
 
  private:
   int fd_ = -1;
@@ -277,6 +284,60 @@ TEST_F(CaresResolverTest, ManyLookupsInFlightEndTogether) {
   EXPECT_LT(took, absl::Seconds(8)) << took;  // one after another: 100 s
   engine_->Stop();
   EXPECT_EQ(answers.calls(), std::vector<int>(kLookups, 1));
+}
+
+std::unique_ptr<CaresResolver> GatedResolver(FetchEngine& engine, const SilentDnsServer& silent,
+                                             int max_in_flight) {
+  CaresResolver::Options o;
+  o.servers = silent.server();
+  o.query_timeout = absl::Seconds(20);
+  o.tries = 1;
+  o.max_in_flight = max_in_flight;
+  absl::StatusOr<std::unique_ptr<CaresResolver>> r = CaresResolver::Create(engine, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : nullptr;
+}
+
+// Concurrent lookups of one name share one query: 20 of an address and 20
+// of an SRV record put 3 queries on the wire (A, AAAA, SRV), and every
+// caller is answered.
+TEST_F(CaresResolverTest, LookupsOfOneNameShareAQuery) {
+  SilentDnsServer silent;
+  auto r = GatedResolver(*engine_, silent, 128);
+  constexpr int kEach = 20;
+  LookupAnswers answers(2 * kEach);
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  for (int i = 0; i < kEach; ++i) {
+    r->LookupHost("same.example.test", deadline, answers.For<std::vector<IpAddress>>(i));
+    r->LookupSrv("_matrix-fed._tcp.same.example.test", deadline,
+                 answers.For<std::vector<SrvRecord>>(kEach + i));
+  }
+  ASSERT_TRUE(answers.AwaitAll(absl::Seconds(60)));
+  EXPECT_EQ(answers.Count(absl::StatusCode::kDeadlineExceeded), 2 * kEach) << answers.sample();
+  EXPECT_EQ(silent.TakeQueries(), 3);
+  // Once answered, the name is asked again.
+  EXPECT_FALSE(r->LookupHostAndWait("same.example.test", absl::Now() + absl::Milliseconds(200))
+                   .ok());
+  EXPECT_EQ(silent.TakeQueries(), 2);
+}
+
+// At most max_in_flight queries are out at once; the others wait their turn
+// and still end at their own deadline.
+TEST_F(CaresResolverTest, QueriesInFlightAreCapped) {
+  SilentDnsServer silent;
+  auto r = GatedResolver(*engine_, silent, 5);
+  constexpr int kLookups = 30;
+  LookupAnswers answers(kLookups);
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  for (int i = 0; i < kLookups; ++i) {
+    r->LookupSrv(absl::StrCat("_matrix-fed._tcp.s", i, ".example.test"), deadline,
+                 answers.For<std::vector<SrvRecord>>(i));
+  }
+  ASSERT_TRUE(answers.AwaitAll(absl::Seconds(60)));
+  EXPECT_EQ(answers.Count(absl::StatusCode::kDeadlineExceeded), kLookups) << answers.sample();
+  // The five sent first are still with c-ares (20 s per try): nothing else
+  // went out.
+  EXPECT_EQ(silent.TakeQueries(), 5);
 }
 
 TEST_F(CaresResolverTest, StopAnswersLookupsInFlight) {

@@ -3,7 +3,9 @@
 // inline; SendAndWait waits for the callback).
 #include "service/net/federation_client.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -75,6 +77,72 @@ class FederationClientTest : public ::testing::Test {
   ServerDiscovery discovery_;
   DeadlineRecordingHttp http_;
 };
+
+// Holds every request until Answer(): requests under way, counted.
+class HoldingHttp : public HttpClient {
+ public:
+  void Send(const HttpRequest& req, absl::Time, async::Callback<HttpResponse> done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back({req.host_header, std::move(done)});
+  }
+  std::vector<std::string> hosts() {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (const auto& h : held_) out.push_back(h.first);
+    return out;
+  }
+  // Answers the request to `host` (200).
+  void Answer(const std::string& host) {
+    async::Callback<HttpResponse> done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = std::find_if(held_.begin(), held_.end(),
+                             [&](const auto& h) { return h.first == host; });
+      ASSERT_NE(it, held_.end()) << host;
+      done = std::move(it->second);
+      held_.erase(it);
+    }
+    HttpResponse r;
+    r.status = 200;
+    done(std::move(r));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::pair<std::string, async::Callback<HttpResponse>>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// Bulk requests (a batch's) take at most max_bulk connections; a single
+// lookup never waits behind them; the per-server limit queues the rest.
+TEST_F(FederationClientTest, BulkRequestsLeaveRoomForSingleLookups) {
+  for (const char* host : {"a.test", "b.test", "c.test", "d.test"}) {
+    resolver_.AddHost(host, {"192.0.2.9"});
+  }
+  HoldingHttp http;
+  FederationClient::Options o;
+  o.max_bulk = 2;
+  o.max_per_server = 1;
+  FederationClient client(discovery_, http, o);
+  int answered = 0;
+  auto count = [&answered](absl::StatusOr<HttpResponse> r) { answered += r.ok(); };
+  for (const char* host : {"a.test:8448", "b.test:8448", "c.test:8448"}) {
+    client.Send(host, Get(), Deadline(), count, FederationClient::Priority::kBulk);
+  }
+  EXPECT_EQ(http.hosts(), (std::vector<std::string>{"a.test:8448", "b.test:8448"}));
+  client.Send("d.test:8448", Get(), Deadline(), count);  // interactive: at once
+  client.Send("d.test:8448", Get(), Deadline(), count);  // the same server: waits its turn
+  EXPECT_EQ(http.hosts(),
+            (std::vector<std::string>{"a.test:8448", "b.test:8448", "d.test:8448"}));
+  http.Answer("a.test:8448");  // frees a bulk slot: c goes
+  EXPECT_EQ(http.hosts(),
+            (std::vector<std::string>{"b.test:8448", "d.test:8448", "c.test:8448"}));
+  http.Answer("d.test:8448");  // the second request to d goes
+  EXPECT_EQ(http.hosts(),
+            (std::vector<std::string>{"b.test:8448", "c.test:8448", "d.test:8448"}));
+  for (const char* host : {"b.test:8448", "c.test:8448", "d.test:8448"}) http.Answer(host);
+  EXPECT_EQ(answered, 5);
+  EXPECT_TRUE(http.hosts().empty());
+}
 
 TEST_F(FederationClientTest, EndpointsAreTriedInOrderUntilOneAnswers) {
   http_.FailAddress("192.0.2.1:8448", absl::UnavailableError("connection refused"));
