@@ -5,7 +5,6 @@
 #include <netdb.h>
 
 #include <algorithm>
-#include <deque>
 #include <cstring>
 #include <utility>
 
@@ -14,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "service/async/limiter.h"
 
 namespace keyverifier::net {
 namespace {
@@ -51,45 +51,26 @@ std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
 // (or our socket's) queue and turn into timeouts and retries.
 class CaresResolver::Gate {
  public:
-  Gate(FetchEngine& engine, int max) : engine_(engine), max_(std::max(1, max)) {}
+  Gate(FetchEngine& engine, int max) : engine_(engine), slots_(max) {}
 
   // Runs `issue` on the loop now or once a slot is free; it must call
   // Release exactly once, when its query is over.
   void Admit(async::Task issue) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (active_ >= max_) {
-        waiting_.push_back(std::move(issue));
-        return;
-      }
-      ++active_;
-    }
+    if (!slots_.Acquire(issue)) return;  // queued
     if (!engine_.Post(std::move(issue))) Release();  // stopped: the timer answers
   }
   // A query is over: the next waiting one (if any) takes its slot. Posted,
-  // never run here, so a chain of releases cannot grow the stack.
+  // never run here, so a chain of releases cannot grow the stack; when the
+  // engine has stopped, the waiting lookups' timers answer them.
   void Release() {
-    for (;;) {
-      async::Task next;
-      {
-        absl::MutexLock lock(&mu_);
-        if (waiting_.empty()) {
-          --active_;
-          return;
-        }
-        next = std::move(waiting_.front());
-        waiting_.pop_front();
-      }
+    while (async::Task next = slots_.Release()) {
       if (engine_.Post(std::move(next))) return;
     }
   }
 
  private:
   FetchEngine& engine_;
-  const int max_;
-  absl::Mutex mu_;
-  int active_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<async::Task> waiting_ ABSL_GUARDED_BY(mu_);
+  async::Limiter slots_;
 };
 
 namespace {

@@ -35,57 +35,38 @@ void FederationClient::Send(absl::string_view server, HttpRequest request,
     done(std::move(r));
   };
   if (bulk) {
-    absl::MutexLock lock(&mu_);
-    if (bulk_active_ >= options_.max_bulk) {
-      bulk_waiting_.push_back([this, attempt] { Admit(attempt); });
-      return;
-    }
-    ++bulk_active_;
+    async::Task later = [this, attempt] { Admit(attempt); };
+    if (!bulk_.Acquire(later)) return;  // queued
   }
   Admit(std::move(attempt));
 }
 
 void FederationClient::Admit(std::shared_ptr<Attempt> attempt) {
+  async::Task later = [this, attempt] { Start(attempt); };
   {
+    // Under mu_, so that Release cannot drop the server's limiter between.
     absl::MutexLock lock(&mu_);
-    Slot& slot = slots_[attempt->server];
-    if (slot.active >= std::max(1, options_.max_per_server)) {
-      slot.waiting.push_back([this, attempt] { Start(attempt); });
-      return;
-    }
-    ++slot.active;
+    std::unique_ptr<async::Limiter>& slots = per_server_[attempt->server];
+    if (slots == nullptr) slots = std::make_unique<async::Limiter>(options_.max_per_server);
+    if (!slots->Acquire(later)) return;  // queued behind this server's others
   }
   Start(std::move(attempt));
 }
 
-void FederationClient::ReleaseBulk() {
-  absl::AnyInvocable<void()> next;
-  {
-    absl::MutexLock lock(&mu_);
-    if (bulk_waiting_.empty()) {
-      --bulk_active_;
-      return;
-    }
-    next = std::move(bulk_waiting_.front());
-    bulk_waiting_.pop_front();
-  }
-  next();  // takes over the bulk slot
-}
-
 void FederationClient::Release(const std::string& server) {
-  absl::AnyInvocable<void()> next;
+  async::Task next;
   {
     absl::MutexLock lock(&mu_);
-    auto it = slots_.find(server);
-    if (it == slots_.end()) return;
-    if (!it->second.waiting.empty()) {
-      next = std::move(it->second.waiting.front());
-      it->second.waiting.pop_front();
-    } else if (--it->second.active == 0) {
-      slots_.erase(it);
-    }
+    auto it = per_server_.find(server);
+    if (it == per_server_.end()) return;
+    next = it->second->Release();
+    if (!next && it->second->idle()) per_server_.erase(it);
   }
   if (next) next();  // takes over the slot
+}
+
+void FederationClient::ReleaseBulk() {
+  if (async::Task next = bulk_.Release()) next();  // takes over the slot
 }
 
 void FederationClient::Start(std::shared_ptr<Attempt> attempt) {

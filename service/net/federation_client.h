@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/async/callback.h"
+#include "service/async/limiter.h"
 #include "service/net/discovery.h"
 #include "service/net/http_client.h"
 
@@ -45,7 +46,10 @@ class FederationClient {
   };
   enum class Priority { kInteractive, kBulk };
   FederationClient(ServerDiscovery& discovery, HttpClient& http, Options options)
-      : discovery_(discovery), http_(http), options_(options) {}
+      : discovery_(discovery),
+        http_(http),
+        options_(options),
+        bulk_(options.max_bulk > 0 ? options.max_bulk : 1) {}
   FederationClient(ServerDiscovery& discovery, HttpClient& http)
       : FederationClient(discovery, http, Options()) {}
 
@@ -62,10 +66,6 @@ class FederationClient {
 
  private:
   struct Attempt;
-  struct Slot {
-    int active = 0;
-    std::deque<absl::AnyInvocable<void()>> waiting;
-  };
   void Admit(std::shared_ptr<Attempt> attempt);
   void ReleaseBulk();
   void Start(std::shared_ptr<Attempt> attempt);
@@ -76,10 +76,10 @@ class FederationClient {
   ServerDiscovery& discovery_;
   HttpClient& http_;
   const Options options_;
+  async::Limiter bulk_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
-  int bulk_active_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<absl::AnyInvocable<void()>> bulk_waiting_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<async::Limiter>> per_server_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace keyverifier::net
