@@ -6,20 +6,20 @@
 
 namespace keyverifier::fetch {
 
-void DirectFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
+void DirectFetcher::Fetch(const KeyQuery& request, absl::Time deadline,
                           async::Callback<core::ServerKeys> done) {
   FetchOne(request, deadline, net::FederationClient::Priority::kInteractive, std::move(done));
 }
 
-void DirectFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+void DirectFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                               async::Callback<KeysByServer> done) {
   FetchEach(std::move(requests), std::move(done),
-            [this, deadline](const KeyRequest& r, async::Callback<core::ServerKeys> one) {
+            [this, deadline](const KeyQuery& r, async::Callback<core::ServerKeys> one) {
               FetchOne(r, deadline, net::FederationClient::Priority::kBulk, std::move(one));
             });
 }
 
-void DirectFetcher::FetchOne(const KeyRequest& request, absl::Time deadline,
+void DirectFetcher::FetchOne(const KeyQuery& request, absl::Time deadline,
                              net::FederationClient::Priority priority,
                              async::Callback<core::ServerKeys> done) {
   net::HttpRequest http_request;

@@ -20,15 +20,15 @@ class DirectFetcher final : public KeyFetcher {
   explicit DirectFetcher(net::FederationClient& client) : client_(client) {}
 
   const std::string& source() const override { return source_; }
-  void Fetch(const KeyRequest& request, absl::Time deadline,
+  void Fetch(const KeyQuery& request, absl::Time deadline,
              async::Callback<core::ServerKeys> done) override;
   // Every origin concurrently, as bulk requests (they yield connections to
   // single lookups).
-  void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+  void FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                  async::Callback<KeysByServer> done) override;
 
  private:
-  void FetchOne(const KeyRequest& request, absl::Time deadline,
+  void FetchOne(const KeyQuery& request, absl::Time deadline,
                 net::FederationClient::Priority priority, async::Callback<core::ServerKeys> done);
 
   net::FederationClient& client_;

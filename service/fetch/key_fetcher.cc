@@ -6,7 +6,7 @@
 
 namespace keyverifier::fetch {
 
-bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request) {
+bool Satisfies(const core::ServerKeys& keys, const KeyQuery& request) {
   if (keys.valid_until_ts < request.minimum_valid_until_ts) return false;
   for (const std::string& id : request.key_ids) {
     auto has = [&](const std::vector<core::VerifyKey>& list) {
@@ -18,19 +18,19 @@ bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request) {
   return true;
 }
 
-void KeyFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+void KeyFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                            async::Callback<KeysByServer> done) {
   FetchEach(std::move(requests), std::move(done),
-            [this, deadline](const KeyRequest& r, async::Callback<core::ServerKeys> one) {
+            [this, deadline](const KeyQuery& r, async::Callback<core::ServerKeys> one) {
               Fetch(r, deadline, std::move(one));
             });
 }
 
 void KeyFetcher::FetchEach(
-    std::vector<KeyRequest> requests, async::Callback<KeysByServer> done,
-    const std::function<void(const KeyRequest&, async::Callback<core::ServerKeys>)>& fetch) {
+    std::vector<KeyQuery> requests, async::Callback<KeysByServer> done,
+    const std::function<void(const KeyQuery&, async::Callback<core::ServerKeys>)>& fetch) {
   auto names = std::make_shared<std::vector<std::string>>();
-  for (const KeyRequest& r : requests) names->push_back(r.server_name);
+  for (const KeyQuery& r : requests) names->push_back(r.server_name);
   auto fanin = async::Fanin<core::ServerKeys>::Create(
       requests.size(),
       [names, done = std::move(done)](

@@ -23,26 +23,14 @@
 #include "absl/time/time.h"
 #include "service/async/callback.h"
 #include "service/core/server_keys.h"
+#include "service/fetch/key_query.h"
 
 namespace keyverifier::fetch {
 
-struct KeyRequest {
-  KeyRequest() = default;
-  KeyRequest(std::string server, std::vector<std::string> ids = {}, int64_t minimum = 0)
-      : server_name(std::move(server)),
-        key_ids(std::move(ids)),
-        minimum_valid_until_ts(minimum) {}
-
-  std::string server_name;
-  // Key ids wanted; empty means whatever the server has.
-  std::vector<std::string> key_ids;
-  // The answer's valid_until_ts should reach at least this (ms); 0: any.
-  int64_t minimum_valid_until_ts = 0;
-};
 
 // Whether `keys` answers `request`: every wanted key id is there (current or
 // old) and the response is valid until at least the minimum.
-bool Satisfies(const core::ServerKeys& keys, const KeyRequest& request);
+bool Satisfies(const core::ServerKeys& keys, const KeyQuery& request);
 
 // One answer per server asked; the whole fails only if the source could not
 // be asked at all.
@@ -53,14 +41,14 @@ class KeyFetcher {
   virtual ~KeyFetcher() = default;
   // "origin", or the notary's server name.
   virtual const std::string& source() const = 0;
-  virtual void Fetch(const KeyRequest& request, absl::Time deadline,
+  virtual void Fetch(const KeyQuery& request, absl::Time deadline,
                      async::Callback<core::ServerKeys> done) = 0;
   // Many servers at once. By default every request is fetched concurrently
   // on its own; a notary sends them in batches.
-  virtual void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+  virtual void FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                          async::Callback<KeysByServer> done);
 
-  absl::StatusOr<core::ServerKeys> FetchAndWait(const KeyRequest& request,
+  absl::StatusOr<core::ServerKeys> FetchAndWait(const KeyQuery& request,
                                                 absl::Time deadline) {
     return async::Wait<core::ServerKeys>(
         [&](auto cb) { Fetch(request, deadline, std::move(cb)); });
@@ -69,8 +57,8 @@ class KeyFetcher {
  protected:
   // Every request through `fetch` at once, the answers joined per server.
   static void FetchEach(
-      std::vector<KeyRequest> requests, async::Callback<KeysByServer> done,
-      const std::function<void(const KeyRequest&, async::Callback<core::ServerKeys>)>& fetch);
+      std::vector<KeyQuery> requests, async::Callback<KeysByServer> done,
+      const std::function<void(const KeyQuery&, async::Callback<core::ServerKeys>)>& fetch);
 };
 
 }  // namespace keyverifier::fetch

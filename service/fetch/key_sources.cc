@@ -24,7 +24,7 @@ std::string KeySetOf(const core::ServerKeys& keys) {
   return absl::StrJoin(parts, ",");
 }
 
-std::string Shortfall(const core::ServerKeys& keys, const KeyRequest& request) {
+std::string Shortfall(const core::ServerKeys& keys, const KeyQuery& request) {
   return absl::StrCat("valid until ", keys.valid_until_ts, ", keys ", KeySetOf(keys),
                       "; wanted ",
                       request.key_ids.empty() ? "any key" : absl::StrJoin(request.key_ids, ","),
@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<KeySources>> KeySources::Create(
 }
 
 void KeySources::Report(const KeyFetcher* f, const absl::StatusOr<core::ServerKeys>& keys,
-                        const KeyRequest& request, absl::Duration took) {
+                        const KeyQuery& request, absl::Duration took) {
   const char* kind = f == direct_ ? "origin" : "notary";
   const char* outcome = !keys.ok() ? "error" : Satisfies(*keys, request) ? "ok" : "unsatisfying";
   observer_.OnKeyFetch(kind, outcome, took);
@@ -78,7 +78,7 @@ std::vector<std::vector<KeyFetcher*>> KeySources::Stages() const {
 // A FetchMany in progress: what each server has had so far.
 struct KeySources::Batch {
   struct Progress {
-    KeyRequest request;
+    KeyQuery request;
     FetchResult best;
     bool have_best = false;
     bool deadline_hit = false;
@@ -98,7 +98,7 @@ struct KeySources::Batch {
 void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
   const std::vector<std::vector<KeyFetcher*>> stages = Stages();
   while (stage < stages.size() && stages[stage].empty()) ++stage;
-  std::vector<KeyRequest> open;
+  std::vector<KeyQuery> open;
   {
     absl::MutexLock lock(&batch->mu);
     for (auto& [server, p] : batch->servers) {
@@ -140,7 +140,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
   }
   const absl::Time start = clock_.Now();
   auto asked = std::make_shared<std::set<std::string>>();
-  for (const KeyRequest& r : open) asked->insert(r.server_name);
+  for (const KeyQuery& r : open) asked->insert(r.server_name);
   for (KeyFetcher* f : stages[stage]) {
     // One answer per server from this source: merge it; the stage ends when
     // every server is settled or every source has answered.
@@ -211,7 +211,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
 
 // Quorum: every source asked at once; done as soon as `quorum` of them agree.
 struct KeySources::QuorumRun {
-  KeyRequest request;
+  KeyQuery request;
   size_t quorum = 1;
   size_t sources = 0;
   async::Callback<FetchResult> done;
@@ -237,7 +237,7 @@ GroupsOf(const Answers& answers) {
 
 }  // namespace
 
-void KeySources::Quorum(const KeyRequest& request, absl::Time deadline,
+void KeySources::Quorum(const KeyQuery& request, absl::Time deadline,
                         async::Callback<FetchResult> done) {
   std::vector<KeyFetcher*> all = notaries_;
   if (direct_ != nullptr) all.push_back(direct_);
@@ -263,7 +263,7 @@ void KeySources::Quorum(const KeyRequest& request, absl::Time deadline,
         run->finished = true;
         answers = std::move(run->answers);
       }
-      const KeyRequest& request = run->request;
+      const KeyQuery& request = run->request;
       const size_t quorum = run->quorum;
       FetchResult result;
       for (const auto& [source, keys] : answers) {
@@ -304,11 +304,11 @@ void KeySources::Quorum(const KeyRequest& request, absl::Time deadline,
   }
 }
 
-void KeySources::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+void KeySources::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                            async::Callback<ResultsByServer> done) {
   if (options_.quorum > 1) {
     auto names = std::make_shared<std::vector<std::string>>();
-    for (const KeyRequest& r : requests) names->push_back(r.server_name);
+    for (const KeyQuery& r : requests) names->push_back(r.server_name);
     auto fanin = async::Fanin<FetchResult>::Create(
         requests.size(), [names, done = std::move(done)](
                              std::vector<absl::StatusOr<FetchResult>> results) mutable {
@@ -326,7 +326,7 @@ void KeySources::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline
   batch->done = std::move(done);
   {
     absl::MutexLock lock(&batch->mu);
-    for (KeyRequest& r : requests) {
+    for (KeyQuery& r : requests) {
       const std::string server = r.server_name;
       Batch::Progress& p = batch->servers[server];
       if (p.request.server_name.empty()) {
@@ -341,7 +341,7 @@ void KeySources::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline
   RunStage(std::move(batch), 0);
 }
 
-void KeySources::Fetch(const KeyRequest& request, absl::Time deadline,
+void KeySources::Fetch(const KeyQuery& request, absl::Time deadline,
                        async::Callback<FetchResult> done) {
   if (options_.quorum > 1) return Quorum(request, deadline, std::move(done));
   FetchMany({request}, deadline,

@@ -71,12 +71,12 @@ class KeySources {
 
   using ResultsByServer = std::map<std::string, absl::StatusOr<FetchResult>>;
 
-  void Fetch(const KeyRequest& request, absl::Time deadline,
+  void Fetch(const KeyQuery& request, absl::Time deadline,
              async::Callback<FetchResult> done);
   // One result per distinct server of `requests`.
-  void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+  void FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                  async::Callback<ResultsByServer> done);
-  absl::StatusOr<FetchResult> FetchAndWait(const KeyRequest& request, absl::Time deadline) {
+  absl::StatusOr<FetchResult> FetchAndWait(const KeyQuery& request, absl::Time deadline) {
     return async::Wait<FetchResult>([&](auto cb) { Fetch(request, deadline, std::move(cb)); });
   }
 
@@ -93,10 +93,10 @@ class KeySources {
 
   std::vector<std::vector<KeyFetcher*>> Stages() const;
   void RunStage(std::shared_ptr<Batch> batch, size_t stage);
-  void Quorum(const KeyRequest& request, absl::Time deadline,
+  void Quorum(const KeyQuery& request, absl::Time deadline,
               async::Callback<FetchResult> done);
   void Report(const KeyFetcher* f, const absl::StatusOr<core::ServerKeys>& keys,
-              const KeyRequest& request, absl::Duration took);
+              const KeyQuery& request, absl::Duration took);
 
   KeyFetcher* const direct_;
   const std::vector<KeyFetcher*> notaries_;

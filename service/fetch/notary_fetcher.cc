@@ -11,7 +11,7 @@
 
 namespace keyverifier::fetch {
 
-void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyRequest> requests,
+void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyQuery> requests,
                         absl::Time deadline, async::Callback<KeysByServer> done) {
   // A notary may answer for many servers; a batch of n can be large.
   http_request.max_response_bytes = kMaxKeyResponseBytes * std::max<size_t>(1, requests.size());
@@ -41,7 +41,7 @@ void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyRequest> r
             out.insert_or_assign(e->server_name, *std::move(e));
           }
         }
-        for (const KeyRequest& req : requests) {
+        for (const KeyQuery& req : requests) {
           if (out.count(req.server_name)) continue;
           std::string why = absl::StrCat("notary ", notary_.server_name,
                                          " returned no valid keys for ", req.server_name);
@@ -52,7 +52,7 @@ void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyRequest> r
       });
 }
 
-void NotaryFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
+void NotaryFetcher::Fetch(const KeyQuery& request, absl::Time deadline,
                           async::Callback<core::ServerKeys> done) {
   net::HttpRequest http_request;
   http_request.path = absl::StrCat("/_matrix/key/v2/query/", net::UrlEscape(request.server_name));
@@ -68,11 +68,11 @@ void NotaryFetcher::Fetch(const KeyRequest& request, absl::Time deadline,
       });
 }
 
-void NotaryFetcher::PostBatch(std::vector<KeyRequest> requests, absl::Time deadline,
+void NotaryFetcher::PostBatch(std::vector<KeyQuery> requests, absl::Time deadline,
                               async::Callback<KeysByServer> done) {
   // {"server_keys": {"a.org": {"ed25519:x": {"minimum_valid_until_ts": N}}, "b.org": {}}}
   core::Value servers = core::Value::Object();
-  for (const KeyRequest& req : requests) {
+  for (const KeyQuery& req : requests) {
     core::Value keys = core::Value::Object();
     for (const std::string& id : req.key_ids) {
       core::Value criteria = core::Value::Object();
@@ -94,11 +94,11 @@ void NotaryFetcher::PostBatch(std::vector<KeyRequest> requests, absl::Time deadl
   Ask(std::move(http_request), std::move(requests), deadline, std::move(done));
 }
 
-void NotaryFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+void NotaryFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                               async::Callback<KeysByServer> done) {
   const size_t chunk = std::max<size_t>(1, options_.batch_size);
   if (requests.size() <= chunk) return PostBatch(std::move(requests), deadline, std::move(done));
-  std::vector<std::vector<KeyRequest>> batches;
+  std::vector<std::vector<KeyQuery>> batches;
   for (size_t i = 0; i < requests.size(); i += chunk) {
     batches.emplace_back(requests.begin() + i,
                          requests.begin() + std::min(requests.size(), i + chunk));
@@ -108,7 +108,7 @@ void NotaryFetcher::FetchMany(std::vector<KeyRequest> requests, absl::Time deadl
   auto names = std::make_shared<std::vector<std::vector<std::string>>>();
   for (const auto& b : batches) {
     names->emplace_back();
-    for (const KeyRequest& r : b) names->back().push_back(r.server_name);
+    for (const KeyQuery& r : b) names->back().push_back(r.server_name);
   }
   auto fanin = async::Fanin<KeysByServer>::Create(
       batches.size(), [names, done = std::move(done)](

@@ -33,22 +33,22 @@ class NotaryFetcher final : public KeyFetcher {
       : NotaryFetcher(std::move(notary), client, Options()) {}
 
   const std::string& source() const override { return notary_.server_name; }
-  void Fetch(const KeyRequest& request, absl::Time deadline,
+  void Fetch(const KeyQuery& request, absl::Time deadline,
              async::Callback<core::ServerKeys> done) override;
   // An answer (or the reason for none) per server. Fails as a whole only if
   // the notary could not be asked at all.
-  void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+  void FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                  async::Callback<KeysByServer> done) override;
-  absl::StatusOr<KeysByServer> FetchManyAndWait(std::vector<KeyRequest> requests,
+  absl::StatusOr<KeysByServer> FetchManyAndWait(std::vector<KeyQuery> requests,
                                                 absl::Time deadline) {
     return async::Wait<KeysByServer>(
         [&](auto cb) { FetchMany(std::move(requests), deadline, std::move(cb)); });
   }
 
  private:
-  void Ask(net::HttpRequest http_request, std::vector<KeyRequest> requests,
+  void Ask(net::HttpRequest http_request, std::vector<KeyQuery> requests,
            absl::Time deadline, async::Callback<KeysByServer> done);
-  void PostBatch(std::vector<KeyRequest> requests, absl::Time deadline,
+  void PostBatch(std::vector<KeyQuery> requests, absl::Time deadline,
                  async::Callback<KeysByServer> done);
 
   const core::PinnedNotary notary_;

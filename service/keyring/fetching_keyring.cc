@@ -78,12 +78,31 @@ absl::StatusOr<FetchingKeyRing::Entry> FetchingKeyRing::LoadFromStore(const std:
 }
 
 void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
+  // The MSC1711 fallback's index: the tls_fingerprints of the responses
+  // remembered, by host (read here, outside the lock, not at every
+  // handshake).
+  std::vector<std::string> fingerprints;
+  for (const store::StoredResponse& r : entry.responses) {
+    for (std::string& fp : core::TlsFingerprints(r.raw_json)) {
+      fingerprints.push_back(std::move(fp));
+    }
+  }
+  absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
+  const std::string host = name.ok() ? name->host : server;
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(server);
   if (it != entries_.end()) {
     entry.last_asked = std::max(entry.last_asked, it->second.last_asked);
   }
   entries_[server] = std::move(entry);
+  if (fingerprints.empty()) {
+    if (auto f = fingerprints_.find(host); f != fingerprints_.end()) {
+      f->second.erase(server);
+      if (f->second.empty()) fingerprints_.erase(f);
+    }
+  } else {
+    fingerprints_[host][server] = std::move(fingerprints);
+  }
   if (entries_.size() > options_.max_servers) {
     std::vector<std::pair<absl::Time, std::string>> by_age;
     by_age.reserve(entries_.size());
@@ -92,7 +111,15 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
     }
     const size_t drop = std::min(by_age.size(), std::max<size_t>(1, options_.max_servers / 100));
     std::nth_element(by_age.begin(), by_age.begin() + (drop - 1), by_age.end());
-    for (size_t i = 0; i < drop; ++i) entries_.erase(by_age[i].second);
+    for (size_t i = 0; i < drop; ++i) {
+      const std::string& dropped = by_age[i].second;
+      absl::StatusOr<core::ServerName> n = core::ParseServerName(dropped);
+      if (auto f = fingerprints_.find(n.ok() ? n->host : dropped); f != fingerprints_.end()) {
+        f->second.erase(dropped);
+        if (f->second.empty()) fingerprints_.erase(f);
+      }
+      entries_.erase(dropped);
+    }
   }
 }
 
@@ -176,7 +203,7 @@ bool FetchingKeyRing::BackedOff(const Entry& entry, const KeyQuery& query, absl:
 
 void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
   const absl::Time now = clock_.Now();
-  std::vector<fetch::KeyRequest> to_fetch;
+  std::vector<fetch::KeyQuery> to_fetch;
   std::vector<std::string> settled;
   for (const std::string& server : servers) {
     absl::StatusOr<Entry> stored = LoadFromStore(server);
@@ -206,7 +233,7 @@ void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
       flight.entry = entry;
     }
     // What the waiters need beyond what is known, unless it is backing off.
-    fetch::KeyRequest request(server);
+    fetch::KeyQuery request(server);
     bool fetch = force;
     for (const WaiterPtr& w : waiters) {
       if (Answers(entry.keys, w->query)) continue;
@@ -317,7 +344,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
                                    const absl::StatusOr<store::WriteResult>* written) {
   const absl::Time now = clock_.Now();
   Entry entry;
-  fetch::KeyRequest request;
+  fetch::KeyQuery request;
   bool store_read = true;
   bool throttled = false;
   {
@@ -545,19 +572,11 @@ int FetchingKeyRing::WaitersFor(absl::string_view server) {
 }
 
 std::vector<std::string> FetchingKeyRing::TlsFingerprintsOf(absl::string_view host) {
-  std::vector<std::string> raw_responses;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [server, e] : entries_) {
-      absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
-      if (!name.ok() || name->host != host) continue;
-      for (const store::StoredResponse& r : e.responses) raw_responses.push_back(r.raw_json);
-    }
-  }
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
-  for (const std::string& raw : raw_responses) {
-    for (std::string& fp : core::TlsFingerprints(raw)) out.push_back(std::move(fp));
-  }
+  auto it = fingerprints_.find(host);
+  if (it == fingerprints_.end()) return out;
+  for (const auto& [server, fps] : it->second) out.insert(out.end(), fps.begin(), fps.end());
   return out;
 }
 

@@ -114,7 +114,8 @@ class FetchingKeyRing final : public KeyRing {
   Freshness FreshnessOf(absl::string_view server);
   // The tls_fingerprints (raw SHA-256 digests) of the verified responses in
   // memory of the servers whose host is `host` (any port), for the MSC1711
-  // certificate fallback.
+  // certificate fallback: an index kept as responses enter and leave
+  // memory, so a handshake reads a few entries, not every server.
   std::vector<std::string> TlsFingerprintsOf(absl::string_view host);
   // Callers waiting on the flight under way for `server` (tests, metrics).
   int WaitersFor(absl::string_view server);
@@ -147,7 +148,7 @@ class FetchingKeyRing final : public KeyRing {
     Entry entry;               // what memory and the store knew at the start
     bool store_read = true;    // false: the store could not be read
     bool throttled = false;    // a new name beyond the rate limit
-    fetch::KeyRequest request; // what was fetched (if anything)
+    fetch::KeyQuery request; // what was fetched (if anything)
   };
 
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
@@ -194,6 +195,9 @@ class FetchingKeyRing final : public KeyRing {
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
+  // host -> server -> the tls_fingerprints of its remembered responses.
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::vector<std::string>>>
+      fingerprints_ ABSL_GUARDED_BY(mu_);
   TokenBucket new_servers_ ABSL_GUARDED_BY(mu_);
 };
 

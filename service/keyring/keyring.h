@@ -25,20 +25,11 @@
 #include "absl/time/time.h"
 #include "service/async/callback.h"
 #include "service/core/verify_key.h"
+#include "service/fetch/key_query.h"
 
 namespace keyverifier::keyring {
 
-struct KeyQuery {
-  std::string server_name;
-  // Key ids wanted; empty means whatever keys are known.
-  std::vector<std::string> key_ids;
-  // Current keys must be known valid until at least this time (ms); older
-  // answers make the keyring look again. 0: no requirement.
-  int64_t minimum_valid_until_ts = 0;
-  // Whether the result should carry the signed responses (raw_json); event
-  // verification does not need them.
-  bool include_raw_json = true;
-};
+using KeyQuery = fetch::KeyQuery;
 
 struct KeySource {
   enum class Kind { kCache, kOrigin, kNotary };

@@ -20,7 +20,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
  public:
   explicit ScriptedFetcher(std::string source) : source_(std::move(source)) {}
   const std::string& source() const override { return source_; }
-  void Fetch(const fetch::KeyRequest& request, absl::Time,
+  void Fetch(const fetch::KeyQuery& request, absl::Time,
              async::Callback<core::ServerKeys> done) override {
     absl::StatusOr<core::ServerKeys> answer;
     {
@@ -60,7 +60,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
-  fetch::KeyRequest last_request() {
+  fetch::KeyQuery last_request() {
     absl::MutexLock lock(&mu_);
     return last_request_;
   }
@@ -74,7 +74,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
   std::vector<std::pair<async::Callback<core::ServerKeys>, absl::StatusOr<core::ServerKeys>>>
       held_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  fetch::KeyRequest last_request_ ABSL_GUARDED_BY(mu_);
+  fetch::KeyQuery last_request_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::StatusOr<core::ServerKeys>> by_server_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -213,9 +213,9 @@ class NotaryBatchTest : public FetchersTest {
     // replaced per batch).
     batch_http_.Set("POST", "notary.test:8448", "/_matrix/key/v2/query", 200, "");
   }
-  std::vector<KeyRequest> All() const {
-    std::vector<KeyRequest> out;
-    for (const std::string& s : kServers) out.push_back(KeyRequest(s));
+  std::vector<KeyQuery> All() const {
+    std::vector<KeyQuery> out;
+    for (const std::string& s : kServers) out.push_back(KeyQuery(s));
     return out;
   }
   // The servers a POST body names.

@@ -34,12 +34,12 @@ core::ServerKeys Keys(char tag, int64_t until = kUntil, const std::string& id = 
 class RecordingFetcher : public ScriptedFetcher {
  public:
   using ScriptedFetcher::ScriptedFetcher;
-  void FetchMany(std::vector<KeyRequest> requests, absl::Time deadline,
+  void FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                  async::Callback<KeysByServer> done) override {
     {
       absl::MutexLock lock(&mu_);
       std::vector<std::string> names;
-      for (const KeyRequest& r : requests) names.push_back(r.server_name);
+      for (const KeyQuery& r : requests) names.push_back(r.server_name);
       std::sort(names.begin(), names.end());
       batches_.push_back(std::move(names));
     }
@@ -278,7 +278,7 @@ TEST_F(KeySourcesTest, CreateRefusesImpossibleConfigurations) {
 }
 
 // FetchMany: results through the callback, waited for.
-KeySources::ResultsByServer FetchManyAndWait(KeySources& s, std::vector<KeyRequest> requests,
+KeySources::ResultsByServer FetchManyAndWait(KeySources& s, std::vector<KeyQuery> requests,
                                              absl::Time deadline) {
   absl::StatusOr<KeySources::ResultsByServer> r = async::Wait<KeySources::ResultsByServer>(
       [&](auto cb) { s.FetchMany(std::move(requests), deadline, std::move(cb)); });

@@ -446,6 +446,38 @@ TEST_F(FetchingKeyRingTest, TlsFingerprintsComeFromTheResponsesInMemory) {
   EXPECT_TRUE(ring_->TlsFingerprintsOf("other.test").empty());
 }
 
+// The fingerprint index follows memory: servers of one host on any port
+// count, and a server dropped from memory leaves it.
+TEST_F(FetchingKeyRingTest, TlsFingerprintIndexFollowsMemory) {
+  FetchingKeyRing::Options o = Options();
+  o.max_servers = 3;
+  FetchingKeyRing small(*store_, nullptr, executor_, scheduler_, clock_, observer_, o);
+  auto store_with_fingerprint = [&](const std::string& server, char fp) {
+    core::ServerKeys k = *core::ParseServerKeys(
+        testing::KeyResponseJson({server, {{"ed25519:a", 'a'}}, kNowMs + kDay}));
+    k.raw_json = absl::StrCat(R"({"server_name":")", server, R"(","tls_fingerprints":[{"sha256":")",
+                              core::EncodeBase64Unpadded(std::string(32, fp)), R"("}]})");
+    ASSERT_TRUE(store_->StoreResponse(k, server, kNowMs).ok());
+  };
+  store_with_fingerprint("fp.test", '1');
+  store_with_fingerprint("fp.test:8448", '2');
+  for (const char* server : {"fp.test", "fp.test:8448"}) {
+    ASSERT_TRUE(small.GetKeysAndWait(Query({}, 0, server), absl::InfiniteFuture()).ok());
+    clock_.Advance(absl::Seconds(1));
+  }
+  std::vector<std::string> fps = small.TlsFingerprintsOf("fp.test");
+  std::sort(fps.begin(), fps.end());
+  EXPECT_EQ(fps, (std::vector<std::string>{std::string(32, '1'), std::string(32, '2')}));
+  // Two more servers: the least recently asked (fp.test) leaves memory.
+  for (const char* server : {"x.test", "y.test"}) {
+    store_with_fingerprint(server, 'x');
+    ASSERT_TRUE(small.GetKeysAndWait(Query({}, 0, server), absl::InfiniteFuture()).ok());
+    clock_.Advance(absl::Seconds(1));
+  }
+  EXPECT_EQ(small.TlsFingerprintsOf("fp.test"), std::vector<std::string>{std::string(32, '2')});
+  EXPECT_EQ(small.TlsFingerprintsOf("x.test"), std::vector<std::string>{std::string(32, 'x')});
+}
+
 TEST_F(FetchingKeyRingTest, BeyondTheCapTheLeastRecentlyAskedAreDropped) {
   FetchingKeyRing::Options o;
   o.max_servers = 100;
