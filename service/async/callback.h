@@ -35,6 +35,9 @@ class Executor {
   virtual ~Executor() = default;
   // False when the executor is stopping: the task was not queued.
   virtual bool Post(Task task) = 0;
+  // The same, ahead of the tasks already queued: for work a caller is
+  // waiting on right now, while long jobs go on in slices behind it.
+  virtual bool PostFirst(Task task) { return Post(std::move(task)); }
 };
 
 // Runs tasks at a time. Thread-safe. A task whose timer is cancelled before

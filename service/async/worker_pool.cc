@@ -41,6 +41,13 @@ bool WorkerPool::Post(Task task) {
   return true;
 }
 
+bool WorkerPool::PostFirst(Task task) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
+  queue_.push_front(std::move(task));
+  return true;
+}
+
 void WorkerPool::Stop() {
   {
     absl::MutexLock lock(&mu_);

@@ -37,6 +37,7 @@ class WorkerPool final : public Executor {
   bool TrySubmit(Task task);
   // False only when the pool is stopping.
   bool Post(Task task) override;
+  bool PostFirst(Task task) override;
   void Stop();
 
  private:

@@ -156,6 +156,7 @@ void FetchingKeyRing::Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r) {
 }
 
 void FetchingKeyRing::Join(std::vector<WaiterPtr> waiters, bool force) {
+  const size_t waiters_count = waiters.size();
   std::vector<std::string> start;
   {
     absl::MutexLock lock(&mu_);
@@ -167,7 +168,13 @@ void FetchingKeyRing::Join(std::vector<WaiterPtr> waiters, bool force) {
     }
   }
   if (start.empty()) return;
-  if (!executor_.Post([this, start]() mutable { StartFlights(std::move(start)); })) {
+  auto job = std::make_shared<Starting>();
+  job->servers = start;
+  job->now = clock_.Now();
+  // A single caller's lookup goes ahead of batches being worked through.
+  const bool single = waiters_count == 1 && !force;
+  async::Task task = [this, job] { StartFlights(job); };
+  if (!(single ? executor_.PostFirst(std::move(task)) : executor_.Post(std::move(task)))) {
     // Shutting down: nothing is fetched any more.
     for (const std::string& server : start) {
       std::vector<WaiterPtr> stranded;
@@ -201,10 +208,16 @@ bool FetchingKeyRing::BackedOff(const Entry& entry, const KeyQuery& query, absl:
   return entry.short_validity.retry_after > now;
 }
 
-void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
-  const absl::Time now = clock_.Now();
-  std::vector<fetch::KeyQuery> to_fetch;
+void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
+  // In slices of kSlice servers, each its own task, so that a single
+  // caller's lookup (posted first) waits for one slice at most.
+  constexpr size_t kSlice = 32;
+  const absl::Time now = job->now;
+  std::vector<fetch::KeyQuery>& to_fetch = job->to_fetch;
   std::vector<std::string> settled;
+  const size_t end = std::min(job->servers.size(), job->next + kSlice);
+  std::vector<std::string> servers(job->servers.begin() + job->next, job->servers.begin() + end);
+  job->next = end;
   for (const std::string& server : servers) {
     absl::StatusOr<Entry> stored = LoadFromStore(server);
     Entry entry;
@@ -268,16 +281,22 @@ void FetchingKeyRing::StartFlights(std::vector<std::string> servers) {
     to_fetch.push_back(std::move(request));
   }
   for (const std::string& server : settled) FinishFlight(server, std::nullopt, nullptr);
+  if (job->next < job->servers.size()) {
+    if (executor_.Post([this, job] { StartFlights(job); })) return;
+    while (job->next < job->servers.size()) StartFlights(job);  // stopping: finish here
+    return;
+  }
   if (to_fetch.empty()) return;
   sources_->FetchMany(
       std::move(to_fetch), now + options_.fetch_timeout,
       [this](absl::StatusOr<fetch::KeySources::ResultsByServer> results) {
-        auto finish = [this, results = std::move(results)]() mutable {
-          if (results.ok()) FinishFlights(*std::move(results));  // never fails whole
-        };
+        if (!results.ok()) return;  // FetchMany answers per server, never fails whole
+        auto finishing = std::make_shared<Finishing>();
+        for (auto& [server, r] : *results) finishing->results.emplace_back(server, std::move(r));
         // Off the fetch engine's thread: storing may wait on the disk.
-        auto shared = std::make_shared<decltype(finish)>(std::move(finish));
-        if (!executor_.Post([shared] { (*shared)(); })) (*shared)();
+        if (!executor_.Post([this, finishing] { FinishFlights(finishing); })) {
+          while (finishing->next < finishing->results.size()) FinishFlights(finishing);
+        }
       });
 }
 
@@ -303,39 +322,41 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
   return absl::OkStatus();
 }
 
-void FetchingKeyRing::FinishFlights(fetch::KeySources::ResultsByServer results) {
-  // The good answers stored in writes of kStoreBatch (one commit each): a
-  // batch costs few commits, yet another flight's write never waits long
-  // for the store's lock, and the first callers are answered early.
+void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
+  // kStoreBatch answers per task, stored in one write (one commit): a batch
+  // costs few commits, another flight's write never waits long for the
+  // store's lock, a single caller's task (posted first) waits for one slice
+  // at most, and the first callers are answered early.
   constexpr size_t kStoreBatch = 64;
-  auto it = results.begin();
-  while (it != results.end()) {
-    std::vector<std::string> servers;
-    std::vector<store::ResponseWrite> writes;
-    std::vector<std::string> written_servers;
-    for (; it != results.end() && writes.size() < kStoreBatch; ++it) {
-      const std::string& server = it->first;
-      absl::StatusOr<fetch::FetchResult>& r = it->second;
-      servers.push_back(server);
-      if (!r.ok()) continue;
-      if (r->keys.server_name != server) {
-        r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
-                                                ", got those of ", r->keys.server_name));
-        continue;
-      }
-      writes.push_back({&r->keys, SourceOf(server, *r)});
-      written_servers.push_back(server);
+  const size_t begin = job->next;
+  const size_t end = std::min(job->results.size(), begin + kStoreBatch);
+  job->next = end;
+  std::vector<store::ResponseWrite> writes;
+  std::vector<size_t> written_index;
+  for (size_t i = begin; i < end; ++i) {
+    const std::string& server = job->results[i].first;
+    absl::StatusOr<fetch::FetchResult>& r = job->results[i].second;
+    if (!r.ok()) continue;
+    if (r->keys.server_name != server) {
+      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
+                                              ", got those of ", r->keys.server_name));
+      continue;
     }
-    std::vector<absl::StatusOr<store::WriteResult>> written =
-        writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
-                       : store_.StoreResponses(writes, clock_.NowMs());
-    std::map<std::string, const absl::StatusOr<store::WriteResult>*> written_for;
-    for (size_t i = 0; i < written.size(); ++i) written_for[written_servers[i]] = &written[i];
-    for (const std::string& server : servers) {
-      auto w = written_for.find(server);
-      FinishFlight(server, std::move(results[server]),
-                   w == written_for.end() ? nullptr : w->second);
-    }
+    writes.push_back({&r->keys, SourceOf(server, *r)});
+    written_index.push_back(i);
+  }
+  std::vector<absl::StatusOr<store::WriteResult>> written =
+      writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
+                     : store_.StoreResponses(writes, clock_.NowMs());
+  std::map<size_t, const absl::StatusOr<store::WriteResult>*> written_for;
+  for (size_t w = 0; w < written.size(); ++w) written_for[written_index[w]] = &written[w];
+  for (size_t i = begin; i < end; ++i) {
+    auto w = written_for.find(i);
+    FinishFlight(job->results[i].first, std::move(job->results[i].second),
+                 w == written_for.end() ? nullptr : w->second);
+  }
+  if (job->next < job->results.size() && !executor_.Post([this, job] { FinishFlights(job); })) {
+    while (job->next < job->results.size()) FinishFlights(job);  // stopping: finish here
   }
 }
 

@@ -171,11 +171,23 @@ class FetchingKeyRing final : public KeyRing {
   void Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r);
   // Adds waiters to their servers' flights, starting the flights that are new.
   void Join(std::vector<WaiterPtr> waiters, bool force);
+  // Flights being started: the store read in slices, then one fetch for all.
+  struct Starting {
+    std::vector<std::string> servers;
+    size_t next = 0;
+    absl::Time now;
+    std::vector<fetch::KeyQuery> to_fetch;
+  };
   // On the executor: read the store, answer what it can, fetch the rest.
-  void StartFlights(std::vector<std::string> servers);
-  // On the executor: a batch's fetches are done; every good answer is
-  // stored in one write, then each flight finishes.
-  void FinishFlights(fetch::KeySources::ResultsByServer results);
+  void StartFlights(std::shared_ptr<Starting> job);
+  // A batch's fetch results being stored and answered, in slices.
+  struct Finishing {
+    std::vector<std::pair<std::string, absl::StatusOr<fetch::FetchResult>>> results;
+    size_t next = 0;
+  };
+  // On the executor: a slice of a batch's answers is stored in one write,
+  // then each of its flights finishes; the rest goes on in a task of its own.
+  void FinishFlights(std::shared_ptr<Finishing> job);
   // A flight's fetch is done (or there was none: `fetched` empty), with the
   // store's verdict on its answer (`written`, for a good one).
   void FinishFlight(const std::string& server,

@@ -164,7 +164,9 @@ class ColdPathTest(unittest.TestCase):
         took = time.monotonic() - start_t
         self.assertEqual(r.source.kind, service_pb2.KeySource.ORIGIN)
         self.assertFalse(first.done(), "the batch did not wait on its dead servers")
-        self.assertLess(took, 1.0, "took %.2f s" % took)
+        # Well under one dead server's connect timeout (2 s), which it would
+        # wait for if it queued behind the batches.
+        self.assertLess(took, 1.5, "took %.2f s" % took)
         self.assertEqual(len(first.result().results), 80)
         self.assertEqual(len(second.result().results), 80)
 
