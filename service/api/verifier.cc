@@ -120,10 +120,10 @@ absl::StatusOr<keyring::KeyQuery> KeysQueryOf(const v1::VerifyServerKeysRequest&
 }  // namespace
 
 void Verifier::OnCpu(async::Task task) {
-  if (cpu_ == nullptr || !cpu_->Post(std::move(task))) {
-    // No pool (tests, tools), or it is stopping: run here.
-    if (task) task();
-  }
+  // Shared, so that a pool refusing it (stopping) does not take it along:
+  // without a pool (tests, tools) or then, it runs here.
+  auto shared = std::make_shared<async::Task>(std::move(task));
+  if (cpu_ == nullptr || !cpu_->Post([shared] { (*shared)(); })) (*shared)();
 }
 
 void Verifier::VerifyServerKeys(const v1::VerifyServerKeysRequest& request,

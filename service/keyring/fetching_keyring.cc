@@ -453,9 +453,11 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
   std::vector<WaiterPtr> waiters;
   {
     absl::MutexLock lock(&mu_);
-    auto it = flights_.find(server);
-    waiters = std::move(it->second.waiters);
-    flights_.erase(it);
+    // Only this call ends the flight (found above); kept safe regardless.
+    if (auto it = flights_.find(server); it != flights_.end()) {
+      waiters = std::move(it->second.waiters);
+      flights_.erase(it);
+    }
   }
   Remember(server, entry);
   if (unstored) {

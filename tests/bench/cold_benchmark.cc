@@ -18,14 +18,12 @@
 // is built, after the batch, and after it is gone.
 //
 //   bazel run -c opt //tests/bench:cold_benchmark -- --servers 1000 --runs 5
-#include <dirent.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -44,6 +42,7 @@
 #include "service/core/json.h"
 #include "service/core/room_version.h"
 #include "service/observe/log.h"
+#include "tests/bench/measure.h"
 #include "tests/testing/free_port.h"
 #include "tests/testing/sim_federation.h"
 
@@ -62,24 +61,6 @@ struct Flags {
   int request_ms = 4000;
   int unary = 50;
 };
-
-int Threads() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
-  }
-  return n;
-}
-
-long RssKb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return 0;
-}
 
 std::string TempDir() {
   std::string dir = absl::StrCat(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -179,10 +160,6 @@ void StartBatch(api::Verifier& v, const v1::VerifyEventsRequest& req, Batch* b) 
                  });
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 }  // namespace
 }  // namespace keyverifier::bench
@@ -234,28 +211,21 @@ int main(int argc, char** argv) {
   // Memory before any keyring exists (the sim client, the requests built).
   const long rss_base = RssKb();
   std::printf("CPU: %s; %d servers (%d%% dead), live ones answer after %d ms; %d events\n",
-              [] {
-                std::ifstream cpu("/proc/cpuinfo");
-                std::string line;
-                while (std::getline(cpu, line)) {
-                  if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-                }
-                return std::string("unknown");
-              }().c_str(),
+              CpuModel().c_str(),
               f.servers, f.dead_percent, f.delay_ms, f.events);
 
   std::vector<double> direct, notaries, notary_targets, unary_p99;
   int unary_next = 3 * f.servers;
   for (int run = 0; run < f.runs; ++run) {
     {  // direct_only
-      const int threads_before = Threads();
+      const int threads_before = ThreadCount();
       Service s(**sim, f, "direct_only");
-      const int threads_idle = Threads();
+      const int threads_idle = ThreadCount();
       Batch b;
       StartBatch(s.app->verifier(), batch, &b);
       int threads_peak = threads_idle;
       while (!b.done.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
-        threads_peak = std::max(threads_peak, Threads());
+        threads_peak = std::max(threads_peak, ThreadCount());
       }
       const long rss_after = RssKb();
       direct.push_back(absl::ToDoubleSeconds(b.took));

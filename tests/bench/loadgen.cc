@@ -46,6 +46,7 @@
 #include "service/api/grpc_service.h"
 #include "service/api/verifier.h"
 #include "service/async/worker_pool.h"
+#include "tests/bench/measure.h"
 #include "tests/fakes/fake_async.h"
 #include "service/clock/clock.h"
 #include "service/keyring/fetching_keyring.h"
@@ -361,10 +362,6 @@ std::vector<Result> RunTogether(bool forward,
   return results;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 }  // namespace
 }  // namespace keyverifier::bench

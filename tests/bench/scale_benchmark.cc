@@ -16,6 +16,7 @@
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/refresher.h"
 #include "service/store/memory_key_store.h"
+#include "tests/bench/measure.h"
 #include "tests/fakes/fake_async.h"
 
 namespace keyverifier::bench {
@@ -23,13 +24,6 @@ namespace {
 
 constexpr int64_t kNowMs = 1700000000000;
 
-long RssKb() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return -1;
-}
 
 std::string Name(int i) { return absl::StrCat("server", i, ".example.org"); }
 
