@@ -72,10 +72,12 @@ class Sim:
         dead = ",".join(str(i) for i in DEAD_SMALL) + ",1000-1999"
         self.proc = harness.spawn(
             ["/usr/bin/python3", SIM_SCRIPT, "--dir", self.dir, "--servers", str(SERVERS),
-             "--dead", dead, "--dnsmasq", "--exit-on-stdin-eof"],
+             "--dead", dead, "--exit-on-stdin-eof"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.ports = dict(kv.split("=") for kv in line.split()[1:])
+        _, dns_port = harness.start_dnsmasq(conf_file=os.path.join(self.dir, "dnsmasq.conf"))
+        self.ports["dns"] = str(dns_port)
         self.ca = os.path.join(self.dir, "ca.pem")
         self.notary_key = sim_keys("notary.sim.test").public_b64()
 

@@ -85,8 +85,9 @@ def wait_for(predicate, what, timeout=30.0):
 
 # --- DNS ----------------------------------------------------------------------
 
-def start_dnsmasq(domain, srv=(), hosts=(), cnames=()):
-    """srv: (name, target, port); hosts: (name, address)."""
+def start_dnsmasq(domain=None, srv=(), hosts=(), cnames=(), conf_file=None):
+    """srv: (name, target, port); hosts: (name, address); conf_file: more
+    records in dnsmasq's own format (e.g. the simulated federation's)."""
     port = free_port()
     import grp
     import pwd
@@ -94,8 +95,11 @@ def start_dnsmasq(domain, srv=(), hosts=(), cnames=()):
             "--port=%d" % port, "--listen-address=127.0.0.1", "--bind-interfaces",
             "--no-resolv", "--no-hosts", "--pid-file=", "--log-facility=-",
             "--user=" + pwd.getpwuid(os.geteuid()).pw_name,
-            "--group=" + grp.getgrgid(os.getegid()).gr_name,
-            "--local=/%s/" % domain]
+            "--group=" + grp.getgrgid(os.getegid()).gr_name]
+    if domain:
+        args.append("--local=/%s/" % domain)
+    if conf_file:
+        args.append("--conf-file=" + conf_file)
     args += ["--srv-host=%s,%s,%d,0,0" % s for s in srv]
     args += ["--host-record=%s,%s" % h for h in hosts]
     args += ["--cname=%s,%s" % c for c in cnames]

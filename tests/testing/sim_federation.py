@@ -31,7 +31,8 @@ DNS: DIR/dnsmasq.conf is written once the ports are known, for
 _matrix-fed._tcp.NAME -> live.sim.test:HTTPS or dead.sim.test:DEAD for every
 server; live.sim.test and dead.sim.test -> 127.0.0.1). The server names
 themselves have no A records, so a .well-known lookup fails at once.
-With --dnsmasq the script starts that dnsmasq itself on a free port.
+Tests start that dnsmasq themselves (tests/testing/dnsmasq.h from C++,
+tests/integration/harness.py's start_dnsmasq(conf_file=...) from Python).
 
 Counting, served as JSON by GET /stats on a plain-HTTP control listener:
 requests per host and path (counted when received), in-flight requests and
@@ -50,42 +51,39 @@ POST /config takes any of {"delay_ms", "notary_delay_ms", "slow_delay_ms",
 setting replaces the old one (so {"delays": {}} drops every per-server
 delay); settings not given are kept. GET /config shows the configuration.
 
-Prints "PORTS https=<n> dead=<n> control=<n>" (and " dns=<n>" with
---dnsmasq) on stdout once everything listens; nothing else goes to stdout.
+Prints "PORTS https=<n> dead=<n> control=<n>" on stdout once everything
+listens (DIR/dnsmasq.conf is written by then); nothing else goes to stdout.
 Stops on SIGTERM or SIGINT, and with --exit-on-stdin-eof when its stdin
 closes (so it dies with the test that started it).
 
 Usage:
   sim_federation.py --dir DIR [--servers N] [--dead 0,3,7-9] [--slow 4,5]
       [--delay-ms MS] [--slow-delay-ms MS] [--notary-delay-ms MS]
-      [--valid-for-ms MS] [--dnsmasq] [--exit-on-stdin-eof]
+      [--valid-for-ms MS] [--exit-on-stdin-eof]
 
 From Python (tests/integration/harness.py style):
   p = subprocess.Popen(["/usr/bin/python3", SIM, "--dir", d, "--servers", "100",
-                        "--dead", "90-99", "--dnsmasq"], stdout=subprocess.PIPE,
-                       text=True)
+                        "--dead", "90-99"], stdout=subprocess.PIPE, text=True)
   ports = dict(kv.split("=") for kv in p.stdout.readline().split()[1:])
-  # DNS at 127.0.0.1:ports["dns"], CA at d/ca.pem, stats at
-  # http://127.0.0.1:ports["control"]/stats; p.terminate() stops it all.
+  _, dns_port = harness.start_dnsmasq(conf_file=d + "/dnsmasq.conf")
+  # DNS at 127.0.0.1:dns_port, CA at d/ca.pem, stats at
+  # http://127.0.0.1:ports["control"]/stats; p.terminate() stops it.
 The script imports https_server.py from its own directory: a Bazel test
 takes both as data through //tests/testing:sim_federation_script and runs
-$(location //tests/testing:sim_federation.py). --dnsmasq runs dnsmasq, which
-changes user: such tests are tagged "no-sandbox".
+$(location //tests/testing:sim_federation.py). dnsmasq changes user: such
+tests are tagged "no-sandbox".
 """
 import argparse
 import asyncio
 import base64
 import copy
-import grp
 import hashlib
 import json
 import os
-import pwd
 import select
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import time
 import traceback
@@ -570,36 +568,6 @@ class Sim:
             task.add_done_callback(self.tasks.discard)
 
 
-def start_dnsmasq(conf):
-    """dnsmasq serving `conf` on a free loopback port: (process, port)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                u.bind(("127.0.0.1", port))
-            break
-        except OSError:
-            continue
-    proc = subprocess.Popen(
-        ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-         "--port=%d" % port, "--listen-address=127.0.0.1", "--bind-interfaces",
-         "--no-resolv", "--no-hosts", "--pid-file=", "--log-facility=-",
-         "--user=" + pwd.getpwuid(os.geteuid()).pw_name,
-         "--group=" + grp.getgrgid(os.getegid()).gr_name, "--conf-file=" + conf],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    give_up = time.monotonic() + 10
-    while True:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        if proc.poll() is not None or time.monotonic() > give_up:
-            proc.kill()
-            raise RuntimeError("dnsmasq did not start")
-        time.sleep(0.01)
-
-
 def write_dnsmasq_conf(path, sim, https_port, dead_port):
     lines = ["local=/%s/" % DOMAIN, "host-record=live.%s,127.0.0.1" % DOMAIN,
              "host-record=dead.%s,127.0.0.1" % DOMAIN]
@@ -631,7 +599,6 @@ def main():
     p.add_argument("--slow-delay-ms", type=int, default=10000)
     p.add_argument("--notary-delay-ms", type=int, default=0)
     p.add_argument("--valid-for-ms", type=int, default=86400000)
-    p.add_argument("--dnsmasq", action="store_true", help="start dnsmasq too")
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     args = p.parse_args()
 
@@ -644,9 +611,6 @@ def main():
     https, dead = listener(), listener()
     https_port, dead_port = https.getsockname()[1], dead.getsockname()[1]
     write_dnsmasq_conf(os.path.join(args.dir, "dnsmasq.conf"), sim, https_port, dead_port)
-    dns = None
-    if args.dnsmasq:
-        dns, dns_port = start_dnsmasq(os.path.join(args.dir, "dnsmasq.conf"))
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -674,20 +638,13 @@ def main():
                  asyncio.ensure_future(sim.accept_loop(dead, "dead", None))]
         ports = "PORTS https=%d dead=%d control=%d" % (
             https_port, dead_port, control.sockets[0].getsockname()[1])
-        if dns is not None:
-            ports += " dns=%d" % dns_port
         print(ports, flush=True)
         await stopped
         for t in loops:
             t.cancel()
         control.close()
 
-    try:
-        loop.run_until_complete(run())
-    finally:
-        if dns is not None:
-            dns.terminate()
-            dns.wait()
+    loop.run_until_complete(run())
     return 0
 
 
