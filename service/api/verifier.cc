@@ -270,10 +270,59 @@ absl::StatusOr<v1::EventVerdict> Verifier::Finish(const Pending& p) {
 struct Verifier::Batch {
   KeyMemo memo;
   std::vector<absl::StatusOr<Pending>> pending;
-  // The servers each event still lacks keys for.
-  std::vector<std::vector<std::string>> lacking;
+  // The queries (servers) each event lacks keys for, in the event's order.
+  std::vector<std::vector<size_t>> lacking;
+  std::vector<std::string> servers;  // per query
   absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done;
+
+  // Once the lookups are out. A query's keys (or why there are none) are
+  // set before any event lacking them is ready, and read only after.
+  absl::Mutex mu;
+  std::vector<const std::vector<core::VerifyKey>*> keys_of;  // per query
+  std::vector<absl::Status> status_of;                       // per query
+  std::vector<std::vector<size_t>> events_of;                // per query
+  std::vector<size_t> waiting ABSL_GUARDED_BY(mu);  // per event: queries unanswered
+  std::vector<size_t> ready ABSL_GUARDED_BY(mu);    // events not handed on yet
+  size_t unanswered ABSL_GUARDED_BY(mu) = 0;        // queries
+  size_t unchecked ABSL_GUARDED_BY(mu) = 0;         // events
+  std::vector<absl::StatusOr<v1::EventVerdict>> out ABSL_GUARDED_BY(mu);
 };
+
+namespace {
+// Events checked per task once their keys are in: the signature checks of
+// one batch run in runs like this (each pass keeps its own code in the
+// instruction cache; alternating parse and verify per event made each
+// ed25519 verify measurably slower), and the first servers' events are
+// checked while the others' keys are still being fetched.
+constexpr size_t kCheckSlice = 64;
+}  // namespace
+
+void Verifier::CheckReady(std::shared_ptr<Batch> batch, std::vector<size_t> events) {
+  std::vector<absl::StatusOr<v1::EventVerdict>> verdicts;
+  verdicts.reserve(events.size());
+  for (size_t e : events) {
+    absl::StatusOr<Pending>& p = batch->pending[e];
+    for (size_t q : batch->lacking[e]) {
+      if (!p.ok()) break;
+      if (const absl::Status& s = batch->status_of[q]; !s.ok()) {
+        p = absl::Status(s.code(), absl::StrCat("keys of ", batch->servers[q], ": ", s.message()));
+        break;
+      }
+      p->keys[batch->servers[q]] = batch->keys_of[q];
+    }
+    verdicts.push_back(p.ok() ? Finish(*p) : p.status());
+  }
+  bool last = false;
+  {
+    absl::MutexLock lock(&batch->mu);
+    for (size_t i = 0; i < events.size(); ++i) batch->out[events[i]] = std::move(verdicts[i]);
+    batch->unchecked -= events.size();
+    last = batch->unchecked == 0;
+  }
+  if (last) {
+    batch->done(std::move(batch->out));
+  }
+}
 
 void Verifier::VerifyBatch(
     std::vector<const v1::VerifyEventSignatureRequest*> events, absl::Time deadline,
@@ -289,8 +338,8 @@ void Verifier::VerifyBatch(
     batch->pending.push_back(Prepare(*event, batch->memo, &missing, nullptr));
     batch->lacking.emplace_back();
     for (keyring::KeyQuery& q : missing) {
-      batch->lacking.back().push_back(q.server_name);
       auto [it, inserted] = query_of.try_emplace(q.server_name, queries.size());
+      batch->lacking.back().push_back(it->second);
       if (inserted) {
         queries.push_back(std::move(q));
         continue;
@@ -305,43 +354,65 @@ void Verifier::VerifyBatch(
           std::max(merged.minimum_valid_until_ts, q.minimum_valid_until_ts);
     }
   }
-  // Pass 2, once the keys are there: every signature check. Each pass keeps
-  // its own code in the instruction cache; alternating them per event made
-  // each ed25519 verify measurably slower.
-  auto check = [this, batch](std::map<std::string, absl::StatusOr<keyring::KeyResult>> found) {
-    std::map<std::string, const std::vector<core::VerifyKey>*> keys;
-    for (auto& [server, r] : found) {
-      if (r.ok()) keys[server] = &batch->memo.Put(server, std::move(*r).TakeAllKeys());
-    }
+  const size_t n = batch->pending.size();
+  if (queries.empty()) {
+    // Pass 2 at once, here: every key was in memory.
     std::vector<absl::StatusOr<v1::EventVerdict>> out;
-    out.reserve(batch->pending.size());
-    for (size_t i = 0; i < batch->pending.size(); ++i) {
-      absl::StatusOr<Pending>& p = batch->pending[i];
-      for (const std::string& server : batch->lacking[i]) {
-        if (!p.ok()) break;
-        auto it = found.find(server);
-        if (it != found.end() && !it->second.ok()) {
-          p = absl::Status(it->second.status().code(),
-                           absl::StrCat("keys of ", server, ": ", it->second.status().message()));
-          break;
-        }
-        p->keys[server] = keys[server];
-      }
-      out.push_back(p.ok() ? Finish(*p) : p.status());
+    out.reserve(n);
+    for (absl::StatusOr<Pending>& p : batch->pending) out.push_back(p.ok() ? Finish(*p) : p.status());
+    return batch->done(std::move(out));
+  }
+  // Pass 2 as the keys come in: an event is checked once every server it
+  // lacked keys for has answered, kCheckSlice events a task.
+  batch->keys_of.assign(queries.size(), nullptr);
+  batch->status_of.assign(queries.size(), absl::OkStatus());
+  batch->events_of.resize(queries.size());
+  for (const keyring::KeyQuery& q : queries) batch->servers.push_back(q.server_name);
+  std::vector<size_t> ready_now;
+  {
+    absl::MutexLock lock(&batch->mu);
+    batch->out.assign(n, absl::InternalError("not verified"));
+    batch->waiting.resize(n);
+    batch->unanswered = queries.size();
+    batch->unchecked = n;
+    for (size_t e = 0; e < n; ++e) {
+      batch->waiting[e] = batch->lacking[e].size();
+      for (size_t q : batch->lacking[e]) batch->events_of[q].push_back(e);
+      if (batch->waiting[e] == 0) ready_now.push_back(e);
     }
-    batch->done(std::move(out));
-  };
-  if (queries.empty()) return check({});
-  std::vector<std::string> servers;
-  for (const keyring::KeyQuery& q : queries) servers.push_back(q.server_name);
-  keys_.GetKeysMany(
+  }
+  // Those that lack nothing need not wait.
+  for (size_t i = 0; i < ready_now.size(); i += kCheckSlice) {
+    std::vector<size_t> slice(ready_now.begin() + i,
+                              ready_now.begin() + std::min(ready_now.size(), i + kCheckSlice));
+    OnCpu([this, batch, slice = std::move(slice)]() mutable { CheckReady(batch, std::move(slice)); });
+  }
+  keys_.GetKeysEach(
       std::move(queries), deadline,
-      [this, servers = std::move(servers), check = std::move(check)](
-          std::vector<absl::StatusOr<keyring::KeyResult>> results) mutable {
-        auto found = std::make_shared<std::map<std::string, absl::StatusOr<keyring::KeyResult>>>();
-        for (size_t i = 0; i < results.size(); ++i) found->emplace(servers[i], std::move(results[i]));
-        OnCpu([check = std::move(check), found]() mutable { check(std::move(*found)); });
-      });
+      std::make_shared<const keyring::KeyRing::EachDone>(
+          [this, batch](size_t q, absl::StatusOr<keyring::KeyResult> r) {
+            std::vector<size_t> slice;
+            {
+              absl::MutexLock lock(&batch->mu);
+              if (r.ok()) {
+                batch->keys_of[q] = &batch->memo.Put(batch->servers[q], std::move(*r).TakeAllKeys());
+              } else {
+                batch->status_of[q] = r.status();
+              }
+              for (size_t e : batch->events_of[q]) {
+                if (--batch->waiting[e] == 0) batch->ready.push_back(e);
+              }
+              --batch->unanswered;
+              if (batch->ready.size() >= kCheckSlice ||
+                  (batch->unanswered == 0 && !batch->ready.empty())) {
+                slice.swap(batch->ready);
+              }
+            }
+            if (slice.empty()) return;
+            OnCpu([this, batch, slice = std::move(slice)]() mutable {
+              CheckReady(batch, std::move(slice));
+            });
+          }));
 }
 
 void Verifier::VerifyEventSignature(const v1::VerifyEventSignatureRequest& request,

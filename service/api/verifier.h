@@ -93,6 +93,9 @@ class Verifier {
   void VerifyBatch(std::vector<const v1::VerifyEventSignatureRequest*> events,
                    absl::Time deadline,
                    absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done);
+  // Checks `events` of `batch` (their keys are in) and answers the batch
+  // when they were its last.
+  void CheckReady(std::shared_ptr<Batch> batch, std::vector<size_t> events);
   void OnCpu(async::Task task);
   absl::StatusOr<v1::VerifyServerKeysResponse> ToResponse(
       const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys);

@@ -219,6 +219,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->federation_);
     fetch::NotaryFetcher::Options notary_options;
     notary_options.batch_size = Or(c.fetch().notary_batch_size(), 100);
+    notary_options.checker = app->key_pool_.get();
     std::vector<fetch::KeyFetcher*> notaries;
     for (int i = 0; i < c.fetch().notaries_size(); ++i) {
       absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);

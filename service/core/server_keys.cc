@@ -170,25 +170,35 @@ absl::StatusOr<ServerKeys> ParseServerKeys(const Value& response,
   return ParseValue(response, "", expect);
 }
 
-absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
-    absl::string_view json, const PinnedNotary& notary) {
+absl::StatusOr<std::vector<Value>> NotaryEntries(absl::string_view json,
+                                                 const PinnedNotary& notary) {
   absl::StatusOr<Value> v = ParseJson(json);
   if (!v.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "notary ", notary.server_name, " answer: ", v.status().message()));
   }
-  const Value* list = v->Find("server_keys");
+  Value* list = v->is_object() ? v->FindMutable("server_keys") : nullptr;
   if (list == nullptr || !list->is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "notary ", notary.server_name,
         " answer: server_keys is missing or not an array"));
   }
-  std::vector<absl::StatusOr<ServerKeys>> out;
+  return std::move(list->mutable_array());
+}
+
+absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary) {
   ServerKeyExpectations expect;
   expect.notary = &notary;
-  for (const Value& entry : list->array()) {
-    out.push_back(ParseValue(entry, "", expect));
-  }
+  return ParseValue(entry, "", expect);
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
+    absl::string_view json, const PinnedNotary& notary) {
+  absl::StatusOr<std::vector<Value>> entries = NotaryEntries(json, notary);
+  if (!entries.ok()) return entries.status();
+  std::vector<absl::StatusOr<ServerKeys>> out;
+  out.reserve(entries->size());
+  for (const Value& entry : *entries) out.push_back(CheckNotaryEntry(entry, notary));
   return out;
 }
 

@@ -70,6 +70,14 @@ absl::StatusOr<ServerKeys> ParseServerKeys(
 absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
     absl::string_view json, const PinnedNotary& notary);
 
+// The two halves of ParseNotaryResponse, for a caller that checks a large
+// answer's entries on several threads: the envelope's entries (not yet
+// checked), and one entry's check (ParseServerKeys expecting the notary's
+// signature).
+absl::StatusOr<std::vector<Value>> NotaryEntries(absl::string_view json,
+                                                 const PinnedNotary& notary);
+absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary);
+
 // The SHA-256 digests (raw 32 bytes) a key response lists in its
 // `tls_fingerprints` (MSC1711's transition; removed from the current spec,
 // still published by older servers). Entries that are not a base64 sha256

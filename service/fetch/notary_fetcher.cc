@@ -24,32 +24,79 @@ void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyQuery> req
           return done(absl::UnavailableError(
               absl::StrCat("notary ", notary_.server_name, " answered HTTP ", r->status)));
         }
-        absl::StatusOr<std::vector<absl::StatusOr<core::ServerKeys>>> entries =
-            core::ParseNotaryResponse(r->body, notary_);
+        absl::StatusOr<std::vector<core::Value>> entries = core::NotaryEntries(r->body, notary_);
         if (!entries.ok()) return done(absl::UnavailableError(entries.status().message()));
-
-        KeysByServer out;
-        std::vector<std::string> bad;
-        for (absl::StatusOr<core::ServerKeys>& e : *entries) {
-          if (!e.ok()) {
-            bad.push_back(std::string(e.status().message()));
-            continue;
-          }
-          auto it = out.find(e->server_name);
-          if (it == out.end() || !it->second.ok() ||
-              it->second->valid_until_ts < e->valid_until_ts) {
-            out.insert_or_assign(e->server_name, *std::move(e));
-          }
-        }
-        for (const KeyQuery& req : requests) {
-          if (out.count(req.server_name)) continue;
-          std::string why = absl::StrCat("notary ", notary_.server_name,
-                                         " returned no valid keys for ", req.server_name);
-          if (!bad.empty()) absl::StrAppend(&why, " (rejected: ", absl::StrJoin(bad, "; "), ")");
-          out.emplace(req.server_name, absl::UnavailableError(why));
-        }
-        done(std::move(out));
+        CheckEntries(*std::move(entries), [this, requests = std::move(requests),
+                                           done = std::move(done)](Checked checked) mutable {
+          done(Collect(std::move(checked), requests));
+        });
       });
+}
+
+void NotaryFetcher::CheckEntries(std::vector<core::Value> entries,
+                                 absl::AnyInvocable<void(Checked)> done) {
+  // Below this many entries a single task is as quick as a hand-off.
+  constexpr size_t kParallelFrom = 32;
+  constexpr size_t kSlice = 64;
+  if (options_.checker == nullptr || entries.size() < kParallelFrom) {
+    Checked out;
+    out.reserve(entries.size());
+    for (const core::Value& e : entries) out.push_back(core::CheckNotaryEntry(e, notary_));
+    return done(std::move(out));
+  }
+  struct Job {
+    std::vector<core::Value> entries;
+    Checked out;
+    absl::AnyInvocable<void(Checked)> done;
+  };
+  auto job = std::make_shared<Job>();
+  job->entries = std::move(entries);
+  job->out.resize(job->entries.size(), absl::InternalError("not checked"));
+  job->done = std::move(done);
+  const size_t slices = (job->entries.size() + kSlice - 1) / kSlice;
+  // The last slice to finish hands the outcomes on.
+  auto fanin = async::Fanin<bool>::Create(slices, [job](std::vector<absl::StatusOr<bool>>) {
+    job->done(std::move(job->out));
+  });
+  for (size_t s = 0; s < slices; ++s) {
+    auto check = [this, job, s, fanin] {
+      const size_t end = std::min(job->entries.size(), (s + 1) * kSlice);
+      for (size_t i = s * kSlice; i < end; ++i) {
+        job->out[i] = core::CheckNotaryEntry(job->entries[i], notary_);
+      }
+      fanin->Slot(s)(true);
+    };
+    if (!options_.checker->Post(check)) check();  // stopping: check here
+  }
+}
+
+KeysByServer NotaryFetcher::Collect(Checked checked, const std::vector<KeyQuery>& requests) const {
+  KeysByServer out;
+  std::vector<std::string> bad;
+  for (absl::StatusOr<core::ServerKeys>& e : checked) {
+    if (!e.ok()) {
+      bad.push_back(std::string(e.status().message()));
+      continue;
+    }
+    auto it = out.find(e->server_name);
+    if (it == out.end() || !it->second.ok() || it->second->valid_until_ts < e->valid_until_ts) {
+      out.insert_or_assign(e->server_name, *std::move(e));
+    }
+  }
+  for (const KeyQuery& req : requests) {
+    if (out.count(req.server_name)) continue;
+    std::string why = absl::StrCat("notary ", notary_.server_name,
+                                   " returned no valid keys for ", req.server_name);
+    if (bad.size() == 1) absl::StrAppend(&why, " (rejected: ", bad[0], ")");
+    if (bad.size() > 1) {  // a few, not all: every missing server gets this text
+      absl::StrAppend(&why, " (rejected ", bad.size(), " entries: ",
+                      absl::StrJoin(bad.begin(), bad.begin() + std::min<size_t>(3, bad.size()),
+                                    "; "),
+                      bad.size() > 3 ? "; ..." : "", ")");
+    }
+    out.emplace(req.server_name, absl::UnavailableError(why));
+  }
+  return out;
 }
 
 void NotaryFetcher::Fetch(const KeyQuery& request, absl::Time deadline,

@@ -306,19 +306,34 @@ std::string FetchingKeyRing::SourceOf(const std::string& server,
 }
 
 absl::Status FetchingKeyRing::Persisted(const std::string& server,
+                                        const fetch::FetchResult& fetched,
                                         const absl::StatusOr<store::WriteResult>& written,
-                                        Entry& entry, bool* unstored) {
-  if (!written.ok() && StoreRefused(written.status())) return written.status();
-  absl::StatusOr<Entry> reloaded = written.ok() ? LoadFromStore(server) : written.status();
-  if (!reloaded.ok()) {
+                                        int64_t fetched_ts, Entry& entry, bool* unstored) {
+  if (!written.ok()) {
+    if (StoreRefused(written.status())) return written.status();
     // The store failed: the fetched keys answer this flight's callers but
     // do not enter memory; the next miss tries the store again.
     *unstored = true;
     return absl::OkStatus();
   }
   for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
-  entry.keys = std::move(reloaded->keys);
-  entry.responses = std::move(reloaded->responses);
+  entry.keys = written->keys;
+  if (written->response_stored) {
+    store::StoredResponse stored;
+    stored.server_name = server;
+    stored.source = SourceOf(server, fetched);
+    stored.fetched_ts = fetched_ts;
+    stored.valid_until_ts = fetched.keys.valid_until_ts;
+    stored.raw_json = fetched.keys.raw_json;
+    auto& responses = entry.responses;
+    responses.erase(std::remove_if(responses.begin(), responses.end(),
+                                   [&](const store::StoredResponse& r) {
+                                     return r.source == stored.source;
+                                   }),
+                    responses.end());
+    // Most recently fetched first, as the store lists them.
+    responses.insert(responses.begin(), std::move(stored));
+  }
   return absl::OkStatus();
 }
 
@@ -345,15 +360,16 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
     writes.push_back({&r->keys, SourceOf(server, *r)});
     written_index.push_back(i);
   }
+  const int64_t fetched_ts = clock_.NowMs();
   std::vector<absl::StatusOr<store::WriteResult>> written =
       writes.empty() ? std::vector<absl::StatusOr<store::WriteResult>>()
-                     : store_.StoreResponses(writes, clock_.NowMs());
+                     : store_.StoreResponses(writes, fetched_ts);
   std::map<size_t, const absl::StatusOr<store::WriteResult>*> written_for;
   for (size_t w = 0; w < written.size(); ++w) written_for[written_index[w]] = &written[w];
   for (size_t i = begin; i < end; ++i) {
     auto w = written_for.find(i);
     FinishFlight(job->results[i].first, std::move(job->results[i].second),
-                 w == written_for.end() ? nullptr : w->second);
+                 w == written_for.end() ? nullptr : w->second, fetched_ts);
   }
   if (job->next < job->results.size() && !executor_.Post([this, job] { FinishFlights(job); })) {
     while (job->next < job->results.size()) FinishFlights(job);  // stopping: finish here
@@ -362,7 +378,8 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
 
 void FetchingKeyRing::FinishFlight(const std::string& server,
                                    std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
-                                   const absl::StatusOr<store::WriteResult>* written) {
+                                   const absl::StatusOr<store::WriteResult>* written,
+                                   int64_t fetched_ts) {
   const absl::Time now = clock_.Now();
   Entry entry;
   fetch::KeyQuery request;
@@ -395,8 +412,8 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
     absl::StatusOr<fetch::FetchResult>& r = *fetched;
     if (r.ok()) {
       const absl::StatusOr<store::WriteResult> none = absl::InternalError("not stored");
-      if (absl::Status s = Persisted(server, written != nullptr ? *written : none, entry,
-                                     &unstored);
+      if (absl::Status s = Persisted(server, *r, written != nullptr ? *written : none,
+                                     fetched_ts, entry, &unstored);
           !s.ok()) {
         // Refused: known keys stay as they were, the refused ones are not served.
         r = absl::UnavailableError(
@@ -521,21 +538,23 @@ void FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline,
   Join({NewWaiter(query, deadline, std::move(done))}, false);
 }
 
-void FetchingKeyRing::GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
-                                  ManyDone done) {
-  auto fanin = async::Fanin<KeyResult>::Create(queries.size(), std::move(done));
+void FetchingKeyRing::GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
+                                  std::shared_ptr<const EachDone> each) {
   std::vector<WaiterPtr> misses;
   for (size_t i = 0; i < queries.size(); ++i) {
     if (std::optional<KeyResult> known = TryGetKeysFromMemory(queries[i])) {
-      fanin->Slot(i)(*std::move(known));
+      (*each)(i, *std::move(known));
       continue;
     }
     if (absl::Status s = core::ParseServerName(queries[i].server_name).status(); !s.ok()) {
-      fanin->Slot(i)(s);
+      (*each)(i, s);
       continue;
     }
     observer_.OnKeyLookup(false);
-    misses.push_back(NewWaiter(std::move(queries[i]), deadline, fanin->Slot(i)));
+    misses.push_back(NewWaiter(std::move(queries[i]), deadline,
+                               [each, i](absl::StatusOr<KeyResult> r) {
+                                 (*each)(i, std::move(r));
+                               }));
   }
   if (!misses.empty()) Join(std::move(misses), false);
 }
@@ -635,31 +654,28 @@ void FallbackKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline,
                  });
 }
 
-void FallbackKeyRing::GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
-                                  ManyDone done) {
+void FallbackKeyRing::GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
+                                  std::shared_ptr<const EachDone> each) {
   // `first` answers at once (pinned keys); what it lacks goes to `second`
   // as one batch.
-  std::vector<absl::StatusOr<KeyResult>> results(queries.size(),
-                                                 absl::UnknownError("not answered"));
   std::vector<size_t> rest;
   for (size_t i = 0; i < queries.size(); ++i) {
     absl::StatusOr<KeyResult> r = first_.GetKeysAndWait(queries[i], deadline);
     if (absl::IsNotFound(r.status())) {
       rest.push_back(i);
     } else {
-      results[i] = std::move(r);
+      (*each)(i, std::move(r));
     }
   }
-  if (rest.empty()) return done(std::move(results));
+  if (rest.empty()) return;
   std::vector<KeyQuery> second_queries;
   for (size_t i : rest) second_queries.push_back(std::move(queries[i]));
-  second_.GetKeysMany(
+  second_.GetKeysEach(
       std::move(second_queries), deadline,
-      [results = std::move(results), rest = std::move(rest), done = std::move(done)](
-          std::vector<absl::StatusOr<KeyResult>> second) mutable {
-        for (size_t j = 0; j < rest.size(); ++j) results[rest[j]] = std::move(second[j]);
-        done(std::move(results));
-      });
+      std::make_shared<const EachDone>(
+          [each, rest = std::move(rest)](size_t j, absl::StatusOr<KeyResult> r) {
+            (*each)(rest[j], std::move(r));
+          }));
 }
 
 }  // namespace keyverifier::keyring

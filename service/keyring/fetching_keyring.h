@@ -10,7 +10,7 @@
 // minimum.
 //
 // Asynchronous, with one flight per server: concurrent misses for a server
-// share one store read and one fetch, and a batch (GetKeysMany, RefreshMany)
+// share one store read and one fetch, and a batch (GetKeysEach, RefreshMany)
 // starts every flight it needs at once, so KeySources asks a notary for all
 // of them in one request. Store work and fetch results are handled on the
 // `executor` (a fixed pool), never on the caller's thread nor the fetch
@@ -92,8 +92,8 @@ class FetchingKeyRing final : public KeyRing {
 
   void GetKeys(const KeyQuery& query, absl::Time deadline,
                async::Callback<KeyResult> done) override;
-  void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
-                   ManyDone done) override;
+  void GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
+                   std::shared_ptr<const EachDone> each) override;
   std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override;
 
   // Fetches the servers' keys now, whatever is cached (the refresher's
@@ -156,14 +156,16 @@ class FetchingKeyRing final : public KeyRing {
                      bool include_raw_json) const;
   std::optional<KeyResult> FromMemory(const KeyQuery& query);
   absl::StatusOr<Entry> LoadFromStore(const std::string& server);
-  // The store's verdict on a fetched answer, applied to `entry` (reloaded
-  // from the store). Fails only when the store refused the response by its
-  // rules (invalid, or a key id whose bytes differ from the stored ones): it
-  // is never served. Any other store failure sets *unstored: the keys answer
-  // this flight's callers without entering memory.
-  absl::Status Persisted(const std::string& server,
-                         const absl::StatusOr<store::WriteResult>& written, Entry& entry,
-                         bool* unstored);
+  // The store's verdict on a fetched answer (stored at `fetched_ts`),
+  // applied to `entry`: the keys the write reports, and the answer in place
+  // of its source's older one. Fails only when the store refused the
+  // response by its rules (invalid, or a key id whose bytes differ from the
+  // stored ones): it is never served. Any other store failure sets
+  // *unstored: the keys answer this flight's callers without entering
+  // memory.
+  absl::Status Persisted(const std::string& server, const fetch::FetchResult& fetched,
+                         const absl::StatusOr<store::WriteResult>& written, int64_t fetched_ts,
+                         Entry& entry, bool* unstored);
   static std::string SourceOf(const std::string& server, const fetch::FetchResult& fetched);
   void Remember(const std::string& server, Entry entry);
 
@@ -192,7 +194,7 @@ class FetchingKeyRing final : public KeyRing {
   // store's verdict on its answer (`written`, for a good one).
   void FinishFlight(const std::string& server,
                     std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
-                    const absl::StatusOr<store::WriteResult>* written);
+                    const absl::StatusOr<store::WriteResult>* written, int64_t fetched_ts = 0);
   // Whether every need of `query` that `entry` does not meet is in backoff.
   static bool BackedOff(const Entry& entry, const KeyQuery& query, absl::Time now);
 
@@ -221,8 +223,8 @@ class FallbackKeyRing final : public KeyRing {
   FallbackKeyRing(KeyRing& first, KeyRing& second) : first_(first), second_(second) {}
   void GetKeys(const KeyQuery& query, absl::Time deadline,
                async::Callback<KeyResult> done) override;
-  void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
-                   ManyDone done) override;
+  void GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
+                   std::shared_ptr<const EachDone> each) override;
   std::optional<KeyResult> TryGetKeysFromMemory(const KeyQuery& query) override {
     if (std::optional<KeyResult> r = first_.TryGetKeysFromMemory(query)) return r;
     return second_.TryGetKeysFromMemory(query);

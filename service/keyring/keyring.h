@@ -16,7 +16,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,12 +91,27 @@ class KeyRing {
   virtual ~KeyRing() = default;
   virtual void GetKeys(const KeyQuery& query, absl::Time deadline,
                        async::Callback<KeyResult> done) = 0;
-  // Several queries at once (a batch of events): one result per query, in
-  // order. Keyrings that fetch ask their sources for all of them together.
-  virtual void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline,
-                           ManyDone done) {
+  // Called once per query with the query's index and its answer, from any
+  // thread, possibly from several at once.
+  using EachDone = std::function<void(size_t, absl::StatusOr<KeyResult>)>;
+  // Several queries at once (a batch of events), each answered as soon as
+  // its keys are in, so that a caller can start on the first servers' events
+  // while others are still being fetched. Keyrings that fetch ask their
+  // sources for all of them together.
+  virtual void GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
+                           std::shared_ptr<const EachDone> each) {
+    for (size_t i = 0; i < queries.size(); ++i) {
+      GetKeys(queries[i], deadline,
+              [each, i](absl::StatusOr<KeyResult> r) { (*each)(i, std::move(r)); });
+    }
+  }
+  // The same, with one callback: one result per query, in order.
+  void GetKeysMany(std::vector<KeyQuery> queries, absl::Time deadline, ManyDone done) {
     auto fanin = async::Fanin<KeyResult>::Create(queries.size(), std::move(done));
-    for (size_t i = 0; i < queries.size(); ++i) GetKeys(queries[i], deadline, fanin->Slot(i));
+    GetKeysEach(std::move(queries), deadline,
+                std::make_shared<const EachDone>([fanin](size_t i, absl::StatusOr<KeyResult> r) {
+                  fanin->Slot(i)(std::move(r));
+                }));
   }
   // Blocking form, for tools and tests.
   absl::StatusOr<KeyResult> GetKeysAndWait(const KeyQuery& query, absl::Time deadline) {

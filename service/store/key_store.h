@@ -74,6 +74,10 @@ struct WriteResult {
   // Whether the response replaced the stored one of its (server, source);
   // false when a response fetched later was already stored.
   bool response_stored = false;
+  // Every key of the server after the write, sorted by key id: what GetKeys
+  // reads once the write is committed (unless another write came between),
+  // so a caller need not read it back.
+  std::vector<StoredKey> keys;
 };
 
 // A server the store knows, for a refresher choosing what to fetch again.

@@ -112,6 +112,14 @@ absl::StatusOr<WritePlan> PlanWrite(const StoredState& before,
     }
   }
   std::sort(plan.result.new_keys.begin(), plan.result.new_keys.end());
+  // The server's keys afterwards: the stored ones the response left alone,
+  // and the merged ones it listed.
+  for (const StoredKey& key : before.keys) {
+    if (listed.count(key.key.key_id) == 0) plan.result.keys.push_back(key);
+  }
+  plan.result.keys.insert(plan.result.keys.end(), plan.keys.begin(), plan.keys.end());
+  std::sort(plan.result.keys.begin(), plan.result.keys.end(),
+            [](const StoredKey& a, const StoredKey& b) { return a.key.key_id < b.key.key_id; });
   return plan;
 }
 

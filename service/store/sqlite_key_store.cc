@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "service/store/sql_connection.h"
@@ -82,11 +83,32 @@ class SqliteConnection final : public SqlConnection {
   absl::StatusOr<std::vector<SqlRow>> Query(
       absl::string_view step, absl::string_view sql,
       absl::Span<const SqlValue> params) override {
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(db_.get(), sql.data(),
-                                static_cast<int>(sql.size()), &raw, nullptr);
-    StmtPtr stmt(raw);
-    if (rc != SQLITE_OK) return Error(step, "prepare", rc);
+    // Statements are prepared once and kept: the store runs the same few
+    // statements for every server, and parsing them again cost as much as
+    // running them. A statement goes back to the cache reset, so it holds
+    // no read snapshot between queries.
+    StmtPtr stmt;
+    if (auto it = statements_.find(sql); it != statements_.end()) {
+      stmt = std::move(it->second);
+      statements_.erase(it);
+    } else {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw,
+                                  nullptr);
+      stmt.reset(raw);
+      if (rc != SQLITE_OK) return Error(step, "prepare", rc);
+    }
+    struct Return {
+      ~Return() {
+        sqlite3_reset(stmt->get());
+        sqlite3_clear_bindings(stmt->get());
+        if (cache->size() < kMaxCachedStatements) cache->emplace(std::string(sql), std::move(*stmt));
+      }
+      StmtPtr* stmt;
+      absl::flat_hash_map<std::string, StmtPtr>* cache;
+      absl::string_view sql;
+    } give_back{&stmt, &statements_, sql};
+    int rc = SQLITE_OK;
     for (size_t i = 0; i < params.size(); ++i) {
       std::string name = absl::StrCat("$", i + 1);
       int index = sqlite3_bind_parameter_index(stmt.get(), name.c_str());
@@ -170,8 +192,13 @@ class SqliteConnection final : public SqlConnection {
     return absl::InternalError(message);
   }
 
+  static constexpr size_t kMaxCachedStatements = 64;
+
   DbPtr db_;
   std::string describe_;
+  // After db_, so destroyed first: statements are finalized before the
+  // database closes.
+  absl::flat_hash_map<std::string, StmtPtr> statements_;
 };
 
 }  // namespace

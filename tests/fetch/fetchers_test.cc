@@ -1,5 +1,6 @@
 // DirectFetcher and NotaryFetcher over scripted DNS and HTTP (the fakes
 // answer inline; the blocking helpers wait for the callbacks).
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -8,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "service/async/worker_pool.h"
 #include "service/fetch/direct_fetcher.h"
 #include "service/fetch/notary_fetcher.h"
 #include "service/net/federation_client.h"
@@ -314,6 +316,70 @@ TEST_F(NotaryBatchTest, FetchManyAnswersThroughTheCallback) {
   EXPECT_EQ(calls, 1);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->size(), 5u);
+}
+
+// Counts the tasks it hands to a real pool.
+class CountingExecutor : public async::Executor {
+ public:
+  explicit CountingExecutor(async::Executor& inner) : inner_(inner) {}
+  bool Post(async::Task task) override {
+    ++posted;
+    return inner_.Post(std::move(task));
+  }
+  std::atomic<int> posted{0};
+
+ private:
+  async::Executor& inner_;
+};
+
+// A 150-server answer is checked in slices on the checker's threads, with
+// the same outcome, entry by entry, as checking it on the answer's thread.
+TEST_F(FetchersTest, ALargeNotaryAnswerIsCheckedOnTheCheckerAlike) {
+  BatchNotaryHttp http;
+  std::vector<KeyQuery> queries;
+  for (int i = 0; i < 150; ++i) {
+    const std::string s = absl::StrCat("s", i, ".test");
+    core::Value entry = NotarySigned(KeyResponse({s, {{"ed25519:a", 'a'}}, kUntil}),
+                                     "notary.test:8448", "ed25519:n", 'n');
+    if (i % 10 == 3) entry.Set("valid_until_ts", core::Value::Integer(kUntil + 1));  // forged
+    http.AddEntry(s, std::move(entry));
+    queries.push_back(KeyQuery(s));
+  }
+  http.Set("POST", "notary.test:8448", "/_matrix/key/v2/query", 200, "");
+  net::FederationClient client(discovery_, http);
+  absl::StatusOr<std::unique_ptr<async::WorkerPool>> pool = async::WorkerPool::Create(2, 1024);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  CountingExecutor checker(**pool);
+  NotaryFetcher on_pool(Pinned("notary.test:8448", "ed25519:n", 'n'), client,
+                        NotaryFetcher::Options{1000, &checker});
+  NotaryFetcher inline_(Pinned("notary.test:8448", "ed25519:n", 'n'), client,
+                        NotaryFetcher::Options{1000, nullptr});
+  absl::StatusOr<KeysByServer> a = on_pool.FetchManyAndWait(queries, Soon());
+  absl::StatusOr<KeysByServer> b = inline_.FetchManyAndWait(queries, Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(checker.posted.load(), 3);  // 150 entries, 64 a slice
+  ASSERT_EQ(a->size(), 150u);
+  ASSERT_EQ(b->size(), 150u);
+  int good = 0;
+  for (int i = 0; i < 150; ++i) {
+    const std::string s = absl::StrCat("s", i, ".test");
+    SCOPED_TRACE(s);
+    ASSERT_EQ(a->at(s).ok(), b->at(s).ok());
+    EXPECT_EQ(a->at(s).ok(), i % 10 != 3) << a->at(s).status();
+    if (!a->at(s).ok()) {
+      EXPECT_EQ(a->at(s).status(), b->at(s).status());
+      // Names a few of the rejected entries and how many there were.
+      EXPECT_TRUE(absl::StrContains(a->at(s).status().message(), "rejected 15 entries"))
+          << a->at(s).status();
+      continue;
+    }
+    ++good;
+    EXPECT_EQ(a->at(s)->server_name, s);
+    EXPECT_EQ(a->at(s)->raw_json, b->at(s)->raw_json);
+  }
+  EXPECT_EQ(good, 135);
+  (*pool)->Stop();
 }
 
 }  // namespace

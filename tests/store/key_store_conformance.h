@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/store/key_store.h"
@@ -501,6 +503,48 @@ TYPED_TEST_P(KeyStoreConformance, BatchWriteMergesEachResponseOnItsOwn) {
                           ServerSummary{"third.example", 8000, 200}));
 }
 
+// Every key field, for comparing what a write reports with what is read.
+inline std::vector<std::string> Described(const std::vector<StoredKey>& keys) {
+  std::vector<std::string> out;
+  for (const StoredKey& k : keys) {
+    out.push_back(absl::StrCat(k.server_name, " ", k.key.key_id, " ",
+                               absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(k.key.public_key.data()), k.key.public_key.size())), " ",
+                               k.key.valid_until_ts.value_or(-1), " ",
+                               k.key.expired_ts.value_or(-1), " ", k.first_seen_ts, " ",
+                               k.last_seen_ts, " ", absl::StrJoin(k.sources, ",")));
+  }
+  return out;
+}
+
+// A write reports the server's keys afterwards, exactly as they are then
+// read: new, merged, retired and vanished keys, from several sources, and
+// through the batch write too.
+TYPED_TEST_P(KeyStoreConformance, WriteReportsTheKeysAfterIt) {
+  WriteResult first = this->Store(
+      SignedResponse(kOrigin, 5000, {{"ed25519:a", 'a'}, {"ed25519:b", 'b'}}), kOrigin, 100);
+  EXPECT_EQ(Described(first.keys), Described(this->Keys(kOrigin)));
+  EXPECT_EQ(first.keys.size(), 2u);
+  // b vanishes, a retires, c is new, from a notary.
+  WriteResult second = this->Store(
+      SignedResponse(kOrigin, 9000, {{"ed25519:c", 'c'}, {"ed25519:a", 'a', 4000}}), kNotaryA,
+      200);
+  EXPECT_EQ(Described(second.keys), Described(this->Keys(kOrigin)));
+  EXPECT_EQ(second.keys.size(), 3u);
+  // An older copy that changes nothing but a key's sources.
+  WriteResult third = this->Store(SignedResponse(kOrigin, 4000, {{"ed25519:c", 'c'}}), kNotaryB, 50);
+  EXPECT_EQ(Described(third.keys), Described(this->Keys(kOrigin)));
+  const core::ServerKeys other = SignedResponse("other.example", 7000, {{"ed25519:o", 'o'}});
+  const core::ServerKeys fourth = SignedResponse(kOrigin, 9500, {{"ed25519:d", 'd'}});
+  std::vector<absl::StatusOr<WriteResult>> batch =
+      this->store_->StoreResponses({{&other, "other.example"}, {&fourth, kOrigin}}, 300);
+  ASSERT_EQ(batch.size(), 2u);
+  ASSERT_TRUE(batch[0].ok()) << batch[0].status();
+  ASSERT_TRUE(batch[1].ok()) << batch[1].status();
+  EXPECT_EQ(Described(batch[0]->keys), Described(this->Keys("other.example")));
+  EXPECT_EQ(Described(batch[1]->keys), Described(this->Keys(kOrigin)));
+  EXPECT_EQ(batch[1]->keys.size(), 4u);
+}
+
 // A failure of the storage fails the whole batch, and nothing of it is kept.
 TYPED_TEST_P(KeyStoreConformance, BatchWriteStorageFailureKeepsNothing) {
   absl::Status injected = this->factory_.FailWritesOfKey("ed25519:z");
@@ -607,7 +651,7 @@ TYPED_TEST_P(KeyStoreConformance, SchemaVersionIsRecorded) {
   EXPECT_EQ(*version, kSchemaVersion);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(KeyStoreConformance, RoundTrip,
+REGISTER_TYPED_TEST_SUITE_P(KeyStoreConformance, RoundTrip, WriteReportsTheKeysAfterIt,
                             UnknownServerIsEmpty, RawBytesKeptExactly,
                             NeverForgetsKeysAndReportsVanished,
                             SameKeySetReportsNothing,
