@@ -163,7 +163,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     return out;
   };
   app->peer_verifier_ = std::make_unique<tls::PolicyPeerVerifier>(
-      *app->policy_, clock, absl::InfinitePast(), fingerprints, observer);
+      *app->policy_, clock, fingerprints, observer);
 
   net::CaresResolver::Options dns;
   dns.servers = c.dns().servers();
@@ -260,10 +260,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 64));
     app->refresher_ = std::make_unique<keyring::Refresher>(*app->fetching_, clock, observer, r);
   }
-  tls::CertificateChecker::Options checker;
-  checker.engine = app->engine_.get();
-  app->checker_ = std::make_unique<tls::CertificateChecker>(
-      *app->policy_, app->discovery_.get(), *app->filter_, clock, checker, fingerprints);
+  app->checker_ = std::make_unique<tls::CertificateChecker>(*app->policy_, app->federation_.get(),
+                                                           clock, fingerprints);
 
   api::VerifierLimits limits;
   limits.max_events_per_batch = c.limits().max_events_per_batch();

@@ -39,6 +39,8 @@ bool CurlReady() {
 struct Transfer {
   const PeerVerifier* verifier = nullptr;
   std::string tls_name;
+  bool handshake_only = false;
+  bool captured = false;  // handshake_only: the peer's certificates are in
   size_t max_bytes = 0;
   bool too_large = false;
   HttpResponse response;
@@ -133,6 +135,12 @@ int VerifyChain(X509_STORE_CTX* store, void* arg) {
     chain.push_back(Der(c));
   }
   t->response.peer_chain_der = chain;
+  if (t->handshake_only) {  // all that was asked for: end the handshake here
+    t->response.peer_scts = DeliveredScts(store);
+    t->captured = true;
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
   t->peer_checked = true;
   t->peer_status = chain.empty()
                        ? absl::PermissionDeniedError("the peer sent no certificate")
@@ -172,6 +180,7 @@ absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return absl::CancelledError(absl::StrCat(t.where, ": the fetch engine stopped"));
   }
+  if (t.captured) return std::move(t.response);  // status 0: no HTTP exchange
   if (!t.context_status.ok()) {
     return absl::InternalError(absl::StrCat(t.where, ": ", t.context_status.message()));
   }
@@ -243,6 +252,9 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   CURL* c = t->curl.get();
   t->verifier = &verifier_;
   t->tls_name = request.tls_name;
+  t->handshake_only = request.handshake_only;
+  t->response.tls_name = request.tls_name;
+  t->response.endpoint = target;
   t->max_bytes = request.max_response_bytes;
   t->where = absl::StrCat(request.method, " https://", request.host_header, request.path,
                           " via ", target);

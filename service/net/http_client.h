@@ -50,6 +50,12 @@ struct HttpRequest {
   std::string body;         // sent as application/json when not empty
   std::vector<std::pair<std::string, std::string>> headers;
   size_t max_response_bytes = 1 << 20;
+  // Stop once the peer has presented its certificates: nothing is sent, and
+  // the answer (status 0) carries the chain and SCTs whatever the
+  // PeerVerifier would have said of them, for a caller that reports on the
+  // certificate rather than trusting the peer (CheckCertificate's live
+  // mode). The minimum TLS version and the rest of the context still apply.
+  bool handshake_only = false;
 };
 
 struct HttpResponse {
@@ -57,8 +63,15 @@ struct HttpResponse {
   std::string body;
   // Lower-case names; the last value of a repeated header wins.
   std::map<std::string, std::string> headers;
-  // The certificates the peer presented, leaf first (DER).
+  // The certificates the peer presented, leaf first (DER), and the name
+  // they were checked for (the request's tls_name).
   std::vector<std::string> peer_chain_der;
+  std::string tls_name;
+  // The Certificate Transparency SCT lists the peer delivered in the
+  // handshake (TLS-encoded); set for handshake_only requests.
+  std::vector<std::string> peer_scts;
+  // The address connected to ("192.0.2.1:8448").
+  std::string endpoint;
 };
 
 class HttpClient {

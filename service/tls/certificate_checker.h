@@ -1,26 +1,23 @@
 // CertificateChecker: CheckCertificate's logic. Either judges a chain the
-// caller offers, or connects to the server as the key fetcher would (server
-// discovery, the outbound address filter, SNI for the delegated name) and
-// judges the chain it presents.
+// caller offers, or connects to the server as the key fetcher would (the
+// federation client: server discovery, the outbound address filter, SNI for
+// the delegated name) and judges the chain it presents in the handshake.
 //
-// Thread-safe; the policy, discovery, filter and clock are borrowed.
-// Errors (not verdicts): InvalidArgumentError for a bad server name or an
-// unparseable chain is a verdict of its own (kMalformed); NotFoundError /
+// Thread-safe; the policy, client and clock are borrowed.
+// Errors (not verdicts): InvalidArgumentError for a bad server name (an
+// unparseable chain is a verdict of its own, kMalformed); NotFoundError /
 // UnavailableError / PermissionDeniedError when the server could not be
 // resolved or reached (the address filter) in live mode.
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_CHECKER_H_
 #define KEYVERIFIER_SERVICE_TLS_CERTIFICATE_CHECKER_H_
 
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "service/async/callback.h"
 #include "service/clock/clock.h"
-#include "service/net/discovery.h"
-#include "service/net/http_client.h"
-#include "service/net/ip_filter.h"
+#include "service/net/federation_client.h"
 #include "service/tls/certificate_policy.h"
 #include "service/tls/policy_peer_verifier.h"
 
@@ -34,18 +31,12 @@ struct CertificateCheck {
 
 class CertificateChecker {
  public:
-  struct Options {
-    absl::Duration connect_timeout = absl::Seconds(5);
-    // Runs live mode's handshakes; null: live mode unavailable.
-    net::FetchEngine* engine = nullptr;
-  };
+  // `client` (may be null: no live mode) makes live mode's handshakes;
   // `fingerprints` (may be null) feeds the MSC1711 fallback, as for key
   // fetching.
-  CertificateChecker(const CertificatePolicy& policy, net::ServerDiscovery* discovery,
-                     const net::IpFilter& filter, const Clock& clock, Options options,
-                     FingerprintSource fingerprints = nullptr)
-      : policy_(policy), discovery_(discovery), filter_(filter), clock_(clock),
-        options_(options), fingerprints_(std::move(fingerprints)) {}
+  CertificateChecker(const CertificatePolicy& policy, net::FederationClient* client,
+                     const Clock& clock, FingerprintSource fingerprints = nullptr)
+      : policy_(policy), client_(client), clock_(clock), fingerprints_(std::move(fingerprints)) {}
 
   // `chain`: PEM (leaf first) or the DER certificates, leaf first.
   absl::StatusOr<CertificateCheck> CheckOffered(absl::string_view server_name,
@@ -65,14 +56,15 @@ class CertificateChecker {
   }
 
  private:
-  struct Live;
-  void TryEndpoint(std::shared_ptr<Live> live, size_t i) const;
+  // The policy's verdict on `chain` (PEM or DER) for `name` at `at`
+  // (InfinitePast: the clock's now).
+  absl::StatusOr<CertificateCheck> Judge(const std::vector<std::string>& chain,
+                                         const std::vector<std::string>& delivered_scts,
+                                         const std::string& name, absl::Time at) const;
 
   const CertificatePolicy& policy_;
-  net::ServerDiscovery* const discovery_;  // null: live mode unavailable
-  const net::IpFilter& filter_;
+  net::FederationClient* const client_;  // null: live mode unavailable
   const Clock& clock_;
-  const Options options_;
   const FingerprintSource fingerprints_;
 };
 

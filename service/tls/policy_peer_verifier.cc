@@ -25,13 +25,12 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
   if (!peer.ok()) return absl::PermissionDeniedError(peer.status().message());
   absl::StatusOr<std::vector<X509Ptr>> chain = ParseChain(chain_der, "peer certificate");
   if (!chain.ok()) return absl::PermissionDeniedError(chain.status().message());
-  const absl::Time at = at_ == absl::InfinitePast() ? clock_.Now() : at_;
   CheckContext context;
   context.delivered_scts = delivered_scts;
   if (fingerprints_) {
     context.fingerprint_source = [&] { return fingerprints_(expected_name); };
   }
-  Verdict verdict = policy_.Check(*chain, *peer, at, context);
+  const Verdict verdict = policy_.Check(*chain, *peer, clock_.Now(), context);
   if (verdict.valid && verdict.rule == AppliedRule::kFingerprintFallback) {
     observer_.OnCertificateFallback(expected_name);
   }
@@ -40,14 +39,8 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
                   [](const Finding& f) { return f.reason == Reason::kCtPolicyUnmet; })) {
     observer_.OnCtPolicyUnmet(expected_name);
   }
-  const bool valid = verdict.valid;
-  std::string why = ReasonsText(verdict);
-  {
-    absl::MutexLock lock(&mu_);
-    last_ = std::move(verdict);
-  }
-  if (valid) return absl::OkStatus();
-  return absl::PermissionDeniedError(why);
+  if (verdict.valid) return absl::OkStatus();
+  return absl::PermissionDeniedError(ReasonsText(verdict));
 }
 
 namespace {

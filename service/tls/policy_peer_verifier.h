@@ -4,19 +4,16 @@
 // Validation time comes from the clock; the name is the one server
 // discovery chose (server name or delegated name, never an SRV target). A
 // rejection is PermissionDeniedError listing the policy's reasons. The
-// minimum TLS version comes from the policy's options. Optionally records
-// the last verdict (CertificateChecker's live mode uses a recording
-// instance per check). Thread-safe; the policy and clock are borrowed.
+// minimum TLS version comes from the policy's options. Thread-safe; the
+// policy, clock and observer are borrowed.
 #ifndef KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
 #define KEYVERIFIER_SERVICE_TLS_POLICY_PEER_VERIFIER_H_
 
 #include <functional>
-#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
 
-#include "absl/synchronization/mutex.h"
 #include "service/clock/clock.h"
 #include "service/net/peer_verifier.h"
 #include "service/observe/observer.h"
@@ -36,10 +33,9 @@ class PolicyPeerVerifier final : public net::PeerVerifier {
   // Fallback acceptances and CT report-mode misses are reported to
   // `observer` (logged and counted by the service's).
   PolicyPeerVerifier(const CertificatePolicy& policy, const Clock& clock,
-                     absl::Time at = absl::InfinitePast(),
                      FingerprintSource fingerprints = nullptr,
                      observe::Observer& observer = observe::NoopObserver())
-      : policy_(policy), clock_(clock), at_(at), fingerprints_(std::move(fingerprints)),
+      : policy_(policy), clock_(clock), fingerprints_(std::move(fingerprints)),
         observer_(observer) {}
 
   absl::Status VerifyPeer(const std::vector<std::string>& chain_der,
@@ -53,20 +49,11 @@ class PolicyPeerVerifier final : public net::PeerVerifier {
   // handshake (TLS extension and stapled OCSP).
   absl::Status ConfigureContext(SSL_CTX* ctx) const override;
 
-  // The verdict of the last handshake checked, if any.
-  std::optional<Verdict> last_verdict() const {
-    absl::MutexLock lock(&mu_);
-    return last_;
-  }
-
  private:
   const CertificatePolicy& policy_;
   const Clock& clock_;
-  const absl::Time at_;  // InfinitePast: the clock's now
   const FingerprintSource fingerprints_;
   observe::Observer& observer_;
-  mutable absl::Mutex mu_;
-  mutable std::optional<Verdict> last_ ABSL_GUARDED_BY(mu_);
 };
 
 // "hostname_mismatch: ...; expired: ..." for a verdict's reasons.

@@ -559,8 +559,7 @@ class CheckCertificateTest : public GrpcServiceTest {
     o.trust_store = *tls::TrustStore::FromCertificates(std::move(roots));
     o.whitelist = {"*.onion"};
     policy_ = *tls::CertificatePolicy::Create(std::move(o));
-    checker_ = std::make_unique<tls::CertificateChecker>(*policy_, nullptr, filter_, clock_,
-                                                         tls::CertificateChecker::Options{});
+    checker_ = std::make_unique<tls::CertificateChecker>(*policy_, nullptr, clock_);
   }
   v1::CheckCertificateRequest Offered(const std::string& name) {
     v1::CheckCertificateRequest req;

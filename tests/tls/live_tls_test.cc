@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "service/net/discovery.h"
+#include "service/net/federation_client.h"
 #include "service/net/fetch_engine.h"
 #include "service/net/http_client.h"
 #include "service/tls/certificate_checker.h"
@@ -172,7 +173,7 @@ class LiveTlsTest : public ::testing::Test {
   // One GET through the production client, as the key fetcher makes it.
   absl::Status Get(const CertificatePolicy& policy, const TlsServer& server,
                    const std::string& name, FingerprintSource fps = nullptr) {
-    PolicyPeerVerifier verifier(policy, clock_, absl::InfinitePast(), std::move(fps), observer_);
+    PolicyPeerVerifier verifier(policy, clock_, std::move(fps), observer_);
     net::IpFilter allow = net::IpFilter::AllowAll();
     if (engine_ == nullptr) return absl::InternalError("no fetch engine");
     auto http = *net::CurlHttpClient::Create(*engine_, verifier, allow, {});
@@ -382,9 +383,10 @@ TEST_F(LiveTlsTest, MinimumTlsVersion) {
   EXPECT_EQ(tls12.requests(), 1);
 }
 
-// CheckLive: discovery, then a handshake on the fetch engine judged by the
-// policy; without an engine there is no live mode.
-TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
+// CheckLive: the federation client's discovery, then only a handshake on
+// the fetch engine (no request is sent), its chain judged by the policy
+// even when the policy refuses it; without a client there is no live mode.
+TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheFederationClient) {
   TlsServer server({&pki_.leaf, &pki_.intermediate});
   auto policy = Policy();
   keyverifier::testing::FakeResolver resolver;
@@ -393,9 +395,12 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
   keyverifier::testing::FakeWellKnownFetcher well_known;
   net::IpFilter allow = net::IpFilter::AllowAll();
   net::ServerDiscovery discovery(resolver, well_known, allow, clock_, {});
-  CertificateChecker::Options options;
-  options.engine = engine_.get();
-  CertificateChecker checker(*policy, &discovery, allow, clock_, options);
+  PolicyPeerVerifier enforcing(*policy, clock_);
+  absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> http =
+      net::CurlHttpClient::Create(*engine_, enforcing, allow, {});
+  ASSERT_TRUE(http.ok()) << http.status();
+  net::FederationClient client(discovery, **http);
+  CertificateChecker checker(*policy, &client, clock_);
   const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
 
   absl::StatusOr<CertificateCheck> check = checker.CheckLiveAndWait(
@@ -412,9 +417,11 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheEngine) {
   EXPECT_FALSE(check->verdict.valid);
   EXPECT_TRUE(check->verdict.Has(Reason::kHostnameMismatch));
   EXPECT_EQ(check->checked_name, "other.example.org");
+  EXPECT_EQ(check->endpoint, endpoint);
+  EXPECT_EQ(server.requests(), 0);  // handshakes only
 
-  CertificateChecker no_engine(*policy, &discovery, allow, clock_, CertificateChecker::Options{});
-  EXPECT_EQ(no_engine
+  CertificateChecker no_client(*policy, nullptr, clock_);
+  EXPECT_EQ(no_client
                 .CheckLiveAndWait("matrix.example.org", server.port(), absl::InfinitePast(),
                            absl::Now() + absl::Seconds(10))
                 .status()
