@@ -9,6 +9,9 @@
 // come from those servers alone. The options configure the engine's channel
 // (FetchEngine::ConfigureDns): one CaresResolver per engine.
 //
+// Answers are IpAddress values as IpAddress::FromSockaddr builds them: an
+// AAAA record ::ffff:a.b.c.d is the IPv4 address a.b.c.d.
+//
 // Each lookup's deadline is an engine timer: when it fires first, the
 // callback gets DeadlineExceededError and the late c-ares answer is dropped.
 //

@@ -1,6 +1,8 @@
 #include "service/net/ip_address.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -22,6 +24,38 @@ constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}
 constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 
 }  // namespace
+
+IpAddress IpAddress::V4(const uint8_t* bytes4) {
+  IpAddress out;
+  out.v4 = true;
+  std::copy(bytes4, bytes4 + 4, out.bytes.begin());
+  return out;
+}
+
+IpAddress IpAddress::V6(const uint8_t* bytes16) {
+  if (std::memcmp(bytes16, kMappedPrefix, 12) == 0) return V4(bytes16 + 12);
+  IpAddress out;
+  std::copy(bytes16, bytes16 + 16, out.bytes.begin());
+  return out;
+}
+
+std::optional<IpAddress> IpAddress::FromSockaddr(const sockaddr* address, size_t length) {
+  if (address == nullptr) return std::nullopt;
+  if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    return V4(reinterpret_cast<const uint8_t*>(&in->sin_addr));
+  }
+  if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    return V6(reinterpret_cast<const uint8_t*>(&in6->sin6_addr));
+  }
+  return std::nullopt;
+}
+
+IpAddress IpAddress::Normalized() const {
+  if (v4) return V4(bytes.data());
+  return V6(bytes.data());
+}
 
 std::string HostPort(absl::string_view host, uint16_t port) {
   return host.find(':') != absl::string_view::npos ? absl::StrCat("[", host, "]:", port)
@@ -54,24 +88,14 @@ absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
     return Bad("IP address", text, "not an IP address");
   }
   const std::string s(t);
-  IpAddress out;
-  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
-    out.v4 = true;
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) == 1) {
-    if (std::memcmp(out.bytes.data(), kMappedPrefix, 12) == 0) {
-      IpAddress mapped;
-      mapped.v4 = true;
-      std::copy(out.bytes.begin() + 12, out.bytes.end(), mapped.bytes.begin());
-      return mapped;
-    }
-    return out;
-  }
+  uint8_t raw[16];
+  if (inet_pton(AF_INET, s.c_str(), raw) == 1) return IpAddress::V4(raw);
+  if (inet_pton(AF_INET6, s.c_str(), raw) == 1) return IpAddress::V6(raw);
   return Bad("IP address", text, "not an IP address");
 }
 
-bool IpNetwork::Contains(const IpAddress& a) const {
+bool IpNetwork::Contains(const IpAddress& address) const {
+  const IpAddress a = address.Normalized();
   if (a.v4 != base.v4) return false;
   int full = prefix_len / 8;
   if (std::memcmp(a.bytes.data(), base.bytes.data(), full) != 0) return false;

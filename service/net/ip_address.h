@@ -2,9 +2,13 @@
 // certificate whitelist's netmasks.
 //
 // Addresses are kept as 16 bytes; IPv4 addresses (and IPv4-mapped IPv6
-// addresses, ::ffff:a.b.c.d, which reach the same hosts) are IPv4. Parsing
-// uses inet_pton. Pure and thread-safe. Errors: InvalidArgumentError quoting
-// the input.
+// addresses, ::ffff:a.b.c.d, which reach the same hosts) are IPv4. Every
+// address that enters the service (text, DNS answers, socket addresses) is
+// built by IpAddress::V6 or IpAddress::V4, directly or through
+// ParseIpAddress and FromSockaddr, so a mapped address is never judged as
+// IPv6; Normalized() does the same for an address filled in field by field.
+// Parsing uses inet_pton. Pure and thread-safe. Errors: InvalidArgumentError
+// quoting the input.
 #ifndef KEYVERIFIER_SERVICE_NET_IP_ADDRESS_H_
 #define KEYVERIFIER_SERVICE_NET_IP_ADDRESS_H_
 
@@ -16,12 +20,24 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+struct sockaddr;
+
 namespace keyverifier::net {
 
 struct IpAddress {
   bool v4 = false;
   // IPv4: the first 4 bytes; IPv6: all 16.
   std::array<uint8_t, 16> bytes{};
+
+  // 4 bytes in network order.
+  static IpAddress V4(const uint8_t* bytes4);
+  // 16 bytes in network order; an IPv4-mapped address is that IPv4 address.
+  static IpAddress V6(const uint8_t* bytes16);
+  // An AF_INET or AF_INET6 socket address (as V4 or V6); nullopt for
+  // another family or a length too short for its family.
+  static std::optional<IpAddress> FromSockaddr(const sockaddr* address, size_t length);
+  // The same address as V6 would build it (IPv4-mapped: IPv4).
+  IpAddress Normalized() const;
 
   // Canonical text: dotted quad, or RFC 5952 IPv6 (no brackets).
   std::string ToString() const;
@@ -43,6 +59,7 @@ struct IpNetwork {
   IpAddress base;  // host bits cleared
   int prefix_len = 0;
 
+  // An IPv4-mapped address is in the IPv4 network it maps to.
   bool Contains(const IpAddress& a) const;
   std::string ToString() const;  // "10.0.0.0/8"
 };

@@ -75,7 +75,8 @@ absl::StatusOr<IpFilter> IpFilter::Create(const Options& options) {
 
 IpFilter IpFilter::AllowAll() { return IpFilter(); }
 
-std::optional<std::string> IpFilter::Refusal(const IpAddress& address) const {
+std::optional<std::string> IpFilter::Refusal(const IpAddress& raw) const {
+  const IpAddress address = raw.Normalized();
   if (FindIn(allowed_, address) != nullptr) return std::nullopt;
   if (const IpNetwork* n = FindIn(denied_, address)) {
     return absl::StrCat(address.ToString(), " is in denied network ", n->ToString());

@@ -6,8 +6,9 @@
 // a connection is made. An address is refused when it lies in a denied
 // network and in no allowed network; the allowlist wins, so an operator can
 // open one internal range (a private federation) without dropping the rest.
-// NAT64 addresses (64:ff9b::/96) are also judged by the IPv4 address they
-// carry.
+// An IPv4-mapped address (::ffff:a.b.c.d) is judged as the IPv4 address it
+// maps to, however it was built. NAT64 addresses (64:ff9b::/96) are also
+// judged by the IPv4 address they carry.
 //
 // Immutable after Create; thread-safe. Create fails with InvalidArgumentError
 // naming the bad entry.

@@ -35,7 +35,9 @@ class CaresResolverTest : public ::testing::Test {
                    "_matrix-fed._tcp.srv.example.test,t2.example.test,8450,20,0"};
     r.host_records = {"t1.example.test,127.0.0.11,::11",
                       "t2.example.test,127.0.0.12",
-                      "v6only.example.test,fd00::1"};
+                      "v6only.example.test,fd00::1",
+                      "mapped.example.test,::ffff:127.0.0.13",
+                      "both.example.test,127.0.0.14,::ffff:127.0.0.14"};
     r.cnames = {"alias.example.test,t2.example.test"};
     absl::StatusOr<std::unique_ptr<Dnsmasq>> d = Dnsmasq::Start(r);
     ASSERT_TRUE(d.ok()) << d.status();
@@ -102,6 +104,22 @@ TEST_F(CaresResolverTest, HostGivesIpv6ThenIpv4) {
   a = r->LookupHostAndWait("v6only.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), std::vector<std::string>{"fd00::1"});
+}
+
+// An AAAA record ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: it comes
+// back as that IPv4 address, so the address filter's IPv4 rules judge it.
+TEST_F(CaresResolverTest, MappedAaaaIsIpv4) {
+  auto r = Make();
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("mapped.example.test", Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_TRUE((*a)[0].v4);
+  EXPECT_EQ((*a)[0].ToString(), "127.0.0.13");
+  EXPECT_EQ((*a)[0], *ParseIpAddress("127.0.0.13"));
+  // The same host by A and by mapped AAAA is one address.
+  a = r->LookupHostAndWait("both.example.test", Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(Strings(*a), std::vector<std::string>{"127.0.0.14"});
 }
 
 TEST_F(CaresResolverTest, CnameIsFollowed) {

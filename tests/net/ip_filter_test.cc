@@ -1,12 +1,33 @@
 #include "service/net/ip_filter.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/net/ip_address.h"
 
 namespace keyverifier::net {
 namespace {
 
-IpAddress Ip(const char* s) { return *ParseIpAddress(s); }
+IpAddress Ip(const std::string& s) {
+  absl::StatusOr<IpAddress> a = ParseIpAddress(s);
+  EXPECT_TRUE(a.ok()) << a.status();
+  return a.ok() ? *a : IpAddress();
+}
+
+// ::ffff:a.b.c.d as a resolver's sockaddr_in6 carries it: 16 raw bytes.
+IpAddress RawV6(const std::string& text) {
+  IpAddress a;
+  EXPECT_EQ(inet_pton(AF_INET6, text.c_str(), a.bytes.data()), 1) << text;
+  return a;
+}
 
 TEST(IpAddressTest, ParsesBothFamiliesAndBrackets) {
   EXPECT_TRUE(Ip("192.0.2.1").v4);
@@ -114,6 +135,61 @@ TEST(IpFilterTest, BadEntryIsNamed) {
   absl::StatusOr<IpFilter> f = IpFilter::Create(o);
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("allowed[1]"), std::string::npos) << f.status();
+}
+
+TEST(IpAddressTest, RawMappedBytesBecomeIpv4) {
+  const IpAddress raw = RawV6("::ffff:127.0.0.1");
+  ASSERT_FALSE(raw.v4);
+  EXPECT_EQ(raw.Normalized(), Ip("127.0.0.1"));
+  EXPECT_EQ(IpAddress::V6(raw.bytes.data()), Ip("127.0.0.1"));
+  EXPECT_EQ(IpAddress::V6(raw.bytes.data()).ToString(), "127.0.0.1");
+  // Other IPv6 addresses stay what they are.
+  EXPECT_EQ(RawV6("2001:db8::1").Normalized(), Ip("2001:db8::1"));
+  EXPECT_FALSE(RawV6("::ffff:0:7f00:1").Normalized().v4);  // not the mapped prefix
+  const uint8_t v4[4] = {192, 0, 2, 1};
+  EXPECT_EQ(IpAddress::V4(v4), Ip("192.0.2.1"));
+}
+
+TEST(IpAddressTest, SocketAddressesAreNormalised) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  ASSERT_EQ(inet_pton(AF_INET6, "::ffff:10.1.2.3", &in6.sin6_addr), 1);
+  std::optional<IpAddress> a =
+      IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_TRUE(a->v4);
+  EXPECT_EQ(a->ToString(), "10.1.2.3");
+  ASSERT_EQ(inet_pton(AF_INET6, "2606:4700::1111", &in6.sin6_addr), 1);
+  a = IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->ToString(), "2606:4700::1111");
+  // Too short for its family.
+  EXPECT_FALSE(IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6), 8));
+
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  ASSERT_EQ(inet_pton(AF_INET, "1.1.1.1", &in.sin_addr), 1);
+  a = IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in), sizeof in);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(*a, Ip("1.1.1.1"));
+
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  EXPECT_FALSE(IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&un), sizeof un));
+  EXPECT_FALSE(IpAddress::FromSockaddr(nullptr, 0));
+}
+
+TEST(IpFilterTest, RawMappedAddressIsJudgedAsIpv4) {
+  IpFilter f = *IpFilter::Create({});
+  std::optional<std::string> why = f.Refusal(RawV6("::ffff:127.0.0.1"));
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(*why, "127.0.0.1 is in denied network 127.0.0.0/8");
+  EXPECT_TRUE(f.Allowed(RawV6("::ffff:1.1.1.1")));
+  // A custom IPv4 rule applies too.
+  IpFilter::Options o;
+  o.use_default_denylist = false;
+  o.denied = {"1.1.1.0/24"};
+  EXPECT_FALSE(IpFilter::Create(o)->Allowed(RawV6("::ffff:1.1.1.1")));
 }
 
 }  // namespace
