@@ -22,6 +22,18 @@ absl::Status Bad(absl::string_view what, absl::string_view text,
 
 constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+constexpr uint8_t kZero[12] = {};
+
+// The 4 bytes of `a` from `at` on, skipping byte 8 (RFC 6052's "u" octet,
+// bits 64 to 71) when `skip_u`.
+IpAddress Ipv4At(const IpAddress& a, int at, bool skip_u) {
+  uint8_t b[4];
+  for (int i = 0; i < 4; ++i, ++at) {
+    if (skip_u && at == 8) ++at;
+    b[i] = a.bytes[at];
+  }
+  return IpAddress::V4(b);
+}
 
 }  // namespace
 
@@ -68,14 +80,6 @@ std::string IpAddress::ToString() const {
     return "?";
   }
   return buf;
-}
-
-std::optional<IpAddress> IpAddress::Nat64Embedded() const {
-  if (v4 || std::memcmp(bytes.data(), kNat64Prefix, 12) != 0) return std::nullopt;
-  IpAddress out;
-  out.v4 = true;
-  std::copy(bytes.begin() + 12, bytes.end(), out.bytes.begin());
-  return out;
 }
 
 absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
@@ -143,6 +147,47 @@ absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text) {
                absl::StrCat("host bits are set; did you mean ", masked.ToString(), "?"));
   }
   return net;
+}
+
+std::vector<EmbeddedIpv4> EmbeddedIpv4s(const IpAddress& address) {
+  if (address.v4) return {};
+  const IpAddress a = address.Normalized();
+  if (a.v4) return {};
+  const std::array<uint8_t, 16>& b = a.bytes;
+  if (std::memcmp(b.data(), kNat64Prefix, 12) == 0) return {{Ipv4At(a, 12, false), "NAT64"}};
+  if (b[0] == 0x20 && b[1] == 0x02) return {{Ipv4At(a, 2, false), "6to4"}};
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+    IpAddress client = Ipv4At(a, 12, false);
+    for (int i = 0; i < 4; ++i) client.bytes[i] ^= 0xff;
+    return {{Ipv4At(a, 4, false), "Teredo server"}, {client, "Teredo client"}};
+  }
+  if (std::memcmp(b.data(), kZero, 12) == 0) {
+    // :: and ::1 are the unspecified and loopback addresses, not IPv4.
+    const bool special = b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1;
+    if (!special) return {{Ipv4At(a, 12, false), "IPv4-compatible"}};
+  }
+  return {};
+}
+
+bool IsRfc6052Prefix(const IpNetwork& prefix) {
+  if (prefix.base.v4) return false;
+  switch (prefix.prefix_len) {
+    case 32:
+    case 40:
+    case 48:
+    case 56:
+    case 64:
+    case 96:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<IpAddress> Rfc6052Embedded(const IpAddress& address, const IpNetwork& prefix) {
+  const IpAddress a = address.Normalized();
+  if (!IsRfc6052Prefix(prefix) || !prefix.Contains(a)) return std::nullopt;
+  return Ipv4At(a, prefix.prefix_len / 8, prefix.prefix_len < 96);
 }
 
 }  // namespace keyverifier::net
