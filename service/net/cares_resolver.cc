@@ -247,7 +247,7 @@ absl::StatusOr<std::unique_ptr<CaresResolver>> CaresResolver::Create(
   // The server list is checked here, once, so a typo stops the start rather
   // than every lookup.
   if (absl::Status s = engine.ConfigureDns(options.servers, options.query_timeout,
-                                           options.tries);
+                                           options.tries, options.resolv_conf);
       !s.ok()) {
     return s;
   }

@@ -9,6 +9,11 @@
 // come from those servers alone. The options configure the engine's channel
 // (FetchEngine::ConfigureDns): one CaresResolver per engine.
 //
+// Names are absolute: resolv.conf's search domains and ndots are not
+// applied, so "matrix.org" is asked as matrix.org and nothing else (in
+// Kubernetes, ndots:5 would otherwise ask matrix.org.<ns>.svc.cluster.local
+// first).
+//
 // Answers are IpAddress values as IpAddress::FromSockaddr builds them: an
 // AAAA record ::ffff:a.b.c.d is the IPv4 address a.b.c.d.
 //
@@ -26,7 +31,6 @@
 
 #include <map>
 #include <memory>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,9 @@ class CaresResolver final : public Resolver {
  public:
   struct Options {
     std::string servers;  // c-ares CSV "host[:port],..."; empty: system config
+    // The resolv.conf to read instead of /etc/resolv.conf (tests); empty:
+    // the system's.
+    std::string resolv_conf;
     // host -> addresses, answered without DNS. Hosts are matched
     // case-insensitively.
     std::map<std::string, std::vector<std::string>> host_overrides;
