@@ -142,6 +142,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   filter.use_default_denylist = !c.outbound().no_default_denylist();
   filter.denied.assign(c.outbound().denied().begin(), c.outbound().denied().end());
   filter.allowed.assign(c.outbound().allowed().begin(), c.outbound().allowed().end());
+  filter.nat64_prefixes.assign(c.outbound().nat64_prefixes().begin(),
+                               c.outbound().nat64_prefixes().end());
   absl::StatusOr<net::IpFilter> ip_filter = net::IpFilter::Create(filter);
   if (!ip_filter.ok()) return Bad("outbound", ip_filter.status().message());
   app->filter_ = std::make_unique<net::IpFilter>(*std::move(ip_filter));

@@ -5,7 +5,7 @@
 #include <netdb.h>
 
 #include <algorithm>
-#include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -192,17 +192,10 @@ void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
   std::vector<IpAddress> v6, v4;
   for (ares_addrinfo_node* n = result != nullptr ? result->nodes : nullptr; n != nullptr;
        n = n->ai_next) {
-    IpAddress a;
-    if (n->ai_family == AF_INET6) {
-      const auto* sa = reinterpret_cast<const sockaddr_in6*>(n->ai_addr);
-      std::memcpy(a.bytes.data(), &sa->sin6_addr, 16);
-      v6.push_back(a);
-    } else if (n->ai_family == AF_INET) {
-      const auto* sa = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
-      a.v4 = true;
-      std::memcpy(a.bytes.data(), &sa->sin_addr, 4);
-      v4.push_back(a);
-    }
+    // An AAAA record ::ffff:a.b.c.d comes as IPv4 a.b.c.d: it reaches the
+    // same host, and the filter's IPv4 rules must judge it.
+    std::optional<IpAddress> a = IpAddress::FromSockaddr(n->ai_addr, n->ai_addrlen);
+    if (a) (a->v4 ? v4 : v6).push_back(*a);
   }
   std::vector<IpAddress> addresses;
   for (auto* list : {&v6, &v4}) {
@@ -254,7 +247,7 @@ absl::StatusOr<std::unique_ptr<CaresResolver>> CaresResolver::Create(
   // The server list is checked here, once, so a typo stops the start rather
   // than every lookup.
   if (absl::Status s = engine.ConfigureDns(options.servers, options.query_timeout,
-                                           options.tries);
+                                           options.tries, options.resolv_conf);
       !s.ok()) {
     return s;
   }

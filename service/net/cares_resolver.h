@@ -9,6 +9,14 @@
 // come from those servers alone. The options configure the engine's channel
 // (FetchEngine::ConfigureDns): one CaresResolver per engine.
 //
+// Names are absolute: resolv.conf's search domains and ndots are not
+// applied, so "matrix.org" is asked as matrix.org and nothing else (in
+// Kubernetes, ndots:5 would otherwise ask matrix.org.<ns>.svc.cluster.local
+// first).
+//
+// Answers are IpAddress values as IpAddress::FromSockaddr builds them: an
+// AAAA record ::ffff:a.b.c.d is the IPv4 address a.b.c.d.
+//
 // Each lookup's deadline is an engine timer: when it fires first, the
 // callback gets DeadlineExceededError and the late c-ares answer is dropped.
 //
@@ -22,7 +30,6 @@
 #define KEYVERIFIER_SERVICE_NET_CARES_RESOLVER_H_
 
 #include <map>
-#include <memory>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +47,9 @@ class CaresResolver final : public Resolver {
  public:
   struct Options {
     std::string servers;  // c-ares CSV "host[:port],..."; empty: system config
+    // The resolv.conf to read instead of /etc/resolv.conf (tests); empty:
+    // the system's.
+    std::string resolv_conf;
     // host -> addresses, answered without DNS. Hosts are matched
     // case-insensitively.
     std::map<std::string, std::vector<std::string>> host_overrides;

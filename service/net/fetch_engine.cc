@@ -110,7 +110,7 @@ class FetchEngine::Impl {
   void AddTransfer(CURL* easy, absl::Time deadline, Done done);
   void WithDns(absl::AnyInvocable<void(void* channel)> start);
   absl::Status ConfigureDns(const std::string& servers, absl::Duration query_timeout,
-                            int tries);
+                            int tries, const std::string& resolv_conf);
   bool InLoop() const { return current_loop == this; }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   void Stop();
@@ -142,7 +142,7 @@ class FetchEngine::Impl {
 
   absl::StatusOr<Channel> NewChannel(const std::string& servers,
                                      std::optional<absl::Duration> query_timeout,
-                                     int tries);
+                                     int tries, const std::string& resolv_conf);
   // Queues `task` for the loop; moves from it only when it was queued.
   bool Enqueue(async::Task& task);
   void Wake();
@@ -220,18 +220,35 @@ absl::Status FetchEngine::Impl::Init() {
   // no HTTP/2 stream shares another transfer's connection.
   curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_NOTHING);
 
-  absl::StatusOr<Channel> channel = NewChannel("", std::nullopt, 0);
+  absl::StatusOr<Channel> channel = NewChannel("", std::nullopt, 0, "");
   if (!channel.ok()) return channel.status();
   channel_ = *std::move(channel);
   return absl::OkStatus();
 }
 
 absl::StatusOr<Channel> FetchEngine::Impl::NewChannel(
-    const std::string& servers, std::optional<absl::Duration> query_timeout, int tries) {
+    const std::string& servers, std::optional<absl::Duration> query_timeout, int tries,
+    const std::string& resolv_conf) {
   ares_options opts{};
   int mask = ARES_OPT_SOCK_STATE_CB;
   opts.sock_state_cb = OnAresSocket;
   opts.sock_state_cb_data = this;
+  // Names are absolute: resolv.conf's search domains are never appended (in
+  // Kubernetes, "ndots:5" would ask for matrix.org.<ns>.svc.cluster.local
+  // first, and a name that does not exist could be answered by one of the
+  // cluster's). No search list at all, NOSEARCH for the lookups that honour
+  // it, and ndots 1 in place of resolv.conf's, so every name with a dot is
+  // asked as it is first even if a later c-ares read a search list anyway.
+  mask |= ARES_OPT_FLAGS | ARES_OPT_DOMAINS | ARES_OPT_NDOTS;
+  opts.flags = ARES_FLAG_NOSEARCH;
+  opts.domains = nullptr;
+  opts.ndomains = 0;
+  opts.ndots = 1;
+  std::string conf_path = resolv_conf;
+  if (!resolv_conf.empty()) {
+    mask |= ARES_OPT_RESOLVCONF;
+    opts.resolvconf_path = conf_path.data();
+  }
   if (query_timeout.has_value()) {
     mask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
     opts.timeout = static_cast<int>(absl::ToInt64Milliseconds(*query_timeout));
@@ -329,13 +346,14 @@ void FetchEngine::Impl::WithDns(absl::AnyInvocable<void(void* channel)> start) {
 }
 
 absl::Status FetchEngine::Impl::ConfigureDns(const std::string& servers,
-                                             absl::Duration query_timeout, int tries) {
+                                             absl::Duration query_timeout, int tries,
+                                             const std::string& resolv_conf) {
   if (tries < 1) return absl::InvalidArgumentError("dns tries must be at least 1");
   if (query_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError("dns query timeout must be positive");
   }
   // A new channel is private to this thread until it is installed on the loop.
-  absl::StatusOr<Channel> channel = NewChannel(servers, query_timeout, tries);
+  absl::StatusOr<Channel> channel = NewChannel(servers, query_timeout, tries, resolv_conf);
   if (!channel.ok()) return channel.status();
   if (InLoop()) {
     InstallChannel(*std::move(channel));
@@ -674,8 +692,9 @@ void FetchEngine::WithDns(absl::AnyInvocable<void(void* channel)> start) {
 }
 
 absl::Status FetchEngine::ConfigureDns(const std::string& servers,
-                                       absl::Duration query_timeout, int tries) {
-  return impl_->ConfigureDns(servers, query_timeout, tries);
+                                       absl::Duration query_timeout, int tries,
+                                       const std::string& resolv_conf) {
+  return impl_->ConfigureDns(servers, query_timeout, tries, resolv_conf);
 }
 
 bool FetchEngine::InLoop() const { return impl_->InLoop(); }

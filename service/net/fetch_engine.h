@@ -72,14 +72,16 @@ class FetchEngine final : public async::Scheduler, public async::Executor {
   // `start` runs with nullptr on the calling thread.
   void WithDns(absl::AnyInvocable<void(void* channel)> start);
   // Applies c-ares settings to the loop's channel before the first query:
-  // server list (c-ares CSV; empty: the system's), per-try timeout, tries.
-  // With explicit servers, /etc/hosts is not read (answers come from those
-  // servers alone). It replaces the loop's channel and returns once the loop
-  // uses the new one; lookups still on the old one end cancelled, so call it
-  // before lookups start. Errors: InvalidArgumentError for a bad server
-  // list, timeout or tries.
+  // server list (c-ares CSV; empty: the system's), per-try timeout, tries,
+  // and the resolv.conf to read instead of /etc/resolv.conf (tests; empty:
+  // the system's). With explicit servers, /etc/hosts is not read (answers
+  // come from those servers alone). Every channel treats names as absolute:
+  // resolv.conf's search domains are never appended. It replaces the loop's
+  // channel and returns once the loop uses the new one; lookups still on the
+  // old one end cancelled, so call it before lookups start. Errors:
+  // InvalidArgumentError for a bad server list, timeout or tries.
   absl::Status ConfigureDns(const std::string& servers, absl::Duration query_timeout,
-                            int tries);
+                            int tries, const std::string& resolv_conf = "");
 
   // Whether the caller runs on the loop thread.
   bool InLoop() const;

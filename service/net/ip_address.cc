@@ -1,6 +1,8 @@
 #include "service/net/ip_address.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,8 +22,52 @@ absl::Status Bad(absl::string_view what, absl::string_view text,
 
 constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+constexpr uint8_t kZero[12] = {};
+
+// The 4 bytes of `a` from `at` on, skipping byte 8 (RFC 6052's "u" octet,
+// bits 64 to 71) when `skip_u`.
+IpAddress Ipv4At(const IpAddress& a, int at, bool skip_u) {
+  uint8_t b[4];
+  for (int i = 0; i < 4; ++i, ++at) {
+    if (skip_u && at == 8) ++at;
+    b[i] = a.bytes[at];
+  }
+  return IpAddress::V4(b);
+}
 
 }  // namespace
+
+IpAddress IpAddress::V4(const uint8_t* bytes4) {
+  IpAddress out;
+  out.v4 = true;
+  std::copy(bytes4, bytes4 + 4, out.bytes.begin());
+  return out;
+}
+
+IpAddress IpAddress::V6(const uint8_t* bytes16) {
+  if (std::memcmp(bytes16, kMappedPrefix, 12) == 0) return V4(bytes16 + 12);
+  IpAddress out;
+  std::copy(bytes16, bytes16 + 16, out.bytes.begin());
+  return out;
+}
+
+std::optional<IpAddress> IpAddress::FromSockaddr(const sockaddr* address, size_t length) {
+  if (address == nullptr) return std::nullopt;
+  if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    return V4(reinterpret_cast<const uint8_t*>(&in->sin_addr));
+  }
+  if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    return V6(reinterpret_cast<const uint8_t*>(&in6->sin6_addr));
+  }
+  return std::nullopt;
+}
+
+IpAddress IpAddress::Normalized() const {
+  if (v4) return V4(bytes.data());
+  return V6(bytes.data());
+}
 
 std::string HostPort(absl::string_view host, uint16_t port) {
   return host.find(':') != absl::string_view::npos ? absl::StrCat("[", host, "]:", port)
@@ -36,14 +82,6 @@ std::string IpAddress::ToString() const {
   return buf;
 }
 
-std::optional<IpAddress> IpAddress::Nat64Embedded() const {
-  if (v4 || std::memcmp(bytes.data(), kNat64Prefix, 12) != 0) return std::nullopt;
-  IpAddress out;
-  out.v4 = true;
-  std::copy(bytes.begin() + 12, bytes.end(), out.bytes.begin());
-  return out;
-}
-
 absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
   absl::string_view t = text;
   if (t.size() >= 2 && t.front() == '[' && t.back() == ']') {
@@ -54,24 +92,14 @@ absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
     return Bad("IP address", text, "not an IP address");
   }
   const std::string s(t);
-  IpAddress out;
-  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
-    out.v4 = true;
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) == 1) {
-    if (std::memcmp(out.bytes.data(), kMappedPrefix, 12) == 0) {
-      IpAddress mapped;
-      mapped.v4 = true;
-      std::copy(out.bytes.begin() + 12, out.bytes.end(), mapped.bytes.begin());
-      return mapped;
-    }
-    return out;
-  }
+  uint8_t raw[16];
+  if (inet_pton(AF_INET, s.c_str(), raw) == 1) return IpAddress::V4(raw);
+  if (inet_pton(AF_INET6, s.c_str(), raw) == 1) return IpAddress::V6(raw);
   return Bad("IP address", text, "not an IP address");
 }
 
-bool IpNetwork::Contains(const IpAddress& a) const {
+bool IpNetwork::Contains(const IpAddress& address) const {
+  const IpAddress a = address.Normalized();
   if (a.v4 != base.v4) return false;
   int full = prefix_len / 8;
   if (std::memcmp(a.bytes.data(), base.bytes.data(), full) != 0) return false;
@@ -119,6 +147,47 @@ absl::StatusOr<IpNetwork> ParseIpNetwork(absl::string_view text) {
                absl::StrCat("host bits are set; did you mean ", masked.ToString(), "?"));
   }
   return net;
+}
+
+std::vector<EmbeddedIpv4> EmbeddedIpv4s(const IpAddress& address) {
+  if (address.v4) return {};
+  const IpAddress a = address.Normalized();
+  if (a.v4) return {};
+  const std::array<uint8_t, 16>& b = a.bytes;
+  if (std::memcmp(b.data(), kNat64Prefix, 12) == 0) return {{Ipv4At(a, 12, false), "NAT64"}};
+  if (b[0] == 0x20 && b[1] == 0x02) return {{Ipv4At(a, 2, false), "6to4"}};
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+    IpAddress client = Ipv4At(a, 12, false);
+    for (int i = 0; i < 4; ++i) client.bytes[i] ^= 0xff;
+    return {{Ipv4At(a, 4, false), "Teredo server"}, {client, "Teredo client"}};
+  }
+  if (std::memcmp(b.data(), kZero, 12) == 0) {
+    // :: and ::1 are the unspecified and loopback addresses, not IPv4.
+    const bool special = b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1;
+    if (!special) return {{Ipv4At(a, 12, false), "IPv4-compatible"}};
+  }
+  return {};
+}
+
+bool IsRfc6052Prefix(const IpNetwork& prefix) {
+  if (prefix.base.v4) return false;
+  switch (prefix.prefix_len) {
+    case 32:
+    case 40:
+    case 48:
+    case 56:
+    case 64:
+    case 96:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<IpAddress> Rfc6052Embedded(const IpAddress& address, const IpNetwork& prefix) {
+  const IpAddress a = address.Normalized();
+  if (!IsRfc6052Prefix(prefix) || !prefix.Contains(a)) return std::nullopt;
+  return Ipv4At(a, prefix.prefix_len / 8, prefix.prefix_len < 96);
 }
 
 }  // namespace keyverifier::net

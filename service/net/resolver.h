@@ -37,7 +37,8 @@ class Resolver {
   // SRV records of `name` (e.g. "_matrix-fed._tcp.example.org").
   virtual void LookupSrv(absl::string_view name, absl::Time deadline,
                          async::Callback<std::vector<SrvRecord>> done) = 0;
-  // IPv6 and IPv4 addresses of `host`, IPv6 first.
+  // IPv6 and IPv4 addresses of `host`, IPv6 first. An IPv4-mapped AAAA
+  // answer (::ffff:a.b.c.d) is the IPv4 address it maps to.
   virtual void LookupHost(absl::string_view host, absl::Time deadline,
                           async::Callback<std::vector<IpAddress>> done) = 0;
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,7 +37,15 @@ class CaresResolverTest : public ::testing::Test {
                    "_matrix-fed._tcp.srv.example.test,t2.example.test,8450,20,0"};
     r.host_records = {"t1.example.test,127.0.0.11,::11",
                       "t2.example.test,127.0.0.12",
-                      "v6only.example.test,fd00::1"};
+                      "v6only.example.test,fd00::1",
+                      "mapped.example.test,::ffff:127.0.0.13",
+                      "both.example.test,127.0.0.14,::ffff:127.0.0.14",
+                      // Names under a search domain, for SearchDomainsAreNotApplied.
+                      "absolute.example.test,127.0.0.21",
+                      "absolute.example.test.cluster.example.test,127.0.0.22",
+                      "searchonly.example.test.cluster.example.test,127.0.0.23"};
+    r.srv_hosts.push_back(
+        "_matrix-fed._tcp.absolute.example.test.cluster.example.test,t1.example.test,8449");
     r.cnames = {"alias.example.test,t2.example.test"};
     absl::StatusOr<std::unique_ptr<Dnsmasq>> d = Dnsmasq::Start(r);
     ASSERT_TRUE(d.ok()) << d.status();
@@ -102,6 +112,48 @@ TEST_F(CaresResolverTest, HostGivesIpv6ThenIpv4) {
   a = r->LookupHostAndWait("v6only.example.test", Soon());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(Strings(*a), std::vector<std::string>{"fd00::1"});
+}
+
+// An AAAA record ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: it comes
+// back as that IPv4 address, so the address filter's IPv4 rules judge it.
+TEST_F(CaresResolverTest, MappedAaaaIsIpv4) {
+  auto r = Make();
+  absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("mapped.example.test", Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_TRUE((*a)[0].v4);
+  EXPECT_EQ((*a)[0].ToString(), "127.0.0.13");
+  EXPECT_EQ((*a)[0], *ParseIpAddress("127.0.0.13"));
+  // The same host by A and by mapped AAAA is one address.
+  a = r->LookupHostAndWait("both.example.test", Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(Strings(*a), std::vector<std::string>{"127.0.0.14"});
+}
+
+// Federation names are absolute: a resolv.conf with a search domain and
+// ndots:5 (as Kubernetes writes it) must not make the resolver ask
+// <name>.<search domain> first, nor at all.
+TEST_F(CaresResolverTest, SearchDomainsAreNotApplied) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/resolv.conf");
+  {
+    std::ofstream conf(path, std::ios::trunc);
+    conf << "search cluster.example.test\noptions ndots:5\n";
+    ASSERT_TRUE(conf.good());
+  }
+  CaresResolver::Options o;
+  o.resolv_conf = path;
+  auto r = Make(o);
+  absl::StatusOr<std::vector<IpAddress>> a =
+      r->LookupHostAndWait("absolute.example.test", Soon());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(Strings(*a), std::vector<std::string>{"127.0.0.21"});
+  // Only the name under the search domain exists: not found.
+  a = r->LookupHostAndWait("searchonly.example.test", Soon());
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kNotFound) << a.status();
+  absl::StatusOr<std::vector<SrvRecord>> srv =
+      r->LookupSrvAndWait("_matrix-fed._tcp.absolute.example.test", Soon());
+  EXPECT_EQ(srv.status().code(), absl::StatusCode::kNotFound) << srv.status();
 }
 
 TEST_F(CaresResolverTest, CnameIsFollowed) {

@@ -1,6 +1,7 @@
 // CurlHttpClient against a real HTTPS server on loopback.
 #include "service/net/http_client.h"
 
+#include <arpa/inet.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -141,6 +142,25 @@ TEST_F(HttpClientTest, DeniedAddressIsNeverContacted) {
   ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "127.0.0.0/8")) << r.status();
   EXPECT_TRUE(verifier_.names().empty());
+}
+
+// An endpoint whose address was filled in as raw IPv6 bytes ::ffff:127.0.0.1
+// (not built by IpAddress::V6) is still judged as the loopback address it
+// reaches.
+TEST_F(HttpClientTest, MappedLoopbackEndpointIsNeverContacted) {
+  IpFilter deny_loopback = *IpFilter::Create({});
+  auto client = *CurlHttpClient::Create(*engine_, verifier_, deny_loopback, {});
+  HttpRequest req = Request("/ok");
+  req.connect_to.address = IpAddress();
+  ASSERT_EQ(inet_pton(AF_INET6, "::ffff:127.0.0.1", req.connect_to.address.bytes.data()), 1);
+  const size_t before = server_->Requests().size();
+  absl::StatusOr<HttpResponse> r = client->SendAndWait(req, Soon());
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(),
+                                "127.0.0.1 is in denied network 127.0.0.0/8"))
+      << r.status();
+  EXPECT_TRUE(verifier_.names().empty());
+  EXPECT_EQ(server_->Requests().size(), before);
 }
 
 TEST_F(HttpClientTest, ResponseSizeIsLimited) {

@@ -50,6 +50,9 @@ if out=$(timeout 10 "$bin" --config bad2.textproto 2>&1); then echo "unknown key
 printf 'limits { max_request_bytes: 3000000000 }\n' >bad3.textproto
 if out=$(timeout 10 "$bin" --config bad3.textproto 2>&1); then echo "limit beyond int accepted"; exit 1; fi
 [[ "$out" == *"limits.max_request_bytes"* ]] || { echo "error does not name the limit: $out"; exit 1; }
+printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad4"\noutbound { nat64_prefixes: "64:ff9b::/96" nat64_prefixes: "64:ff9b:1::/80" }\n' "$dir" >bad4.textproto
+if out=$(timeout 10 "$bin" --config bad4.textproto 2>&1); then echo "NAT64 prefix of length 80 accepted"; exit 1; fi
+[[ "$out" == *"outbound: nat64_prefixes[1]"*"64:ff9b:1::/80"* ]] || { echo "error does not name the prefix: $out"; exit 1; }
 echo "ok: bad config refused naming the key"
 
 "$bin" --config keyverifier.textproto 2>log &
