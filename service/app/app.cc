@@ -181,6 +181,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
 
   net::CurlHttpClient::Options http;
   http.connect_timeout = absl::Milliseconds(Or(c.fetch().connect_timeout_ms(), 5000));
+  http.tls_handshake_timeout = absl::Milliseconds(Or(c.fetch().tls_handshake_timeout_ms(), 5000));
   http.total_timeout = absl::Milliseconds(Or(c.fetch().request_timeout_ms(), 30000));
   absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> client =
       net::CurlHttpClient::Create(*app->engine_, *app->peer_verifier_, *app->filter_, http);

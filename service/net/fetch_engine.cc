@@ -107,7 +107,7 @@ class FetchEngine::Impl {
     absl::MutexLock lock(&mu_);
     return timers_.erase(id) > 0;
   }
-  void AddTransfer(CURL* easy, absl::Time deadline, Done done);
+  void AddTransfer(CURL* easy, absl::Time deadline, Phases phases, Done done);
   void WithDns(absl::AnyInvocable<void(void* channel)> start);
   absl::Status ConfigureDns(const std::string& servers, absl::Duration query_timeout,
                             int tries, const std::string& resolv_conf);
@@ -127,6 +127,11 @@ class FetchEngine::Impl {
   struct Running {
     Done done;
     TimerId deadline_timer = 0;  // 0: none
+    TimerId phase_timer = 0;     // 0: none
+    absl::Time added;
+    absl::Time connecting = absl::InfiniteFuture();  // its connection attempt began
+    absl::Time connected = absl::InfiniteFuture();   // the TCP connection made
+    Phases phases;
   };
   struct Due {
     absl::Time when;
@@ -158,7 +163,10 @@ class FetchEngine::Impl {
   void Complete(CURL* easy, int code);
   void RunDueTimers();
   void RunPosted();
-  void AddOnLoop(CURL* easy, absl::Time deadline, Done done);
+  void AddOnLoop(CURL* easy, absl::Time deadline, Phases phases, Done done);
+  // The phase budgets' check: ends the transfer if its connection or its
+  // handshake is overdue, else checks again when one would be.
+  void CheckPhases(CURL* easy);
   void InstallChannel(Channel channel);
   void Shutdown();
 
@@ -307,17 +315,18 @@ FetchEngine::TimerId FetchEngine::Impl::RunAt(absl::Time when, async::Task task)
   return id;
 }
 
-void FetchEngine::Impl::AddTransfer(CURL* easy, absl::Time deadline, Done done) {
+void FetchEngine::Impl::AddTransfer(CURL* easy, absl::Time deadline, Phases phases,
+                                    Done done) {
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   if (InLoop()) {
-    AddOnLoop(easy, deadline, std::move(done));
+    AddOnLoop(easy, deadline, phases, std::move(done));
     return;
   }
   {
     absl::MutexLock lock(&mu_);
     if (!stopped_) {
-      posted_.push_back([this, easy, deadline, done = std::move(done)]() mutable {
-        AddOnLoop(easy, deadline, std::move(done));
+      posted_.push_back([this, easy, deadline, phases, done = std::move(done)]() mutable {
+        AddOnLoop(easy, deadline, phases, std::move(done));
       });
       Wake();
       return;
@@ -382,8 +391,23 @@ void FetchEngine::Impl::Stop() {
 
 // --- libcurl and c-ares callbacks (always on the loop thread) ---
 
-int FetchEngine::Impl::OnCurlSocket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
+int FetchEngine::Impl::OnCurlSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
+                                    void*) {
   auto* self = static_cast<Impl*>(userp);
+  // The first socket libcurl watches for a transfer is its connection
+  // attempt (a transfer queued for a connection slot has none yet). It
+  // waits for the socket to be writable while it connects, and readable
+  // once connected (the TLS handshake's answer): the first wait for
+  // reading is when the connection was made. (libcurl's own connect time
+  // is only set once the TLS handshake is done too.)
+  if (what != CURL_POLL_REMOVE) {
+    if (auto it = self->transfers_.find(easy); it != self->transfers_.end()) {
+      Running& r = it->second;
+      const absl::Time now = absl::Now();
+      if (r.connecting == absl::InfiniteFuture()) r.connecting = now;
+      if ((what & CURL_POLL_IN) != 0 && r.connected == absl::InfiniteFuture()) r.connected = now;
+    }
+  }
   self->sockets_[fd].curl_what = what == CURL_POLL_REMOVE ? 0 : what;
   self->Watch(fd);
   return 0;
@@ -551,6 +575,7 @@ void FetchEngine::Impl::Complete(CURL* easy, int code) {
   // Cancelled here, on the loop, the timer cannot fire later for another
   // transfer whose handle has the same address.
   if (node.mapped().deadline_timer != 0) Cancel(node.mapped().deadline_timer);
+  if (node.mapped().phase_timer != 0) Cancel(node.mapped().phase_timer);
   curl_multi_remove_handle(multi_.get(), easy);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   node.mapped().done(code);
@@ -582,7 +607,8 @@ void FetchEngine::Impl::RunPosted() {
   for (async::Task& t : tasks) t();
 }
 
-void FetchEngine::Impl::AddOnLoop(CURL* easy, absl::Time deadline, Done done) {
+void FetchEngine::Impl::AddOnLoop(CURL* easy, absl::Time deadline, Phases phases,
+                                  Done done) {
   if (closing_ || multi_ == nullptr) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     done(CURLE_ABORTED_BY_CALLBACK);
@@ -595,10 +621,46 @@ void FetchEngine::Impl::AddOnLoop(CURL* easy, absl::Time deadline, Done done) {
   }
   Running& running = transfers_[easy];
   running.done = std::move(done);
+  running.added = absl::Now();
+  running.phases = phases;
   if (deadline != absl::InfiniteFuture()) {
     running.deadline_timer =
         RunAt(deadline, [this, easy] { Complete(easy, CURLE_OPERATION_TIMEDOUT); });
   }
+  const absl::Duration first = std::min(phases.connect, phases.tls_handshake);
+  if (first != absl::InfiniteDuration()) {
+    // No phase can be overdue before the shorter budget has passed once.
+    running.phase_timer = RunAt(running.added + first, [this, easy] { CheckPhases(easy); });
+  }
+}
+
+void FetchEngine::Impl::CheckPhases(CURL* easy) {
+  auto it = transfers_.find(easy);
+  if (it == transfers_.end()) return;
+  Running& running = it->second;
+  running.phase_timer = 0;
+  curl_off_t handshaken_us = 0;
+  curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken_us);
+  if (handshaken_us > 0) return;  // both phases over: nothing more to watch
+  const absl::Time now = absl::Now();
+  absl::Time due;
+  const absl::Duration shorter = std::min(running.phases.connect, running.phases.tls_handshake);
+  if (running.connecting == absl::InfiniteFuture()) {
+    // Still queued for a connection slot: no phase has begun.
+    due = now + shorter;
+  } else if (running.connected == absl::InfiniteFuture()) {
+    // Connecting: the connection is due `connect` after the attempt began,
+    // and a handshake that starts later cannot be overdue before now + its
+    // budget.
+    const absl::Time connect_due = running.connecting + running.phases.connect;
+    if (connect_due <= now) return Complete(easy, kConnectOverrun);
+    due = std::min(connect_due, now + running.phases.tls_handshake);
+  } else {
+    due = running.connected + running.phases.tls_handshake;
+    if (due <= now) return Complete(easy, kHandshakeOverrun);
+  }
+  if (due == absl::InfiniteFuture()) return;
+  running.phase_timer = RunAt(due, [this, easy] { CheckPhases(easy); });
 }
 
 void FetchEngine::Impl::InstallChannel(Channel channel) {
@@ -679,12 +741,17 @@ FetchEngine::TimerId FetchEngine::RunAt(absl::Time when, async::Task task) {
 bool FetchEngine::Cancel(TimerId id) { return impl_->Cancel(id); }
 
 void FetchEngine::AddTransfer(CURL* easy, absl::AnyInvocable<void(int curl_code)> done) {
-  impl_->AddTransfer(easy, absl::InfiniteFuture(), std::move(done));
+  impl_->AddTransfer(easy, absl::InfiniteFuture(), Phases(), std::move(done));
 }
 
 void FetchEngine::AddTransfer(CURL* easy, absl::Time deadline,
                               absl::AnyInvocable<void(int curl_code)> done) {
-  impl_->AddTransfer(easy, deadline, std::move(done));
+  impl_->AddTransfer(easy, deadline, Phases(), std::move(done));
+}
+
+void FetchEngine::AddTransfer(CURL* easy, absl::Time deadline, Phases phases,
+                              absl::AnyInvocable<void(int curl_code)> done) {
+  impl_->AddTransfer(easy, deadline, phases, std::move(done));
 }
 
 void FetchEngine::WithDns(absl::AnyInvocable<void(void* channel)> start) {

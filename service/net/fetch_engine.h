@@ -66,6 +66,23 @@ class FetchEngine final : public async::Scheduler, public async::Executor {
   // ahead of it, however long their budgets.
   void AddTransfer(CURL* easy, absl::Time deadline,
                    absl::AnyInvocable<void(int curl_code)> done);
+  // Budgets for a transfer's connection phases (libcurl's connect timeout
+  // covers TCP and TLS together).
+  struct Phases {
+    // Until the TCP connection is made, from the start.
+    absl::Duration connect = absl::InfiniteDuration();
+    // Until the TLS handshake is done, from the moment of connecting.
+    absl::Duration tls_handshake = absl::InfiniteDuration();
+  };
+  // `done`'s code when a phase overran its budget (not CURLcodes).
+  static constexpr int kConnectOverrun = 1000;
+  static constexpr int kHandshakeOverrun = 1001;
+  // The same, also ended when a phase overruns its budget (`done` gets
+  // kConnectOverrun or kHandshakeOverrun): a peer that accepts connections
+  // and never completes a handshake costs the handshake's budget, not the
+  // whole request's.
+  void AddTransfer(CURL* easy, absl::Time deadline, Phases phases,
+                   absl::AnyInvocable<void(int curl_code)> done);
 
   // The c-ares channel lives on the loop: `start` runs there with it
   // (an ares_channel, as void*) to issue queries. If the engine has stopped,

@@ -50,7 +50,10 @@ struct Transfer {
 
   // For the result.
   std::string where;  // "GET https://host/path via address"
+  absl::Time started;
   absl::Duration budget;
+  absl::Duration connect_budget;
+  absl::Duration tls_budget;
   bool deadline_bounds = false;  // the caller's deadline set the timeout
   async::Callback<HttpResponse> done;
 
@@ -180,6 +183,15 @@ absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return absl::CancelledError(absl::StrCat(t.where, ": the fetch engine stopped"));
   }
+  if (code == FetchEngine::kConnectOverrun) {
+    return absl::UnavailableError(absl::StrCat(t.where, ": no connection within ",
+                                               absl::FormatDuration(t.connect_budget)));
+  }
+  if (code == FetchEngine::kHandshakeOverrun) {
+    return absl::UnavailableError(
+        absl::StrCat(t.where, ": the TLS handshake did not finish within ",
+                     absl::FormatDuration(t.tls_budget), " of connecting"));
+  }
   if (t.captured) return std::move(t.response);  // status 0: no HTTP exchange
   if (!t.context_status.ok()) {
     return absl::InternalError(absl::StrCat(t.where, ": ", t.context_status.message()));
@@ -213,6 +225,7 @@ absl::StatusOr<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(
     Options options) {
   if (!CurlReady()) return absl::InternalError("libcurl could not be initialised");
   if (options.connect_timeout <= absl::ZeroDuration() ||
+      options.tls_handshake_timeout <= absl::ZeroDuration() ||
       options.total_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HTTP timeouts must be positive");
   }
@@ -258,7 +271,10 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   t->max_bytes = request.max_response_bytes;
   t->where = absl::StrCat(request.method, " https://", request.host_header, request.path,
                           " via ", target);
+  t->started = absl::Now();
   t->budget = budget;
+  t->connect_budget = std::min(budget, options_.connect_timeout);
+  t->tls_budget = options_.tls_handshake_timeout;
   t->deadline_bounds = left <= options_.total_timeout;
   t->done = std::move(done);
   t->url = absl::StrCat("https://", request.host_header, request.path);
@@ -284,9 +300,11 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  // libcurl's connect timeout covers TCP and TLS together; the engine
+  // holds each to its own budget (AddTransfer's phases).
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(
-                       std::min(budget, options_.connect_timeout))));
+                   static_cast<long>(absl::ToInt64Milliseconds(std::min(
+                       budget, options_.connect_timeout + options_.tls_handshake_timeout))));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(budget))));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error);
@@ -320,7 +338,12 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   }
 
   const absl::Time end = absl::Now() + budget + kQueueGrace;
-  engine_.AddTransfer(c, end, [t = std::move(t)](int code) mutable {
+  // Only budgets shorter than the request's: at the deadline the caller's
+  // deadline (or the request budget) is what ran out, not the server's.
+  FetchEngine::Phases phases;
+  if (t->connect_budget < budget) phases.connect = t->connect_budget;
+  if (t->tls_budget < budget) phases.tls_handshake = t->tls_budget;
+  engine_.AddTransfer(c, end, phases, [t = std::move(t)](int code) mutable {
     absl::StatusOr<HttpResponse> result = Result(*t, code);
     async::Callback<HttpResponse> done = std::move(t->done);
     t.reset();  // the handle is out of the engine: free it before answering

@@ -89,7 +89,10 @@ class HttpClient {
 class CurlHttpClient final : public HttpClient {
  public:
   struct Options {
+    // Budgets per endpoint: the TCP connection, then the TLS handshake
+    // (from the moment the connection is made), and the whole request.
     absl::Duration connect_timeout = absl::Seconds(5);
+    absl::Duration tls_handshake_timeout = absl::Seconds(5);
     absl::Duration total_timeout = absl::Seconds(30);
     std::string user_agent = "keyverifier";
   };

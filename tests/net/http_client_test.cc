@@ -2,6 +2,9 @@
 #include "service/net/http_client.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -288,6 +291,92 @@ TEST_F(HttpClientTest, StopCancelsARequestInFlight) {
   EXPECT_LT(absl::Now() - stop, absl::Seconds(2));  // not the server's 3 s
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
   EXPECT_TRUE(absl::StrContains(status.message(), "GET https://a.test:")) << status;
+}
+
+// A listening socket on loopback that never accepts: the kernel completes
+// up to `backlog` + 1 TCP handshakes and then drops further SYNs.
+class Unaccepting {
+ public:
+  explicit Unaccepting(int backlog) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd_, backlog), 0);
+    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+  }
+  ~Unaccepting() {
+    for (int f : fillers_) close(f);
+    close(fd_);
+  }
+  // Takes every place in the accept queue, so that the next SYN is dropped.
+  void Fill(int n) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port_);
+    for (int i = 0; i < n; ++i) {
+      int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);  // in progress, or done
+      fillers_.push_back(f);
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  HttpRequest Request() const {
+    HttpRequest r;
+    r.host_header = absl::StrCat("a.test:", port_);
+    r.path = "/ok";
+    r.connect_to = {*ParseIpAddress("127.0.0.1"), port_};
+    r.tls_name = "a.test";
+    return r;
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+// A peer that takes the connection and never answers the handshake costs
+// the handshake's budget, not the request's, and it is the server's failure
+// (UNAVAILABLE), not the caller's deadline.
+TEST_F(HttpClientTest, SilentPeerCostsTheHandshakeBudget) {
+  CurlHttpClient::Options o;
+  o.connect_timeout = absl::Seconds(5);
+  o.tls_handshake_timeout = absl::Milliseconds(300);
+  o.total_timeout = absl::Seconds(10);
+  std::unique_ptr<CurlHttpClient> client = *CurlHttpClient::Create(*engine_, verifier_, allow_all_, o);
+  Unaccepting silent(16);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<HttpResponse> r = client->SendAndWait(silent.Request(), Soon());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(),
+                                "the TLS handshake did not finish within 300ms of connecting"))
+      << r.status();
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(3));  // not the 5 s connect nor the 10 s request budget
+}
+
+// A connection that is never made costs the connect budget.
+TEST_F(HttpClientTest, UnansweredConnectCostsTheConnectBudget) {
+  CurlHttpClient::Options o;
+  o.connect_timeout = absl::Milliseconds(300);
+  o.tls_handshake_timeout = absl::Seconds(5);
+  o.total_timeout = absl::Seconds(10);
+  std::unique_ptr<CurlHttpClient> client = *CurlHttpClient::Create(*engine_, verifier_, allow_all_, o);
+  Unaccepting full(0);
+  full.Fill(3);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<HttpResponse> r = client->SendAndWait(full.Request(), Soon());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no connection within 300ms"))
+      << r.status();
+  EXPECT_LT(took, absl::Seconds(3));
 }
 
 }  // namespace
