@@ -2,6 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/crypto.h"
@@ -114,21 +117,39 @@ absl::StatusOr<core::PinnedNotary> Notary(const v1::Config::Fetch::Notary& n, in
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<App::Lane>> App::MakeLane(
+    const net::FetchEngine::Options& engine, const net::CaresResolver::Options& dns,
+    const net::CurlHttpClient::Options& http, const net::HttpsWellKnownFetcher::Options& well_known,
+    const net::PeerVerifier& verifier, const net::IpFilter& filter) {
+  auto lane = std::make_unique<Lane>();
+  absl::StatusOr<std::unique_ptr<net::FetchEngine>> e = net::FetchEngine::Create(engine);
+  if (!e.ok()) return Bad("fetch", e.status().message());
+  lane->engine = *std::move(e);
+  absl::StatusOr<std::unique_ptr<net::CaresResolver>> resolver =
+      net::CaresResolver::Create(*lane->engine, dns);
+  if (!resolver.ok()) return Bad("dns", resolver.status().message());
+  lane->resolver = *std::move(resolver);
+  absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> client =
+      net::CurlHttpClient::Create(*lane->engine, verifier, filter, http);
+  if (!client.ok()) return Bad("fetch", client.status().message());
+  lane->http = *std::move(client);
+  lane->well_known =
+      std::make_unique<net::HttpsWellKnownFetcher>(*lane->http, *lane->resolver, well_known);
+  return lane;
+}
+
 absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const ReadFile& read_file,
                                                  const Clock& clock, observe::Observer& observer,
                                                  observe::Logger& log, async::Executor* cpu) {
   std::unique_ptr<App> app(new App());
 
-  // Every outbound request and lookup runs on one event loop; the keyring's
-  // store work on a small pool of its own.
-  net::FetchEngine::Options engine;
-  engine.max_connections = static_cast<int>(Or(c.fetch().max_connections(), 256));
-  // libcurl would limit per address; the per-destination limit is per
-  // server name, in the federation client (many names share an address).
-  engine.max_connections_per_host = engine.max_connections;
-  absl::StatusOr<std::unique_ptr<net::FetchEngine>> fetch_engine = net::FetchEngine::Create(engine);
-  if (!fetch_engine.ok()) return Bad("fetch", fetch_engine.status().message());
-  app->engine_ = *std::move(fetch_engine);
+  // Outbound requests and lookups run on two event loops: one for single
+  // callers' lookups, one for batches' (the refresher's too); the keyring's
+  // store work on a small pool of its own. Batches take three quarters of
+  // the connections (and of the DNS queries), so that a quarter
+  // is always left for single lookups.
+  const int max_connections = std::max(2, static_cast<int>(Or(c.fetch().max_connections(), 256)));
+  const int bulk_connections = std::max(1, max_connections * 3 / 4);
   absl::StatusOr<std::unique_ptr<async::WorkerPool>> key_pool =
       async::WorkerPool::Create(2, 1 << 20, "kv-keys");
   if (!key_pool.ok()) return key_pool.status();
@@ -170,40 +191,47 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   net::CaresResolver::Options dns;
   dns.servers = c.dns().servers();
   dns.query_timeout = absl::Milliseconds(Or(c.dns().timeout_ms(), 2000));
-  dns.max_in_flight = static_cast<int>(Or(c.dns().max_in_flight(), 128));
+  const int max_in_flight = std::max(2, static_cast<int>(Or(c.dns().max_in_flight(), 128)));
   for (const auto& h : c.dns().hosts()) {
     dns.host_overrides[h.host()].assign(h.addresses().begin(), h.addresses().end());
   }
-  absl::StatusOr<std::unique_ptr<net::CaresResolver>> resolver =
-      net::CaresResolver::Create(*app->engine_, dns);
-  if (!resolver.ok()) return Bad("dns", resolver.status().message());
-  app->resolver_ = *std::move(resolver);
-
   net::CurlHttpClient::Options http;
   http.connect_timeout = absl::Milliseconds(Or(c.fetch().connect_timeout_ms(), 5000));
   http.tls_handshake_timeout = absl::Milliseconds(Or(c.fetch().tls_handshake_timeout_ms(), 5000));
   http.total_timeout = absl::Milliseconds(Or(c.fetch().request_timeout_ms(), 30000));
-  absl::StatusOr<std::unique_ptr<net::CurlHttpClient>> client =
-      net::CurlHttpClient::Create(*app->engine_, *app->peer_verifier_, *app->filter_, http);
-  if (!client.ok()) return Bad("fetch", client.status().message());
-  app->http_ = *std::move(client);
   if (c.fetch().well_known_port() > 65535) {
     return Bad("fetch.well_known_port", absl::StrCat(c.fetch().well_known_port(), " is not a port"));
   }
-  app->well_known_ = std::make_unique<net::HttpsWellKnownFetcher>(
-      *app->http_, *app->resolver_,
-      net::HttpsWellKnownFetcher::Options{5, static_cast<uint16_t>(Or(c.fetch().well_known_port(), 443))});
+  const net::HttpsWellKnownFetcher::Options well_known{
+      5, static_cast<uint16_t>(Or(c.fetch().well_known_port(), 443))};
+  for (auto [lane, name, connections, queries] :
+       {std::make_tuple(&app->bulk_, "kv-fetch", bulk_connections,
+                        std::max(1, max_in_flight * 3 / 4)),
+        std::make_tuple(&app->interactive_, "kv-lookup", max_connections - bulk_connections,
+                        std::max(1, max_in_flight - max_in_flight * 3 / 4))}) {
+    net::FetchEngine::Options engine;
+    engine.name = name;
+    engine.max_connections = connections;
+    // libcurl would limit per address; the per-destination limit is per
+    // server name, in the federation client (many names share an address).
+    engine.max_connections_per_host = connections;
+    dns.max_in_flight = queries;
+    absl::StatusOr<std::unique_ptr<Lane>> made =
+        MakeLane(engine, dns, http, well_known, *app->peer_verifier_, *app->filter_);
+    if (!made.ok()) return made.status();
+    *lane = *std::move(made);
+  }
   net::ServerDiscovery::Options discovery;
   discovery.well_known_timeout = absl::Milliseconds(Or(c.fetch().well_known_timeout_ms(), 10000));
   app->discovery_ = std::make_unique<net::ServerDiscovery>(
-      *app->resolver_, *app->well_known_, *app->filter_, clock, discovery);
+      app->bulk_->Discovery(), app->interactive_->Discovery(), *app->filter_, clock, discovery);
   app->federation_ = std::make_unique<net::FederationClient>(
-      *app->discovery_, *app->http_,
+      *app->discovery_, *app->bulk_->http, *app->interactive_->http,
       net::FederationClient::Options{
           static_cast<int>(Or(c.fetch().max_endpoints(), 4)),
           static_cast<int>(Or(c.fetch().max_connections_per_host(), 4)),
-          // A quarter of the connections stays free for single lookups.
-          std::max(1, engine.max_connections * 3 / 4)});
+          // Each priority's connections are its engine's (above).
+          0});
 
   if (!c.fetch().disabled()) {
     fetch::KeySources::Options order;
@@ -255,7 +283,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   ring.new_servers_per_second = Or(c.fetch().new_servers_per_second(), 100);
   ring.new_servers_burst = Or(c.fetch().new_servers_burst(), 2000);
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
-      *app->store_, app->sources_.get(), *app->key_pool_, *app->engine_, clock, observer, ring);
+      *app->store_, app->sources_.get(), *app->key_pool_, *app->bulk_->engine, clock, observer,
+      ring);
   app->keyring_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
   if (!c.refresher().disabled() && app->sources_ != nullptr) {
     keyring::Refresher::Options r;
@@ -284,7 +313,8 @@ void App::Start() {
 void App::StopFetching() {
   // Fetches and lookups in flight end with CancelledError, and their
   // callers are answered.
-  if (engine_) engine_->Stop();
+  if (interactive_) interactive_->engine->Stop();
+  if (bulk_) bulk_->engine->Stop();
 }
 
 void App::Stop() {

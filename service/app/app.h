@@ -73,14 +73,26 @@ class App {
 
   std::string store_kind_;
   std::unique_ptr<store::KeyStore> store_;
-  std::unique_ptr<net::FetchEngine> engine_;
   std::unique_ptr<async::WorkerPool> key_pool_;
   std::unique_ptr<net::IpFilter> filter_;
   std::unique_ptr<tls::CertificatePolicy> policy_;
   std::unique_ptr<tls::PolicyPeerVerifier> peer_verifier_;
-  std::unique_ptr<net::CaresResolver> resolver_;
-  std::unique_ptr<net::CurlHttpClient> http_;
-  std::unique_ptr<net::HttpsWellKnownFetcher> well_known_;
+  // Outbound work of one priority: a fetch engine (its own loop thread)
+  // with the resolver, HTTP client and .well-known fetcher running on it.
+  struct Lane {
+    std::unique_ptr<net::FetchEngine> engine;
+    std::unique_ptr<net::CaresResolver> resolver;
+    std::unique_ptr<net::CurlHttpClient> http;
+    std::unique_ptr<net::HttpsWellKnownFetcher> well_known;
+    net::ServerDiscovery::Lane Discovery() const { return {resolver.get(), well_known.get()}; }
+  };
+  static absl::StatusOr<std::unique_ptr<Lane>> MakeLane(
+      const net::FetchEngine::Options& engine, const net::CaresResolver::Options& dns,
+      const net::CurlHttpClient::Options& http,
+      const net::HttpsWellKnownFetcher::Options& well_known, const net::PeerVerifier& verifier,
+      const net::IpFilter& filter);
+  std::unique_ptr<Lane> bulk_;         // batches and the refresher
+  std::unique_ptr<Lane> interactive_;  // single callers' lookups
   std::unique_ptr<net::ServerDiscovery> discovery_;
   std::unique_ptr<net::FederationClient> federation_;
   std::unique_ptr<fetch::DirectFetcher> direct_;

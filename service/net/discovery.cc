@@ -27,8 +27,13 @@ std::string Endpoint::ToString() const {
 ServerDiscovery::ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_known,
                                  const IpFilter& filter, const Clock& clock,
                                  Options options)
-    : resolver_(resolver),
-      well_known_(well_known),
+    : ServerDiscovery(Lane{&resolver, &well_known}, Lane{&resolver, &well_known}, filter, clock,
+                      std::move(options)) {}
+
+ServerDiscovery::ServerDiscovery(Lane bulk, Lane interactive, const IpFilter& filter,
+                                 const Clock& clock, Options options)
+    : bulk_(bulk),
+      interactive_(interactive),
       filter_(filter),
       clock_(clock),
       options_(std::move(options)) {}
@@ -37,6 +42,7 @@ ServerDiscovery::ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_know
 struct ServerDiscovery::Job {
   std::string server_name;
   absl::Time deadline;
+  const Lane* lane = nullptr;
   ResolvedServer out;
   async::Callback<ResolvedServer> done;
 };
@@ -44,7 +50,7 @@ struct ServerDiscovery::Job {
 void ServerDiscovery::AddHost(std::shared_ptr<Job> job, const std::string& host,
                               uint16_t port) {
   const absl::Time deadline = job->deadline;
-  resolver_.LookupHost(
+  job->lane->resolver->LookupHost(
       host, deadline,
       [this, job = std::move(job), port](absl::StatusOr<std::vector<IpAddress>> addresses) {
         if (!addresses.ok()) return Finish(job, addresses.status());
@@ -75,7 +81,7 @@ void ServerDiscovery::ResolveWithSrv(std::shared_ptr<Job> job, const std::string
   }
   const std::string name = absl::StrCat(kSrvServices[service], host);
   const absl::Time deadline = job->deadline;
-  resolver_.LookupSrv(name, deadline, [this, job, host, service, name](
+  job->lane->resolver->LookupSrv(name, deadline, [this, job, host, service, name](
                                           absl::StatusOr<std::vector<SrvRecord>> records) {
     if (absl::IsNotFound(records.status())) return ResolveWithSrv(job, host, service + 1);
     if (!records.ok()) return Finish(job, records.status());
@@ -121,7 +127,7 @@ void ServerDiscovery::ResolveWithSrv(std::shared_ptr<Job> job, const std::string
     };
     for (size_t i = 0; i < records->size(); ++i) {
       const SrvRecord& r = (*records)[i];
-      resolver_.LookupHost(
+      job->lane->resolver->LookupHost(
           r.target, job->deadline,
           [this, job, targets, joined, i, port = r.port](
               absl::StatusOr<std::vector<IpAddress>> addresses) {
@@ -157,7 +163,7 @@ void ServerDiscovery::CacheWellKnown(const std::string& hostname, WellKnownEntry
 }
 
 void ServerDiscovery::Delegation(const std::string& hostname, absl::Time deadline,
-                                 async::Callback<Delegated> done) {
+                                 const Lane& lane, async::Callback<Delegated> done) {
   const absl::Time now = clock_.Now();
   int failures = 0;
   std::optional<Delegated> cached;
@@ -179,7 +185,7 @@ void ServerDiscovery::Delegation(const std::string& hostname, absl::Time deadlin
   // host (cached, backed off); the caller's deadline is not.
   const absl::Time own_deadline = now + options_.well_known_timeout;
   const bool caller_sets_deadline = deadline < own_deadline;
-  well_known_.Fetch(
+  lane.well_known->Fetch(
       hostname, std::min(deadline, own_deadline),
       [this, hostname, failures, now, caller_sets_deadline,
        done = std::move(done)](absl::StatusOr<WellKnownResponse> r) mutable {
@@ -259,12 +265,13 @@ void ServerDiscovery::Finish(std::shared_ptr<Job> job, absl::Status s) {
 }
 
 void ServerDiscovery::Resolve(absl::string_view server_name, absl::Time deadline,
-                              async::Callback<ResolvedServer> done) {
+                              async::Callback<ResolvedServer> done, Priority priority) {
   absl::StatusOr<core::ServerName> name = core::ParseServerName(server_name);
   if (!name.ok()) return done(name.status());
   auto job = std::make_shared<Job>();
   job->server_name = std::string(server_name);
   job->deadline = deadline;
+  job->lane = priority == Priority::kBulk ? &bulk_ : &interactive_;
   job->done = std::move(done);
   ResolvedServer& out = job->out;
   out.server_name = std::string(server_name);
@@ -289,7 +296,7 @@ void ServerDiscovery::Resolve(absl::string_view server_name, absl::Time deadline
     return AddHost(std::move(job), host, *name->port);
   }
   // 3. .well-known delegation.
-  Delegation(host, deadline, [this, job, host](absl::StatusOr<Delegated> delegation) {
+  Delegation(host, deadline, *job->lane, [this, job, host](absl::StatusOr<Delegated> delegation) {
     if (!delegation.ok()) {
       job->out.route = "well-known";
       return Finish(job, delegation.status());

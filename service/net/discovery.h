@@ -16,6 +16,12 @@
 // lookup cut short by the caller's deadline is not a failure of the host and
 // is never cached.
 //
+// Lookups run in one of two lanes by priority: a single caller's
+// (kInteractive) and batches' (kBulk), each with its own resolver and
+// .well-known fetcher, which the service runs on fetch engines of their own,
+// so that a single lookup never waits behind a batch's thousands of lookups
+// and handshakes on one busy loop. The .well-known cache is shared.
+//
 // Asynchronous: Resolve returns at once; its callback runs once, on the
 // thread that completed the last lookup (or inline for cached and literal
 // answers). Independent lookups (the targets of several SRV records) run
@@ -45,6 +51,10 @@
 #include "service/net/well_known.h"
 
 namespace keyverifier::net {
+
+// Who is waiting: a single caller, or a batch (a VerifyEvents of many
+// servers, the refresher), which gets the lanes and connections left over.
+enum class Priority { kInteractive, kBulk };
 
 struct Endpoint {
   IpAddress address;
@@ -93,11 +103,20 @@ class ServerDiscovery {
     absl::Duration well_known_timeout = absl::Seconds(10);
   };
 
+  // Where the lookups of one priority run.
+  struct Lane {
+    Resolver* resolver;
+    WellKnownFetcher* well_known;
+  };
+  // One lane for both priorities.
   ServerDiscovery(Resolver& resolver, WellKnownFetcher& well_known,
                   const IpFilter& filter, const Clock& clock, Options options);
+  ServerDiscovery(Lane bulk, Lane interactive, const IpFilter& filter, const Clock& clock,
+                  Options options);
 
   void Resolve(absl::string_view server_name, absl::Time deadline,
-               async::Callback<ResolvedServer> done);
+               async::Callback<ResolvedServer> done,
+               Priority priority = Priority::kInteractive);
   // Blocking form, for tools and tests.
   absl::StatusOr<ResolvedServer> ResolveAndWait(absl::string_view server_name,
                                                 absl::Time deadline) {
@@ -120,7 +139,7 @@ class ServerDiscovery {
     std::optional<std::string> name;
     std::string note;
   };
-  void Delegation(const std::string& hostname, absl::Time deadline,
+  void Delegation(const std::string& hostname, absl::Time deadline, const Lane& lane,
                   async::Callback<Delegated> done);
   // SRV (_matrix-fed, then _matrix) or A/AAAA on 8448 for the job's host.
   void ResolveWithSrv(std::shared_ptr<Job> job, const std::string& host, int service);
@@ -129,8 +148,8 @@ class ServerDiscovery {
   void CacheWellKnown(const std::string& hostname, WellKnownEntry entry, absl::Time now);
   absl::Status Filter(ResolvedServer* out) const;
 
-  Resolver& resolver_;
-  WellKnownFetcher& well_known_;
+  const Lane bulk_;
+  const Lane interactive_;
   const IpFilter& filter_;
   const Clock& clock_;
   const Options options_;

@@ -16,6 +16,7 @@ struct FederationClient::Attempt {
   std::vector<Endpoint> endpoints;
   std::vector<std::string> failures;
   async::Callback<HttpResponse> done;
+  Priority priority = Priority::kInteractive;
 };
 
 void FederationClient::Send(absl::string_view server, HttpRequest request,
@@ -25,6 +26,7 @@ void FederationClient::Send(absl::string_view server, HttpRequest request,
   attempt->server = std::string(server);
   attempt->request = std::move(request);
   attempt->deadline = deadline;
+  attempt->priority = priority;
   const bool bulk = priority == Priority::kBulk && options_.max_bulk > 0;
   // Whatever the outcome, the server's slot (and the bulk slot) is given
   // back first.
@@ -72,6 +74,7 @@ void FederationClient::ReleaseBulk() {
 void FederationClient::Start(std::shared_ptr<Attempt> attempt) {
   const std::string server = attempt->server;
   const absl::Time deadline = attempt->deadline;
+  const Priority priority = attempt->priority;
   discovery_.Resolve(server, deadline,
                      [this, attempt](absl::StatusOr<ResolvedServer> resolved) mutable {
                        if (!resolved.ok()) return attempt->done(resolved.status());
@@ -84,7 +87,8 @@ void FederationClient::Start(std::shared_ptr<Attempt> attempt) {
                              static_cast<size_t>(std::max(1, options_.max_endpoints)));
                        }
                        TryEndpoint(std::move(attempt), 0);
-                     });
+                     },
+                     priority);
 }
 
 void FederationClient::TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i) {
@@ -97,7 +101,8 @@ void FederationClient::TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i) {
   attempt->request.connect_to = attempt->endpoints[i];
   const HttpRequest& request = attempt->request;
   const absl::Time deadline = attempt->deadline;
-  http_.Send(request, deadline,
+  HttpClient& http = attempt->priority == Priority::kBulk ? bulk_http_ : interactive_http_;
+  http.Send(request, deadline,
              [this, attempt = std::move(attempt), i](absl::StatusOr<HttpResponse> r) mutable {
                if (r.ok()) return attempt->done(std::move(r));
                attempt->failures.push_back(std::string(r.status().message()));

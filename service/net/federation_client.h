@@ -14,7 +14,10 @@
 //
 // Bulk requests (a batch's many fetches, the refresher's) take at most
 // `max_bulk` connections at once, so that a single lookup never queues
-// behind a batch waiting on dead servers.
+// behind a batch waiting on dead servers. Given an HTTP client per priority
+// (and a discovery with a lane per priority), each priority's requests run
+// on their own client: single lookups never wait behind a batch's work on
+// one busy event loop.
 //
 // Asynchronous (the callback runs once, on the thread that completed the
 // last step). Thread-safe; discovery and client are borrowed.
@@ -44,12 +47,16 @@ class FederationClient {
     // Bulk requests under way at once; 0: no limit of their own.
     int max_bulk = 0;
   };
-  enum class Priority { kInteractive, kBulk };
-  FederationClient(ServerDiscovery& discovery, HttpClient& http, Options options)
+  using Priority = net::Priority;
+  FederationClient(ServerDiscovery& discovery, HttpClient& bulk_http,
+                   HttpClient& interactive_http, Options options)
       : discovery_(discovery),
-        http_(http),
+        bulk_http_(bulk_http),
+        interactive_http_(interactive_http),
         options_(options),
         bulk_(options.max_bulk > 0 ? options.max_bulk : 1) {}
+  FederationClient(ServerDiscovery& discovery, HttpClient& http, Options options)
+      : FederationClient(discovery, http, http, options) {}
   FederationClient(ServerDiscovery& discovery, HttpClient& http)
       : FederationClient(discovery, http, Options()) {}
 
@@ -74,7 +81,8 @@ class FederationClient {
   void Release(const std::string& server);
 
   ServerDiscovery& discovery_;
-  HttpClient& http_;
+  HttpClient& bulk_http_;
+  HttpClient& interactive_http_;
   const Options options_;
   async::Limiter bulk_;
   absl::Mutex mu_;

@@ -98,7 +98,7 @@ class FetchEngine::Impl {
     absl::MutexLock lock(&join_mu_);
     thread_ = std::thread([this] { Run(); });
     // Named before Create returns, for operators (top -H) and tests.
-    pthread_setname_np(thread_.native_handle(), "kv-fetch");
+    pthread_setname_np(thread_.native_handle(), options_.name.substr(0, 15).c_str());
   }
 
   bool Post(async::Task task) { return Enqueue(task); }

@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include "tests/bench/measure.h"
 
 #include <dirent.h>
@@ -14,6 +16,11 @@ long RssKb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   }
   return -1;
+}
+
+long HeapInUseKb() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<long>((m.uordblks + m.hblkhd) / 1024);
 }
 
 int ThreadCount() {

@@ -10,6 +10,9 @@ namespace keyverifier::bench {
 
 // Resident memory of this process (KiB), -1 if unknown.
 long RssKb();
+// Heap bytes malloc has handed out and not had back (KiB): what the
+// program holds, whatever the allocator keeps for reuse.
+long HeapInUseKb();
 // Threads of this process.
 int ThreadCount();
 // The CPU's model name, as /proc/cpuinfo gives it.

@@ -144,6 +144,49 @@ TEST_F(FederationClientTest, BulkRequestsLeaveRoomForSingleLookups) {
   EXPECT_TRUE(http.hosts().empty());
 }
 
+// With a lane per priority, each priority's lookups and requests go to its
+// own resolver, .well-known fetcher and HTTP client (in the service, each on
+// an event loop of its own); the .well-known cache is shared.
+TEST_F(FederationClientTest, EachPriorityUsesItsOwnLane) {
+  FakeResolver bulk_resolver, interactive_resolver;
+  FakeWellKnownFetcher bulk_well_known, interactive_well_known;
+  for (FakeResolver* r : {&bulk_resolver, &interactive_resolver}) {
+    r->AddHost("a.test", {"192.0.2.1"});
+    r->AddHost("b.test", {"192.0.2.2"});
+  }
+  ServerDiscovery discovery({&bulk_resolver, &bulk_well_known},
+                            {&interactive_resolver, &interactive_well_known}, filter_, clock_,
+                            {});
+  FakeHttpClient bulk_http, interactive_http;
+  for (FakeHttpClient* h : {&bulk_http, &interactive_http}) {
+    h->Set("GET", "a.test", kPath, 200, "{}");
+    h->Set("GET", "b.test", kPath, 200, "{}");
+  }
+  FederationClient client(discovery, bulk_http, interactive_http, FederationClient::Options{});
+  ASSERT_TRUE(client.SendAndWait("a.test", Get(), Deadline()).ok());  // interactive
+  absl::StatusOr<HttpResponse> bulk = async::Wait<HttpResponse>([&](auto cb) {
+    client.Send("b.test", Get(), Deadline(), std::move(cb), FederationClient::Priority::kBulk);
+  });
+  ASSERT_TRUE(bulk.ok()) << bulk.status();
+  EXPECT_EQ(ConnectedTo(interactive_http.requests()), std::vector<std::string>{"192.0.2.1:8448"});
+  EXPECT_EQ(ConnectedTo(bulk_http.requests()), std::vector<std::string>{"192.0.2.2:8448"});
+  for (const std::string& l : interactive_resolver.lookups()) {
+    EXPECT_FALSE(absl::StrContains(l, "b.test")) << l;
+  }
+  for (const std::string& l : bulk_resolver.lookups()) {
+    EXPECT_FALSE(absl::StrContains(l, "a.test")) << l;
+  }
+  EXPECT_FALSE(interactive_resolver.lookups().empty());
+  EXPECT_FALSE(bulk_resolver.lookups().empty());
+  EXPECT_EQ(interactive_well_known.fetches("a.test"), 1);
+  EXPECT_EQ(interactive_well_known.fetches("b.test"), 0);
+  EXPECT_EQ(bulk_well_known.fetches("b.test"), 1);
+  EXPECT_EQ(bulk_well_known.fetches("a.test"), 0);
+  // What one lane learned of .well-known serves the other.
+  ASSERT_TRUE(client.SendAndWait("b.test", Get(), Deadline()).ok());
+  EXPECT_EQ(interactive_well_known.fetches("b.test"), 0);
+}
+
 TEST_F(FederationClientTest, EndpointsAreTriedInOrderUntilOneAnswers) {
   http_.FailAddress("192.0.2.1:8448", absl::UnavailableError("connection refused"));
   http_.FailAddress("192.0.2.2:8448", absl::UnavailableError("connect timed out"));
