@@ -150,7 +150,7 @@ CommandResult VerifyEventCommand(const Inputs& in) {
     return it == in.keys.end() ? absl::Span<const core::VerifyKey>()
                                : absl::Span<const core::VerifyKey>(it->second);
   };
-  core::EventVerdict v = core::VerifyPreparedEvent(*p, lookup, in.now_ms);
+  core::EventVerdict v = core::VerifyPreparedEvent(*p, lookup);
   Value line = Value::Object();
   line.Set("verdict", Value::String(std::string(core::OutcomeName(v.outcome))));
   line.Set("reason", Value::String(std::string(core::ReasonName(v.reason))));

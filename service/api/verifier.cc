@@ -51,6 +51,7 @@ void ToProto(const core::VerifyKey& k, v1::VerifyKey* out) {
   out->set_key_id(k.key_id);
   out->set_public_key(std::string(core::AsStringView(k.public_key)));
   out->set_valid_until_ts(k.valid_until_ts.value_or(0));
+  if (!k.expired_ts) out->set_usable_until_ts(core::UsableUntil(k).value_or(0));
   out->set_expired_ts(k.expired_ts.value_or(0));
 }
 
@@ -81,8 +82,10 @@ class Verifier::KeyMemo {
     auto it = latest_.find(query.server_name);
     if (it == latest_.end()) return nullptr;
     // Otherwise the keyring may know a fresher answer.
-    return keyring::KeysAnswer(*it->second, query,
-                               [](const core::VerifyKey& k) -> const core::VerifyKey& { return k; })
+    return keyring::KeysAnswer(
+               *it->second, query,
+               [](const core::VerifyKey& k) -> const core::VerifyKey& { return k; },
+               [](const core::VerifyKey& k) { return k.confirmed_ts; })
                ? it->second
                : nullptr;
   }
@@ -241,7 +244,7 @@ absl::StatusOr<v1::EventVerdict> Verifier::Finish(const Pending& p) {
     return it == p.keys.end() ? absl::Span<const core::VerifyKey>()
                               : absl::Span<const core::VerifyKey>(*it->second);
   };
-  core::EventVerdict verdict = core::VerifyPreparedEvent(p.event, lookup, clock_.NowMs());
+  core::EventVerdict verdict = core::VerifyPreparedEvent(p.event, lookup);
   observer_.OnVerdict(core::OutcomeName(verdict.outcome),
                       core::ReasonName(verdict.reason));
 

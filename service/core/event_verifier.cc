@@ -395,13 +395,12 @@ absl::StatusOr<Value> RedactedEvent(const PreparedEvent& event) {
   return redacted;
 }
 
-EventVerdict VerifyPreparedEvent(const PreparedEvent& event,
-                                 const KeyLookup& keys, int64_t now_ms) {
+EventVerdict VerifyPreparedEvent(const PreparedEvent& event, const KeyLookup& keys) {
   EventVerdict verdict;
   const Value* signatures = &event.signatures;
   const RoomVersion& room = *event.room_version;
   KeyFilter usable = [&](const VerifyKey& key) {
-    return KeyUnusableForEvent(key, room, event.origin_server_ts, now_ms);
+    return KeyUnusableForEvent(key, room, event.origin_server_ts);
   };
   // PrepareEvent always lists a server; a hand-made PreparedEvent might not,
   // and checking nothing must not pass for valid.

@@ -78,8 +78,7 @@ absl::string_view OutcomeName(EventVerdict::Outcome outcome);
 // The keys known for a server (empty if none).
 using KeyLookup = std::function<absl::Span<const VerifyKey>(absl::string_view)>;
 
-EventVerdict VerifyPreparedEvent(const PreparedEvent& event,
-                                 const KeyLookup& keys, int64_t now_ms);
+EventVerdict VerifyPreparedEvent(const PreparedEvent& event, const KeyLookup& keys);
 
 // Fills in `hashes.sha256` and `server`'s signature (the signer's side; for
 // tests, fixtures and tools). For v1/v2 the event must already have event_id.

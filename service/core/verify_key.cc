@@ -25,29 +25,44 @@ absl::string_view KeyAlgorithm(absl::string_view key_id) {
   return key_id.substr(0, key_id.find(':'));
 }
 
+std::optional<int64_t> UsableUntil(const VerifyKey& key, std::optional<int64_t> confirmed_ts) {
+  if (!key.valid_until_ts.has_value()) return std::nullopt;
+  if (!confirmed_ts.has_value()) return key.valid_until_ts;
+  const int64_t cap = *confirmed_ts > INT64_MAX - kMaxKeyValidityMs
+                          ? INT64_MAX
+                          : *confirmed_ts + kMaxKeyValidityMs;
+  return std::min(*key.valid_until_ts, cap);
+}
+
+namespace {
+// "valid until T" and, when the 7 days bind, why.
+std::string Until(const VerifyKey& key, int64_t until) {
+  return absl::StrCat("valid until ", until,
+                      until < key.valid_until_ts.value_or(until)
+                          ? absl::StrCat(" (7 days after the last response listing it, fetched at ",
+                                         key.confirmed_ts.value_or(0), "; it says ",
+                                         *key.valid_until_ts, ")")
+                          : "");
+}
+}  // namespace
+
 std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
                                                const RoomVersion& room,
-                                               int64_t origin_server_ts,
-                                               int64_t now_ms) {
+                                               int64_t origin_server_ts) {
   if (key.expired_ts.has_value() && *key.expired_ts < origin_server_ts) {
     return absl::StrCat("key ", key.key_id, " expired at ", *key.expired_ts,
                         ", before the event's origin_server_ts ",
                         origin_server_ts);
   }
   if (room.enforce_key_validity && !key.expired_ts.has_value()) {
-    if (!key.valid_until_ts.has_value()) {
+    std::optional<int64_t> until = UsableUntil(key);
+    if (!until.has_value()) {
       return absl::StrCat("key ", key.key_id, " has no valid_until_ts");
     }
-    int64_t cap = now_ms > INT64_MAX - kMaxKeyValidityMs
-                      ? INT64_MAX
-                      : now_ms + kMaxKeyValidityMs;
-    int64_t until = std::min(*key.valid_until_ts, cap);
-    if (until < origin_server_ts) {
-      return absl::StrCat("key ", key.key_id, " is valid until ", until,
-                          *key.valid_until_ts > cap ? " (capped at now + 7 days)"
-                                                    : "",
-                          ", before the event's origin_server_ts ",
-                          origin_server_ts, " (room version ", room.id, ")");
+    if (*until < origin_server_ts) {
+      return absl::StrCat("key ", key.key_id, " is ", Until(key, *until),
+                          ", before the event's origin_server_ts ", origin_server_ts,
+                          " (room version ", room.id, ")");
     }
   }
   return std::nullopt;
@@ -59,12 +74,13 @@ std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
     return absl::StrCat("key ", key.key_id,
                         " is an old key; old keys cannot sign requests");
   }
-  if (!key.valid_until_ts.has_value()) {
+  std::optional<int64_t> until = UsableUntil(key);
+  if (!until.has_value()) {
     return absl::StrCat("key ", key.key_id, " has no valid_until_ts");
   }
-  if (*key.valid_until_ts < now_ms) {
-    return absl::StrCat("key ", key.key_id, " is valid until ",
-                        *key.valid_until_ts, ", before now (", now_ms, ")");
+  if (*until < now_ms) {
+    return absl::StrCat("key ", key.key_id, " is ", Until(key, *until), ", before now (",
+                        now_ms, ")");
   }
   return std::nullopt;
 }

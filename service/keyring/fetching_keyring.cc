@@ -45,11 +45,17 @@ FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sour
       clock_(clock), observer_(observer), options_(options),
       new_servers_(options.new_servers_per_second, options.new_servers_burst) {}
 
+std::optional<int64_t> FetchingKeyRing::Confirmed(const store::StoredKey& key) {
+  // The store's last_seen_ts: the latest fetch of a response listing it.
+  if (key.last_seen_ts <= 0) return std::nullopt;
+  return key.last_seen_ts;
+}
+
 bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
                               const KeyQuery& query) {
-  return KeysAnswer(keys, query, [](const store::StoredKey& k) -> const core::VerifyKey& {
-    return k.key;
-  });
+  return KeysAnswer(
+      keys, query, [](const store::StoredKey& k) -> const core::VerifyKey& { return k.key; },
+      Confirmed);
 }
 
 KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entry,
@@ -58,7 +64,8 @@ KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entr
   r.server_name = server;
   r.source = std::move(source);
   for (const store::StoredKey& k : entry.keys) {
-    (k.is_old() ? r.old_verify_keys : r.verify_keys).push_back(k.key);
+    core::VerifyKey& key = (k.is_old() ? r.old_verify_keys : r.verify_keys).emplace_back(k.key);
+    key.confirmed_ts = Confirmed(k);
   }
   if (include_raw_json) {
     for (const store::StoredResponse& resp : entry.responses) r.raw_json.push_back(resp.raw_json);
@@ -447,7 +454,11 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
       } else if (!request.key_ids.empty()) {
         entry.unknown_ids = Miss{};
       }
-      if (request.minimum_valid_until_ts > r->keys.valid_until_ts) {
+      // What the answer is usable until: its valid_until_ts, at most 7 days
+      // from now.
+      const int64_t usable = std::min(r->keys.valid_until_ts,
+                                      absl::ToUnixMillis(now) + core::kMaxKeyValidityMs);
+      if (request.minimum_valid_until_ts > usable) {
         ++entry.short_validity.count;
         entry.short_validity.retry_after =
             now + Backoff(entry.short_validity.count, options_.miss_backoff_initial,
@@ -485,6 +496,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
       store::StoredKey sk;
       sk.server_name = server;
       sk.key = k;
+      sk.first_seen_ts = sk.last_seen_ts = absl::ToUnixMillis(now);
       entry.keys.push_back(std::move(sk));
     }
     store::StoredResponse resp;

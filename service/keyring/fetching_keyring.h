@@ -151,6 +151,8 @@ class FetchingKeyRing final : public KeyRing {
     fetch::KeyQuery request; // what was fetched (if anything)
   };
 
+  // When the last response listing `key` was fetched, if known.
+  static std::optional<int64_t> Confirmed(const store::StoredKey& key);
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
   KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source,
                      bool include_raw_json) const;

@@ -63,23 +63,23 @@ struct KeyResult {
 
 // Whether known keys answer `query`: every wanted key id is there, and each
 // wanted current key (no expired_ts; old keys stay usable for events before
-// their expiry) is valid until at least minimum_valid_until_ts; with no key
-// ids, some current key is. `key_of` gives the core::VerifyKey of an element.
-template <typename Keys, typename KeyOf>
-bool KeysAnswer(const Keys& keys, const KeyQuery& query, KeyOf key_of) {
-  auto current_ok = [&](const core::VerifyKey& k) {
-    return !k.expired_ts && k.valid_until_ts.value_or(0) >= query.minimum_valid_until_ts;
+// their expiry) is usable (core::UsableUntil) until at least
+// minimum_valid_until_ts; with no key ids, some current key is. `key_of`
+// gives the core::VerifyKey of an element, `confirmed_of` when the last
+// response listing it was fetched (for the 7-day cap).
+template <typename Keys, typename KeyOf, typename ConfirmedOf>
+bool KeysAnswer(const Keys& keys, const KeyQuery& query, KeyOf key_of, ConfirmedOf confirmed_of) {
+  auto current_ok = [&](const auto& element) {
+    const core::VerifyKey& k = key_of(element);
+    return !k.expired_ts &&
+           core::UsableUntil(k, confirmed_of(element)).value_or(0) >= query.minimum_valid_until_ts;
   };
-  if (query.key_ids.empty()) {
-    return std::any_of(keys.begin(), keys.end(),
-                       [&](const auto& k) { return current_ok(key_of(k)); });
-  }
+  if (query.key_ids.empty()) return std::any_of(keys.begin(), keys.end(), current_ok);
   for (const std::string& id : query.key_ids) {
     auto it = std::find_if(keys.begin(), keys.end(),
                            [&](const auto& k) { return key_of(k).key_id == id; });
     if (it == keys.end()) return false;
-    const core::VerifyKey& k = key_of(*it);
-    if (!k.expired_ts && !current_ok(k)) return false;
+    if (!key_of(*it).expired_ts && !current_ok(*it)) return false;
   }
   return true;
 }

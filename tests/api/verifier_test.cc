@@ -203,5 +203,35 @@ TEST_F(VerifierTest, KnownKeysAreCheckedInline) {
   }
 }
 
+// A key lookup returns both the validity the server published and the one
+// events and requests are checked against (7 days from the last response
+// that listed the key).
+TEST_F(VerifierTest, KeysCarryPublishedAndUsableValidity) {
+  keyring::KeyResult keys = KeysOf("a.example");
+  keys.verify_keys[0].valid_until_ts = kNowMs + 30 * 24 * 3600 * 1000LL;
+  keys.verify_keys[0].confirmed_ts = kNowMs - 1000;
+  core::VerifyKey old = keys.verify_keys[0];
+  old.key_id = "ed25519:old";
+  old.valid_until_ts.reset();
+  old.expired_ts = kNowMs - 5000;
+  keys.old_verify_keys.push_back(old);
+  v1::VerifyServerKeysRequest req;
+  req.set_server_name("a.example");
+  std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> got;
+  verifier_.VerifyServerKeys(req, absl::InfiniteFuture(),
+                             [&](absl::StatusOr<v1::VerifyServerKeysResponse> r) {
+                               got = std::move(r);
+                             });
+  keys_.Answer("a.example", keys);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->ok()) << got->status();
+  ASSERT_EQ((*got)->verify_keys_size(), 1);
+  EXPECT_EQ((*got)->verify_keys(0).valid_until_ts(), kNowMs + 30 * 24 * 3600 * 1000LL);
+  EXPECT_EQ((*got)->verify_keys(0).usable_until_ts(), kNowMs - 1000 + 7 * 24 * 3600 * 1000LL);
+  ASSERT_EQ((*got)->old_verify_keys_size(), 1);
+  EXPECT_EQ((*got)->old_verify_keys(0).usable_until_ts(), 0);
+  EXPECT_EQ((*got)->old_verify_keys(0).expired_ts(), kNowMs - 5000);
+}
+
 }  // namespace
 }  // namespace keyverifier::api

@@ -61,7 +61,7 @@ void BM_VerifyPreparedOnly(benchmark::State& state) {
   const KeyLookup keys = bench::FixtureKeys(f);
   absl::StatusOr<PreparedEvent> p = PrepareEvent(f.event_json, *f.room);
   for (auto _ : state) {
-    EventVerdict v = VerifyPreparedEvent(*p, keys, kNow);
+    EventVerdict v = VerifyPreparedEvent(*p, keys);
     if (v.outcome != EventVerdict::Outcome::kValid) {
       state.SkipWithError("verdict was not valid");
     }

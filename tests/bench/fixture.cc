@@ -84,7 +84,7 @@ const Fixture& GetFixture() {
 
 bool FullPathValid(const Fixture& f, const core::KeyLookup& keys) {
   absl::StatusOr<core::PreparedEvent> p = core::PrepareEvent(f.event_json, *f.room);
-  return p.ok() && core::VerifyPreparedEvent(*p, keys, kNow).outcome ==
+  return p.ok() && core::VerifyPreparedEvent(*p, keys).outcome ==
                        core::EventVerdict::Outcome::kValid;
 }
 

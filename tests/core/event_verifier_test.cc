@@ -156,12 +156,11 @@ absl::StatusOr<PreparedEvent> Prepare(const Value& event, int version) {
 }
 
 EventVerdict Verify(const Value& event, int version,
-                    const KeyTable& keys = KeyTable::Default(),
-                    int64_t now = kNow) {
+                    const KeyTable& keys = KeyTable::Default()) {
   absl::StatusOr<PreparedEvent> p = Prepare(event, version);
   EXPECT_TRUE(p.ok()) << p.status();
   if (!p.ok()) return EventVerdict();
-  return VerifyPreparedEvent(*p, keys.Lookup(), now);
+  return VerifyPreparedEvent(*p, keys.Lookup());
 }
 
 std::vector<std::string> RequiredServers(const Value& event, int version) {
@@ -320,7 +319,7 @@ TEST(EventVerifierSpecTest, SpecOutputVerifies) {
     EXPECT_TRUE(p->content_hash_matches);
     EXPECT_EQ(p->content_hash, "onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g");
     EXPECT_EQ(p->required_servers, std::vector<std::string>{"domain"});
-    EventVerdict v = VerifyPreparedEvent(*p, keys.Lookup(), kNow);
+    EventVerdict v = VerifyPreparedEvent(*p, keys.Lookup());
     if (version <= 10) {
       EXPECT_EQ(v.outcome, Outcome::kValid) << v.message;
       EXPECT_EQ(v.reason, Reason::kOk);
@@ -345,7 +344,7 @@ TEST(EventVerifierSpecTest, SpecOutputVerifies) {
     }
     ASSERT_TRUE(minimal.ok()) << minimal.status();
     EXPECT_TRUE(minimal->content_hash_matches);
-    EventVerdict mv = VerifyPreparedEvent(*minimal, keys.Lookup(), kNow);
+    EventVerdict mv = VerifyPreparedEvent(*minimal, keys.Lookup());
     EXPECT_EQ(mv.outcome, version <= 10 ? Outcome::kValid : Outcome::kInvalid)
         << mv.message;
     if (version == 3) {
@@ -630,7 +629,7 @@ TEST(EventVerifierTest, ValidButRedactedHasTheRedactedEvent) {
   EXPECT_EQ(redacted.Find("unsigned"), nullptr);
   EXPECT_NE(redacted.Find("signatures"), nullptr);
   EXPECT_NE(redacted.Find("hashes"), nullptr);
-  EventVerdict v = VerifyPreparedEvent(*p, KeyTable::Default().Lookup(), kNow);
+  EventVerdict v = VerifyPreparedEvent(*p, KeyTable::Default().Lookup());
   EXPECT_EQ(v.outcome, Outcome::kValidButRedacted);
   EXPECT_EQ(v.message,
             absl::StrCat("content hash does not match (computed ",
@@ -697,23 +696,28 @@ TEST(EventVerifierTest, KeyValidity) {
   }
 }
 
-TEST(EventVerifierTest, KeyValidityCapUsesNow) {
-  // The key claims a year, but is trusted only up to now + 7 days.
+TEST(EventVerifierTest, KeyValidityCapCountsFromTheLastConfirmingFetch) {
+  // The key claims a year, but is trusted only up to 7 days after the last
+  // response that listed it.
   Value event = MessageEvent(9);
   event.Set("origin_server_ts", Value::Integer(kNow + 7 * kDay));
   Sign(&event, 9, {kSignerA});
+  VerifyKey key = Current("ed25519:a1", KeyA(), kNow + 365 * kDay);
+  key.confirmed_ts = kNow;
   KeyTable keys;
-  keys.Set("a.example", {Current("ed25519:a1", KeyA(), kNow + 365 * kDay)});
-  EXPECT_EQ(Verify(event, 9, keys, kNow).outcome, Outcome::kValid);
-  EventVerdict v = Verify(event, 9, keys, kNow - 1);
+  keys.Set("a.example", {key});
+  EXPECT_EQ(Verify(event, 9, keys).outcome, Outcome::kValid);
+  key.confirmed_ts = kNow - 1;
+  keys.Set("a.example", {key});
+  EventVerdict v = Verify(event, 9, keys);
   EXPECT_EQ(v.outcome, Outcome::kInvalid);
   EXPECT_EQ(v.reason, Reason::kKeyNotValid);
-  EXPECT_THAT(v.message, HasSubstr("capped at now + 7 days"));
+  EXPECT_THAT(v.message, HasSubstr("7 days after the last response listing it"));
   // Room version 4 ignores valid_until_ts altogether.
   Value v4 = MessageEvent(4);
   v4.Set("origin_server_ts", Value::Integer(kNow + 7 * kDay));
   Sign(&v4, 4, {kSignerA});
-  EXPECT_EQ(Verify(v4, 4, keys, kNow - 1).outcome, Outcome::kValid);
+  EXPECT_EQ(Verify(v4, 4, keys).outcome, Outcome::kValid);
 }
 
 // --- Who must sign ------------------------------------------------------------
@@ -894,7 +898,7 @@ TEST(EventVerifierTest, NothingRequiredIsNotValid) {
   absl::StatusOr<PreparedEvent> p = Prepare(event, 10);
   ASSERT_TRUE(p.ok()) << p.status();
   p->required_servers.clear();
-  EventVerdict v = VerifyPreparedEvent(*p, KeyTable::Default().Lookup(), kNow);
+  EventVerdict v = VerifyPreparedEvent(*p, KeyTable::Default().Lookup());
   EXPECT_EQ(v.outcome, Outcome::kInvalid);
   EXPECT_EQ(v.reason, Reason::kMissingSignature);
 }

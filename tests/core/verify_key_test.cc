@@ -26,10 +26,12 @@ const RoomVersion& Room(int version) {
   return **room;
 }
 
-VerifyKey Current(std::optional<int64_t> valid_until_ts) {
+VerifyKey Current(std::optional<int64_t> valid_until_ts,
+                  std::optional<int64_t> confirmed_ts = std::nullopt) {
   VerifyKey key;
   key.key_id = "ed25519:cur";
   key.valid_until_ts = valid_until_ts;
+  key.confirmed_ts = confirmed_ts;
   return key;
 }
 
@@ -101,14 +103,15 @@ TEST(VerifyKeyTest, KeyAlgorithm) {
   }
 }
 
-// Room versions 1-4 ignore valid_until_ts; 5 and later require
-// min(valid_until_ts, now + 7 days) >= origin_server_ts.
+// Room versions 1-4 ignore valid_until_ts; 5 and later require the key's
+// usable validity, min(valid_until_ts, confirmed_ts + 7 days), to cover the
+// event (no cap for a pinned key, which has no confirmed_ts).
 TEST(VerifyKeyTest, CurrentKeyValidityPerRoomVersion) {
   struct Case {
     const char* name;
     std::optional<int64_t> valid_until_ts;
     int64_t origin_server_ts;
-    int64_t now;
+    std::optional<int64_t> confirmed_ts;  // the last response listing it
     bool usable_from_v5;
     const char* why;  // substring of the reason when unusable
   };
@@ -121,12 +124,21 @@ TEST(VerifyKeyTest, CurrentKeyValidityPerRoomVersion) {
               "origin_server_ts 1699913600001"},
       {"expired long before the event", 1000, kNow, kNow, false,
        "valid until 1000"},
-      // The cap: a key claiming 30 days covers events up to now + 7 days.
-      {"capped: event at now + 7d", kNow + 30 * kDay, kNow + 7 * kDay, kNow,
+      // The cap: a key claiming 30 days, fetched now, covers events up to
+      // now + 7 days.
+      {"capped: event at fetch + 7d", kNow + 30 * kDay, kNow + 7 * kDay, kNow,
        true, ""},
-      {"capped: event at now + 7d + 1ms", kNow + 30 * kDay,
+      {"capped: event at fetch + 7d + 1ms", kNow + 30 * kDay,
        kNow + 7 * kDay + 1, kNow, false,
-       "is valid until 1700604800000 (capped at now + 7 days)"},
+       "is valid until 1700604800000 (7 days after the last response listing "
+       "it, fetched at 1700000000000; it says 1702592000000)"},
+      // A server that stopped publishing the key (last listed 8 days ago):
+      // it no longer verifies an event sent now, whatever it claimed.
+      {"stopped publishing 8 days ago", kNow + 30 * kDay, kNow, kNow - 8 * kDay,
+       false, "is valid until 1699913600000 (7 days after the last response"},
+      {"last listed 6 days ago", kNow + 30 * kDay, kNow, kNow - 6 * kDay, true, ""},
+      // A pinned key (no fetch) is trusted for its valid_until_ts.
+      {"pinned, 30 days", kNow + 30 * kDay, kNow + 20 * kDay, std::nullopt, true, ""},
       // Below the cap valid_until_ts decides, to the millisecond.
       {"under the cap: at valid_until_ts", kNow + 3 * kDay, kNow + 3 * kDay,
        kNow, true, ""},
@@ -142,18 +154,17 @@ TEST(VerifyKeyTest, CurrentKeyValidityPerRoomVersion) {
        true, ""},
       {"no valid_until_ts", std::nullopt, kNow, kNow, false,
        "has no valid_until_ts"},
-      // now + 7 days must not overflow.
-      {"now near the end of time", kMax, kMax, kMax - 1, true, ""},
-      {"now at the end of time", kMax, kMax, kMax, true, ""},
+      // confirmed + 7 days must not overflow.
+      {"confirmed near the end of time", kMax, kMax, kMax - 1, true, ""},
+      {"confirmed at the end of time", kMax, kMax, kMax, true, ""},
       {"negative times", -5, -5, -10, true, ""},
   };
   for (int version = 1; version <= 12; ++version) {
     const RoomVersion& room = Room(version);
     for (const Case& c : cases) {
       SCOPED_TRACE(absl::StrCat(c.name, ", room version ", version));
-      std::optional<std::string> why =
-          KeyUnusableForEvent(Current(c.valid_until_ts), room,
-                              c.origin_server_ts, c.now);
+      std::optional<std::string> why = KeyUnusableForEvent(
+          Current(c.valid_until_ts, c.confirmed_ts), room, c.origin_server_ts);
       if (version < 5 || c.usable_from_v5) {
         EXPECT_EQ(why, std::nullopt);
       } else {
@@ -165,9 +176,18 @@ TEST(VerifyKeyTest, CurrentKeyValidityPerRoomVersion) {
   }
 }
 
+TEST(VerifyKeyTest, UsableUntilIsTheLesserOfValidUntilAndSevenDaysAfterConfirmation) {
+  EXPECT_EQ(UsableUntil(Current(kNow + 30 * kDay, kNow)), kNow + 7 * kDay);
+  EXPECT_EQ(UsableUntil(Current(kNow + kDay, kNow)), kNow + kDay);
+  EXPECT_EQ(UsableUntil(Current(kNow + 30 * kDay)), kNow + 30 * kDay);  // pinned
+  EXPECT_EQ(UsableUntil(Current(std::nullopt, kNow)), std::nullopt);
+  // The confirmation can be given apart from the key (a store's record).
+  EXPECT_EQ(UsableUntil(Current(kNow + 30 * kDay), kNow - kDay), kNow + 6 * kDay);
+}
+
 TEST(VerifyKeyTest, CapMessageNamesRoomVersion) {
   std::optional<std::string> why =
-      KeyUnusableForEvent(Current(kNow), Room(7), kNow + 1, kNow);
+      KeyUnusableForEvent(Current(kNow, kNow), Room(7), kNow + 1);
   ASSERT_TRUE(why.has_value());
   EXPECT_EQ(*why,
             "key ed25519:cur is valid until 1700000000000, before the event's "
@@ -198,7 +218,7 @@ TEST(VerifyKeyTest, OldKeyOnlyBeforeExpiredTs) {
       SCOPED_TRACE(absl::StrCat("expired_ts ", c.expired_ts, ", event at ",
                                 c.origin_server_ts, ", room version ", version));
       std::optional<std::string> why =
-          KeyUnusableForEvent(Old(c.expired_ts), room, c.origin_server_ts, kNow);
+          KeyUnusableForEvent(Old(c.expired_ts), room, c.origin_server_ts);
       if (c.usable) {
         EXPECT_EQ(why, std::nullopt);
       } else {
@@ -217,8 +237,8 @@ TEST(VerifyKeyTest, ExpiredTsWinsOverValidUntilTs) {
   key.valid_until_ts = kNow + kDay;
   for (int version : {1, 5, 12}) {
     SCOPED_TRACE(version);
-    EXPECT_TRUE(KeyUnusableForEvent(key, Room(version), kNow + 1, kNow).has_value());
-    EXPECT_EQ(KeyUnusableForEvent(key, Room(version), kNow, kNow), std::nullopt);
+    EXPECT_TRUE(KeyUnusableForEvent(key, Room(version), kNow + 1).has_value());
+    EXPECT_EQ(KeyUnusableForEvent(key, Room(version), kNow), std::nullopt);
   }
 }
 
@@ -235,8 +255,15 @@ TEST(VerifyKeyTest, KeyForRequests) {
   const Case cases[] = {
       {"valid for a day", Current(kNow + kDay), kNow, nullptr},
       {"valid until now", Current(kNow), kNow, nullptr},
-      // No 7-day cap: it only limits how far ahead event keys are trusted.
-      {"valid for a year", Current(kNow + 365 * kDay), kNow, nullptr},
+      // A pinned key: no fetch, no 7-day cap.
+      {"pinned, valid for a year", Current(kNow + 365 * kDay), kNow, nullptr},
+      // Fetched: 7 days from the last response listing it.
+      {"valid for a year, listed 6 days ago", Current(kNow + 365 * kDay, kNow - 6 * kDay),
+       kNow, nullptr},
+      {"valid for a year, last listed 8 days ago", Current(kNow + 365 * kDay, kNow - 8 * kDay),
+       kNow,
+       "key ed25519:cur is valid until 1699913600000 (7 days after the last response listing "
+       "it, fetched at 1699308800000; it says 1731536000000), before now (1700000000000)"},
       {"lapsed 1 ms ago", Current(kNow - 1), kNow,
        "key ed25519:cur is valid until 1699999999999, before now "
        "(1700000000000)"},

@@ -106,6 +106,44 @@ TEST_F(FetchingKeyRingTest, ColdServerIsFetchedStoredAndThenCached) {
   ASSERT_EQ(store_->GetKeys("origin.test")->size(), 1u);
 }
 
+// A key is usable for 7 days after the last response that listed it,
+// whatever its valid_until_ts says: the answer carries that confirmation,
+// and once it lapses a lookup that needs the key now fetches again.
+TEST_F(FetchingKeyRingTest, KeysAreTrustedSevenDaysFromTheLastConfirmingFetch) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + 30 * kDay);
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, kNowMs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->verify_keys.size(), 1u);
+  EXPECT_EQ(r->verify_keys[0].valid_until_ts, kNowMs + 30 * kDay);
+  EXPECT_EQ(r->verify_keys[0].confirmed_ts, kNowMs);
+  EXPECT_EQ(core::UsableUntil(r->verify_keys[0]), kNowMs + 7 * kDay);
+  // Six days on: still answered from the cache for a need of now.
+  clock_.Advance(absl::Hours(24 * 6));
+  r = Get({"ed25519:a"}, absl::ToUnixMillis(clock_.Now()));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
+  EXPECT_EQ(origin_.calls(), 1);
+  // Past 7 days: the published validity has a long way to go, but the key
+  // must be confirmed again; the new response restarts the 7 days.
+  clock_.Advance(absl::Hours(24 * 2));
+  const int64_t now = absl::ToUnixMillis(clock_.Now());
+  r = Get({"ed25519:a"}, now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(origin_.calls(), 2);
+  EXPECT_EQ(r->verify_keys[0].confirmed_ts, now);
+  EXPECT_EQ(core::UsableUntil(r->verify_keys[0]), now + 7 * kDay);
+}
+
+// A need beyond what any answer can be trusted for (7 days from its fetch)
+// is a miss of its own: asked again only after the backoff.
+TEST_F(FetchingKeyRingTest, ANeedBeyondSevenDaysIsBackedOff) {
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + 30 * kDay);
+  const int64_t in_ten_days = kNowMs + 10 * kDay;
+  ASSERT_TRUE(Get({"ed25519:a"}, in_ten_days).ok());
+  ASSERT_TRUE(Get({"ed25519:a"}, in_ten_days).ok());
+  EXPECT_EQ(origin_.calls(), 1);
+}
+
 TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
   origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
   origin_.hold_ = true;
