@@ -110,6 +110,16 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
     return s;
   }
 
+  // One key id, one key: listed as current and as old it must be the same.
+  for (const VerifyKey& old : keys.old_verify_keys) {
+    for (const VerifyKey& current : keys.verify_keys) {
+      if (current.key_id == old.key_id && current.public_key != old.public_key) {
+        return Bad(server, absl::StrCat("key id ", old.key_id,
+                                        " is given two different keys (in verify_keys and "
+                                        "old_verify_keys)"));
+      }
+    }
+  }
   absl::StatusOr<std::string> signed_bytes = SigningBytes(v);
   if (!signed_bytes.ok()) return Bad(server, signed_bytes.status().message());
   const Value* signatures = v.Find("signatures");

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/clock/backoff.h"
@@ -317,6 +318,9 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
                                         const absl::StatusOr<store::WriteResult>& written,
                                         int64_t fetched_ts, Entry& entry, bool* unstored) {
   if (!written.ok()) {
+    if (auto id = written.status().GetPayload(store::kConflictingKeyId)) {
+      observer_.OnKeyConflict(server, std::string(*id), "refused");
+    }
     if (StoreRefused(written.status())) return written.status();
     // The store failed: the fetched keys answer this flight's callers but
     // do not enter memory; the next miss tries the store again.
@@ -324,6 +328,7 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
     return absl::OkStatus();
   }
   for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
+  for (const std::string& id : written->rebound_keys) observer_.OnKeyConflict(server, id, "rebound");
   entry.keys = written->keys;
   if (written->response_stored) {
     store::StoredResponse stored;

@@ -36,6 +36,16 @@ class LoggingObserver final : public Observer {
              "a key vanished: the server no longer lists it, not even as an old key",
              {{"server", server}, {"key_id", key_id}});
   }
+  void OnKeyConflict(absl::string_view server, absl::string_view key_id,
+                     absl::string_view outcome) override {
+    next_.OnKeyConflict(server, key_id, outcome);
+    log_.Log(LogLevel::kWarning,
+             outcome == "rebound"
+                 ? "the origin bound a key id to another key than notaries had given; the "
+                   "origin's key replaces it"
+                 : "a response gave a known key id another key; it was refused",
+             {{"server", server}, {"key_id", key_id}, {"outcome", outcome}});
+  }
   void OnCertificateFallback(absl::string_view tls_name) override {
     next_.OnCertificateFallback(tls_name);
     log_.Log(LogLevel::kWarning,

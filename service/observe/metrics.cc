@@ -53,6 +53,11 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                     .Help("Keys a server stopped publishing without listing them as old")
                     .Register(registry)
                     .Add({})),
+      conflicts_(prometheus::BuildCounter()
+                     .Name("keyverifier_key_conflicts_total")
+                     .Help("Responses giving a known key id another key, by outcome "
+                           "(refused, rebound)")
+                     .Register(registry)),
       fallbacks_(prometheus::BuildCounter()
                      .Name("keyverifier_tls_fingerprint_fallbacks_total")
                      .Help("Certificates accepted through the MSC1711 fingerprint fallback")
@@ -156,6 +161,10 @@ void Metrics::OnKeyFetch(absl::string_view source, absl::string_view outcome,
 void Metrics::OnKeyDisagreement(absl::string_view) { disagreements_.Increment(); }
 
 void Metrics::OnKeyVanished(absl::string_view, absl::string_view) { vanished_.Increment(); }
+
+void Metrics::OnKeyConflict(absl::string_view, absl::string_view, absl::string_view outcome) {
+  conflicts_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
 
 void Metrics::OnRefresh(absl::string_view outcome, absl::Duration lag) {
   refreshes_.Add({{"outcome", std::string(outcome)}}).Increment();

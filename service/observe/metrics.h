@@ -43,6 +43,8 @@ class Metrics final : public Observer {
                   absl::Duration latency) override;
   void OnKeyDisagreement(absl::string_view server) override;
   void OnKeyVanished(absl::string_view server, absl::string_view key_id) override;
+  void OnKeyConflict(absl::string_view server, absl::string_view key_id,
+                     absl::string_view outcome) override;
   void OnCertificateFallback(absl::string_view) override { fallbacks_.Increment(); }
   void OnCtPolicyUnmet(absl::string_view) override { ct_unmet_.Increment(); }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
@@ -62,6 +64,7 @@ class Metrics final : public Observer {
   prometheus::Family<prometheus::Histogram>& fetch_seconds_;
   prometheus::Counter& disagreements_;
   prometheus::Counter& vanished_;
+  prometheus::Family<prometheus::Counter>& conflicts_;
   prometheus::Counter& fallbacks_;
   prometheus::Counter& ct_unmet_;
   prometheus::Family<prometheus::Counter>& refreshes_;

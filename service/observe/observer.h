@@ -29,6 +29,11 @@ class Observer {
   // A server's new key response no longer lists a key it listed before, not
   // even among its old keys.
   virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
+  // A response gave a known key id another key (MSC4499): `outcome` is
+  // "refused" (the binding stands, the response is not stored or served) or
+  // "rebound" (the origin replaced a binding only notaries had vouched for).
+  virtual void OnKeyConflict(absl::string_view server, absl::string_view key_id,
+                             absl::string_view outcome) {}
   // A federation certificate that failed the policy was accepted through the
   // MSC1711 fingerprint fallback.
   virtual void OnCertificateFallback(absl::string_view tls_name) {}

@@ -35,7 +35,7 @@ absl::Status ValidateWrite(const core::ServerKeys& response,
     return absl::InvalidArgumentError(absl::StrCat(
         "key response for ", server, " from ", source, ": no verify_keys"));
   }
-  std::set<std::string> seen;
+  std::set<std::string> seen, seen_current;
   auto check = [&](const core::VerifyKey& key,
                    bool current) -> absl::Status {
     const char* list = current ? "verify_keys" : "old_verify_keys";
@@ -44,10 +44,21 @@ absl::Status ValidateWrite(const core::ServerKeys& response,
           absl::StrCat("key response for ", server, " from ", source, ": ",
                        list, " has a bad key id \"", key.key_id, "\""));
     }
-    if (!seen.insert(key.key_id).second) {
+    // Once per list. In both lists (seen from notaries) it must be the same
+    // key: the merge makes it one old key.
+    if (!(current ? seen_current : seen).insert(key.key_id).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("key response for ", server, " from ", source,
-                       ": key ", key.key_id, " is listed more than once"));
+                       ": key ", key.key_id, " is listed more than once in ", list));
+    }
+    if (!current) {
+      for (const core::VerifyKey& c : response.verify_keys) {
+        if (c.key_id == key.key_id && c.public_key != key.public_key) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("key response for ", server, " from ", source, ": key id ",
+                           key.key_id, " is given two different keys"));
+        }
+      }
     }
     if (current && !key.valid_until_ts.has_value()) {
       return absl::InvalidArgumentError(

@@ -63,6 +63,11 @@ struct StoredKey {
   bool is_old() const { return key.expired_ts.has_value(); }
 };
 
+// The payload (type URL) naming the key id of the FailedPreconditionError
+// with which a write refuses a response that gives a bound key id another
+// key.
+inline constexpr absl::string_view kConflictingKeyId = "keyverifier.store/conflicting-key-id";
+
 // What a write changed, for the caller to log and count.
 struct WriteResult {
   // Key ids stored for the first time.
@@ -71,6 +76,10 @@ struct WriteResult {
   // lists neither in verify_keys nor in old_verify_keys. They are kept, with
   // their last known validity.
   std::vector<std::string> vanished_keys;
+  // Key ids whose stored key only notaries had vouched for, and which the
+  // origin's own response bound to another key (MSC4499: the provisional
+  // binding is replaced).
+  std::vector<std::string> rebound_keys;
   // Whether the response replaced the stored one of its (server, source);
   // false when a response fetched later was already stored.
   bool response_stored = false;

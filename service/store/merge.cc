@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
 #include "service/core/crypto.h"
@@ -16,11 +17,17 @@ std::string KeyText(const core::Ed25519PublicKey& key) {
   return core::EncodeBase64Unpadded(core::AsStringView(key));
 }
 
+absl::Status KeyConflict(absl::string_view key_id, absl::string_view message) {
+  absl::Status s = absl::FailedPreconditionError(message);
+  s.SetPayload(kConflictingKeyId, absl::Cord(key_id));
+  return s;
+}
+
 absl::StatusOr<StoredKey> MergeKey(const StoredKey* before,
                                    const std::string& server,
                                    const core::VerifyKey& incoming,
                                    absl::string_view source,
-                                   int64_t fetched_ts) {
+                                   int64_t fetched_ts, bool* rebound) {
   StoredKey merged;
   if (before == nullptr) {
     merged.server_name = server;
@@ -28,14 +35,27 @@ absl::StatusOr<StoredKey> MergeKey(const StoredKey* before,
     merged.key.public_key = incoming.public_key;
     merged.first_seen_ts = fetched_ts;
     merged.last_seen_ts = fetched_ts;
-  } else {
-    if (before->key.public_key != incoming.public_key) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "key ", incoming.key_id, " of ", server, " from ", source,
-          ": public key ", KeyText(incoming.public_key),
-          " differs from the stored ", KeyText(before->key.public_key),
-          " (first seen at ", before->first_seen_ts, "); response refused"));
+  } else if (before->key.public_key != incoming.public_key) {
+    // MSC4499: a key id is bound to the first key seen for it. A binding
+    // only notaries vouched for is provisional: the origin's own answer
+    // replaces it. Anything else that disagrees is refused whole.
+    const bool confirmed = std::binary_search(before->sources.begin(),
+                                              before->sources.end(), server);
+    if (confirmed || source != server) {
+      return KeyConflict(incoming.key_id, absl::StrCat(
+          "key ", incoming.key_id, " of ", server, " from ", source, ": public key ",
+          KeyText(incoming.public_key), " differs from the stored ",
+          KeyText(before->key.public_key), " (first seen at ", before->first_seen_ts,
+          confirmed ? ", confirmed by the origin" : ", through notaries only; only the origin",
+          confirmed ? "" : " itself can replace it", "); response refused"));
     }
+    merged.server_name = server;
+    merged.key.key_id = incoming.key_id;
+    merged.key.public_key = incoming.public_key;
+    merged.first_seen_ts = fetched_ts;
+    merged.last_seen_ts = fetched_ts;
+    *rebound = true;
+  } else {
     merged = *before;
     merged.first_seen_ts = std::min(merged.first_seen_ts, fetched_ts);
     merged.last_seen_ts = std::max(merged.last_seen_ts, fetched_ts);
@@ -96,16 +116,25 @@ absl::StatusOr<WritePlan> PlanWrite(const StoredState& before,
   }
 
   std::set<std::string> listed;
+  // One entry per key id: a key a response lists both as current and as
+  // old (seen from notaries) is merged from both entries.
+  std::map<std::string, StoredKey> merged_keys;
   for (const core::VerifyKey& key : response.AllKeys()) {
     listed.insert(key.key_id);
-    auto it = stored.find(key.key_id);
-    const StoredKey* old = it == stored.end() ? nullptr : it->second;
-    absl::StatusOr<StoredKey> merged =
-        MergeKey(old, server, key, source, fetched_ts);
+    const StoredKey* base = nullptr;
+    if (auto m = merged_keys.find(key.key_id); m != merged_keys.end()) {
+      base = &m->second;
+    } else if (auto it = stored.find(key.key_id); it != stored.end()) {
+      base = it->second;
+    }
+    bool rebound = false;
+    absl::StatusOr<StoredKey> merged = MergeKey(base, server, key, source, fetched_ts, &rebound);
     if (!merged.ok()) return merged.status();
-    if (old == nullptr) plan.result.new_keys.push_back(key.key_id);
-    plan.keys.push_back(*std::move(merged));
+    if (rebound) plan.result.rebound_keys.push_back(key.key_id);
+    if (base == nullptr) plan.result.new_keys.push_back(key.key_id);
+    merged_keys.insert_or_assign(key.key_id, *std::move(merged));
   }
+  for (auto& [id, key] : merged_keys) plan.keys.push_back(std::move(key));
   for (const auto& [key_id, key] : stored) {
     if (!key->is_old() && listed.count(key_id) == 0) {
       plan.result.vanished_keys.push_back(key_id);

@@ -6,8 +6,15 @@
 // Per key (server, key_id), "never forget a key":
 //  - A key is never deleted. Keys a response no longer lists keep their last
 //    known validity; previously current ones are reported as vanished.
-//  - The public key of a key id never changes: a response giving other bytes
-//    for a stored key id is refused whole (FailedPreconditionError).
+//  - A key id is bound to the first public key seen for it (MSC4499): a
+//    response giving other bytes is refused whole (FailedPreconditionError),
+//    except that a binding only notaries vouched for (no response from the
+//    origin itself listed it) is provisional, and the origin's own response
+//    replaces it (WriteResult::rebound_keys).
+//  - A response listing a key id both as current and as old (as notaries
+//    have been seen to) gives one key: valid_until_ts from the one, expired_ts
+//    from the other, so it is an old key (the parser has already refused
+//    such a response if the two entries' public keys differ).
 //  - valid_until_ts is the latest any response gave while listing the key in
 //    verify_keys: a signed statement "valid until T" stays true, and a
 //    notary's older cached copy must not shorten it.

@@ -257,6 +257,16 @@ absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
   for (const StoredKey& k : plan.keys) {
     const core::VerifyKey& key = k.key;
     std::string step = absl::StrCat("write key ", key.key_id, " of ", server);
+    if (std::find(plan.result.rebound_keys.begin(), plan.result.rebound_keys.end(),
+                  key.key_id) != plan.result.rebound_keys.end()) {
+      // A new binding: the notaries that vouched for the old key did not
+      // vouch for this one.
+      KV_RETURN_IF_ERROR(
+          db_->Query(absl::StrCat(step, ": drop the replaced key's sources"),
+                     "DELETE FROM verify_key_sources WHERE server_name = $1 AND key_id = $2",
+                     {SqlValue::Text(server), SqlValue::Text(key.key_id)})
+              .status());
+    }
     KV_RETURN_IF_ERROR(
         db_->Query(step,
                    "INSERT INTO verify_keys (server_name, key_id, public_key,"

@@ -398,6 +398,30 @@ TEST(ServerKeysTest, InvalidResponsesAreRefused) {
   }
 }
 
+// One key id, one key: a response listing a key id as current and as old
+// with two different keys is refused; with the same key it parses (the
+// store makes it one old key).
+TEST(ServerKeysTest, OneKeyIdWithTwoKeysIsRefused) {
+  Response two = GoodResponse();
+  Value old_entry = KeyEntry(KeyOther());
+  old_entry.Set("expired_ts", Value::Integer(kExpired));
+  Path(&two.body, {"old_verify_keys"})->Set("ed25519:a", std::move(old_entry));
+  absl::StatusOr<ServerKeys> keys = ParseServerKeys(two.Text());
+  ASSERT_FALSE(keys.ok());
+  EXPECT_EQ(keys.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(keys.status().message(),
+              HasSubstr("key id ed25519:a is given two different keys (in verify_keys and "
+                        "old_verify_keys)"));
+
+  Response same = GoodResponse();
+  Value same_entry = KeyEntry(KeyA());
+  same_entry.Set("expired_ts", Value::Integer(kExpired));
+  Path(&same.body, {"old_verify_keys"})->Set("ed25519:a", std::move(same_entry));
+  keys = ParseServerKeys(same.Text());
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->old_verify_keys.size(), 2u);
+}
+
 TEST(ServerKeysTest, ChangedAfterSigningDoesNotVerify) {
   Value v = GoodResponse().Signed();
   v.Set("valid_until_ts", Value::Integer(kValidUntil + 1));

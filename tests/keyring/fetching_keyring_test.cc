@@ -34,12 +34,18 @@ class VanishObserver : public observe::Observer {
     absl::MutexLock lock(&mu_);
     vanished.push_back(absl::StrCat(server, " ", key_id));
   }
+  void OnKeyConflict(absl::string_view server, absl::string_view key_id,
+                     absl::string_view outcome) override {
+    absl::MutexLock lock(&mu_);
+    conflicts.push_back(absl::StrCat(server, " ", key_id, " ", outcome));
+  }
   void OnKeyLookup(bool hit) override {
     absl::MutexLock lock(&mu_);
     ++(hit ? hits : misses);
   }
   absl::Mutex mu_;
   std::vector<std::string> vanished;
+  std::vector<std::string> conflicts;
   int hits = 0, misses = 0;
 };
 
@@ -142,6 +148,34 @@ TEST_F(FetchingKeyRingTest, ANeedBeyondSevenDaysIsBackedOff) {
   ASSERT_TRUE(Get({"ed25519:a"}, in_ten_days).ok());
   ASSERT_TRUE(Get({"ed25519:a"}, in_ten_days).ok());
   EXPECT_EQ(origin_.calls(), 1);
+}
+
+// MSC4499 through the keyring: a key only a notary gave is replaced by the
+// origin's own, and a later response disagreeing with the origin's binding
+// is refused; both are reported as conflicts.
+TEST_F(FetchingKeyRingTest, KeyIdBindingConflictsAreResolvedAndReported) {
+  origin_.answer_ = absl::UnavailableError("origin down");
+  notary_.answer_ = Keys({{"ed25519:a", 'x'}}, kNowMs + kDay);
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kNotary);
+  // The origin is back and names another key: its word wins.
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}, {"ed25519:b", 'b'}}, kNowMs + kDay);
+  r = Get({"ed25519:b"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source.kind, KeySource::Kind::kOrigin);
+  ASSERT_EQ(r->verify_keys.size(), 2u);
+  EXPECT_EQ(r->verify_keys[0].key_id, "ed25519:a");
+  EXPECT_EQ(r->verify_keys[0].public_key, Keys({{"ed25519:a", 'a'}}, 0).verify_keys[0].public_key);
+  // Confirmed now: a response giving it another key is refused, and the
+  // known keys stay as they are.
+  origin_.answer_ = Keys({{"ed25519:a", 'x'}, {"ed25519:c", 'c'}}, kNowMs + kDay);
+  r = Get({"ed25519:c"});
+  EXPECT_FALSE(r.ok() && std::any_of(r->verify_keys.begin(), r->verify_keys.end(),
+                                     [](const core::VerifyKey& k) { return k.key_id == "ed25519:c"; }));
+  EXPECT_EQ(store_->GetKeys("origin.test")->size(), 2u);
+  EXPECT_EQ(observer_.conflicts, (std::vector<std::string>{"origin.test ed25519:a rebound",
+                                                            "origin.test ed25519:a refused"}));
 }
 
 TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -373,8 +374,13 @@ TYPED_TEST_P(KeyStoreConformance, InvalidWritesAreRefusedAndChangeNothing) {
   core::ServerKeys bad_id = good;
   bad_id.verify_keys[0].key_id = "ed25519:no-dashes";
   core::ServerKeys twice = good;
-  twice.old_verify_keys.push_back(twice.verify_keys[0]);
-  twice.old_verify_keys[0].expired_ts = 10;
+  twice.verify_keys.push_back(twice.verify_keys[0]);
+  // Current and old, but two different keys for one key id.
+  core::ServerKeys two_keys = good;
+  two_keys.old_verify_keys.push_back(two_keys.verify_keys[0]);
+  two_keys.old_verify_keys[0].valid_until_ts.reset();
+  two_keys.old_verify_keys[0].expired_ts = 10;
+  two_keys.old_verify_keys[0].public_key = PublicKeyOf('z');
   core::ServerKeys no_until = good;
   no_until.verify_keys[0].valid_until_ts.reset();
   core::ServerKeys no_expiry = good;
@@ -391,7 +397,9 @@ TYPED_TEST_P(KeyStoreConformance, InvalidWritesAreRefusedAndChangeNothing) {
       {"bad key id", bad_id, kOrigin, 200,
        "verify_keys has a bad key id \"ed25519:no-dashes\""},
       {"key twice", twice, kOrigin, 200,
-       "key ed25519:a is listed more than once"},
+       "key ed25519:a is listed more than once in verify_keys"},
+      {"key id with two keys", two_keys, kOrigin, 200,
+       "key id ed25519:a is given two different keys"},
       {"no valid_until_ts", no_until, kOrigin, 200,
        "current key ed25519:a has no valid_until_ts"},
       {"no expired_ts", no_expiry, kOrigin, 200,
@@ -545,6 +553,62 @@ TYPED_TEST_P(KeyStoreConformance, WriteReportsTheKeysAfterIt) {
   EXPECT_EQ(batch[1]->keys.size(), 4u);
 }
 
+// MSC4499: a binding only notaries vouched for is provisional; the origin's
+// own response replaces it, and says so.
+TYPED_TEST_P(KeyStoreConformance, OriginReplacesABindingOnlyNotariesGave) {
+  this->Store(SignedResponse(kOrigin, 5000, {{"ed25519:b", 'x'}}), kNotaryA, 100);
+  this->Store(SignedResponse(kOrigin, 5000, {{"ed25519:b", 'x'}}), kNotaryB, 150);
+  WriteResult r =
+      this->Store(SignedResponse(kOrigin, 9000, {{"ed25519:b", 'b'}}), kOrigin, 200);
+  EXPECT_THAT(r.rebound_keys, ElementsAre("ed25519:b"));
+  EXPECT_THAT(r.new_keys, IsEmpty());
+  std::vector<StoredKey> keys = this->Keys(kOrigin);
+  ASSERT_THAT(KeyIds(keys), ElementsAre("ed25519:b"));
+  EXPECT_EQ(keys[0].key.public_key, PublicKeyOf('b'));
+  EXPECT_THAT(keys[0].sources, ElementsAre(kOrigin));  // the notaries' word is gone
+  EXPECT_EQ(keys[0].first_seen_ts, 200);
+  EXPECT_EQ(keys[0].key.valid_until_ts, 9000);
+  EXPECT_EQ(Described(r.keys), Described(keys));
+  // Now confirmed: a notary can no longer change it, nor can the origin.
+  for (const char* source : {kNotaryA, kOrigin}) {
+    SCOPED_TRACE(source);
+    absl::StatusOr<WriteResult> again = this->store_->StoreResponse(
+        SignedResponse(kOrigin, 9500, {{"ed25519:b", 'x'}}), source, 300);
+    ASSERT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+    EXPECT_THAT(again.status().message(), HasSubstr("confirmed by the origin"));
+    EXPECT_EQ(again.status().GetPayload(kConflictingKeyId), absl::Cord("ed25519:b"));
+  }
+  EXPECT_EQ(this->Keys(kOrigin)[0].key.public_key, PublicKeyOf('b'));
+}
+
+// A provisional binding stands against other notaries: only the origin
+// can replace it.
+TYPED_TEST_P(KeyStoreConformance, AnotherNotaryCannotReplaceAProvisionalBinding) {
+  this->Store(SignedResponse(kOrigin, 5000, {{"ed25519:b", 'x'}}), kNotaryA, 100);
+  absl::StatusOr<WriteResult> r = this->store_->StoreResponse(
+      SignedResponse(kOrigin, 9000, {{"ed25519:b", 'b'}}), kNotaryB, 200);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("through notaries only; only the origin itself"));
+  EXPECT_EQ(r.status().GetPayload(kConflictingKeyId), absl::Cord("ed25519:b"));
+  EXPECT_EQ(this->Keys(kOrigin)[0].key.public_key, PublicKeyOf('x'));
+}
+
+// A response listing one key both as current and as old (notary answers
+// have, Synapse #12736) gives one key: valid_until_ts from the current
+// entry, expired_ts from the old one; it is an old key.
+TYPED_TEST_P(KeyStoreConformance, AKeyListedCurrentAndOldIsOneOldKey) {
+  WriteResult r = this->Store(
+      SignedResponse(kOrigin, 9000, {{"ed25519:a", 'a'}, {"ed25519:a", 'a', 4000}}), kNotaryA,
+      100);
+  EXPECT_THAT(r.new_keys, ElementsAre("ed25519:a"));
+  std::vector<StoredKey> keys = this->Keys(kOrigin);
+  ASSERT_THAT(KeyIds(keys), ElementsAre("ed25519:a"));
+  EXPECT_TRUE(keys[0].is_old());
+  EXPECT_EQ(keys[0].key.expired_ts, 4000);
+  EXPECT_EQ(keys[0].key.valid_until_ts, 9000);
+  EXPECT_EQ(Described(r.keys), Described(keys));
+}
+
 // A failure of the storage fails the whole batch, and nothing of it is kept.
 TYPED_TEST_P(KeyStoreConformance, BatchWriteStorageFailureKeepsNothing) {
   absl::Status injected = this->factory_.FailWritesOfKey("ed25519:z");
@@ -652,6 +716,9 @@ TYPED_TEST_P(KeyStoreConformance, SchemaVersionIsRecorded) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(KeyStoreConformance, RoundTrip, WriteReportsTheKeysAfterIt,
+                            OriginReplacesABindingOnlyNotariesGave,
+                            AnotherNotaryCannotReplaceAProvisionalBinding,
+                            AKeyListedCurrentAndOldIsOneOldKey,
                             UnknownServerIsEmpty, RawBytesKeptExactly,
                             NeverForgetsKeysAndReportsVanished,
                             SameKeySetReportsNothing,
