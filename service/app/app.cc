@@ -3,8 +3,10 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/crypto.h"
@@ -252,9 +254,15 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     notary_options.batch_size = Or(c.fetch().notary_batch_size(), 100);
     notary_options.checker = app->key_pool_.get();
     std::vector<fetch::KeyFetcher*> notaries;
+    std::set<std::string> notary_names;
     for (int i = 0; i < c.fetch().notaries_size(); ++i) {
       absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);
       if (!n.ok()) return n.status();
+      // One notary listed twice would count twice towards a quorum.
+      if (!notary_names.insert(absl::AsciiStrToLower(n->server_name)).second) {
+        return Bad(absl::StrCat("fetch.notaries[", i, "].server_name"),
+                   absl::StrCat(n->server_name, " is listed more than once"));
+      }
       app->notaries_.push_back(
           std::make_unique<fetch::NotaryFetcher>(*std::move(n), *app->federation_, notary_options));
       notaries.push_back(app->notaries_.back().get());

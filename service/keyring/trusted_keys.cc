@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/core/json.h"
 #include "service/core/server_keys.h"
+#include "service/core/server_name.h"
 
 namespace keyverifier::keyring {
 namespace {
@@ -66,6 +67,9 @@ absl::StatusOr<KeysByServer> ParseKeysFile(absl::string_view json) {
     return Bad("top level", "expected an array of key responses or a map");
   }
   for (const auto& [server, keys] : root->members()) {
+    if (absl::Status s = core::ParseServerName(server).status(); !s.ok()) {
+      return Bad(server, absl::StrCat("not a server name: ", s.message()));
+    }
     if (!keys.is_object()) return Bad(server, "not an object of keys");
     for (const auto& [key_id, entry] : keys.members()) {
       absl::StatusOr<core::VerifyKey> k = ParseTrustedKey(server, key_id, entry);

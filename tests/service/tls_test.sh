@@ -53,6 +53,15 @@ if out=$(timeout 10 "$bin" --config bad3.textproto 2>&1); then echo "limit beyon
 printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad4"\noutbound { nat64_prefixes: "64:ff9b::/96" nat64_prefixes: "64:ff9b:1::/80" }\n' "$dir" >bad4.textproto
 if out=$(timeout 10 "$bin" --config bad4.textproto 2>&1); then echo "NAT64 prefix of length 80 accepted"; exit 1; fi
 [[ "$out" == *"outbound: nat64_prefixes[1]"*"64:ff9b:1::/80"* ]] || { echo "error does not name the prefix: $out"; exit 1; }
+# One notary listed twice would count twice towards a quorum.
+printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad5"\nfetch { quorum: 2 notaries { server_name: "n.example" verify_keys { key: "ed25519:1" value: "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI" } } notaries { server_name: "N.example" verify_keys { key: "ed25519:1" value: "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI" } } }\n' "$dir" >bad5.textproto
+if out=$(timeout 10 "$bin" --config bad5.textproto 2>&1); then echo "a notary listed twice accepted"; exit 1; fi
+[[ "$out" == *"fetch.notaries[1].server_name"*"listed more than once"* ]] || { echo "error does not name the duplicate notary: $out"; exit 1; }
+# A pinned keys file whose map names something that is not a server name.
+printf '{"not a server": {"ed25519:1": {"key": "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", "valid_until_ts": 9000000000000}}}' >badkeys.json
+printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad6"\ntrusted_keys_file: "%s/badkeys.json"\n' "$dir" "$dir" >bad6.textproto
+if out=$(timeout 10 "$bin" --config bad6.textproto 2>&1); then echo "a bad server name in the keys file accepted"; exit 1; fi
+[[ "$out" == *"not a server"*"not a server name"* ]] || { echo "error does not name the bad server name: $out"; exit 1; }
 echo "ok: bad config refused naming the key"
 
 "$bin" --config keyverifier.textproto 2>log &
