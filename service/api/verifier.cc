@@ -169,11 +169,21 @@ absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ToResponse(
            std::find(query.key_ids.begin(), query.key_ids.end(), k.key_id) !=
                query.key_ids.end();
   };
+  // Banned keys are never handed out; asked for by id, the lookup fails
+  // saying so.
+  for (const auto* list : {&keys->verify_keys, &keys->old_verify_keys}) {
+    for (const core::VerifyKey& k : *list) {
+      if (k.banned && !query.key_ids.empty() && wanted(k)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "key ", k.key_id, " of ", keys->server_name, " is banned by the operator"));
+      }
+    }
+  }
   for (const auto& k : keys->verify_keys) {
-    if (wanted(k)) ToProto(k, out.add_verify_keys());
+    if (wanted(k) && !k.banned) ToProto(k, out.add_verify_keys());
   }
   for (const auto& k : keys->old_verify_keys) {
-    if (wanted(k)) ToProto(k, out.add_old_verify_keys());
+    if (wanted(k) && !k.banned) ToProto(k, out.add_old_verify_keys());
   }
   switch (keys->source.kind) {
     case keyring::KeySource::Kind::kCache:

@@ -293,7 +293,13 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
       *app->store_, app->sources_.get(), *app->key_pool_, *app->bulk_->engine, clock, observer,
       ring);
-  app->keyring_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
+  app->fallback_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
+  std::vector<keyring::BannedKeys::Entry> banned;
+  for (const auto& b : c.banned_keys()) banned.push_back({b.server_name(), b.key_id(), b.public_key()});
+  absl::StatusOr<keyring::BannedKeys> banned_keys = keyring::BannedKeys::Create(banned);
+  if (!banned_keys.ok()) return Bad("banned_keys", banned_keys.status().message());
+  app->banned_ = std::make_unique<keyring::BannedKeys>(*std::move(banned_keys));
+  app->keyring_ = std::make_unique<keyring::BanningKeyRing>(*app->fallback_, *app->banned_);
   if (!c.refresher().disabled() && app->sources_ != nullptr) {
     keyring::Refresher::Options r;
     r.interval = absl::Seconds(Or(c.refresher().interval_seconds(), 30));

@@ -26,6 +26,7 @@
 #include "service/fetch/notary_fetcher.h"
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/refresher.h"
+#include "service/keyring/banned_keys.h"
 #include "service/keyring/trusted_keys.h"
 #include "service/async/worker_pool.h"
 #include "service/net/cares_resolver.h"
@@ -100,7 +101,9 @@ class App {
   std::unique_ptr<fetch::KeySources> sources_;
   std::unique_ptr<keyring::TrustedKeyRing> trusted_;
   std::unique_ptr<keyring::FetchingKeyRing> fetching_;
-  std::unique_ptr<keyring::FallbackKeyRing> keyring_;
+  std::unique_ptr<keyring::FallbackKeyRing> fallback_;
+  std::unique_ptr<keyring::BannedKeys> banned_;
+  std::unique_ptr<keyring::BanningKeyRing> keyring_;  // what the service asks
   std::unique_ptr<keyring::Refresher> refresher_;
   std::unique_ptr<tls::CertificateChecker> checker_;
   std::unique_ptr<api::Verifier> verifier_;

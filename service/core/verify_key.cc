@@ -49,6 +49,7 @@ std::string Until(const VerifyKey& key, int64_t until) {
 std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
                                                const RoomVersion& room,
                                                int64_t origin_server_ts) {
+  if (key.banned) return absl::StrCat("key ", key.key_id, " is banned by the operator");
   if (key.expired_ts.has_value() && *key.expired_ts < origin_server_ts) {
     return absl::StrCat("key ", key.key_id, " expired at ", *key.expired_ts,
                         ", before the event's origin_server_ts ",
@@ -70,6 +71,7 @@ std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
 
 std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
                                                  int64_t now_ms) {
+  if (key.banned) return absl::StrCat("key ", key.key_id, " is banned by the operator");
   if (key.expired_ts.has_value()) {
     return absl::StrCat("key ", key.key_id,
                         " is an old key; old keys cannot sign requests");

@@ -29,11 +29,14 @@ struct VerifyKey {
   // of the 7 days it is trusted for (below). Unset for keys the operator
   // pinned, which are trusted for their valid_until_ts.
   std::optional<int64_t> confirmed_ts;
+  // The operator refuses this key (a compromised one, say): it verifies
+  // nothing.
+  bool banned = false;
 
   bool operator==(const VerifyKey& o) const {
     return key_id == o.key_id && public_key == o.public_key &&
            valid_until_ts == o.valid_until_ts && expired_ts == o.expired_ts &&
-           confirmed_ts == o.confirmed_ts;
+           confirmed_ts == o.confirmed_ts && banned == o.banned;
   }
 };
 
@@ -57,6 +60,7 @@ absl::string_view KeyAlgorithm(absl::string_view key_id);
 
 // Whether `key` may verify an event of `room` sent at `origin_server_ts`.
 // Returns nullopt if it may, otherwise why not. Rules:
+//  - never a banned key;
 //  - an old key only for events sent no later than its expired_ts (the
 //    spec ignores keys "known to have expired prior to" the event);
 //  - room versions 5+: UsableUntil(key) >= origin_server_ts (the lesser of
@@ -68,7 +72,8 @@ std::optional<std::string> KeyUnusableForEvent(const VerifyKey& key,
                                                int64_t origin_server_ts);
 
 // Whether `key` may verify a federation request made now: only current keys
-// (old keys sign events only) whose usable validity has not passed.
+// (old keys sign events only, banned keys nothing) whose usable validity has
+// not passed.
 std::optional<std::string> KeyUnusableForRequest(const VerifyKey& key,
                                                  int64_t now_ms);
 

@@ -233,5 +233,49 @@ TEST_F(VerifierTest, KeysCarryPublishedAndUsableValidity) {
   EXPECT_EQ((*got)->old_verify_keys(0).expired_ts(), kNowMs - 5000);
 }
 
+// Keys the operator banned: an event they signed is refused saying so, a
+// lookup asking for one fails, and one asking for all leaves them out.
+TEST_F(VerifierTest, BannedKeysVerifyNothingAndAreNotHandedOut) {
+  keyring::KeyResult keys = KeysOf("a.example");
+  core::VerifyKey other = keys.verify_keys[0];
+  other.key_id = "ed25519:k2";
+  other.public_key.fill(7);
+  keys.verify_keys.push_back(other);
+  keys.verify_keys[0].banned = true;  // ed25519:k1, which signs the events
+  keys_.memory_["a.example"] = keys;
+  std::optional<absl::StatusOr<v1::EventVerdict>> verdict;
+  verifier_.VerifyEventSignature(Event("a.example", 1), absl::InfiniteFuture(),
+                                 [&](absl::StatusOr<v1::EventVerdict> r) { verdict = std::move(r); });
+  cpu_.RunAll();
+  ASSERT_TRUE(verdict.has_value());
+  ASSERT_TRUE(verdict->ok()) << verdict->status();
+  EXPECT_EQ((*verdict)->outcome(), v1::EventVerdict::INVALID);
+  EXPECT_EQ((*verdict)->reason(), v1::KEY_NOT_VALID);
+  EXPECT_TRUE(absl::StrContains((*verdict)->message(), "banned by the operator"))
+      << (*verdict)->message();
+
+  auto lookup = [&](std::vector<std::string> ids) {
+    v1::VerifyServerKeysRequest req;
+    req.set_server_name("a.example");
+    for (const std::string& id : ids) req.add_key_ids(id);
+    std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> got;
+    verifier_.VerifyServerKeys(req, absl::InfiniteFuture(),
+                               [&](absl::StatusOr<v1::VerifyServerKeysResponse> r) {
+                                 got = std::move(r);
+                               });
+    if (!got.has_value()) keys_.Answer("a.example", keys);
+    return *got;
+  };
+  absl::StatusOr<v1::VerifyServerKeysResponse> asked = lookup({kKeyId});
+  EXPECT_EQ(asked.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(asked.status().message(),
+                                "key ed25519:k1 of a.example is banned by the operator"))
+      << asked.status();
+  absl::StatusOr<v1::VerifyServerKeysResponse> all = lookup({});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->verify_keys_size(), 1);
+  EXPECT_EQ(all->verify_keys(0).key_id(), "ed25519:k2");
+}
+
 }  // namespace
 }  // namespace keyverifier::api

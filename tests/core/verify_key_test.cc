@@ -242,6 +242,22 @@ TEST(VerifyKeyTest, ExpiredTsWinsOverValidUntilTs) {
   }
 }
 
+// A banned key verifies nothing: no event in any room version, no request.
+TEST(VerifyKeyTest, BannedKeyIsNeverUsable) {
+  VerifyKey current = Current(kNow + kDay, kNow);
+  current.banned = true;
+  VerifyKey old = Old(kNow + kDay);
+  old.banned = true;
+  for (int version : {1, 4, 5, 12}) {
+    SCOPED_TRACE(version);
+    EXPECT_EQ(KeyUnusableForEvent(current, Room(version), kNow),
+              "key ed25519:cur is banned by the operator");
+    EXPECT_EQ(KeyUnusableForEvent(old, Room(version), kNow),
+              "key ed25519:old is banned by the operator");
+  }
+  EXPECT_EQ(KeyUnusableForRequest(current, kNow), "key ed25519:cur is banned by the operator");
+}
+
 // Requests are signed now, by current keys only.
 TEST(VerifyKeyTest, KeyForRequests) {
   struct Case {

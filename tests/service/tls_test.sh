@@ -62,6 +62,9 @@ printf '{"not a server": {"ed25519:1": {"key": "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61
 printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad6"\ntrusted_keys_file: "%s/badkeys.json"\n' "$dir" "$dir" >bad6.textproto
 if out=$(timeout 10 "$bin" --config bad6.textproto 2>&1); then echo "a bad server name in the keys file accepted"; exit 1; fi
 [[ "$out" == *"not a server"*"not a server name"* ]] || { echo "error does not name the bad server name: $out"; exit 1; }
+printf 'listen: "127.0.0.1:0"\ndata_dir: "%s/bad7"\nbanned_keys { server_name: "a.example" key_id: "ed25519:ok" } banned_keys { server_name: "b.example" key_id: "rsa:1" }\n' "$dir" >bad7.textproto
+if out=$(timeout 10 "$bin" --config bad7.textproto 2>&1); then echo "a bad banned key accepted"; exit 1; fi
+[[ "$out" == *"banned_keys: entry 1: key_id"*"rsa:1"* ]] || { echo "error does not name the banned key entry: $out"; exit 1; }
 echo "ok: bad config refused naming the key"
 
 "$bin" --config keyverifier.textproto 2>log &
