@@ -249,10 +249,12 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
                  absl::StrCat("\"", o, "\" is not direct_first, notaries_first or direct_only"));
     }
     order.quorum = static_cast<int>(Or(c.fetch().quorum(), 1));
-    app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->federation_);
+    const size_t max_keys = Or(c.limits().max_keys_per_response(), 256);
+    app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->federation_, max_keys);
     fetch::NotaryFetcher::Options notary_options;
     notary_options.batch_size = Or(c.fetch().notary_batch_size(), 100);
     notary_options.checker = app->key_pool_.get();
+    notary_options.max_keys = max_keys;
     std::vector<fetch::KeyFetcher*> notaries;
     std::set<std::string> notary_names;
     for (int i = 0; i < c.fetch().notaries_size(); ++i) {
@@ -290,6 +292,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   ring.miss_backoff_max = absl::Seconds(Or(c.fetch().miss_backoff_max_seconds(), 3600));
   ring.new_servers_per_second = Or(c.fetch().new_servers_per_second(), 100);
   ring.new_servers_burst = Or(c.fetch().new_servers_burst(), 2000);
+  ring.max_bytes = size_t{Or(c.limits().keyring_memory_mb(), 256)} << 20;
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
       *app->store_, app->sources_.get(), *app->key_pool_, *app->bulk_->engine, clock, observer,
       ring);

@@ -99,6 +99,14 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
 
   const Value* verify_keys = v.Find("verify_keys");
   if (verify_keys == nullptr) return Bad(server, "verify_keys is missing");
+  // Counted before any key is parsed: a padded response costs no more.
+  const Value* old_keys = v.Find("old_verify_keys");
+  const size_t listed = (verify_keys->is_object() ? verify_keys->members().size() : 0) +
+                        (old_keys != nullptr && old_keys->is_object() ? old_keys->members().size() : 0);
+  if (listed > expect.max_keys) {
+    return Bad(server, absl::StrCat("lists ", listed, " keys (current and old); the limit is ",
+                                    expect.max_keys));
+  }
   if (absl::Status s = ParseKeyMap(verify_keys, "verify_keys", false, server,
                                    keys.valid_until_ts, &keys.verify_keys);
       !s.ok()) {
@@ -196,9 +204,11 @@ absl::StatusOr<std::vector<Value>> NotaryEntries(absl::string_view json,
   return std::move(list->mutable_array());
 }
 
-absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary) {
+absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary,
+                                            size_t max_keys) {
   ServerKeyExpectations expect;
   expect.notary = &notary;
+  expect.max_keys = max_keys;
   return ParseValue(entry, "", expect);
 }
 

@@ -49,11 +49,18 @@ struct PinnedNotary {
   std::vector<VerifyKey> keys;
 };
 
+// Keys one response may list unless the caller says otherwise: far more than
+// any server has rotated through, far fewer than a padded response would
+// make us keep.
+inline constexpr size_t kDefaultMaxKeysPerResponse = 256;
+
 struct ServerKeyExpectations {
   // If set, `server_name` must equal it.
   std::optional<std::string> server_name;
   // If set, the response must carry this notary's valid signature.
   const PinnedNotary* notary = nullptr;
+  // Keys (current and old together) the response may list, at most.
+  size_t max_keys = kDefaultMaxKeysPerResponse;
 };
 
 // `json` is the response body; it is kept as raw_json.
@@ -76,7 +83,8 @@ absl::StatusOr<std::vector<absl::StatusOr<ServerKeys>>> ParseNotaryResponse(
 // signature).
 absl::StatusOr<std::vector<Value>> NotaryEntries(absl::string_view json,
                                                  const PinnedNotary& notary);
-absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary);
+absl::StatusOr<ServerKeys> CheckNotaryEntry(const Value& entry, const PinnedNotary& notary,
+                                            size_t max_keys = kDefaultMaxKeysPerResponse);
 
 // The SHA-256 digests (raw 32 bytes) a key response lists in its
 // `tls_fingerprints` (MSC1711's transition; removed from the current spec,

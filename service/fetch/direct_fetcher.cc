@@ -27,7 +27,7 @@ void DirectFetcher::FetchOne(const KeyQuery& request, absl::Time deadline,
   http_request.max_response_bytes = kMaxKeyResponseBytes;
   client_.Send(
       request.server_name, std::move(http_request), deadline,
-      [server = request.server_name, done = std::move(done)](
+      [server = request.server_name, max_keys = max_keys_, done = std::move(done)](
           absl::StatusOr<net::HttpResponse> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->status != 200) {
@@ -36,6 +36,7 @@ void DirectFetcher::FetchOne(const KeyQuery& request, absl::Time deadline,
         }
         core::ServerKeyExpectations expect;
         expect.server_name = server;
+        expect.max_keys = max_keys;
         absl::StatusOr<core::ServerKeys> keys = core::ParseServerKeys(r->body, expect);
         if (!keys.ok()) {
           // The origin served something unusable: the keys are not

@@ -17,7 +17,9 @@ inline constexpr size_t kMaxKeyResponseBytes = 256 * 1024;
 
 class DirectFetcher final : public KeyFetcher {
  public:
-  explicit DirectFetcher(net::FederationClient& client) : client_(client) {}
+  explicit DirectFetcher(net::FederationClient& client,
+                         size_t max_keys = core::kDefaultMaxKeysPerResponse)
+      : client_(client), max_keys_(max_keys) {}
 
   const std::string& source() const override { return source_; }
   void Fetch(const KeyQuery& request, absl::Time deadline,
@@ -32,6 +34,7 @@ class DirectFetcher final : public KeyFetcher {
                 net::FederationClient::Priority priority, async::Callback<core::ServerKeys> done);
 
   net::FederationClient& client_;
+  const size_t max_keys_;
   const std::string source_ = "origin";
 };
 

@@ -41,7 +41,9 @@ void NotaryFetcher::CheckEntries(std::vector<core::Value> entries,
   if (options_.checker == nullptr || entries.size() < kParallelFrom) {
     Checked out;
     out.reserve(entries.size());
-    for (const core::Value& e : entries) out.push_back(core::CheckNotaryEntry(e, notary_));
+    for (const core::Value& e : entries) {
+      out.push_back(core::CheckNotaryEntry(e, notary_, options_.max_keys));
+    }
     return done(std::move(out));
   }
   struct Job {
@@ -62,7 +64,7 @@ void NotaryFetcher::CheckEntries(std::vector<core::Value> entries,
     auto check = [this, job, s, fanin] {
       const size_t end = std::min(job->entries.size(), (s + 1) * kSlice);
       for (size_t i = s * kSlice; i < end; ++i) {
-        job->out[i] = core::CheckNotaryEntry(job->entries[i], notary_);
+        job->out[i] = core::CheckNotaryEntry(job->entries[i], notary_, options_.max_keys);
       }
       fanin->Slot(s)(true);
     };

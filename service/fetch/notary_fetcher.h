@@ -31,6 +31,8 @@ class NotaryFetcher final : public KeyFetcher {
     // answer carries 2,000 signatures). Null: on the thread the answer
     // arrives on (the fetch engine's).
     async::Executor* checker = nullptr;
+    // Keys one entry may list (current and old together).
+    size_t max_keys = core::kDefaultMaxKeysPerResponse;
   };
   NotaryFetcher(core::PinnedNotary notary, net::FederationClient& client, Options options)
       : notary_(std::move(notary)), client_(client), options_(options) {}

@@ -85,6 +85,19 @@ absl::StatusOr<FetchingKeyRing::Entry> FetchingKeyRing::LoadFromStore(const std:
   return e;
 }
 
+size_t FetchingKeyRing::Footprint(const Entry& entry) {
+  size_t bytes = sizeof(Entry);
+  for (const store::StoredResponse& r : entry.responses) {
+    bytes += sizeof(r) + r.raw_json.capacity() + r.source.capacity() + r.server_name.capacity();
+  }
+  for (const store::StoredKey& k : entry.keys) {
+    bytes += sizeof(k) + k.key.key_id.capacity() + k.server_name.capacity();
+    for (const std::string& source : k.sources) bytes += sizeof(source) + source.capacity();
+  }
+  for (const auto& [id, miss] : entry.missing_ids) bytes += sizeof(miss) + 2 * id.capacity();
+  return bytes;
+}
+
 void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   // The MSC1711 fallback's index: the tls_fingerprints of the responses
   // remembered, by host (read here, outside the lock, not at every
@@ -97,11 +110,14 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   }
   absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
   const std::string host = name.ok() ? name->host : server;
+  entry.bytes = Footprint(entry);
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(server);
   if (it != entries_.end()) {
     entry.last_asked = std::max(entry.last_asked, it->second.last_asked);
+    entries_bytes_ -= it->second.bytes;
   }
+  entries_bytes_ += entry.bytes;
   entries_[server] = std::move(entry);
   if (fingerprints.empty()) {
     if (auto f = fingerprints_.find(host); f != fingerprints_.end()) {
@@ -111,23 +127,35 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   } else {
     fingerprints_[host][server] = std::move(fingerprints);
   }
-  if (entries_.size() > options_.max_servers) {
-    std::vector<std::pair<absl::Time, std::string>> by_age;
-    by_age.reserve(entries_.size());
-    for (const auto& [name, e] : entries_) {
-      if (name != server) by_age.push_back({e.last_asked, name});
+  EvictLocked(server);
+}
+
+void FetchingKeyRing::EvictLocked(const std::string& keep) {
+  if (entries_.size() <= options_.max_servers && entries_bytes_ <= options_.max_bytes) return;
+  std::vector<std::pair<absl::Time, std::string>> by_age;
+  by_age.reserve(entries_.size());
+  for (const auto& [name, e] : entries_) {
+    if (name != keep) by_age.push_back({e.last_asked, name});
+  }
+  std::sort(by_age.begin(), by_age.end());
+  // Down by 1% of the bound that was exceeded, so that a flood of new names
+  // does not sort the whole map at every insert.
+  const size_t count_target = entries_.size() > options_.max_servers
+                                  ? entries_.size() - std::max<size_t>(1, options_.max_servers / 100)
+                                  : entries_.size();
+  const size_t bytes_target =
+      entries_bytes_ > options_.max_bytes ? options_.max_bytes - options_.max_bytes / 100
+                                          : entries_bytes_;
+  for (const auto& [asked, name] : by_age) {
+    if (entries_.size() <= count_target && entries_bytes_ <= bytes_target) break;
+    absl::StatusOr<core::ServerName> n = core::ParseServerName(name);
+    if (auto f = fingerprints_.find(n.ok() ? n->host : name); f != fingerprints_.end()) {
+      f->second.erase(name);
+      if (f->second.empty()) fingerprints_.erase(f);
     }
-    const size_t drop = std::min(by_age.size(), std::max<size_t>(1, options_.max_servers / 100));
-    std::nth_element(by_age.begin(), by_age.begin() + (drop - 1), by_age.end());
-    for (size_t i = 0; i < drop; ++i) {
-      const std::string& dropped = by_age[i].second;
-      absl::StatusOr<core::ServerName> n = core::ParseServerName(dropped);
-      if (auto f = fingerprints_.find(n.ok() ? n->host : dropped); f != fingerprints_.end()) {
-        f->second.erase(dropped);
-        if (f->second.empty()) fingerprints_.erase(f);
-      }
-      entries_.erase(dropped);
-    }
+    auto it = entries_.find(name);
+    entries_bytes_ -= it->second.bytes;
+    entries_.erase(it);
   }
 }
 

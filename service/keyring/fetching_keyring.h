@@ -80,10 +80,13 @@ class FetchingKeyRing final : public KeyRing {
     // amount of DNS and connections. Beyond it: ResourceExhaustedError.
     double new_servers_per_second = 100;
     double new_servers_burst = 2000;
-    // Servers kept in memory and tracked for refreshing, at most; beyond it
-    // the least recently asked 1% are dropped at once (the store still has
-    // them), so a flood of new names costs amortised constant time.
+    // Servers kept in memory and tracked for refreshing, at most, and the
+    // bytes their keys and responses take in memory, at most; beyond either
+    // the least recently asked are dropped (at least 1% at once, so a flood
+    // of new names costs amortised constant time). The store still has
+    // them.
     size_t max_servers = 100000;
+    size_t max_bytes = size_t{256} << 20;
   };
 
   FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,
@@ -139,7 +142,14 @@ class FetchingKeyRing final : public KeyRing {
     // retry_after, no key id it has not shown is worth a fetch (made-up key
     // ids cost one fetch per window, and the window grows while they go on).
     Miss unknown_ids;
+    size_t bytes = 0;  // what it takes in memory (Footprint), once remembered
   };
+  // About what an entry takes in memory: its responses' raw JSON, its keys
+  // and the bookkeeping around them.
+  static size_t Footprint(const Entry& entry);
+  // Drops the least recently asked entries (never `keep`) until the bounds
+  // hold. Caller holds mu_.
+  void EvictLocked(const std::string& keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct Waiter;
   using WaiterPtr = std::shared_ptr<Waiter>;
   struct Flight {
@@ -210,6 +220,7 @@ class FetchingKeyRing final : public KeyRing {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t entries_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the entries' Footprint, summed
   absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
   // host -> server -> the tls_fingerprints of its remembered responses.
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::vector<std::string>>>

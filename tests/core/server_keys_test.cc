@@ -422,6 +422,28 @@ TEST(ServerKeysTest, OneKeyIdWithTwoKeysIsRefused) {
   EXPECT_EQ(keys->old_verify_keys.size(), 2u);
 }
 
+// A response listing more keys than allowed (padding with old keys, say) is
+// refused before its keys are parsed, naming the count and the limit.
+TEST(ServerKeysTest, TooManyKeysAreRefused) {
+  Response padded = GoodResponse();
+  Value* old = Path(&padded.body, {"old_verify_keys"});
+  for (int i = 0; i < 254; ++i) {  // 2 current + 1 old + 254 = 257
+    Value entry = KeyEntry(KeyOld());
+    entry.Set("expired_ts", Value::Integer(kExpired));
+    old->Set(absl::StrCat("ed25519:pad", i), std::move(entry));
+  }
+  const std::string text = padded.Text();
+  absl::StatusOr<ServerKeys> keys = ParseServerKeys(text);
+  ASSERT_FALSE(keys.ok());
+  EXPECT_THAT(keys.status().message(),
+              HasSubstr("lists 257 keys (current and old); the limit is 256"));
+  ServerKeyExpectations more;
+  more.max_keys = 300;
+  keys = ParseServerKeys(text, more);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->old_verify_keys.size(), 255u);
+}
+
 TEST(ServerKeysTest, ChangedAfterSigningDoesNotVerify) {
   Value v = GoodResponse().Signed();
   v.Set("valid_until_ts", Value::Integer(kValidUntil + 1));

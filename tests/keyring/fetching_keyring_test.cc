@@ -178,6 +178,38 @@ TEST_F(FetchingKeyRingTest, KeyIdBindingConflictsAreResolvedAndReported) {
                                                             "origin.test ed25519:a refused"}));
 }
 
+// Memory is bounded in bytes: the least recently asked servers leave memory
+// (the store keeps them, and answers them again without a fetch).
+TEST_F(FetchingKeyRingTest, MemoryIsBoundedInBytes) {
+  FetchingKeyRing::Options o = Options();
+  o.max_bytes = 64 * 1024;
+  ring_ = std::make_unique<FetchingKeyRing>(*store_, sources_.get(), executor_, scheduler_, clock_,
+                                            observer_, o);
+  std::vector<std::string> servers;
+  for (int i = 0; i < 200; ++i) {
+    const std::string s = absl::StrCat("s", i, ".test");
+    servers.push_back(s);
+    origin_.SetFor(s, core::ParseServerKeys(
+                          testing::KeyResponseJson({s, {{"ed25519:a", 'a'}}, kNowMs + kDay})));
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(Get({"ed25519:a"}, 0, s).ok());
+  }
+  EXPECT_EQ(origin_.calls(), 200);
+  int in_memory = 0;
+  for (const std::string& s : servers) {
+    in_memory += ring_->TryGetKeysFromMemory(Query({"ed25519:a"}, 0, s)).has_value();
+  }
+  // Each takes about 1 KiB: far fewer than 200 fit in 64 KiB, but some do.
+  EXPECT_GT(in_memory, 10);
+  EXPECT_LT(in_memory, 150);
+  EXPECT_TRUE(ring_->TryGetKeysFromMemory(Query({"ed25519:a"}, 0, servers.back())).has_value());
+  EXPECT_FALSE(ring_->TryGetKeysFromMemory(Query({"ed25519:a"}, 0, servers.front())).has_value());
+  // The oldest comes back from the store, not the origin.
+  absl::StatusOr<KeyResult> r = Get({"ed25519:a"}, 0, servers.front());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(origin_.calls(), 200);
+}
+
 TEST_F(FetchingKeyRingTest, ThousandConcurrentLookupsMakeOneFetch) {
   origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
   origin_.hold_ = true;
