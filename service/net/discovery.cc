@@ -151,13 +151,25 @@ void ServerDiscovery::ResolveWithSrv(std::shared_ptr<Job> job, const std::string
 void ServerDiscovery::CacheWellKnown(const std::string& hostname, WellKnownEntry entry,
                                      absl::Time now) {
   absl::MutexLock lock(&mu_);
-  if (well_known_cache_.size() >= options_.max_cached_hosts) {
-    // Drop what has expired; if nothing has, drop everything rather than
-    // grow without bound (the cache only saves lookups).
+  entry.last_used = now;
+  if (well_known_cache_.count(hostname) == 0 &&
+      well_known_cache_.size() >= options_.max_cached_hosts) {
+    // Full: what has expired goes, and if that is not 1% of the bound, the
+    // least recently used go too (a flood of new names pushes out neither
+    // more nor less than that, and costs amortised constant time).
+    const size_t target =
+        options_.max_cached_hosts - std::max<size_t>(1, options_.max_cached_hosts / 100);
     for (auto it = well_known_cache_.begin(); it != well_known_cache_.end();) {
       it = it->second.expires <= now ? well_known_cache_.erase(it) : std::next(it);
     }
-    if (well_known_cache_.size() >= options_.max_cached_hosts) well_known_cache_.clear();
+    if (well_known_cache_.size() > target) {
+      std::vector<std::pair<absl::Time, std::string>> by_use;
+      by_use.reserve(well_known_cache_.size());
+      for (const auto& [host, e] : well_known_cache_) by_use.push_back({e.last_used, host});
+      const size_t drop = well_known_cache_.size() - target;
+      std::nth_element(by_use.begin(), by_use.begin() + (drop - 1), by_use.end());
+      for (size_t i = 0; i < drop; ++i) well_known_cache_.erase(by_use[i].second);
+    }
   }
   well_known_cache_[hostname] = std::move(entry);
 }
@@ -171,6 +183,7 @@ void ServerDiscovery::Delegation(const std::string& hostname, absl::Time deadlin
     absl::MutexLock lock(&mu_);
     auto it = well_known_cache_.find(hostname);
     if (it != well_known_cache_.end()) {
+      it->second.last_used = now;
       if (it->second.expires > now) {
         cached = Delegated{it->second.delegated,
                            it->second.delegated ? "well-known (cached)"

@@ -97,7 +97,8 @@ class ServerDiscovery {
     // up to the maximum.
     absl::Duration failure_backoff_initial = absl::Minutes(2);
     absl::Duration failure_backoff_max = absl::Hours(1);
-    // Entries kept in the .well-known cache at most.
+    // Entries kept in the .well-known cache at most; beyond it, the expired
+    // and then the least recently used leave.
     size_t max_cached_hosts = 100000;
     // Time budget of one .well-known lookup (redirects included).
     absl::Duration well_known_timeout = absl::Seconds(10);
@@ -130,6 +131,7 @@ class ServerDiscovery {
     std::optional<std::string> delegated;  // nullopt: the lookup failed
     std::string error;
     absl::Time expires;
+    absl::Time last_used;  // asked for or stored: the cache keeps the most recent
     int failures = 0;  // consecutive
   };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_net.h"
@@ -72,6 +73,34 @@ TEST_F(DiscoveryTest, ExplicitPortSkipsWellKnownAndSrv) {
   EXPECT_TRUE(r->send_sni);
   EXPECT_EQ(well_known_.fetches("example.org"), 0);
   EXPECT_EQ(resolver_.lookups(), std::vector<std::string>{"A/AAAA example.org"});
+}
+
+// A full .well-known cache sheds its least recently used entries (1% of
+// the bound at a time), not everything: a host asked for all along keeps
+// its cached answer through a flood of new names.
+TEST_F(DiscoveryTest, FullWellKnownCacheShedsTheLeastRecentlyUsed) {
+  ServerDiscovery::Options o;
+  o.max_cached_hosts = 100;
+  ServerDiscovery discovery(resolver_, well_known_, filter_, clock_, o);
+  auto resolve = [&](const std::string& name) {
+    return discovery.ResolveAndWait(name, absl::InfiniteFuture());
+  };
+  resolver_.AddHost("matrix.example.net", {"8.8.4.4"});
+  well_known_.Set("hot.example", 200, R"({"m.server": "matrix.example.net:443"})");
+  ASSERT_TRUE(resolve("hot.example").ok());
+  for (int i = 0; i < 300; ++i) {
+    const std::string host = absl::StrCat("flood", i, ".example");
+    well_known_.Set(host, 200, R"({"m.server": "matrix.example.net:443"})");
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(resolve(host).ok());
+    if (i % 10 == 0) ASSERT_TRUE(resolve("hot.example").ok());  // used all along
+  }
+  EXPECT_EQ(well_known_.fetches("hot.example"), 1);  // never pushed out
+  EXPECT_EQ(well_known_.fetches("flood299.example"), 1);
+  ASSERT_TRUE(resolve("flood299.example").ok());  // recent: still cached
+  EXPECT_EQ(well_known_.fetches("flood299.example"), 1);
+  ASSERT_TRUE(resolve("flood0.example").ok());  // long unused: asked again
+  EXPECT_EQ(well_known_.fetches("flood0.example"), 2);
 }
 
 TEST_F(DiscoveryTest, WellKnownDelegationWithPort) {
