@@ -138,9 +138,13 @@ int main(int argc, char** argv) {
       verifier, **pool, clock,
       {config->tls().allowed_client_names().begin(),
        config->tls().allowed_client_names().end()},
-      observer, absl::Milliseconds(config->limits().max_call_ms() > 0
-                                       ? config->limits().max_call_ms()
-                                       : 60000));
+      observer,
+      absl::Milliseconds(config->limits().max_call_ms() > 0 ? config->limits().max_call_ms()
+                                                             : 60000),
+      size_t{config->limits().max_pending_request_mb() > 0
+                 ? config->limits().max_pending_request_mb()
+                 : 256}
+          << 20);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

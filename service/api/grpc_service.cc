@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/time/time.h"
 #include "service/api/grpc_status.h"
@@ -78,6 +79,7 @@ class KeyVerifierService::Call final : public CallBase {
   }
   void Done(const grpc::Status& status) {
     code_ = status.error_code();
+    if (held_bytes_ > 0) service_.Release(std::exchange(held_bytes_, 0));
     if (status.ok()) {
       responder_.Finish(response_, status, this);
     } else {
@@ -85,6 +87,7 @@ class KeyVerifierService::Call final : public CallBase {
     }
   }
 
+  void set_held_bytes(size_t bytes) { held_bytes_ = bytes; }
   const Method<Req, Resp>& method() const { return method_; }
   const grpc::ServerContext& context() const { return context_; }
   const Req& request() const { return request_; }
@@ -98,6 +101,7 @@ class KeyVerifierService::Call final : public CallBase {
   Resp response_;
   grpc::ServerAsyncResponseWriter<Resp> responder_;
   bool accepted_ = false;
+  size_t held_bytes_ = 0;  // released when answered
   absl::Time start_;
   grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
 };
@@ -106,13 +110,15 @@ KeyVerifierService::KeyVerifierService(Verifier& verifier, async::WorkerPool& po
                                        const Clock& clock,
                                        std::vector<std::string> allowed_client_names,
                                        observe::Observer& observer,
-                                       absl::Duration max_call_time)
+                                       absl::Duration max_call_time,
+                                       size_t max_held_bytes)
     : verifier_(verifier),
       pool_(pool),
       clock_(clock),
       allowed_client_names_(std::move(allowed_client_names)),
       observer_(observer),
-      max_call_time_(max_call_time) {}
+      max_call_time_(max_call_time),
+      max_held_bytes_(max_held_bytes) {}
 
 KeyVerifierService::~KeyVerifierService() { Stop(); }
 
@@ -181,6 +187,14 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
   // The client's deadline, and never more than the service's own limit.
   const absl::Time deadline = std::min(absl::FromChrono(call->context().deadline()),
                                        clock_.Now() + max_call_time_);
+  // Its request stays in memory until it is answered.
+  const size_t bytes = call->request().ByteSizeLong();
+  if (!Hold(bytes)) {
+    call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "too many request bytes waiting to be served; retry later"));
+    return;
+  }
+  call->set_held_bytes(bytes);
   auto run = [this, call, deadline] {
     if (clock_.Now() >= deadline) {
       call->Done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
@@ -208,6 +222,20 @@ bool KeyVerifierService::Accept() {
 void KeyVerifierService::Finished() {
   absl::MutexLock lock(&mu_);
   --in_flight_;
+}
+
+bool KeyVerifierService::Hold(size_t bytes) {
+  absl::MutexLock lock(&mu_);
+  if (max_held_bytes_ > 0 && held_bytes_ + bytes > max_held_bytes_ && held_bytes_ > 0) {
+    return false;  // (one call alone is always let through: its size was checked on receipt)
+  }
+  held_bytes_ += bytes;
+  return true;
+}
+
+void KeyVerifierService::Release(size_t bytes) {
+  absl::MutexLock lock(&mu_);
+  held_bytes_ -= bytes;
 }
 
 void KeyVerifierService::Stop() {

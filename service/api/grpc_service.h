@@ -10,7 +10,9 @@
 //
 // Every call's deadline is the client's, and at most `max_call_time`. A call
 // whose deadline has passed before its turn fails with DEADLINE_EXCEEDED; a
-// full worker queue gives RESOURCE_EXHAUSTED.
+// full worker queue gives RESOURCE_EXHAUSTED, and so does a call that would
+// take the request bytes held by calls not yet answered (queued, or waiting
+// for keys) beyond `max_held_bytes`.
 //
 // Its own polling threads, rather than gRPC's callback API: in the gRPC this
 // is built against, the callback API's shared threads sleep 100 ms without
@@ -51,7 +53,8 @@ class KeyVerifierService {
   KeyVerifierService(Verifier& verifier, async::WorkerPool& pool, const Clock& clock,
                      std::vector<std::string> allowed_client_names = {},
                      observe::Observer& observer = observe::NoopObserver(),
-                     absl::Duration max_call_time = absl::Seconds(60));
+                     absl::Duration max_call_time = absl::Seconds(60),
+                     size_t max_held_bytes = size_t{256} << 20);
   ~KeyVerifierService();
   KeyVerifierService(const KeyVerifierService&) = delete;
   KeyVerifierService& operator=(const KeyVerifierService&) = delete;
@@ -85,6 +88,10 @@ class KeyVerifierService {
   // only once no call can start another operation on them.
   bool Accept();  // false once stopping: the call is dropped
   void Finished();
+  // Request bytes of calls handed on and not yet answered: Hold fails
+  // (false) when `bytes` more would exceed max_held_bytes_.
+  bool Hold(size_t bytes);
+  void Release(size_t bytes);
 
   bool ClientAllowed(const grpc::ServerContext& context) const;
 
@@ -94,6 +101,7 @@ class KeyVerifierService {
   const std::vector<std::string> allowed_client_names_;
   observe::Observer& observer_;
   const absl::Duration max_call_time_;
+  const size_t max_held_bytes_;
 
   v1::KeyVerifier::AsyncService async_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
@@ -103,6 +111,7 @@ class KeyVerifierService {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace keyverifier::api

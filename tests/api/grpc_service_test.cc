@@ -104,10 +104,12 @@ class GateKeyRing : public keyring::KeyRing {
 class Server {
  public:
   Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
-         const tls::CertificateChecker* certificates = nullptr)
+         const tls::CertificateChecker* certificates = nullptr,
+         size_t max_held_bytes = size_t{256} << 20)
       : pool_(*async::WorkerPool::Create(2, 64)),
         verifier_(keys, clock, limits, observe::NoopObserver(), certificates, pool_.get()),
-        service_(verifier_, *pool_, system_clock_) {
+        service_(verifier_, *pool_, system_clock_, {}, observe::NoopObserver(),
+                 absl::Seconds(60), max_held_bytes) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
@@ -303,6 +305,38 @@ void WaitUntilRefused(Server& server) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   ADD_FAILURE() << "calls were still served after the drain began";
+}
+
+// Calls waiting for keys hold their requests: beyond max_held_bytes new
+// calls are refused at once, and the bytes are given back as calls are
+// answered.
+TEST_F(GrpcServiceTest, RequestBytesHeldByWaitingCallsAreBounded) {
+  GateKeyRing gate(keys_);
+  Server server(gate, clock_, {}, nullptr, /*max_held_bytes=*/6000);
+  v1::VerifyEventsRequest req;
+  for (int i = 0; i < 10; ++i) {
+    v1::VerifyEventSignatureRequest* event = req.add_events();
+    event->set_event_json(SignedEvent("10", absl::StrCat("event ", i)));
+    event->set_room_version("10");
+  }
+  ASSERT_GT(req.ByteSizeLong(), 3000u);  // two of them do not fit
+  ASSERT_LT(req.ByteSizeLong(), 6000u);  // one does
+  v1::VerifyEventsResponse first_resp;
+  grpc::Status first;
+  std::thread call([&] { first = server.stub().VerifyEvents(Context().get(), req, &first_resp); });
+  gate.entered.WaitForNotification();  // the first waits for its keys
+  v1::VerifyEventsResponse resp;
+  grpc::Status second = server.stub().VerifyEvents(Context().get(), req, &resp);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(second.error_message(), HasSubstr("too many request bytes waiting"));
+  gate.Open();
+  call.join();
+  ASSERT_TRUE(first.ok()) << first.error_message();
+  EXPECT_EQ(first_resp.results_size(), 10);
+  // Answered: its bytes are free again.
+  grpc::Status third = server.stub().VerifyEvents(Context().get(), req, &resp);
+  ASSERT_TRUE(third.ok()) << third.error_message();
+  EXPECT_EQ(resp.results_size(), 10);
 }
 
 TEST_F(GrpcServiceTest, DrainLetsACallInFlightFinish) {
