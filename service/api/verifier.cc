@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "service/core/event_verifier.h"
@@ -159,9 +160,27 @@ std::optional<absl::StatusOr<v1::EventVerdict>> Verifier::TryVerifyEventSignatur
   return Finish(*p);
 }
 
+absl::Status Verifier::ForCaller(absl::string_view context, const absl::Status& error) {
+  absl::string_view what;
+  switch (error.code()) {
+    case absl::StatusCode::kUnavailable: what = "could not be obtained"; break;
+    case absl::StatusCode::kPermissionDenied: what = "may not be fetched (outbound rules)"; break;
+    case absl::StatusCode::kInternal: what = "failed with an internal error"; break;
+    case absl::StatusCode::kDataLoss: what = "failed: the key store is damaged"; break;
+    case absl::StatusCode::kUnknown: what = "failed with an unexpected error"; break;
+    default:
+      return absl::Status(error.code(), absl::StrCat(context, ": ", error.message()));
+  }
+  thread_local absl::BitGen bits;
+  const std::string id = absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(bits), absl::kZeroPad16));
+  observer_.OnErrorDetail(id, absl::StrCat(context, ": ", error.message()));
+  return absl::Status(error.code(),
+                      absl::StrCat(context, " ", what, "; details in the service log, error id ", id));
+}
+
 absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ToResponse(
     const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys) {
-  if (!keys.ok()) return keys.status();
+  if (!keys.ok()) return ForCaller(absl::StrCat("keys of ", query.server_name), keys.status());
   v1::VerifyServerKeysResponse out;
   out.set_server_name(keys->server_name);
   auto wanted = [&](const core::VerifyKey& k) {
@@ -318,7 +337,7 @@ void Verifier::CheckReady(std::shared_ptr<Batch> batch, std::vector<size_t> even
     for (size_t q : batch->lacking[e]) {
       if (!p.ok()) break;
       if (const absl::Status& s = batch->status_of[q]; !s.ok()) {
-        p = absl::Status(s.code(), absl::StrCat("keys of ", batch->servers[q], ": ", s.message()));
+        p = ForCaller(absl::StrCat("keys of ", batch->servers[q]), s);
         break;
       }
       p->keys[batch->servers[q]] = batch->keys_of[q];
@@ -549,9 +568,7 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::AuthVerdict(
             !body.ok()) {
           return Field("body", body);
         }
-        last_error = absl::Status(result.status().code(),
-                                  absl::StrCat("keys of ", auth->origin, ": ",
-                                               result.status().message()));
+        last_error = ForCaller(absl::StrCat("keys of ", auth->origin), result.status());
         continue;
       }
       keys = result->AllKeys();
@@ -601,7 +618,7 @@ void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
       // The handshake runs on the fetch engine; no thread waits for it.
       return certificates_->CheckLive(
           request.server_name(), static_cast<uint16_t>(request.port()), at, deadline,
-          [done = std::move(done)](absl::StatusOr<tls::CertificateCheck> check) mutable {
+          [this, done = std::move(done)](absl::StatusOr<tls::CertificateCheck> check) mutable {
             done(CertificateResponse(std::move(check)));
           });
     default:
@@ -611,7 +628,7 @@ void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
 
 absl::StatusOr<v1::CheckCertificateResponse> Verifier::CertificateResponse(
     absl::StatusOr<tls::CertificateCheck> check) {
-  if (!check.ok()) return check.status();
+  if (!check.ok()) return ForCaller("certificate check", check.status());
   const tls::Verdict& v = check->verdict;
   v1::CheckCertificateResponse out;
   out.set_valid(v.valid);

@@ -97,12 +97,19 @@ class Verifier {
   // when they were its last.
   void CheckReady(std::shared_ptr<Batch> batch, std::vector<size_t> events);
   void OnCpu(async::Task task);
+  // What a caller is told of an error from below (fetching, the store,
+  // discovery): for server-side failures (UNAVAILABLE, INTERNAL, DATA_LOSS,
+  // UNKNOWN, and PERMISSION_DENIED from the outbound rules) `context`, the
+  // kind of failure and an id, the details (addresses, transport and
+  // database particulars) going to the observer under that id; anything
+  // else as it is, after `context`.
+  absl::Status ForCaller(absl::string_view context, const absl::Status& error);
   absl::StatusOr<v1::VerifyServerKeysResponse> ToResponse(
       const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys);
   absl::StatusOr<v1::VerifyRequestAuthResponse> AuthVerdict(
       const v1::VerifyRequestAuthRequest& request,
       const std::vector<absl::StatusOr<keyring::KeyResult>>& keys);
-  static absl::StatusOr<v1::CheckCertificateResponse> CertificateResponse(
+  absl::StatusOr<v1::CheckCertificateResponse> CertificateResponse(
       absl::StatusOr<tls::CertificateCheck> check);
 
   keyring::KeyRing& keys_;

@@ -36,6 +36,10 @@ class LoggingObserver final : public Observer {
              "a key vanished: the server no longer lists it, not even as an old key",
              {{"server", server}, {"key_id", key_id}});
   }
+  void OnErrorDetail(absl::string_view id, absl::string_view detail) override {
+    next_.OnErrorDetail(id, detail);
+    log_.Log(LogLevel::kWarning, "a caller got an error; its details", {{"error_id", id}, {"detail", detail}});
+  }
   void OnKeyConflict(absl::string_view server, absl::string_view key_id,
                      absl::string_view outcome) override {
     next_.OnKeyConflict(server, key_id, outcome);

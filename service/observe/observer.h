@@ -29,6 +29,10 @@ class Observer {
   // A server's new key response no longer lists a key it listed before, not
   // even among its old keys.
   virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
+  // A caller got a server-side error whose details (resolved addresses,
+  // transport or database particulars) stay out of its message: they are
+  // here, under the id the caller's message names.
+  virtual void OnErrorDetail(absl::string_view id, absl::string_view detail) {}
   // A response gave a known key id another key (MSC4499): `outcome` is
   // "refused" (the binding stands, the response is not stored or served) or
   // "rebound" (the origin replaced a binding only notaries had vouched for).

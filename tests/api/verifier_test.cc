@@ -166,7 +166,8 @@ TEST_F(VerifierTest, AFailedServerFailsOnlyTheEventsItSigned) {
   verifier_.VerifyEvents(req, absl::InfiniteFuture(),
                          [&](absl::StatusOr<v1::VerifyEventsResponse> r) { got = std::move(r); });
   EXPECT_EQ(keys_.held(), 2u);
-  keys_.Answer("b.example", absl::UnavailableError("b.example: connection refused"));
+  keys_.Answer("b.example", absl::UnavailableError("GET https://b.example/_matrix/key/v2/server via "
+                                                   "10.1.2.3:8448: connection refused"));
   keys_.Answer("a.example", KeysOf("a.example"));
   cpu_.RunAll();
   ASSERT_TRUE(got.has_value());
@@ -178,9 +179,11 @@ TEST_F(VerifierTest, AFailedServerFailsOnlyTheEventsItSigned) {
     ASSERT_TRUE((*got)->results(i).has_error());
     EXPECT_EQ((*got)->results(i).error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
     EXPECT_TRUE(absl::StrContains((*got)->results(i).error().message(),
-                                  absl::StrCat("events[", i, "].keys of b.example: ")))
+                                  absl::StrCat("events[", i, "].keys of b.example could not be obtained; "
+                                               "details in the service log, error id ")))
         << (*got)->results(i).error().message();
-    EXPECT_TRUE(absl::StrContains((*got)->results(i).error().message(), "connection refused"));
+    // The details are the observer's, not the caller's.
+    EXPECT_FALSE(absl::StrContains((*got)->results(i).error().message(), "connection refused"));
   }
   EXPECT_EQ((*got)->results(3).verdict().outcome(), v1::EventVerdict::VALID);
 }
@@ -275,6 +278,57 @@ TEST_F(VerifierTest, BannedKeysVerifyNothingAndAreNotHandedOut) {
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->verify_keys_size(), 1);
   EXPECT_EQ(all->verify_keys(0).key_id(), "ed25519:k2");
+}
+
+// Details observed, by error id.
+class DetailObserver : public observe::Observer {
+ public:
+  void OnErrorDetail(absl::string_view id, absl::string_view detail) override {
+    details[std::string(id)] = std::string(detail);
+  }
+  std::map<std::string, std::string> details;
+};
+
+// A server-side failure reaches the caller as its kind and an error id; the
+// resolved addresses and transport particulars go to the observer (the log)
+// under that id. The caller's own mistakes keep their full message.
+TEST_F(VerifierTest, ServerSideErrorDetailsStayInTheLog) {
+  DetailObserver observer;
+  Verifier verifier(keys_, clock_, VerifierLimits{}, observer, nullptr, &cpu_);
+  v1::VerifyServerKeysRequest req;
+  req.set_server_name("a.example");
+  std::optional<absl::StatusOr<v1::VerifyServerKeysResponse>> got;
+  verifier.VerifyServerKeys(req, absl::InfiniteFuture(),
+                            [&](absl::StatusOr<v1::VerifyServerKeysResponse> r) {
+                              got = std::move(r);
+                            });
+  keys_.Answer("a.example", absl::UnavailableError(
+                                "GET https://a.example/_matrix/key/v2/server via 10.1.2.3:8448: "
+                                "Failed to connect to a.example port 8448: Connection refused"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->status().code(), absl::StatusCode::kUnavailable);
+  const std::string message(got->status().message());
+  EXPECT_FALSE(absl::StrContains(message, "10.1.2.3")) << message;
+  EXPECT_FALSE(absl::StrContains(message, "Connection refused")) << message;
+  ASSERT_EQ(observer.details.size(), 1u);
+  const auto& [id, detail] = *observer.details.begin();
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_EQ(message, absl::StrCat("keys of a.example could not be obtained; details in the "
+                                  "service log, error id ",
+                                  id));
+  EXPECT_EQ(detail, "keys of a.example: GET https://a.example/_matrix/key/v2/server via "
+                    "10.1.2.3:8448: Failed to connect to a.example port 8448: Connection refused");
+  // The caller's own mistake: said in full, nothing logged.
+  req.set_server_name("not a name");
+  got.reset();
+  verifier.VerifyServerKeys(req, absl::InfiniteFuture(),
+                            [&](absl::StatusOr<v1::VerifyServerKeysResponse> r) {
+                              got = std::move(r);
+                            });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(got->status().message(), "server_name")) << got->status();
+  EXPECT_EQ(observer.details.size(), 1u);
 }
 
 }  // namespace
