@@ -111,6 +111,8 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
   const std::string host = name.ok() ? name->host : server;
   entry.bytes = Footprint(entry);
+  size_t servers = 0, bytes = 0;
+  {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(server);
   if (it != entries_.end()) {
@@ -128,6 +130,10 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
     fingerprints_[host][server] = std::move(fingerprints);
   }
   EvictLocked(server);
+  servers = entries_.size();
+  bytes = entries_bytes_;
+  }
+  observer_.OnKeyringMemory(servers, bytes);
 }
 
 void FetchingKeyRing::EvictLocked(const std::string& keep) {

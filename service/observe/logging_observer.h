@@ -67,6 +67,9 @@ class LoggingObserver final : public Observer {
   void OnRefresherState(size_t tracked, size_t backing_off) override {
     next_.OnRefresherState(tracked, backing_off);
   }
+  void OnKeyringMemory(size_t servers, size_t bytes) override {
+    next_.OnKeyringMemory(servers, bytes);
+  }
 
  private:
   Observer& next_;

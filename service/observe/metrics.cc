@@ -58,6 +58,17 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                      .Help("Responses giving a known key id another key, by outcome "
                            "(refused, rebound)")
                      .Register(registry)),
+      keyring_servers_(prometheus::BuildGauge()
+                           .Name("keyverifier_keyring_servers")
+                           .Help("Servers whose keys the keyring keeps in memory")
+                           .Register(registry)
+                           .Add({})),
+      keyring_bytes_(prometheus::BuildGauge()
+                         .Name("keyverifier_keyring_memory_bytes")
+                         .Help("About what the keyring's cached keys and responses take in "
+                               "memory (bounded by limits.keyring_memory_mb)")
+                         .Register(registry)
+                         .Add({})),
       fallbacks_(prometheus::BuildCounter()
                      .Name("keyverifier_tls_fingerprint_fallbacks_total")
                      .Help("Certificates accepted through the MSC1711 fingerprint fallback")
@@ -161,6 +172,11 @@ void Metrics::OnKeyFetch(absl::string_view source, absl::string_view outcome,
 void Metrics::OnKeyDisagreement(absl::string_view) { disagreements_.Increment(); }
 
 void Metrics::OnKeyVanished(absl::string_view, absl::string_view) { vanished_.Increment(); }
+
+void Metrics::OnKeyringMemory(size_t servers, size_t bytes) {
+  keyring_servers_.Set(static_cast<double>(servers));
+  keyring_bytes_.Set(static_cast<double>(bytes));
+}
 
 void Metrics::OnKeyConflict(absl::string_view, absl::string_view, absl::string_view outcome) {
   conflicts_.Add({{"outcome", std::string(outcome)}}).Increment();

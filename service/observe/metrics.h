@@ -45,6 +45,7 @@ class Metrics final : public Observer {
   void OnKeyVanished(absl::string_view server, absl::string_view key_id) override;
   void OnKeyConflict(absl::string_view server, absl::string_view key_id,
                      absl::string_view outcome) override;
+  void OnKeyringMemory(size_t servers, size_t bytes) override;
   void OnCertificateFallback(absl::string_view) override { fallbacks_.Increment(); }
   void OnCtPolicyUnmet(absl::string_view) override { ct_unmet_.Increment(); }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
@@ -65,6 +66,8 @@ class Metrics final : public Observer {
   prometheus::Counter& disagreements_;
   prometheus::Counter& vanished_;
   prometheus::Family<prometheus::Counter>& conflicts_;
+  prometheus::Gauge& keyring_servers_;
+  prometheus::Gauge& keyring_bytes_;
   prometheus::Counter& fallbacks_;
   prometheus::Counter& ct_unmet_;
   prometheus::Family<prometheus::Counter>& refreshes_;

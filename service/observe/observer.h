@@ -29,6 +29,9 @@ class Observer {
   // A server's new key response no longer lists a key it listed before, not
   // even among its old keys.
   virtual void OnKeyVanished(absl::string_view server, absl::string_view key_id) {}
+  // What the keyring keeps in memory: servers, and about how many bytes
+  // their keys and responses take (bounded by limits.keyring_memory_mb).
+  virtual void OnKeyringMemory(size_t servers, size_t bytes) {}
   // A caller got a server-side error whose details (resolved addresses,
   // transport or database particulars) stay out of its message: they are
   // here, under the id the caller's message names.

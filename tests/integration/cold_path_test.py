@@ -99,8 +99,8 @@ class Sim:
 SIM = None
 
 
-def config(order="direct_only", extra=""):
-    return "\n".join([
+def config(order="direct_only", extra="", top=""):
+    return top + "\n" + "\n".join([
         'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % SIM.ports["dns"],
         'outbound { allowed: "127.0.0.0/8" }',
         'federation_tls { ca_mode: "replace" ca_files: "%s" }' % SIM.ca,
@@ -113,8 +113,8 @@ def config(order="direct_only", extra=""):
     ]) + "\n"
 
 
-def start(order="direct_only", extra=""):
-    kv = harness.Keyverifier(BINARY, config(order, extra), harness.tmpdir("data")).start()
+def start(order="direct_only", extra="", top=""):
+    kv = harness.Keyverifier(BINARY, config(order, extra, top), harness.tmpdir("data")).start()
     channel = grpc.insecure_channel("127.0.0.1:%d" % kv.port)
     return kv, service_pb2_grpc.KeyVerifierStub(channel)
 
@@ -265,6 +265,48 @@ class ColdPathTest(unittest.TestCase):
         self.assertEqual(sum(codes.values()), 1000)
         self.assertNotIn("OK", codes)
         self.assertNotIn("DEADLINE_EXCEEDED", codes, codes)
+
+    def test_08_padded_responses_from_a_hostile_domain_stay_within_the_memory_bound(self):
+        # Every name of the domain serves validly signed responses padded with
+        # 200 old keys (~60 KiB in memory each); the keyring may keep 1 MiB.
+        kv, stub = start(top="limits { keyring_memory_mb: 1 }")
+        try:
+            SIM.control("/config", {"pad_old_keys": 200})
+            SIM.control("/reset", {})
+            servers = range(600, 1000)
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                answers = list(pool.map(lambda i: stub.VerifyServerKeys(
+                    service_pb2.VerifyServerKeysRequest(server_name=name(i)), timeout=60),
+                    servers))
+            self.assertTrue(all(len(a.old_verify_keys) == 200 for a in answers))
+            metrics = kv.metrics()
+            held = float(harness.metric(metrics, "keyverifier_keyring_memory_bytes"))
+            kept = float(harness.metric(metrics, "keyverifier_keyring_servers"))
+            print("keyring after 400 padded servers: %d servers, %.0f KiB" % (kept, held / 1024))
+            self.assertLessEqual(held, 1 << 20)
+            self.assertGreater(kept, 0)
+            self.assertLess(kept, 400)
+            # The first ones left memory, not the store: no new fetch.
+            stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(server_name=name(600)),
+                                  timeout=30)
+            self.assertEqual(SIM.key_requests(name(600)), 1)
+            # Past the keys-per-response limit: refused, saying why (in the log).
+            SIM.control("/config", {"pad_old_keys": 300})
+            with self.assertRaises(grpc.RpcError) as e:
+                stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                    server_name=name(360)), timeout=30)
+            error_id = e.exception.details().rsplit(" ", 1)[-1]
+            self.assertIn("lists 301 keys (current and old); the limit is 256",
+                          "".join(l for l in kv.log_text().splitlines() if error_id in l))
+            # Legitimate servers keep working, and the service is up.
+            SIM.control("/config", {"pad_old_keys": 0})
+            r = stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(server_name=name(361)),
+                                      timeout=30)
+            self.assertEqual(len(r.verify_keys), 1)
+            self.assertIsNone(kv.proc.poll())
+        finally:
+            SIM.control("/config", {"pad_old_keys": 0})
+            kv.terminate()
 
 
 if __name__ == "__main__":

@@ -114,6 +114,15 @@ def start_dnsmasq(domain=None, srv=(), hosts=(), cnames=(), conf_file=None):
 
 # --- Matrix servers -----------------------------------------------------------
 
+def metric(text, name):
+    """The value of the unlabelled sample `name` in a Prometheus text scrape."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            return parts[1]
+    raise AssertionError("no metric %s in the scrape" % name)
+
+
 def unpadded(b):
     return base64.b64encode(b).decode().rstrip("=")
 

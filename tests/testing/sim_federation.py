@@ -47,7 +47,8 @@ The members: "requests" {HOST: {PATH: n}}, "post_batch_sizes" [n...],
 POST /reset zeroes the counters (peaks restart from what is open now).
 POST /config takes any of {"delay_ms", "notary_delay_ms", "slow_delay_ms",
 "valid_for_ms", "delays": {SERVER: ms}, "slow": [SERVER...],
-"dead": [SERVER...]}, where a SERVER is an index or a name and each given
+"dead": [SERVER...], "pad_old_keys": N}, where a SERVER is an index or a
+name (pad_old_keys: every response lists N extra old keys) and each given
 setting replaces the old one (so {"delays": {}} drops every per-server
 delay); settings not given are kept. GET /config shows the configuration.
 
@@ -291,6 +292,7 @@ class Sim:
         self.delay_ms = args.delay_ms
         self.slow_delay_ms = args.slow_delay_ms
         self.notary_delay_ms = args.notary_delay_ms
+        self.pad_old_keys = 0
         self.valid_for_ms = args.valid_for_ms
         self.delays = {}
         self.keys = {}
@@ -324,10 +326,15 @@ class Sim:
         cached = self.responses.get(name)
         if cached is None or cached[0] != until:
             key = self.key_of(name)
+            # Padding: old keys that never signed anything (a hostile peer
+            # making us keep more), pad_old_keys of them per response.
+            old = {"ed25519:pad%d" % i: {
+                "key": unpadded_b64(hashlib.sha256(b"%s %d" % (name.encode(), i)).digest()),
+                "expired_ts": 1000 + i} for i in range(self.pad_old_keys)}
             own = sign_json({"server_name": name, "valid_until_ts": until,
                              "verify_keys": {KEY_ID: {"key": unpadded_b64(
                                  bytes(key.verify_key))}},
-                             "old_verify_keys": {}}, name, key)
+                             "old_verify_keys": old}, name, key)
             notarised = sign_json(copy.deepcopy(own), NOTARY, self.key_of(NOTARY))
             cached = self.responses[name] = (until, own, notarised)
         return cached[1], cached[2]
@@ -346,6 +353,7 @@ class Sim:
                 "slow_delay_ms": self.slow_delay_ms,
                 "notary_delay_ms": self.notary_delay_ms,
                 "valid_for_ms": self.valid_for_ms, "delays": self.delays,
+                "pad_old_keys": self.pad_old_keys,
                 "slow": sorted(self.slow), "dead": sorted(self.dead),
                 "dead_at_start": sorted(self.dead_at_start)}
 
@@ -353,10 +361,10 @@ class Sim:
         if not isinstance(c, dict):
             raise ValueError("the configuration is a JSON object")
         unknown = set(c) - {"delay_ms", "slow_delay_ms", "notary_delay_ms",
-                            "valid_for_ms", "delays", "slow", "dead"}
+                            "valid_for_ms", "delays", "slow", "dead", "pad_old_keys"}
         if unknown:
             raise ValueError("unknown settings: %s" % ", ".join(sorted(unknown)))
-        for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms"):
+        for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
             if k in c and (not isinstance(c[k], int) or c[k] < 0):
                 raise ValueError("%s must be a non-negative integer" % k)
         delays = self.delays
@@ -366,9 +374,11 @@ class Sim:
                 raise ValueError("delays are non-negative integers")
         slow = {self.name_of(s) for s in c["slow"]} if "slow" in c else self.slow
         dead = {self.name_of(s) for s in c["dead"]} if "dead" in c else self.dead
-        for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms"):
+        for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
             if k in c:
                 setattr(self, k, c[k])
+        if "pad_old_keys" in c:
+            self.responses = {}  # signed again, padded or not
         self.delays, self.slow, self.dead = delays, slow, dead
 
     async def control(self, method, path, body):
