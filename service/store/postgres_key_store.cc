@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "service/store/sql_connection.h"
 #include "service/store/sql_key_store.h"
 
@@ -55,7 +56,13 @@ class PostgresConnection final : public SqlConnection {
  public:
   static absl::StatusOr<std::unique_ptr<SqlConnection>> Open(
       const PostgresOptions& options) {
-    ConnPtr conn(PQconnectdb(options.conninfo.c_str()));
+    // Defaults first: what the caller's string says comes later and wins.
+    const char* keywords[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                              "keepalives_interval", "keepalives_count", "options",
+                              "dbname", nullptr};
+    const char* values[] = {"5", "1", "30", "10", "3", "-c statement_timeout=10000",
+                            options.conninfo.c_str(), nullptr};
+    ConnPtr conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
     if (conn == nullptr) {
       return absl::ResourceExhaustedError(
           "postgres key store: out of memory creating the connection");
@@ -70,8 +77,8 @@ class PostgresConnection final : public SqlConnection {
     std::string describe =
         absl::StrCat("postgres ", PQdb(conn.get()), " at ", PQhost(conn.get()),
                      ":", PQport(conn.get()));
-    return std::unique_ptr<SqlConnection>(
-        new PostgresConnection(std::move(conn), std::move(describe)));
+    return std::unique_ptr<SqlConnection>(new PostgresConnection(
+        std::move(conn), std::move(describe), options.reconnect_interval));
   }
 
   const std::string& Describe() const override { return describe_; }
@@ -128,12 +135,22 @@ class PostgresConnection final : public SqlConnection {
     // A lost connection is re-established only between transactions: inside
     // one, the statements after the loss must not run on their own.
     if (!in_transaction_ && PQstatus(conn_.get()) != CONNECTION_OK) {
+      // One attempt per reconnect_interval: between them, fail at once.
+      const absl::Time now = absl::Now();
+      if (now < next_reconnect_) {
+        return absl::UnavailableError(absl::StrCat(
+            describe_, ": ", step, ": the database is unreachable (", last_reconnect_error_,
+            "); trying again after ", absl::FormatTime(next_reconnect_)));
+      }
       PQreset(conn_.get());
       if (PQstatus(conn_.get()) != CONNECTION_OK) {
-        return absl::UnavailableError(absl::StrCat(
-            describe_, ": ", step, ": reconnect: ",
-            absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_.get()))));
+        last_reconnect_error_ =
+            std::string(absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_.get())));
+        next_reconnect_ = absl::Now() + reconnect_interval_;
+        return absl::UnavailableError(
+            absl::StrCat(describe_, ": ", step, ": reconnect: ", last_reconnect_error_));
       }
+      next_reconnect_ = absl::InfinitePast();
       PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
     }
     std::vector<std::string> text(params.size());
@@ -222,8 +239,9 @@ class PostgresConnection final : public SqlConnection {
   }
 
  private:
-  PostgresConnection(ConnPtr conn, std::string describe)
-      : conn_(std::move(conn)), describe_(std::move(describe)) {}
+  PostgresConnection(ConnPtr conn, std::string describe, absl::Duration reconnect_interval)
+      : conn_(std::move(conn)), describe_(std::move(describe)),
+        reconnect_interval_(reconnect_interval) {}
 
   absl::Status Error(absl::string_view step, const PGresult* res) {
     const char* sqlstate =
@@ -245,6 +263,9 @@ class PostgresConnection final : public SqlConnection {
 
   ConnPtr conn_;
   std::string describe_;
+  const absl::Duration reconnect_interval_;
+  absl::Time next_reconnect_ = absl::InfinitePast();
+  std::string last_reconnect_error_;
   bool in_transaction_ = false;
 };
 

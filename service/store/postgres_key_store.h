@@ -20,14 +20,22 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "service/store/key_store.h"
 
 namespace keyverifier::store {
 
 struct PostgresOptions {
-  // A libpq connection string, e.g. "host=db port=5432 dbname=keyverifier
-  // user=keyverifier connect_timeout=5".
+  // A libpq connection string or URI, e.g. "host=db port=5432
+  // dbname=keyverifier user=keyverifier". Unless it says otherwise,
+  // connections give up after 5 s (connect_timeout), detect a dead peer
+  // with TCP keepalives within about a minute, and statements are cancelled
+  // after 10 s (statement_timeout).
   std::string conninfo;
+  // After a failed reconnect, the store fails at once (UNAVAILABLE) instead
+  // of trying again before this much time has passed, so that an outage
+  // costs each caller nothing rather than one connect timeout each.
+  absl::Duration reconnect_interval = absl::Seconds(2);
 };
 
 class PostgresKeyStore {

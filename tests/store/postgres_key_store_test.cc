@@ -271,6 +271,53 @@ TEST(PostgresKeyStoreTest, ReconnectsAfterTheConnectionIsLost) {
   EXPECT_THAT(KeyIds(*keys), ElementsAre("ed25519:a", "ed25519:b"));
 }
 
+// An outage: the store fails at once with UNAVAILABLE naming the trouble
+// (one reconnect attempt per interval, not one connect timeout per call),
+// and once the server is back it works again with nothing lost. A frozen
+// server costs a new connection its connect timeout, not forever. (Last in
+// this file: it stops the shared server, and starts it again.)
+TEST(PostgresKeyStoreTest, OutagesFailFastAndTheStoreComesBack) {
+  absl::StatusOr<std::string> db = NewDatabase();
+  ASSERT_TRUE(db.ok()) << db.status();
+  PostgresOptions options{g_server->ConnInfo(*db), absl::Milliseconds(500)};
+  absl::StatusOr<std::unique_ptr<KeyStore>> store = PostgresKeyStore::Create(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const core::ServerKeys a = SignedResponse(kOrigin, 5000, {{"ed25519:a", 'a'}});
+  ASSERT_TRUE((*store)->StoreResponse(a, kOrigin, 100).ok());
+
+  // The test server runs without synchronous commits: make what was
+  // committed durable before the crash, as a production server would.
+  ASSERT_TRUE(g_server->Exec(*db, "CHECKPOINT").ok());
+  ASSERT_TRUE(g_server->Stop().ok());
+  absl::Status first = (*store)->GetKeys(kOrigin).status();
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  // Within the interval: no attempt at all, said so.
+  for (int i = 0; i < 20; ++i) {
+    absl::Status s = (*store)->GetKeys(kOrigin).status();
+    ASSERT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    if (i > 0) EXPECT_THAT(s.message(), HasSubstr("the database is unreachable")) << s;
+  }
+  ASSERT_TRUE(g_server->Restart().ok());
+  absl::SleepFor(absl::Milliseconds(600));
+  absl::StatusOr<std::vector<StoredKey>> keys = (*store)->GetKeys(kOrigin);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->size(), 1u);  // nothing lost
+  ASSERT_TRUE((*store)->StoreResponse(
+      SignedResponse(kOrigin, 9000, {{"ed25519:b", 'b'}}), kOrigin, 200).ok());
+
+  // Frozen: a new store's connection gives up after its connect timeout.
+  ASSERT_TRUE(g_server->Freeze().ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<KeyStore>> frozen = PostgresKeyStore::Create(
+      {absl::StrCat(g_server->ConnInfo(*db), " connect_timeout=2")});
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(g_server->Thaw().ok());
+  EXPECT_EQ(frozen.status().code(), absl::StatusCode::kUnavailable) << frozen.status();
+  EXPECT_LT(took, absl::Seconds(6));
+  // The store made before the freeze still works.
+  EXPECT_TRUE((*store)->GetKeys(kOrigin).ok());
+}
+
 }  // namespace
 }  // namespace keyverifier::store::testing
 

@@ -1,6 +1,7 @@
 #include "tests/store/postgres_server.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <glob.h>
 #include <libpq-fe.h>
 #include <pwd.h>
@@ -196,6 +197,10 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
              "-o", options},
             log) == 0) {
       server->port_ = *port;
+      server->pg_ctl_ = pg_ctl;
+      server->data_ = data;
+      server->server_log_ = server_log;
+      server->options_ = options;
       return server;
     }
   }
@@ -203,6 +208,40 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
       absl::StrCat("pg_ctl start failed 5 times:\n", ReadFile(log), "\n",
                    ReadFile(server_log)));
 }
+
+absl::Status PostgresServer::Stop() {
+  if (int rc = Run({pg_ctl_, "stop", "-D", data_, "-m", "immediate", "-w"}, "/dev/null");
+      rc != 0) {
+    return absl::InternalError(absl::StrCat("pg_ctl stop exited with ", rc));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresServer::Restart() {
+  if (int rc = Run({pg_ctl_, "start", "-D", data_, "-l", server_log_, "-w", "-t", "60", "-o",
+                    options_},
+                   "/dev/null");
+      rc != 0) {
+    return absl::InternalError(
+        absl::StrCat("pg_ctl start exited with ", rc, ":\n", ReadFile(server_log_)));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+absl::Status SignalPostmaster(const std::string& data, int sig) {
+  std::string pid_text = ReadFile(data + "/postmaster.pid");
+  int pid = 0;
+  if (!absl::SimpleAtoi(pid_text.substr(0, pid_text.find('\n')), &pid) || pid <= 0) {
+    return absl::InternalError("no postmaster pid");
+  }
+  if (kill(pid, sig) != 0) return absl::InternalError("kill failed");
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status PostgresServer::Freeze() { return SignalPostmaster(data_, SIGSTOP); }
+absl::Status PostgresServer::Thaw() { return SignalPostmaster(data_, SIGCONT); }
 
 PostgresServer::~PostgresServer() {
   if (guardian_fd_ >= 0) close(guardian_fd_);

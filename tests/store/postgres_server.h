@@ -36,6 +36,15 @@ class PostgresServer {
   // A libpq connection string for `dbname` as the superuser.
   std::string ConnInfo(const std::string& dbname) const;
 
+  // Stops the server at once (pg_ctl stop -m immediate), as a crash or an
+  // outage would; Restart starts it again on the same port and data.
+  absl::Status Stop();
+  absl::Status Restart();
+  // Freezes the postmaster (SIGSTOP), as a hung host would: connections
+  // already made go on, new ones get no answer. Thaw resumes it.
+  absl::Status Freeze();
+  absl::Status Thaw();
+
   // Creates a new, empty database and returns its name.
   absl::StatusOr<std::string> CreateDatabase();
   // Runs `sql` (one or more statements) in `dbname`.
@@ -49,6 +58,7 @@ class PostgresServer {
   PostgresServer() = default;
 
   std::string dir_;
+  std::string pg_ctl_, data_, server_log_, options_;
   int port_ = 0;
   int databases_ = 0;
   pid_t guardian_ = -1;
