@@ -308,6 +308,77 @@ class ColdPathTest(unittest.TestCase):
             SIM.control("/config", {"pad_old_keys": 0})
             kv.terminate()
 
+    def error_detail(self, kv, error):
+        """The service's log line for an error a caller got (its message
+        names an id; the details are in the log)."""
+        error_id = error.details().rsplit(" ", 1)[-1]
+        lines = [l for l in kv.log_text().splitlines() if error_id in l]
+        self.assertEqual(len(lines), 1, error.details())
+        return lines[0]
+
+    def test_09_hostile_peers_get_a_clear_status_and_change_nothing_else(self):
+        kv, stub = start()
+        data_dir = None
+        try:
+            def keys(i, **kw):
+                return stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                    server_name=name(i), **kw), timeout=30)
+            # valid_until_ts ten years ahead: trusted for 7 days from the fetch.
+            SIM.control("/config", {"valid_for_ms": 10 * 365 * 86400000})
+            r = keys(370)
+            now = int(time.time() * 1000)
+            self.assertGreater(r.verify_keys[0].valid_until_ts, now + 9 * 365 * 86400000)
+            self.assertLessEqual(r.verify_keys[0].usable_until_ts, now + 7 * 86400000)
+            self.assertGreater(r.verify_keys[0].usable_until_ts, now + 7 * 86400000 - 60000)
+            SIM.control("/config", {"valid_for_ms": 86400000})
+            # One byte a second: the request budget (4 s) ends it.
+            SIM.control("/config", {"trickle": [371]})
+            start_t = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as e:
+                keys(371)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertLess(time.monotonic() - start_t, 12)
+            # One key id, two keys in one response: refused, saying so.
+            SIM.control("/config", {"two_bodies": [373]})
+            with self.assertRaises(grpc.RpcError) as e:
+                keys(373)
+            self.assertIn("is given two different keys", self.error_detail(kv, e.exception))
+            # Meanwhile others are served, and the service is up.
+            self.assertEqual(len(keys(372).verify_keys), 1)
+            self.assertIsNone(kv.proc.poll())
+        finally:
+            SIM.control("/config", {"trickle": [], "two_bodies": [], "valid_for_ms": 86400000})
+            kv.terminate()
+
+        # A notary that vouches for a key of its own under the server's key
+        # id: believed (it is pinned) until the origin itself says otherwise;
+        # then the origin's key replaces it (MSC4499), and that is reported.
+        data_dir = harness.tmpdir("data")
+        SIM.control("/config", {"notary_lies": [374]})
+        kv = harness.Keyverifier(BINARY, config("notaries_first"), data_dir).start()
+        try:
+            stub = service_pb2_grpc.KeyVerifierStub(
+                grpc.insecure_channel("127.0.0.1:%d" % kv.port))
+            fake = stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                server_name=name(374)), timeout=30)
+            self.assertEqual(fake.source.kind, service_pb2.KeySource.NOTARY)
+        finally:
+            SIM.control("/config", {"notary_lies": []})
+            kv.terminate()
+        kv = harness.Keyverifier(BINARY, config("direct_only"), data_dir).start()
+        try:
+            stub = service_pb2_grpc.KeyVerifierStub(
+                grpc.insecure_channel("127.0.0.1:%d" % kv.port))
+            real = stub.VerifyServerKeys(service_pb2.VerifyServerKeysRequest(
+                server_name=name(374),
+                minimum_valid_until_ts=int(time.time() * 1000) + 2 * 86400000), timeout=30)
+            self.assertEqual(harness.unpadded(real.verify_keys[0].public_key),
+                             sim_keys(name(374)).public_b64())
+            self.assertNotEqual(real.verify_keys[0].public_key, fake.verify_keys[0].public_key)
+            self.assertIn('keyverifier_key_conflicts_total{outcome="rebound"} 1', kv.metrics())
+        finally:
+            kv.terminate()
+
 
 if __name__ == "__main__":
     sys.exit(harness.run_tests(ColdPathTest, "cold_path_test"))

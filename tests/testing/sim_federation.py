@@ -47,8 +47,12 @@ The members: "requests" {HOST: {PATH: n}}, "post_batch_sizes" [n...],
 POST /reset zeroes the counters (peaks restart from what is open now).
 POST /config takes any of {"delay_ms", "notary_delay_ms", "slow_delay_ms",
 "valid_for_ms", "delays": {SERVER: ms}, "slow": [SERVER...],
-"dead": [SERVER...], "pad_old_keys": N}, where a SERVER is an index or a
-name (pad_old_keys: every response lists N extra old keys) and each given
+"dead": [SERVER...], "pad_old_keys": N, "trickle": [SERVER...],
+"notary_lies": [SERVER...], "two_bodies": [SERVER...]}, where a SERVER is an
+index or a name (pad_old_keys: every response lists N extra old keys;
+trickle: answers one byte a second; notary_lies: the notary vouches for a
+key of its own under the server's key id; two_bodies: the server lists its
+key id again among its old keys with another key) and each given
 setting replaces the old one (so {"delays": {}} drops every per-server
 delay); settings not given are kept. GET /config shows the configuration.
 
@@ -266,14 +270,18 @@ def keep_alive(version, headers):
     return conn != "close"
 
 
-async def write_response(writer, status, body, alive):
+def encode_response(status, body, alive):
     reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                500: "Internal Server Error"}
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    writer.write(("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %d\r\nConnection: %s\r\n\r\n" % (
-                      status, reasons.get(status, "Error"), len(payload),
-                      "keep-alive" if alive else "close")).encode() + payload)
+    return ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\nConnection: %s\r\n\r\n" % (
+                status, reasons.get(status, "Error"), len(payload),
+                "keep-alive" if alive else "close")).encode() + payload
+
+
+async def write_response(writer, status, body, alive):
+    writer.write(encode_response(status, body, alive))
     await writer.drain()
 
 
@@ -293,6 +301,9 @@ class Sim:
         self.slow_delay_ms = args.slow_delay_ms
         self.notary_delay_ms = args.notary_delay_ms
         self.pad_old_keys = 0
+        self.trickle = set()      # answer one byte a second
+        self.notary_lies = set()  # the notary vouches for a key it made up
+        self.two_bodies = set()   # one key id, two keys, in one response
         self.valid_for_ms = args.valid_for_ms
         self.delays = {}
         self.keys = {}
@@ -331,11 +342,23 @@ class Sim:
             old = {"ed25519:pad%d" % i: {
                 "key": unpadded_b64(hashlib.sha256(b"%s %d" % (name.encode(), i)).digest()),
                 "expired_ts": 1000 + i} for i in range(self.pad_old_keys)}
+            if name in self.two_bodies:
+                old[KEY_ID] = {"key": unpadded_b64(hashlib.sha256(name.encode()).digest()[::-1]),
+                               "expired_ts": 1000}
             own = sign_json({"server_name": name, "valid_until_ts": until,
                              "verify_keys": {KEY_ID: {"key": unpadded_b64(
                                  bytes(key.verify_key))}},
                              "old_verify_keys": old}, name, key)
-            notarised = sign_json(copy.deepcopy(own), NOTARY, self.key_of(NOTARY))
+            vouched = own
+            if name in self.notary_lies:
+                # A response the notary made up: its own key under the
+                # server's key id, self-signed with it, and vouched for.
+                fake = signing_key("fake " + name)
+                vouched = sign_json({"server_name": name, "valid_until_ts": until,
+                                     "verify_keys": {KEY_ID: {"key": unpadded_b64(
+                                         bytes(fake.verify_key))}},
+                                     "old_verify_keys": {}}, name, fake)
+            notarised = sign_json(copy.deepcopy(vouched), NOTARY, self.key_of(NOTARY))
             cached = self.responses[name] = (until, own, notarised)
         return cached[1], cached[2]
 
@@ -353,7 +376,8 @@ class Sim:
                 "slow_delay_ms": self.slow_delay_ms,
                 "notary_delay_ms": self.notary_delay_ms,
                 "valid_for_ms": self.valid_for_ms, "delays": self.delays,
-                "pad_old_keys": self.pad_old_keys,
+                "pad_old_keys": self.pad_old_keys, "trickle": sorted(self.trickle),
+                "notary_lies": sorted(self.notary_lies), "two_bodies": sorted(self.two_bodies),
                 "slow": sorted(self.slow), "dead": sorted(self.dead),
                 "dead_at_start": sorted(self.dead_at_start)}
 
@@ -361,7 +385,8 @@ class Sim:
         if not isinstance(c, dict):
             raise ValueError("the configuration is a JSON object")
         unknown = set(c) - {"delay_ms", "slow_delay_ms", "notary_delay_ms",
-                            "valid_for_ms", "delays", "slow", "dead", "pad_old_keys"}
+                            "valid_for_ms", "delays", "slow", "dead", "pad_old_keys",
+                            "trickle", "notary_lies", "two_bodies"}
         if unknown:
             raise ValueError("unknown settings: %s" % ", ".join(sorted(unknown)))
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -372,6 +397,10 @@ class Sim:
             delays = {self.name_of(k): v for k, v in c["delays"].items()}
             if any(not isinstance(v, int) or v < 0 for v in delays.values()):
                 raise ValueError("delays are non-negative integers")
+        for k in ("trickle", "notary_lies", "two_bodies"):
+            if k in c:
+                setattr(self, k, {self.name_of(x) for x in c[k]})
+                self.responses = {}  # signed again
         slow = {self.name_of(s) for s in c["slow"]} if "slow" in c else self.slow
         dead = {self.name_of(s) for s in c["dead"]} if "dead" in c else self.dead
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -458,6 +487,13 @@ class Sim:
                 except Exception:  # noqa: BLE001 (a bug here must not end the sim)
                     traceback.print_exc()
                     status, answer = 500, matrix_error("M_UNKNOWN", "sim_federation failed")
+                if conn is not None and conn.get("host") in self.trickle:
+                    # One byte a second, until the client gives up.
+                    for byte in encode_response(status, answer, False):
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                        await asyncio.sleep(1)
+                    return
                 await write_response(writer, status, answer, alive)
                 if not alive:
                     return
