@@ -1,10 +1,11 @@
 // ThreadSanitizer builds only (--config=tsan): tells TSan what Debian's
 // abseil does not.
 //
-// The system's libabsl_synchronization is not built with TSan, so its
-// Mutex, CondVar, Notification and BlockingCounter carry no annotations:
-// TSan sees neither their locking nor their atomics, and reports every
-// access to data guarded by an absl::Mutex as a race. This file defines
+// The system's abseil is not built with TSan, so its Mutex, CondVar,
+// Notification and BlockingCounter carry no annotations: TSan sees neither
+// their locking nor their atomics, and reports every access to data guarded
+// by an absl::Mutex as a race. absl::Status's shared reference count is
+// invisible the same way. This file defines
 // those entry points in the program itself; each calls the library's own
 // (found with dlsym(RTLD_NEXT)) and tells TSan what happened: a lock or a
 // wait that returns holding the mutex acquires it, an unlock (or the
@@ -22,9 +23,12 @@
 #include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/barrier.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
@@ -283,6 +287,22 @@ bool Barrier::Block() {
   const bool last = real(this);
   Acquire(this);
   return last;
+}
+
+// --- Status ------------------------------------------------------------------
+
+// absl::Status copies share one StatusRep through an atomic reference count
+// that the library decrements, and frees at zero, out of TSan's sight: the
+// thread dropping the last copy seemed to free what others had read. The
+// decrement is done here, where TSan sees it (acquire-release, as the
+// library's); the last reference is handed back to the library's own
+// function as the only one, which it frees.
+void Status::UnrefNonInlined(uintptr_t rep) {
+  REAL(void (*)(uintptr_t), "_ZN4absl7debian36Status15UnrefNonInlinedEm");
+  status_internal::StatusRep* r = RepToPointer(rep);
+  if (r->ref.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  r->ref.store(1, std::memory_order_relaxed);
+  real(rep);
 }
 
 ABSL_NAMESPACE_END

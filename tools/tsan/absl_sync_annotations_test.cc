@@ -1,6 +1,7 @@
 // Checks, in the ThreadSanitizer build (--config=tsan), that the abseil
 // annotations (absl_sync_annotations.cc) give TSan the happens-before
-// edges of absl::Mutex, CondVar, Notification and BlockingCounter, and that
+// edges of absl::Mutex, CondVar, Notification, BlockingCounter and Status's
+// reference count, and that
 // TSan still reports a race they do not cover. Skipped in other builds.
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -103,6 +105,23 @@ TEST(AbslSyncAnnotationsTest, NotificationAndBlockingCounterOrderTheirData) {
   while (!done.HasBeenNotified()) std::this_thread::yield();
   EXPECT_EQ(polled, "seen through HasBeenNotified");
   poller_writer.join();
+}
+
+// Copies of one Status read its message on several threads and are dropped
+// there; whichever drops the last frees the message the others read.
+TEST(AbslSyncAnnotationsTest, StatusCopiesSharedAcrossThreads) {
+  for (int round = 0; round < 20; ++round) {
+    absl::Status shared = absl::UnavailableError(std::string(100, 'x'));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([copy = shared]() mutable {
+        EXPECT_EQ(copy.message().size(), 100u);
+        copy = absl::OkStatus();
+      });
+    }
+    shared = absl::OkStatus();
+    for (std::thread& t : threads) t.join();
+  }
 }
 
 // The annotations must not hide races: the same program with the lock left
