@@ -19,6 +19,8 @@ PACKAGES=(
   python3-yaml
   python3-grpcio python3-protobuf
   postgresql dnsmasq-base bind9-dnsutils prometheus openssl curl
+  # Fuzzing (--config=fuzz): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
 )
 
 # Commands that may come from elsewhere on some machines; Debian's packages

@@ -2,11 +2,13 @@
 """Counts test cases from Bazel's JUnit XML results and prints one line:
 `N passed, N failed[, N skipped]`.
 
-Usage: test_summary.py [--testlogs DIR]... LABEL...   (the test targets of
-the run, e.g. from `bazel query 'tests(//...)'`; each --testlogs is the
-bazel-testlogs directory of one configuration the targets ran in, by default
-just `bazel-testlogs`). A target without a result file in a directory (it did
-not build or did not run) counts as one failed test.
+Usage: test_summary.py [--testlogs DIR]... [--subset DIR LABELS]... LABEL...
+(the test targets of the run, e.g. from `bazel query 'tests(//...)'`; each
+--testlogs is the bazel-testlogs directory of one configuration the targets
+ran in, by default just `bazel-testlogs`; each --subset is the directory of a
+configuration that ran only LABELS, a space-separated list). A target without
+a result file in a directory (it did not build or did not run) counts as one
+failed test.
 """
 import argparse
 import os
@@ -22,12 +24,16 @@ def result_file(testlogs, label):
 def main(args):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testlogs", action="append", default=[])
+    parser.add_argument("--subset", nargs=2, action="append", default=[],
+                        metavar=("DIR", "LABELS"))
     parser.add_argument("labels", nargs="*")
     options = parser.parse_args(args)
     testlogs = options.testlogs or ["bazel-testlogs"]
     labels = options.labels
     passed = failed = skipped = 0
     results = [(d, label) for d in testlogs for label in labels]
+    for directory, subset in options.subset:
+        results += [(directory, label) for label in subset.split()]
     for directory, label in results:
         path = result_file(directory, label)
         try:

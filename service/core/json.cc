@@ -704,7 +704,8 @@ absl::StatusOr<Value> ParseJson(absl::string_view text,
   }
   // The in-situ stream below stops at a NUL byte; JSON never contains a raw
   // one, so refuse it here rather than ignore what follows it.
-  if (const void* nul = std::memchr(text.data(), '\0', text.size())) {
+  // (An empty view may have no data at all, which memchr must not be given.)
+  if (const void* nul = text.empty() ? nullptr : std::memchr(text.data(), '\0', text.size())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid JSON at byte ",
         static_cast<const char*>(nul) - text.data(), ": NUL byte"));

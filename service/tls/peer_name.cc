@@ -38,6 +38,13 @@ absl::StatusOr<PeerName> PeerName::ParseDns(absl::string_view text) {
   if (t.empty()) {
     return absl::InvalidArgumentError("peer name is empty");
   }
+  // "192.0.2.1." is the address with a trailing dot, not a DNS name: taken
+  // as one, it would be matched against DNS SANs, where an IP literal only
+  // ever matches an IP SAN.
+  if (unsigned char buf[4]; inet_pton(AF_INET, std::string(t).c_str(), buf) == 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("peer name \"", text, "\" is an IPv4 address, not a DNS name"));
+  }
   if (t.size() > 253) {
     return absl::InvalidArgumentError(
         absl::StrCat("peer name is ", t.size(), " characters; at most 253"));

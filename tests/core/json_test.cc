@@ -527,6 +527,18 @@ TEST(ParseJsonTest, WhitespaceAndTrailingData) {
   ExpectCanon(cases, kStrict);
 }
 
+// An empty view need not point anywhere (absl::string_view() has no data):
+// it is refused like "" (and, under the sanitizer build, without handing a
+// null pointer to the C library).
+TEST(ParseJsonTest, EmptyViewWithoutData) {
+  const absl::string_view nothing;
+  ASSERT_EQ(nothing.data(), nullptr);
+  absl::StatusOr<Value> v = ParseJson(nothing);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("invalid JSON at byte 0"), absl::string_view::npos)
+      << v.status();
+}
+
 TEST(ParseJsonTest, SyntaxErrorsNameTheOffset) {
   const std::vector<Case> cases = {
       {R"({"a":1,})", "ERROR: invalid JSON at byte 7"},

@@ -451,15 +451,20 @@ TEST_F(FetchEngineTest, TimersRunInTimeOrderOnTheLoop) {
   bool all_in_loop = true;
   absl::Notification last;
   auto engine = Engine(8, 2);
-  const absl::Time now = absl::Now();
-  for (int ms : {300, 100, 200, 0, -50}) {
-    engine->RunAt(now + absl::Milliseconds(ms), [&, ms] {
-      absl::MutexLock lock(&mu);
-      order.push_back(ms);
-      all_in_loop &= engine->InLoop();
-    });
-  }
-  engine->RunAt(now + absl::Milliseconds(400), [&] { last.Notify(); });
+  // The timers are set from one task on the loop, so none can run before
+  // all are set: set from this thread, the one due now could run before
+  // the one already past was set (seen under ThreadSanitizer's slowdown).
+  ASSERT_TRUE(engine->Post([&] {
+    const absl::Time now = absl::Now();
+    for (int ms : {300, 100, 200, 0, -50}) {
+      engine->RunAt(now + absl::Milliseconds(ms), [&, ms] {
+        absl::MutexLock lock(&mu);
+        order.push_back(ms);
+        all_in_loop &= engine->InLoop();
+      });
+    }
+    engine->RunAt(now + absl::Milliseconds(400), [&] { last.Notify(); });
+  }));
   ASSERT_TRUE(last.WaitForNotificationWithTimeout(kPatience));
   absl::MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{-50, 0, 100, 200, 300}));

@@ -28,6 +28,16 @@ TEST(PeerNameTest, IpLiterals) {
   EXPECT_FALSE(PeerName::ParseIp("[192.0.2.1]").ok());  // brackets are for IPv6
 }
 
+TEST(PeerNameTest, AnIpv4AddressWithATrailingDotIsNoDnsName) {
+  // Else "192.0.2.1." would be a DNS name "192.0.2.1", matched against DNS
+  // SANs although the text names an address.
+  EXPECT_THAT(PeerName::Parse("192.0.2.1.").status().message(),
+              HasSubstr("is an IPv4 address, not a DNS name"));
+  EXPECT_FALSE(PeerName::ParseDns("192.0.2.1").ok());
+  // Numeric labels are otherwise fine.
+  EXPECT_TRUE(PeerName::Parse("1.2.3.example.").ok());
+}
+
 TEST(PeerNameTest, RefusesPortsAndBadLabels) {
   EXPECT_THAT(PeerName::Parse("example.org:8448").status().message(),
               HasSubstr("without a port"));
