@@ -135,7 +135,7 @@ void RunRoomVersion(absl::string_view text, const absl::StatusOr<Value>& parsed,
   if (!p.ok()) return;
   CheckPrepared(*p, room);
 
-  const EventVerdict verdict = VerifyPreparedEvent(*p, AnyServer, kNow);
+  const EventVerdict verdict = VerifyPreparedEvent(*p, AnyServer);
   CheckVerdict(*p, verdict);
 
   // The redacted event: what a caller keeps when the content hash fails.
@@ -154,7 +154,7 @@ void RunRoomVersion(absl::string_view text, const absl::StatusOr<Value>& parsed,
                                r->required_servers.begin(), r->required_servers.end()),
                  absl::StrCat("room version ", room.id, ": [",
                               absl::StrJoin(r->required_servers, ","), "]"));
-  const EventVerdict redacted_verdict = VerifyPreparedEvent(*r, AnyServer, kNow);
+  const EventVerdict redacted_verdict = VerifyPreparedEvent(*r, AnyServer);
   CheckVerdict(*r, redacted_verdict);
   if (r->required_servers == p->required_servers) {
     FUZZ_CHECK_MSG((redacted_verdict.outcome == EventVerdict::Outcome::kInvalid) ==
