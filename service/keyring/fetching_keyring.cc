@@ -108,32 +108,39 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
       fingerprints.push_back(std::move(fp));
     }
   }
-  absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
-  const std::string host = name.ok() ? name->host : server;
   entry.bytes = Footprint(entry);
   size_t servers = 0, bytes = 0;
   {
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(server);
-  if (it != entries_.end()) {
-    entry.last_asked = std::max(entry.last_asked, it->second.last_asked);
-    entries_bytes_ -= it->second.bytes;
-  }
-  entries_bytes_ += entry.bytes;
-  entries_[server] = std::move(entry);
-  if (fingerprints.empty()) {
-    if (auto f = fingerprints_.find(host); f != fingerprints_.end()) {
-      f->second.erase(server);
-      if (f->second.empty()) fingerprints_.erase(f);
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(server);
+    if (it != entries_.end()) {
+      entry.last_asked = std::max(entry.last_asked, it->second.last_asked);
+      entries_bytes_ -= it->second.bytes;
     }
-  } else {
-    fingerprints_[host][server] = std::move(fingerprints);
-  }
-  EvictLocked(server);
-  servers = entries_.size();
-  bytes = entries_bytes_;
+    entries_bytes_ += entry.bytes;
+    entries_[server] = std::move(entry);
+    if (fingerprints.empty()) {
+      ForgetFingerprintsLocked(server);
+    } else {
+      fingerprints_[HostOf(server)][server] = std::move(fingerprints);
+    }
+    EvictLocked(server);
+    servers = entries_.size();
+    bytes = entries_bytes_;
   }
   observer_.OnKeyringMemory(servers, bytes);
+}
+
+std::string FetchingKeyRing::HostOf(const std::string& server) {
+  absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
+  return name.ok() ? name->host : server;
+}
+
+void FetchingKeyRing::ForgetFingerprintsLocked(const std::string& server) {
+  if (auto f = fingerprints_.find(HostOf(server)); f != fingerprints_.end()) {
+    f->second.erase(server);
+    if (f->second.empty()) fingerprints_.erase(f);
+  }
 }
 
 void FetchingKeyRing::EvictLocked(const std::string& keep) {
@@ -154,11 +161,7 @@ void FetchingKeyRing::EvictLocked(const std::string& keep) {
                                           : entries_bytes_;
   for (const auto& [asked, name] : by_age) {
     if (entries_.size() <= count_target && entries_bytes_ <= bytes_target) break;
-    absl::StatusOr<core::ServerName> n = core::ParseServerName(name);
-    if (auto f = fingerprints_.find(n.ok() ? n->host : name); f != fingerprints_.end()) {
-      f->second.erase(name);
-      if (f->second.empty()) fingerprints_.erase(f);
-    }
+    ForgetFingerprintsLocked(name);
     auto it = entries_.find(name);
     entries_bytes_ -= it->second.bytes;
     entries_.erase(it);
@@ -347,6 +350,18 @@ std::string FetchingKeyRing::SourceOf(const std::string& server,
   return fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
 }
 
+store::StoredResponse FetchingKeyRing::ResponseOf(const std::string& server,
+                                                 const fetch::FetchResult& fetched,
+                                                 int64_t fetched_ts) {
+  store::StoredResponse r;
+  r.server_name = server;
+  r.source = SourceOf(server, fetched);
+  r.fetched_ts = fetched_ts;
+  r.valid_until_ts = fetched.keys.valid_until_ts;
+  r.raw_json = fetched.keys.raw_json;
+  return r;
+}
+
 absl::Status FetchingKeyRing::Persisted(const std::string& server,
                                         const fetch::FetchResult& fetched,
                                         const absl::StatusOr<store::WriteResult>& written,
@@ -365,12 +380,7 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
   for (const std::string& id : written->rebound_keys) observer_.OnKeyConflict(server, id, "rebound");
   entry.keys = written->keys;
   if (written->response_stored) {
-    store::StoredResponse stored;
-    stored.server_name = server;
-    stored.source = SourceOf(server, fetched);
-    stored.fetched_ts = fetched_ts;
-    stored.valid_until_ts = fetched.keys.valid_until_ts;
-    stored.raw_json = fetched.keys.raw_json;
+    store::StoredResponse stored = ResponseOf(server, fetched, fetched_ts);
     auto& responses = entry.responses;
     responses.erase(std::remove_if(responses.begin(), responses.end(),
                                    [&](const store::StoredResponse& r) {
@@ -538,11 +548,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
       sk.first_seen_ts = sk.last_seen_ts = absl::ToUnixMillis(now);
       entry.keys.push_back(std::move(sk));
     }
-    store::StoredResponse resp;
-    resp.server_name = server;
-    resp.raw_json = r.keys.raw_json;
-    resp.valid_until_ts = r.keys.valid_until_ts;
-    entry.responses.push_back(std::move(resp));
+    entry.responses.push_back(ResponseOf(server, r, absl::ToUnixMillis(now)));
   }
   std::vector<WaiterPtr> again;
   for (const WaiterPtr& w : waiters) {

@@ -179,6 +179,13 @@ class FetchingKeyRing final : public KeyRing {
                          const absl::StatusOr<store::WriteResult>& written, int64_t fetched_ts,
                          Entry& entry, bool* unstored);
   static std::string SourceOf(const std::string& server, const fetch::FetchResult& fetched);
+  // A fetched answer as the store keeps it.
+  static store::StoredResponse ResponseOf(const std::string& server,
+                                          const fetch::FetchResult& fetched, int64_t fetched_ts);
+  // The host part of a server name: the fingerprint index's key.
+  static std::string HostOf(const std::string& server);
+  // Drops `server` from the fingerprint index. Caller holds mu_.
+  void ForgetFingerprintsLocked(const std::string& server) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Remember(const std::string& server, Entry entry);
 
   WaiterPtr NewWaiter(KeyQuery query, absl::Time deadline, async::Callback<KeyResult> done);

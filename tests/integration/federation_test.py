@@ -10,7 +10,6 @@ Usage: federation_test.py KEYVERIFIER HTTPS_SERVER_PY STUB_DIR
 import concurrent.futures
 import json
 import os
-import re
 import sys
 import time
 import unittest
@@ -228,11 +227,10 @@ class FederationTest(unittest.TestCase):
         out; the log line under that id has them."""
         self.assertNotRegex(error.details(), r"\b\d{1,3}(\.\d{1,3}){3}\b")  # no IPv4 address
         self.assertNotIn("GET https://", error.details())
-        m = re.search(r"error id ([0-9a-f]{16})", error.details())
-        self.assertIsNotNone(m, error.details())
-        lines = [l for l in self.w.kv.log_text().splitlines() if m.group(1) in l]
-        self.assertEqual(len(lines), 1, m.group(1))
-        return lines[0]
+        self.assertRegex(error.details(), r"error id [0-9a-f]{16}$")
+        line = harness.error_detail(self.w.kv.log_text(), error.details())
+        self.assertIsNotNone(line, error.details())
+        return line
 
     def test_04_certificate_for_another_name_is_refused(self):
         with self.assertRaises(grpc.RpcError) as e:

@@ -114,6 +114,15 @@ def start_dnsmasq(domain=None, srv=(), hosts=(), cnames=(), conf_file=None):
 
 # --- Matrix servers -----------------------------------------------------------
 
+def error_detail(log_text, details):
+    """The service's log line for an error a caller got: the caller's message
+    ends with the error id, and the details are logged under it. None when no
+    single line has it."""
+    error_id = details.rsplit(" ", 1)[-1]
+    lines = [l for l in log_text.splitlines() if error_id in l]
+    return lines[0] if len(lines) == 1 else None
+
+
 def metric(text, name):
     """The value of the unlabelled sample `name` in a Prometheus text scrape."""
     for line in text.splitlines():
