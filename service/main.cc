@@ -33,6 +33,8 @@
 #include "service/observe/log.h"
 #include "service/observe/logging_observer.h"
 #include "service/observe/metrics.h"
+#include "service/notary/http_listener.h"
+#include "service/notary/notary.h"
 
 namespace {
 
@@ -169,6 +171,32 @@ int main(int argc, char** argv) {
   for (int p : exposer->GetListeningPorts()) {
     log.Info(absl::StrCat("metrics on ", config->metrics_listen(), " (port ", p, ")"));
   }
+  std::unique_ptr<keyverifier::notary::HttpListener> notary_listener;
+  if (keyverifier::notary::Notary* notary = (*app)->notary()) {
+    const auto& n = config->notary();
+    keyverifier::notary::HttpListener::Options o;
+    o.listen = config->notary_listen();
+    o.cert_file = n.cert_file();
+    o.key_file = n.key_file();
+    if (n.max_request_bytes() > 0) o.max_body_bytes = n.max_request_bytes();
+    if (n.requests_per_second() > 0) o.requests_per_second = n.requests_per_second();
+    if (n.burst() > 0) o.burst = n.burst();
+    auto listener = keyverifier::notary::HttpListener::Start(
+        o,
+        [notary](keyverifier::notary::HttpRequest request, keyverifier::notary::Respond respond) {
+          notary->Handle(std::move(request), std::move(respond));
+        },
+        clock);
+    if (!listener.ok()) {
+      log.Error("cannot serve the notary endpoints",
+                {{"address", config->notary_listen()}, {"error", listener.status().message()}});
+      return 1;
+    }
+    notary_listener = *std::move(listener);
+    log.Info(absl::StrCat("notary on ", config->notary_listen(), " (port ",
+                          notary_listener->port(), ")"),
+             {{"server_name", n.server_name()}, {"https", n.cert_file().empty() ? "off" : "on"}});
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -193,6 +221,7 @@ int main(int argc, char** argv) {
     log.Info("grace period over: cancelling the key fetches still in flight");
   }
   (*app)->StopFetching();
+  if (notary_listener) notary_listener->Stop();
   shutdown.join();
   server->Wait();
   service.Stop();

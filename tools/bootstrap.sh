@@ -10,7 +10,7 @@ PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libssl-dev libsodium-dev prometheus-cpp-dev
   libcurl4-openssl-dev libc-ares-dev libsqlite3-dev libpq-dev rapidjson-dev
-  libsimdjson-dev libgoogle-perftools-dev
+  libsimdjson-dev libgoogle-perftools-dev libevent-dev
   # Runtime: the system CA bundle and the Public Suffix List
   ca-certificates publicsuffix
   # Tests and benchmarks

@@ -216,7 +216,7 @@ absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ToResponse(
       out.mutable_source()->set_notary(keys->source.notary);
       break;
   }
-  for (const std::string& raw : keys->raw_json) out.add_raw_json(raw);
+  for (const store::StoredResponse& r : keys->responses) out.add_raw_json(r.raw_json);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "service/core/crypto.h"
 #include "service/core/server_name.h"
+#include "service/core/signing_key_file.h"
 #include "service/core/verify_key.h"
 #include "service/store/memory_key_store.h"
 #include "service/store/postgres_key_store.h"
@@ -312,6 +313,39 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   app->checker_ = std::make_unique<tls::CertificateChecker>(*app->policy_, app->federation_.get(),
                                                            clock, fingerprints);
 
+  if (!c.notary_listen().empty()) {
+    const auto& n = c.notary();
+    if (absl::Status s = core::ParseServerName(n.server_name()).status(); !s.ok()) {
+      return Bad("notary.server_name", s.message());
+    }
+    absl::StatusOr<std::string> key_text = read_file(n.signing_key_file());
+    if (!key_text.ok()) return Bad("notary.signing_key_file", key_text.status().message());
+    absl::StatusOr<core::NamedSigningKey> key = core::ParseSigningKeyFile(*key_text);
+    if (!key.ok()) return Bad("notary.signing_key_file", key.status().message());
+    if (app->direct_ != nullptr) {
+      fetch::KeySources::Options direct_only;
+      direct_only.order = fetch::KeySources::Order::kDirectOnly;
+      absl::StatusOr<std::unique_ptr<fetch::KeySources>> sources =
+          fetch::KeySources::Create(app->direct_.get(), {}, direct_only, clock, observer);
+      if (!sources.ok()) return Bad("notary", sources.status().message());
+      app->notary_sources_ = *std::move(sources);
+    }
+    keyring::FetchingKeyRing::Options notary_ring = ring;
+    notary_ring.report_memory = false;
+    app->notary_keyring_ = std::make_unique<keyring::FetchingKeyRing>(
+        *app->store_, app->notary_sources_.get(), *app->key_pool_, *app->bulk_->engine, clock,
+        observer, notary_ring);
+    notary::Notary::Options o;
+    o.server_name = n.server_name();
+    o.limits.max_servers = Or(n.max_servers_per_query(), 100);
+    o.limits.max_key_ids = Or(n.max_key_ids_per_server(), 20);
+    o.query_timeout = absl::Milliseconds(Or(n.query_timeout_ms(), 10000));
+    o.serve_own_keys = n.serve_own_keys();
+    o.own_keys_validity = absl::Hours(Or(n.own_keys_validity_hours(), 24));
+    app->notary_ = std::make_unique<notary::Notary>(*app->notary_keyring_, clock, observer,
+                                                    *std::move(key), std::move(o));
+  }
+
   api::VerifierLimits limits;
   limits.max_events_per_batch = c.limits().max_events_per_batch();
   limits.max_event_bytes = c.limits().max_event_bytes();
@@ -343,7 +377,8 @@ void App::Stop() {
 std::string App::Describe() const {
   return absl::StrCat("store ", store_kind_, "; fetching ",
                       sources_ ? absl::StrCat("on (", notaries_.size(), " notaries)") : "off",
-                      "; refresher ", refresher_ ? "on" : "off");
+                      "; refresher ", refresher_ ? "on" : "off", "; notary ",
+                      notary_ ? "on" : "off");
 }
 
 }  // namespace keyverifier::app

@@ -36,6 +36,7 @@
 #include "service/net/http_client.h"
 #include "service/net/ip_filter.h"
 #include "service/net/well_known_fetcher.h"
+#include "service/notary/notary.h"
 #include "service/observe/log.h"
 #include "service/observe/observer.h"
 #include "service/store/key_store.h"
@@ -59,6 +60,8 @@ class App {
 
   api::Verifier& verifier() { return *verifier_; }
   keyring::KeyRing& keyring() { return *keyring_; }
+  // Answers other servers' key queries; null unless notary_listen is set.
+  notary::Notary* notary() { return notary_.get(); }
   // Starts the refresher (if enabled); Stop joins it.
   void Start();
   // Cancels every fetch in flight (their callers are answered); first step
@@ -107,6 +110,11 @@ class App {
   std::unique_ptr<keyring::Refresher> refresher_;
   std::unique_ptr<tls::CertificateChecker> checker_;
   std::unique_ptr<api::Verifier> verifier_;
+  // Acting as a notary: its own keyring over the same store, fetching from
+  // origins only (a notary never forwards a query to its notaries).
+  std::unique_ptr<fetch::KeySources> notary_sources_;
+  std::unique_ptr<keyring::FetchingKeyRing> notary_keyring_;
+  std::unique_ptr<notary::Notary> notary_;
 };
 
 }  // namespace keyverifier::app

@@ -112,6 +112,19 @@ absl::Status Validate(const v1::Config& c) {
   if (tls.allowed_client_names_size() > 0 && tls.client_ca_file().empty()) {
     return Bad("tls.allowed_client_names", "needs tls.client_ca_file (mutual TLS)");
   }
+  if (!c.notary_listen().empty()) {
+    if (!HasPort(c.notary_listen())) {
+      return Bad("notary_listen", absl::StrCat("\"", c.notary_listen(), "\" is not HOST:PORT"));
+    }
+    if (c.notary().server_name().empty()) return Bad("notary.server_name", "required with notary_listen");
+    if (c.notary().signing_key_file().empty()) {
+      return Bad("notary.signing_key_file", "required with notary_listen");
+    }
+    if (c.notary().cert_file().empty() != c.notary().key_file().empty()) {
+      return Bad(c.notary().cert_file().empty() ? "notary.cert_file" : "notary.key_file",
+                 "notary.cert_file and notary.key_file go together");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -157,6 +170,8 @@ absl::StatusOr<v1::Config> LoadConfig(
       config.set_data_dir(value);
     } else if (name == "log_level") {
       config.set_log_level(value);
+    } else if (name == "notary_listen") {
+      config.set_notary_listen(value);
     } else if (name == "trusted_keys") {
       config.set_trusted_keys_file(value);
     } else if (name == "workers" || name == "grace_seconds") {
@@ -178,6 +193,7 @@ std::string FlagsUsage() {
          "                   [--metrics_listen HOST:PORT] [--data_dir DIR]\n"
          "                   [--log_level debug|info|warning|error] [--workers N]\n"
          "                   [--grace_seconds N] [--trusted_keys FILE]\n"
+         "                   [--notary_listen HOST:PORT]\n"
          "FILE is protobuf text format; see protos/keyverifier/v1/config.proto.\n";
 }
 

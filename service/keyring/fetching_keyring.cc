@@ -69,7 +69,7 @@ KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entr
     key.confirmed_ts = Confirmed(k);
   }
   if (include_raw_json) {
-    for (const store::StoredResponse& resp : entry.responses) r.raw_json.push_back(resp.raw_json);
+    r.responses = entry.responses;
   }
   return r;
 }
@@ -128,7 +128,7 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
     servers = entries_.size();
     bytes = entries_bytes_;
   }
-  observer_.OnKeyringMemory(servers, bytes);
+  if (options_.report_memory) observer_.OnKeyringMemory(servers, bytes);
 }
 
 std::string FetchingKeyRing::HostOf(const std::string& server) {

@@ -87,6 +87,9 @@ class FetchingKeyRing final : public KeyRing {
     // them.
     size_t max_servers = 100000;
     size_t max_bytes = size_t{256} << 20;
+    // Whether this keyring's size is the one the observer reports
+    // (OnKeyringMemory): false for a second keyring beside the service's.
+    bool report_memory = true;
   };
 
   FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sources,

@@ -28,6 +28,7 @@
 #include "service/async/callback.h"
 #include "service/core/verify_key.h"
 #include "service/fetch/key_query.h"
+#include "service/store/key_store.h"
 
 namespace keyverifier::keyring {
 
@@ -44,7 +45,9 @@ struct KeyResult {
   std::vector<core::VerifyKey> verify_keys;      // current keys
   std::vector<core::VerifyKey> old_verify_keys;  // old keys (expired_ts set)
   KeySource source;
-  std::vector<std::string> raw_json;  // the signed responses behind the keys
+  // The signed responses behind the keys, as received, one per source (the
+  // origin's own, each notary's), with when each was fetched.
+  std::vector<store::StoredResponse> responses;
 
   // Current then old keys, for signature checks.
   std::vector<core::VerifyKey> AllKeys() const {

@@ -70,6 +70,10 @@ class LoggingObserver final : public Observer {
   void OnKeyringMemory(size_t servers, size_t bytes) override {
     next_.OnKeyringMemory(servers, bytes);
   }
+  void OnNotaryRequest(absl::string_view endpoint, int http_status) override {
+    next_.OnNotaryRequest(endpoint, http_status);
+  }
+  void OnNotaryServed(absl::string_view outcome) override { next_.OnNotaryServed(outcome); }
 
  private:
   Observer& next_;

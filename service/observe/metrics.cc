@@ -98,7 +98,19 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                        .Name("keyverifier_refresher_servers_backing_off")
                        .Help("Tracked servers whose last refresh failed")
                        .Register(registry)
-                       .Add({})) {
+                       .Add({})),
+      notary_requests_(prometheus::BuildCounter()
+                           .Name("keyverifier_notary_requests_total")
+                           .Help("Requests the notary listener answered, by endpoint and HTTP status")
+                           .Register(registry)),
+      notary_served_(prometheus::BuildCounter()
+                         .Name("keyverifier_notary_servers_total")
+                         .Help("Servers asked about in notary queries, by outcome "
+                               "(cached, fetched, stale, missing, own)")
+                         .Register(registry)) {
+  for (const char* outcome : {"cached", "fetched", "stale", "missing", "own"}) {
+    notary_served_.Add({{"outcome", outcome}});
+  }
   for (const char* source : {"origin", "notary"}) {
     for (const char* outcome : {"ok", "unsatisfying", "error"}) {
       fetches_.Add({{"source", source}, {"outcome", outcome}});
@@ -185,6 +197,15 @@ void Metrics::OnKeyConflict(absl::string_view, absl::string_view, absl::string_v
 void Metrics::OnRefresh(absl::string_view outcome, absl::Duration lag) {
   refreshes_.Add({{"outcome", std::string(outcome)}}).Increment();
   refresh_lag_.Observe(std::max(0.0, absl::ToDoubleSeconds(lag)));
+}
+
+void Metrics::OnNotaryRequest(absl::string_view endpoint, int http_status) {
+  notary_requests_.Add({{"endpoint", std::string(endpoint)}, {"code", absl::StrCat(http_status)}})
+      .Increment();
+}
+
+void Metrics::OnNotaryServed(absl::string_view outcome) {
+  notary_served_.Add({{"outcome", std::string(outcome)}}).Increment();
 }
 
 void Metrics::OnRefresherState(size_t tracked, size_t backing_off) {

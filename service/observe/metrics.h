@@ -50,6 +50,8 @@ class Metrics final : public Observer {
   void OnCtPolicyUnmet(absl::string_view) override { ct_unmet_.Increment(); }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
   void OnRefresherState(size_t tracked, size_t backing_off) override;
+  void OnNotaryRequest(absl::string_view endpoint, int http_status) override;
+  void OnNotaryServed(absl::string_view outcome) override;
 
  private:
   prometheus::Family<prometheus::Counter>& rpcs_;
@@ -74,6 +76,8 @@ class Metrics final : public Observer {
   prometheus::Histogram& refresh_lag_;
   prometheus::Gauge& tracked_;
   prometheus::Gauge& backing_off_;
+  prometheus::Family<prometheus::Counter>& notary_requests_;
+  prometheus::Family<prometheus::Counter>& notary_served_;
   prometheus::Counter* key_cache_hit_;
   prometheus::Counter* key_cache_miss_;
 

@@ -52,6 +52,14 @@ class Observer {
   virtual void OnRefresh(absl::string_view outcome, absl::Duration lag) {}
   // After each refresher pass: servers tracked, and how many are backing off.
   virtual void OnRefresherState(size_t tracked, size_t backing_off) {}
+  // The notary listener answered a request (endpoint: query | server |
+  // other) with an HTTP status.
+  virtual void OnNotaryRequest(absl::string_view endpoint, int http_status) {}
+  // One server of a notary query: "cached" (served as cached), "fetched"
+  // (the origin was asked), "stale" (too old, the origin could not be asked
+  // or reached, the last answer served), "missing" (nothing to serve),
+  // "own" (the notary's own keys).
+  virtual void OnNotaryServed(absl::string_view outcome) {}
 };
 
 // Shared do-nothing instance for callers that observe nothing.

@@ -155,7 +155,9 @@ class GrpcServiceTest : public ::testing::Test {
     k.public_key = key_.public_key();
     k.valid_until_ts = kNowMs + 3600000;
     r.verify_keys.push_back(k);
-    r.raw_json.push_back("{\"server_name\":\"origin.example\"}");
+    store::StoredResponse resp;
+    resp.raw_json = "{\"server_name\":\"origin.example\"}";
+    r.responses.push_back(resp);
     r.source.kind = keyring::KeySource::Kind::kOrigin;
     keys_.Add(r);
   }

@@ -102,7 +102,7 @@ TEST_F(FetchingKeyRingTest, ColdServerIsFetchedStoredAndThenCached) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->source.kind, KeySource::Kind::kOrigin);
   ASSERT_EQ(r->verify_keys.size(), 1u);
-  EXPECT_EQ(r->raw_json.size(), 1u);
+  EXPECT_EQ(r->responses.size(), 1u);
   r = Get({"ed25519:a"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->source.kind, KeySource::Kind::kCache);
@@ -241,8 +241,8 @@ TEST_F(FetchingKeyRingTest, WaitersOnASharedLookupGetTheirOwnAnswer) {
   origin_.Release();
   ASSERT_TRUE(leader.has_value() && leader->ok());
   ASSERT_TRUE(waiter.has_value() && waiter->ok()) << waiter->status();
-  EXPECT_TRUE((*leader)->raw_json.empty());
-  EXPECT_EQ((*waiter)->raw_json.size(), 1u);
+  EXPECT_TRUE((*leader)->responses.empty());
+  EXPECT_EQ((*waiter)->responses.size(), 1u);
   EXPECT_EQ(origin_.calls(), 1);
 }
 
@@ -521,7 +521,7 @@ TEST_F(FetchingKeyRingTest, MemoryAnswersOnlyWhatIsAlreadyThere) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->verify_keys.size(), 1u);
   q.include_raw_json = false;
-  EXPECT_TRUE(ring_->TryGetKeysFromMemory(q)->raw_json.empty());
+  EXPECT_TRUE(ring_->TryGetKeysFromMemory(q)->responses.empty());
   q.minimum_valid_until_ts = kNowMs + 2 * kDay;  // not valid long enough
   EXPECT_FALSE(ring_->TryGetKeysFromMemory(q).has_value());
   // Pinned keys in front: they answer from memory too.

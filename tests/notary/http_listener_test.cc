@@ -1,0 +1,224 @@
+// HttpListener on loopback, driven by a real HTTP client (libcurl): plain and
+// HTTPS, answers given later from another thread, and its limits.
+#include "service/notary/http_listener.h"
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/tls/test_pki.h"
+
+namespace keyverifier::notary {
+namespace {
+
+struct Got {
+  long status = 0;
+  std::string body;
+  CURLcode code = CURLE_OK;
+};
+
+size_t Append(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+Got Fetch(const std::string& url, const std::string* post = nullptr, const std::string& ca = "") {
+  Got got;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got.body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  if (post != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post->data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post->size()));
+  }
+  if (!ca.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+  got.code = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &got.status);
+  curl_easy_cleanup(curl);
+  return got;
+}
+
+std::string Base(const HttpListener& l, const char* scheme = "http", const char* host = "127.0.0.1") {
+  return absl::StrCat(scheme, "://", host, ":", l.port());
+}
+
+// Echoes what it was given: method, path, query, client, body.
+void Echo(HttpRequest r, Respond respond) {
+  std::move(respond)(HttpResponse{200, absl::StrCat(r.method, " ", r.path, " ", r.query, " ",
+                                                    r.client, " ", r.body)});
+}
+
+class HttpListenerTest : public ::testing::Test {
+ protected:
+  static HttpListener::Options Plain() {
+    HttpListener::Options o;
+    o.listen = "127.0.0.1:0";
+    return o;
+  }
+  testing::FakeClock clock_{absl::FromUnixSeconds(1700000000)};
+};
+
+TEST_F(HttpListenerTest, HandsRequestsToTheHandlerAndSendsItsAnswer) {
+  auto l = HttpListener::Start(Plain(), Echo, clock_);
+  ASSERT_TRUE(l.ok()) << l.status();
+  ASSERT_GT((*l)->port(), 0);
+  Got g = Fetch(Base(**l) + "/_matrix/key/v2/query/a%3A1?minimum_valid_until_ts=5");
+  EXPECT_EQ(g.status, 200);
+  EXPECT_EQ(g.body, "GET /_matrix/key/v2/query/a%3A1 minimum_valid_until_ts=5 127.0.0.1 ");
+  const std::string body = R"({"server_keys":{}})";
+  g = Fetch(Base(**l) + "/_matrix/key/v2/query", &body);
+  EXPECT_EQ(g.status, 200);
+  EXPECT_EQ(g.body, "POST /_matrix/key/v2/query  127.0.0.1 " + body);
+}
+
+TEST_F(HttpListenerTest, AnswersMayComeLaterFromAnotherThread) {
+  absl::Mutex mu;
+  std::vector<Respond> waiting;
+  auto l = HttpListener::Start(
+      Plain(),
+      [&](HttpRequest, Respond respond) {
+        absl::MutexLock lock(&mu);
+        waiting.push_back(std::move(respond));
+      },
+      clock_);
+  ASSERT_TRUE(l.ok());
+  std::thread answerer([&] {
+    for (;;) {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(
+          +[](std::vector<Respond>* w) { return !w->empty(); }, &waiting));
+      std::move(waiting.back())(HttpResponse{202, "later"});
+      waiting.pop_back();
+      return;
+    }
+  });
+  Got g = Fetch(Base(**l) + "/x");
+  answerer.join();
+  EXPECT_EQ(g.status, 202);
+  EXPECT_EQ(g.body, "later");
+}
+
+TEST_F(HttpListenerTest, EachClientAddressHasItsOwnRateLimit) {
+  HttpListener::Options o = Plain();
+  o.requests_per_second = 1;
+  o.burst = 3;
+  auto l = HttpListener::Start(o, Echo, clock_);
+  ASSERT_TRUE(l.ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Fetch(Base(**l) + "/x").status, 200);
+  Got limited = Fetch(Base(**l) + "/x");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_NE(limited.body.find("M_LIMIT_EXCEEDED"), std::string::npos);
+  clock_.Advance(absl::Seconds(1));  // one token back
+  EXPECT_EQ(Fetch(Base(**l) + "/x").status, 200);
+  EXPECT_EQ(Fetch(Base(**l) + "/x").status, 429);
+}
+
+TEST_F(HttpListenerTest, BodiesOverTheLimitAreRefused) {
+  HttpListener::Options o = Plain();
+  o.max_body_bytes = 1024;
+  std::atomic<int> handled{0};
+  auto l = HttpListener::Start(
+      o, [&](HttpRequest r, Respond respond) { ++handled; Echo(std::move(r), std::move(respond)); },
+      clock_);
+  ASSERT_TRUE(l.ok());
+  const std::string big(4096, 'x');
+  Got g = Fetch(Base(**l) + "/_matrix/key/v2/query", &big);
+  EXPECT_EQ(g.status, 413);
+  EXPECT_EQ(handled.load(), 0);
+  const std::string small(512, 'x');
+  EXPECT_EQ(Fetch(Base(**l) + "/_matrix/key/v2/query", &small).status, 200);
+}
+
+TEST_F(HttpListenerTest, RequestsAwaitingAnAnswerAreBoundedAndAnsweredAtStop) {
+  HttpListener::Options o = Plain();
+  o.max_pending = 1;
+  std::atomic<int> handled{0};
+  std::vector<Respond> kept;  // never answered by the handler
+  absl::Mutex mu;
+  auto l = HttpListener::Start(
+      o,
+      [&](HttpRequest, Respond respond) {
+        absl::MutexLock lock(&mu);
+        ++handled;
+        kept.push_back(std::move(respond));
+      },
+      clock_);
+  ASSERT_TRUE(l.ok());
+  Got first;
+  std::thread t([&] { first = Fetch(Base(**l) + "/slow"); });
+  while (handled.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Got second = Fetch(Base(**l) + "/x");
+  EXPECT_EQ(second.status, 503);
+  (*l)->Stop();
+  t.join();
+  EXPECT_EQ(first.status, 503);
+  EXPECT_NE(first.body.find("shutting down"), std::string::npos);
+  // Answering after Stop is harmless.
+  absl::MutexLock lock(&mu);
+  std::move(kept[0])(HttpResponse{200, "too late"});
+}
+
+TEST_F(HttpListenerTest, ServesHttpsWithTheConfiguredCertificate) {
+  tls::testing::Hierarchy pki = tls::testing::MakeHierarchy("notary.test");
+  const std::string dir = ::testing::TempDir();
+  const std::string cert = dir + "/notary-cert.pem", key = dir + "/notary-key.pem",
+                    ca = dir + "/notary-ca.pem";
+  std::ofstream(cert) << pki.leaf.Pem() << pki.intermediate.Pem();
+  std::ofstream(key) << tls::testing::KeyPem(pki.leaf);
+  std::ofstream(ca) << pki.root.Pem();
+  HttpListener::Options o = Plain();
+  o.cert_file = cert;
+  o.key_file = key;
+  auto l = HttpListener::Start(o, Echo, clock_);
+  ASSERT_TRUE(l.ok()) << l.status();
+  CURL* curl = curl_easy_init();
+  std::string body;
+  const std::string url = absl::StrCat("https://notary.test:", (*l)->port(), "/tls");
+  curl_slist* resolve =
+      curl_slist_append(nullptr, absl::StrCat("notary.test:", (*l)->port(), ":127.0.0.1").c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+  curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  CURLcode code = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  curl_slist_free_all(resolve);
+  EXPECT_EQ(code, CURLE_OK) << curl_easy_strerror(code);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body.rfind("GET /tls", 0), 0u) << body;
+  // Plain HTTP to the HTTPS port gets no answer.
+  EXPECT_NE(Fetch(Base(**l) + "/tls").status, 200);
+}
+
+TEST_F(HttpListenerTest, BadConfigurationIsNamed) {
+  HttpListener::Options o = Plain();
+  o.listen = "nowhere";
+  EXPECT_TRUE(absl::StrContains(HttpListener::Start(o, Echo, clock_).status().message(),
+                                "\"nowhere\" is not HOST:PORT"));
+  o = Plain();
+  o.cert_file = "/nonexistent/cert.pem";
+  o.key_file = "/nonexistent/key.pem";
+  EXPECT_TRUE(absl::StrContains(HttpListener::Start(o, Echo, clock_).status().message(),
+                                "cannot read the certificate chain in /nonexistent/cert.pem"));
+  o = Plain();
+  o.cert_file = "x.pem";
+  EXPECT_EQ(HttpListener::Start(o, Echo, clock_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace keyverifier::notary
