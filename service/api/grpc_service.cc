@@ -190,6 +190,7 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
   // Its request stays in memory until it is answered.
   const size_t bytes = call->request().ByteSizeLong();
   if (!Hold(bytes)) {
+    observer_.OnCallRefused("pending_bytes");
     call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "too many request bytes waiting to be served; retry later"));
     return;
@@ -207,6 +208,7 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
   };
   if (method.starts_inline) return run();
   if (!pool_.TrySubmit(std::move(run))) {
+    observer_.OnCallRefused("queue_full");
     call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "verification queue is full; retry later"));
   }

@@ -61,6 +61,10 @@ class LoggingObserver final : public Observer {
     log_.Log(LogLevel::kWarning, "certificate lacks the Certificate Transparency required",
              {{"name", tls_name}});
   }
+  void OnPeerCertificateVerdict(absl::string_view tls_name, bool valid) override {
+    next_.OnPeerCertificateVerdict(tls_name, valid);
+  }
+  void OnCallRefused(absl::string_view reason) override { next_.OnCallRefused(reason); }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override {
     next_.OnRefresh(outcome, lag);
   }

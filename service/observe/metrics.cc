@@ -79,6 +79,17 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                     .Help("Certificates without the required SCTs (report mode)")
                     .Register(registry)
                     .Add({})),
+      peer_verdicts_(prometheus::BuildCounter()
+                         .Name("keyverifier_tls_peer_verdicts_total")
+                         .Help("Federation peers' certificates judged by the policy on "
+                               "outbound connections, by outcome (valid, invalid)")
+                         .Register(registry)),
+      refused_(prometheus::BuildCounter()
+                   .Name("keyverifier_calls_refused_total")
+                   .Help("Calls refused with RESOURCE_EXHAUSTED before any work, by reason "
+                         "(queue_full: the verification queue; pending_bytes: request "
+                         "bytes waiting)")
+                   .Register(registry)),
       refreshes_(prometheus::BuildCounter()
                      .Name("keyverifier_refreshes_total")
                      .Help("Background key refreshes, by outcome")
@@ -118,6 +129,7 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
     fetch_seconds_.Add({{"source", source}}, LatencyBuckets());
   }
   for (const char* outcome : {"ok", "error"}) refreshes_.Add({{"outcome", outcome}});
+  for (const char* outcome : {"refused", "rebound"}) conflicts_.Add({{"outcome", outcome}});
   for (const char* outcome : {"valid", "valid_but_redacted", "invalid"}) {
     for (const char* reason :
          {"ok", "content_hash_mismatch", "missing_signature", "unknown_key",
@@ -127,6 +139,9 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
           &verdicts_.Add({{"outcome", outcome}, {"reason", reason}});
     }
   }
+  peer_valid_ = &peer_verdicts_.Add({{"outcome", "valid"}});
+  peer_invalid_ = &peer_verdicts_.Add({{"outcome", "invalid"}});
+  for (const char* reason : {"queue_full", "pending_bytes"}) refused_.Add({{"reason", reason}});
   key_cache_hit_ = &key_cache_.Add({{"result", "hit"}});
   key_cache_miss_ = &key_cache_.Add({{"result", "miss"}});
   prometheus::BuildGauge()
@@ -192,6 +207,10 @@ void Metrics::OnKeyringMemory(size_t servers, size_t bytes) {
 
 void Metrics::OnKeyConflict(absl::string_view, absl::string_view, absl::string_view outcome) {
   conflicts_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void Metrics::OnCallRefused(absl::string_view reason) {
+  refused_.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::OnRefresh(absl::string_view outcome, absl::Duration lag) {

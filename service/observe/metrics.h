@@ -48,6 +48,10 @@ class Metrics final : public Observer {
   void OnKeyringMemory(size_t servers, size_t bytes) override;
   void OnCertificateFallback(absl::string_view) override { fallbacks_.Increment(); }
   void OnCtPolicyUnmet(absl::string_view) override { ct_unmet_.Increment(); }
+  void OnPeerCertificateVerdict(absl::string_view, bool valid) override {
+    (valid ? peer_valid_ : peer_invalid_)->Increment();
+  }
+  void OnCallRefused(absl::string_view reason) override;
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
   void OnRefresherState(size_t tracked, size_t backing_off) override;
   void OnNotaryRequest(absl::string_view endpoint, int http_status) override;
@@ -72,6 +76,10 @@ class Metrics final : public Observer {
   prometheus::Gauge& keyring_bytes_;
   prometheus::Counter& fallbacks_;
   prometheus::Counter& ct_unmet_;
+  prometheus::Family<prometheus::Counter>& peer_verdicts_;
+  prometheus::Counter* peer_valid_;
+  prometheus::Counter* peer_invalid_;
+  prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Family<prometheus::Counter>& refreshes_;
   prometheus::Histogram& refresh_lag_;
   prometheus::Gauge& tracked_;

@@ -44,6 +44,13 @@ class Observer {
   // A federation certificate that failed the policy was accepted through the
   // MSC1711 fingerprint fallback.
   virtual void OnCertificateFallback(absl::string_view tls_name) {}
+  // The certificate policy judged a federation peer's handshake (every
+  // outbound HTTPS connection): valid or not, whichever rule applied.
+  virtual void OnPeerCertificateVerdict(absl::string_view tls_name, bool valid) {}
+  // A call was refused before any work: `reason` is "queue_full" (the
+  // verification queue held its maximum) or "pending_bytes" (calls waiting
+  // held limits.max_pending_request_mb).
+  virtual void OnCallRefused(absl::string_view reason) {}
   // A certificate lacked the Certificate Transparency the policy asks for, in
   // report mode (in enforce mode it is a rejection).
   virtual void OnCtPolicyUnmet(absl::string_view tls_name) {}

@@ -31,6 +31,7 @@ absl::Status PolicyPeerVerifier::VerifyPeer(const std::vector<std::string>& chai
     context.fingerprint_source = [&] { return fingerprints_(expected_name); };
   }
   const Verdict verdict = policy_.Check(*chain, *peer, clock_.Now(), context);
+  observer_.OnPeerCertificateVerdict(expected_name, verdict.valid);
   if (verdict.valid && verdict.rule == AppliedRule::kFingerprintFallback) {
     observer_.OnCertificateFallback(expected_name);
   }

@@ -30,8 +30,9 @@ using FingerprintSource =
 
 class PolicyPeerVerifier final : public net::PeerVerifier {
  public:
-  // Fallback acceptances and CT report-mode misses are reported to
-  // `observer` (logged and counted by the service's).
+  // Every verdict, fallback acceptances and CT report-mode misses are
+  // reported to `observer` (counted, and the last two logged, by the
+  // service's).
   PolicyPeerVerifier(const CertificatePolicy& policy, const Clock& clock,
                      FingerprintSource fingerprints = nullptr,
                      observe::Observer& observer = observe::NoopObserver())

@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -101,6 +102,17 @@ class GateKeyRing : public keyring::KeyRing {
   std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
 };
 
+// Counts the calls refused before any work, by reason.
+class RefusalCounter : public observe::Observer {
+ public:
+  void OnCallRefused(absl::string_view reason) override {
+    absl::MutexLock lock(&mu);
+    reasons.push_back(std::string(reason));
+  }
+  absl::Mutex mu;
+  std::vector<std::string> reasons ABSL_GUARDED_BY(mu);
+};
+
 class Server {
  public:
   Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
@@ -108,7 +120,7 @@ class Server {
          size_t max_held_bytes = size_t{256} << 20)
       : pool_(*async::WorkerPool::Create(2, 64)),
         verifier_(keys, clock, limits, observe::NoopObserver(), certificates, pool_.get()),
-        service_(verifier_, *pool_, system_clock_, {}, observe::NoopObserver(),
+        service_(verifier_, *pool_, system_clock_, {}, refusals,
                  absl::Seconds(60), max_held_bytes) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -132,6 +144,7 @@ class Server {
     service_.Stop();
   }
   v1::KeyVerifier::Stub& stub() { return *stub_; }
+  RefusalCounter refusals;  // before the service, which reports to it
 
  private:
   SystemClock system_clock_;
@@ -331,6 +344,10 @@ TEST_F(GrpcServiceTest, RequestBytesHeldByWaitingCallsAreBounded) {
   grpc::Status second = server.stub().VerifyEvents(Context().get(), req, &resp);
   EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(second.error_message(), HasSubstr("too many request bytes waiting"));
+  {
+    absl::MutexLock lock(&server.refusals.mu);
+    EXPECT_EQ(server.refusals.reasons, std::vector<std::string>{"pending_bytes"});
+  }
   gate.Open();
   call.join();
   ASSERT_TRUE(first.ok()) << first.error_message();

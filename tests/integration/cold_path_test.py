@@ -12,11 +12,9 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -66,34 +64,11 @@ def event_request(server, body):
                                                    room_version="10")
 
 
-class Sim:
+class Sim(harness.SimFederation):
     def __init__(self):
-        self.dir = harness.tmpdir("sim")
         dead = ",".join(str(i) for i in DEAD_SMALL) + ",1000-1999"
-        self.proc = harness.spawn(
-            ["/usr/bin/python3", SIM_SCRIPT, "--dir", self.dir, "--servers", str(SERVERS),
-             "--dead", dead, "--exit-on-stdin-eof"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        self.ports = dict(kv.split("=") for kv in line.split()[1:])
-        _, dns_port = harness.start_dnsmasq(conf_file=os.path.join(self.dir, "dnsmasq.conf"))
-        self.ports["dns"] = str(dns_port)
-        self.ca = os.path.join(self.dir, "ca.pem")
+        super().__init__(SIM_SCRIPT, SERVERS, dead)
         self.notary_key = sim_keys("notary.sim.test").public_b64()
-
-    def control(self, path, body=None):
-        req = urllib.request.Request("http://127.0.0.1:%s%s" % (self.ports["control"], path),
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     method="GET" if body is None else "POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read().decode() or "{}")
-
-    def stats(self):
-        return self.control("/stats")
-
-    def key_requests(self, server, stats=None):
-        stats = stats or self.stats()
-        return stats["requests"].get(server, {}).get("/_matrix/key/v2/server", 0)
 
 
 SIM = None

@@ -205,8 +205,12 @@ class HttpsServer:
 # --- keyverifier --------------------------------------------------------------
 
 class Keyverifier:
-    def __init__(self, binary, config_text, data_dir):
+    """env: the process's environment (e.g. libpq's PG* variables), instead
+    of the test's."""
+
+    def __init__(self, binary, config_text, data_dir, env=None):
         self.binary = binary
+        self.env = env
         self.dir = tmpdir("keyverifier")
         self.config = os.path.join(self.dir, "keyverifier.textproto")
         with open(self.config, "w") as f:
@@ -219,7 +223,7 @@ class Keyverifier:
         self.log = open(self.log_path, "w")
         self.proc = spawn([self.binary, "--config", self.config, "--listen", "127.0.0.1:0",
                            "--metrics_listen", "127.0.0.1:0", "--data_dir", self.data_dir,
-                           "--grace_seconds", "2"], stderr=self.log)
+                           "--grace_seconds", "2"], stderr=self.log, env=self.env)
 
         def ports():
             text = open(self.log_path).read()
@@ -250,14 +254,22 @@ class Keyverifier:
 # --- Prometheus ---------------------------------------------------------------
 
 class Prometheus:
-    def __init__(self, target):
+    """Scrapes `target` (HOST:PORT, or a list of them) every second as job
+    keyverifier; rule_files are evaluated every second."""
+
+    def __init__(self, target, rule_files=()):
         self.dir = tmpdir("prometheus")
         self.port = free_port()
+        targets = [target] if isinstance(target, str) else list(target)
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "  evaluation_interval: 1s\n"
                     "scrape_configs:\n  - job_name: keyverifier\n"
-                    "    static_configs:\n      - targets: ['%s']\n" % target)
+                    "    static_configs:\n      - targets: [%s]\n"
+                    % ", ".join("'%s'" % t for t in targets))
+            if rule_files:
+                f.write("rule_files:\n" + "".join("  - '%s'\n" % r for r in rule_files))
         self.proc = spawn(["/usr/bin/prometheus", "--config.file=" + config,
                            "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
                            "--web.listen-address=127.0.0.1:%d" % self.port],
@@ -272,6 +284,56 @@ class Prometheus:
         except OSError:
             return None
         return body["data"]["result"] if body.get("status") == "success" else None
+
+    def api(self, path):
+        """The data of a GET /api/v1/PATH, or None while Prometheus is not
+        answering."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/%s" % (self.port, path),
+                                        timeout=5) as r:
+                body = json.loads(r.read())
+        except OSError:
+            return None
+        return body["data"] if body.get("status") == "success" else None
+
+    def alerts(self):
+        """Active alerts (pending or firing), from /api/v1/alerts."""
+        data = self.api("alerts")
+        return None if data is None else data["alerts"]
+
+
+# --- The simulated federation -------------------------------------------------
+
+class SimFederation:
+    """tests/testing/sim_federation.py (servers s0.sim.test ... behind its
+    own dnsmasq, a notary, dead servers), stopped with the test."""
+
+    def __init__(self, script, servers, dead=""):
+        self.dir = tmpdir("sim")
+        args = ["/usr/bin/python3", script, "--dir", self.dir, "--servers", str(servers),
+                "--exit-on-stdin-eof"]
+        if dead:
+            args += ["--dead", dead]
+        self.proc = spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.ports = dict(kv.split("=") for kv in line.split()[1:])
+        _, dns_port = start_dnsmasq(conf_file=os.path.join(self.dir, "dnsmasq.conf"))
+        self.ports["dns"] = str(dns_port)
+        self.ca = os.path.join(self.dir, "ca.pem")
+
+    def control(self, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%s%s" % (self.ports["control"], path),
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     method="GET" if body is None else "POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read().decode() or "{}")
+
+    def stats(self):
+        return self.control("/stats")
+
+    def key_requests(self, server, stats=None):
+        stats = stats or self.stats()
+        return stats["requests"].get(server, {}).get("/_matrix/key/v2/server", 0)
 
 
 # --- PostgreSQL ---------------------------------------------------------------

@@ -80,6 +80,10 @@ TEST_F(LoggingObserverTest, OperatorEventsAreLoggedAndCounted) {
 TEST_F(LoggingObserverTest, RpcsAndVerdictsAreCountedNotLogged) {
   observer_.OnRpc("/keyverifier.v1.KeyVerifier/VerifyServerKeys", "OK", absl::Milliseconds(2));
   observer_.OnVerdict("valid", "OK");
+  observer_.OnPeerCertificateVerdict("a.example", true);
+  observer_.OnPeerCertificateVerdict("b.example", false);
+  observer_.OnPeerCertificateVerdict("c.example", false);
+  observer_.OnCallRefused("queue_full");
   EXPECT_EQ(out_.str(), "");
   const std::string scrape = Scrape();
   EXPECT_TRUE(absl::StrContains(
@@ -89,6 +93,12 @@ TEST_F(LoggingObserverTest, RpcsAndVerdictsAreCountedNotLogged) {
   EXPECT_TRUE(absl::StrContains(scrape, "keyverifier_verdicts_total{outcome=\"valid\",reason=\"OK\"} 1"))
       << scrape;
   EXPECT_TRUE(absl::StrContains(scrape, "keyverifier_build_info{version=\"test\"} 1")) << scrape;
+  for (const char* sample : {"keyverifier_tls_peer_verdicts_total{outcome=\"valid\"} 1",
+                             "keyverifier_tls_peer_verdicts_total{outcome=\"invalid\"} 2",
+                             "keyverifier_calls_refused_total{reason=\"queue_full\"} 1",
+                             "keyverifier_calls_refused_total{reason=\"pending_bytes\"} 0"}) {
+    EXPECT_TRUE(absl::StrContains(scrape, sample)) << sample << "\n" << scrape;
+  }
 }
 
 }  // namespace

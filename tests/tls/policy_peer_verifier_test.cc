@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service/tls/openssl_util.h"
 #include "tests/fakes/fake_clock.h"
@@ -23,13 +24,17 @@ absl::Time Civil(int y, int m, int d) {
   return absl::FromCivil(absl::CivilDay(y, m, d), absl::UTCTimeZone());
 }
 
-// Records the names the fallback rule accepted.
+// Records the names the fallback rule accepted, and every verdict.
 class FallbackCounter : public observe::Observer {
  public:
   void OnCertificateFallback(absl::string_view tls_name) override {
     names.push_back(std::string(tls_name));
   }
+  void OnPeerCertificateVerdict(absl::string_view tls_name, bool valid) override {
+    verdicts.push_back(absl::StrCat(tls_name, valid ? " valid" : " invalid"));
+  }
   std::vector<std::string> names;
+  std::vector<std::string> verdicts;
 };
 
 class PolicyPeerVerifierTest : public ::testing::Test {
@@ -71,6 +76,16 @@ TEST_F(PolicyPeerVerifierTest, ChainToATrustedRootPasses) {
   auto policy = Policy(false);
   PolicyPeerVerifier v(*policy, clock_);
   EXPECT_TRUE(v.VerifyPeer({pki_.leaf.Der(), pki_.intermediate.Der()}, "matrix.example.org").ok());
+}
+
+TEST_F(PolicyPeerVerifierTest, EveryVerdictIsReported) {
+  auto policy = Policy(false);
+  FallbackCounter observer;
+  PolicyPeerVerifier v(*policy, clock_, nullptr, observer);
+  EXPECT_TRUE(v.VerifyPeer({pki_.leaf.Der(), pki_.intermediate.Der()}, "matrix.example.org").ok());
+  EXPECT_FALSE(v.VerifyPeer({self_.Der()}, "matrix.example.org").ok());
+  EXPECT_EQ(observer.verdicts,
+            (std::vector<std::string>{"matrix.example.org valid", "matrix.example.org invalid"}));
 }
 
 TEST_F(PolicyPeerVerifierTest, RejectionListsTheReasons) {

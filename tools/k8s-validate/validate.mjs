@@ -1,7 +1,9 @@
 // Validates Kubernetes manifests (multi-document YAML on stdin or in a file)
 // without a cluster:
 //   1. each object against its kubernetes-models schema (types, required
-//      fields, formats);
+//      fields, formats); custom resources of the operators the overlays use
+//      (prometheus-operator's monitoring.coreos.com, cert-manager.io) against
+//      the schemas of their CRDs, from the @kubernetes-models packages;
 //   2. each object as a typed TypeScript literal of its kubernetes-models
 //      interface, whose excess-property check rejects unknown fields at any
 //      depth (the schemas alone allow them).
@@ -22,6 +24,20 @@ const text = readFileSync(process.argv[2] ?? 0, "utf8");
 const problems = [];
 const objects = [];
 
+// API groups of custom resources -> the package with their models. Any other
+// group not in kubernetes-models is an unknown kind.
+const crdPackages = {
+  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "cert-manager.io": "@kubernetes-models/cert-manager",
+};
+
+function modulePathOf(apiVersion, kind) {
+  const group = String(apiVersion).includes("/") ? String(apiVersion).split("/")[0] : "";
+  const pkg = crdPackages[group] ?? "kubernetes-models";
+  // "apps/v1" -> "kubernetes-models/apps/v1/Deployment"; core "v1" -> "v1/Service".
+  return `${pkg}/${apiVersion}/${kind}`;
+}
+
 for (const doc of parseAllDocuments(text)) {
   if (doc.errors.length) {
     problems.push(`YAML: ${doc.errors[0].message}`);
@@ -31,8 +47,7 @@ for (const doc of parseAllDocuments(text)) {
   if (obj == null) continue;
   const { apiVersion, kind } = obj;
   const name = `${kind}/${obj?.metadata?.name ?? "?"}`;
-  // "apps/v1" -> "apps/v1/Deployment"; core "v1" -> "v1/Service".
-  const modulePath = `kubernetes-models/${apiVersion}/${kind}`;
+  const modulePath = modulePathOf(apiVersion, kind);
   let model;
   try {
     model = require(modulePath)[kind];
