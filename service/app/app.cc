@@ -1,6 +1,8 @@
 #include "service/app/app.h"
 
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <set>
@@ -27,6 +29,16 @@ absl::Status Bad(absl::string_view key, absl::string_view why) {
 template <typename T>
 uint32_t Or(T value, uint32_t fallback) {
   return value != 0 ? static_cast<uint32_t>(value) : fallback;
+}
+
+// Who holds a fetch lease: this process, unique among the replicas (host
+// name, process id and a random part, so a restarted process is another).
+std::string LeaseHolder() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  uint64_t nonce = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&nonce), sizeof(nonce));
+  return absl::StrCat(host, ":", getpid(), ":", absl::Hex(nonce));
 }
 
 absl::StatusOr<std::unique_ptr<store::KeyStore>> MakeStore(const v1::Config& c,
@@ -294,6 +306,17 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   ring.new_servers_per_second = Or(c.fetch().new_servers_per_second(), 100);
   ring.new_servers_burst = Or(c.fetch().new_servers_burst(), 2000);
   ring.max_bytes = size_t{Or(c.limits().keyring_memory_mb(), 256)} << 20;
+  if (app->store_kind_ == "postgres") {
+    ring.lease_holder = LeaseHolder();
+    ring.lease_time = absl::Milliseconds(Or(c.store().lease_ms(), 40000));
+    ring.lease_poll = absl::Milliseconds(Or(c.store().lease_poll_ms(), 100));
+    if (ring.lease_time <= ring.fetch_timeout) {
+      return Bad("store.lease_ms", absl::StrCat(absl::ToInt64Milliseconds(ring.lease_time),
+                                                " is not more than fetch.budget_ms (",
+                                                absl::ToInt64Milliseconds(ring.fetch_timeout),
+                                                "): a lease would end before its fetch"));
+    }
+  }
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
       *app->store_, app->sources_.get(), *app->key_pool_, *app->bulk_->engine, clock, observer,
       ring);
@@ -332,6 +355,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     }
     keyring::FetchingKeyRing::Options notary_ring = ring;
     notary_ring.report_memory = false;
+    if (!notary_ring.lease_holder.empty()) notary_ring.lease_holder += "/notary";
     app->notary_keyring_ = std::make_unique<keyring::FetchingKeyRing>(
         *app->store_, app->notary_sources_.get(), *app->key_pool_, *app->bulk_->engine, clock,
         observer, notary_ring);

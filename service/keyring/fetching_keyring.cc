@@ -269,11 +269,17 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
     std::vector<WaiterPtr> waiters;
     bool force = false;
     bool seen = false;
+    bool other_done = false;
+    int64_t remembered_ts = 0;  // the latest response memory had
     {
       absl::MutexLock lock(&mu_);
+      if (job->recheck && !flights_.contains(server)) continue;
       if (auto it = entries_.find(server); it != entries_.end()) {
         entry = it->second;  // what memory had, if the store cannot be read
         seen = true;
+        for (const store::StoredResponse& r : entry.responses) {
+          remembered_ts = std::max(remembered_ts, r.fetched_ts);
+        }
       }
       if (stored.ok()) {
         stored->failures = entry.failures;
@@ -288,6 +294,7 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
       flight.store_read = stored.ok();
       waiters = flight.waiters;
       force = flight.force;
+      other_done = flight.other_done;
       flight.entry = entry;
     }
     // What the waiters need beyond what is known, unless it is backing off.
@@ -308,6 +315,15 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
           std::max(request.minimum_valid_until_ts, w->query.minimum_valid_until_ts);
     }
     if (fetch && (sources_ == nullptr || (!force && now < entry.retry_after))) fetch = false;
+    // Another replica fetched it meanwhile: what the store now has is the
+    // answer. A refresh another replica already made (the store has a newer
+    // response than memory had) is not made again.
+    if (fetch && other_done) fetch = false;
+    if (fetch && force && seen && stored.ok() && !options_.lease_holder.empty()) {
+      for (const store::StoredResponse& r : entry.responses) {
+        if (r.fetched_ts > remembered_ts) fetch = false;
+      }
+    }
     if (fetch && !seen && stored.ok() && entry.keys.empty()) {
       absl::MutexLock lock(&mu_);
       if (!new_servers_.TryTake(now)) {
@@ -321,7 +337,9 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
     }
     {
       absl::MutexLock lock(&mu_);
-      flights_[server].request = request;
+      Flight& flight = flights_[server];
+      flight.request = request;
+      if (flight.since == absl::InfinitePast()) flight.since = now;
     }
     to_fetch.push_back(std::move(request));
   }
@@ -332,6 +350,10 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
     return;
   }
   if (to_fetch.empty()) return;
+  if (!options_.lease_holder.empty()) {
+    to_fetch = ClaimLeases(std::move(to_fetch), now);
+    if (to_fetch.empty()) return;
+  }
   sources_->FetchMany(
       std::move(to_fetch), now + options_.fetch_timeout,
       [this](absl::StatusOr<fetch::KeySources::ResultsByServer> results) {
@@ -343,6 +365,90 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
           while (finishing->next < finishing->results.size()) FinishFlights(finishing);
         }
       });
+}
+
+std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::KeyQuery> wanted,
+                                                          absl::Time now) {
+  // Flights are claimed in groups by when they began to need a fetch (a
+  // holder's fetch that finished since then answers them).
+  std::map<absl::Time, std::vector<size_t>> by_since;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      auto it = flights_.find(wanted[i].server_name);
+      by_since[it == flights_.end() ? now : it->second.since].push_back(i);
+    }
+  }
+  std::vector<fetch::KeyQuery> mine;
+  std::vector<std::string> held, done;
+  std::vector<std::string> failed;
+  for (const auto& [since, indices] : by_since) {
+    std::vector<std::string> servers;
+    for (size_t i : indices) servers.push_back(wanted[i].server_name);
+    absl::StatusOr<std::vector<store::FetchClaim>> claims = store_.ClaimFetches(
+        servers, options_.lease_holder, absl::ToUnixMillis(since), absl::ToUnixMillis(now),
+        absl::ToUnixMillis(now + options_.lease_time));
+    for (size_t j = 0; j < indices.size(); ++j) {
+      // The store cannot say: fetch rather than wait for nobody.
+      const store::FetchClaim claim = claims.ok() ? (*claims)[j] : store::FetchClaim::kMine;
+      const std::string& server = servers[j];
+      switch (claim) {
+        case store::FetchClaim::kMine: {
+          absl::MutexLock lock(&mu_);
+          if (auto it = flights_.find(server); it != flights_.end()) it->second.leased = claims.ok();
+          mine.push_back(std::move(wanted[indices[j]]));
+          break;
+        }
+        case store::FetchClaim::kHeld:
+          held.push_back(server);
+          break;
+        case store::FetchClaim::kDone: {
+          absl::MutexLock lock(&mu_);
+          if (auto it = flights_.find(server); it != flights_.end()) it->second.other_done = true;
+          done.push_back(server);
+          break;
+        }
+        case store::FetchClaim::kFailed:
+          failed.push_back(server);
+          break;
+      }
+    }
+  }
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  for (const std::string& server : failed) {
+    FinishFlight(server,
+                 absl::StatusOr<fetch::FetchResult>(absl::UnavailableError(absl::StrCat(
+                     "another replica's fetch of ", server, " failed just now"))),
+                 nullptr, now_ms);
+  }
+  if (!done.empty()) Restart(std::move(done), true);
+  if (!held.empty()) {
+    const absl::Time when = now + options_.lease_poll;
+    scheduler_.RunAt(when, [this, when, held = std::move(held)]() mutable {
+      if (clock_.Now() < when) {
+        // Run early: the service is stopping. Nothing more is fetched.
+        for (const std::string& server : held) {
+          FinishFlight(server,
+                       absl::StatusOr<fetch::FetchResult>(
+                           absl::CancelledError("the service is shutting down")),
+                       nullptr, 0);
+        }
+        return;
+      }
+      Restart(std::move(held), true);
+    });
+  }
+  return mine;
+}
+
+void FetchingKeyRing::Restart(std::vector<std::string> servers, bool recheck) {
+  auto job = std::make_shared<Starting>();
+  job->servers = std::move(servers);
+  job->now = clock_.Now();
+  job->recheck = recheck;
+  if (!executor_.Post([this, job] { StartFlights(job); })) {
+    while (job->next < job->servers.size()) StartFlights(job);  // stopping: finish here
+  }
 }
 
 std::string FetchingKeyRing::SourceOf(const std::string& server,
@@ -422,6 +528,24 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
                      : store_.StoreResponses(writes, fetched_ts);
   std::map<size_t, const absl::StatusOr<store::WriteResult>*> written_for;
   for (size_t w = 0; w < written.size(); ++w) written_for[written_index[w]] = &written[w];
+  if (!options_.lease_holder.empty()) {
+    // After the write, so that a replica told the fetch is done finds it.
+    std::vector<std::pair<std::string, bool>> released;
+    {
+      absl::MutexLock lock(&mu_);
+      for (size_t i = begin; i < end; ++i) {
+        auto it = flights_.find(job->results[i].first);
+        if (it == flights_.end() || !it->second.leased) continue;
+        auto w = written_for.find(i);
+        released.emplace_back(job->results[i].first,
+                              job->results[i].second.ok() && w != written_for.end() &&
+                                  w->second->ok());
+      }
+    }
+    if (!released.empty()) {
+      (void)store_.ReleaseFetches(released, options_.lease_holder, fetched_ts);  // else they expire
+    }
+  }
   for (size_t i = begin; i < end; ++i) {
     auto w = written_for.find(i);
     FinishFlight(job->results[i].first, std::move(job->results[i].second),
@@ -642,13 +766,17 @@ void FetchingKeyRing::RefreshMany(
     query.include_raw_json = false;
     waiters.push_back(NewWaiter(
         std::move(query), deadline,
-        [this, server = servers[i], slot = fanin->Slot(i)](absl::StatusOr<KeyResult> r) mutable {
+        [this, server = servers[i], known_ts = FreshnessOf(servers[i]).fetched_ts,
+         slot = fanin->Slot(i)](absl::StatusOr<KeyResult> r) mutable {
           if (!r.ok()) return slot(r.status());
-          if (r->source.kind == KeySource::Kind::kCache) {
+          // Fetched now, by this keyring, or by another one sharing the store
+          // since this keyring last read it.
+          const Freshness fresh = FreshnessOf(server);
+          if (r->source.kind == KeySource::Kind::kCache && fresh.fetched_ts <= known_ts) {
             return slot(absl::UnavailableError(
                 absl::StrCat("refreshing ", server, " fetched nothing new")));
           }
-          slot(FreshnessOf(server).valid_until_ts);
+          slot(fresh.valid_until_ts);
         }));
   }
   if (!waiters.empty()) Join(std::move(waiters), true);

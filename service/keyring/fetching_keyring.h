@@ -87,6 +87,16 @@ class FetchingKeyRing final : public KeyRing {
     // them.
     size_t max_servers = 100000;
     size_t max_bytes = size_t{256} << 20;
+    // Fetch leases in the store, for replicas sharing one database: each
+    // server is fetched by one holder at a time, and the others wait for its
+    // result (checking every lease_poll) instead of fetching too; a server
+    // another holder refreshed since this keyring last read it is not
+    // refreshed again. A lease lasts lease_time (more than fetch_timeout),
+    // so a holder that dies mid-fetch is replaced once it expires. Empty
+    // holder (the default): no leases, for a store no other process shares.
+    std::string lease_holder;
+    absl::Duration lease_time = absl::Seconds(40);
+    absl::Duration lease_poll = absl::Milliseconds(100);
     // Whether this keyring's size is the one the observer reports
     // (OnKeyringMemory): false for a second keyring beside the service's.
     bool report_memory = true;
@@ -162,6 +172,12 @@ class FetchingKeyRing final : public KeyRing {
     bool store_read = true;    // false: the store could not be read
     bool throttled = false;    // a new name beyond the rate limit
     fetch::KeyQuery request; // what was fetched (if anything)
+    // Leases: when this flight first needed a fetch; whether it holds the
+    // server's lease; whether another holder fetched it meanwhile (the
+    // store has the answer).
+    absl::Time since = absl::InfinitePast();
+    bool leased = false;
+    bool other_done = false;
   };
 
   // When the last response listing `key` was fetched, if known.
@@ -201,9 +217,16 @@ class FetchingKeyRing final : public KeyRing {
     size_t next = 0;
     absl::Time now;
     std::vector<fetch::KeyQuery> to_fetch;
+    bool recheck = false;  // flights waiting for another holder's fetch
   };
   // On the executor: read the store, answer what it can, fetch the rest.
   void StartFlights(std::shared_ptr<Starting> job);
+  // Of the fetches `wanted`, those this keyring holds the lease for; the
+  // others wait for their holder (rechecked later), read the store (the
+  // holder's fetch is done) or fail (it failed).
+  std::vector<fetch::KeyQuery> ClaimLeases(std::vector<fetch::KeyQuery> wanted, absl::Time now);
+  // Starts `servers`' flights again (a recheck) on the executor.
+  void Restart(std::vector<std::string> servers, bool recheck);
   // A batch's fetch results being stored and answered, in slices.
   struct Finishing {
     std::vector<std::pair<std::string, absl::StatusOr<fetch::FetchResult>>> results;

@@ -105,7 +105,15 @@ struct ServerSummary {
 };
 
 // The schema version this code writes; older stores are migrated at Create.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
+
+// Where a server's fetch stands among the processes sharing the store.
+enum class FetchClaim {
+  kMine,    // this holder took the lease: fetch it
+  kHeld,    // another holder's lease runs: wait for its result
+  kDone,    // another holder's fetch finished since `since_ts`: read the store
+  kFailed,  // ... and failed: do not fetch again now
+};
 
 // One response of a batch write: what StoreResponse takes.
 struct ResponseWrite {
@@ -157,6 +165,25 @@ class KeyStore {
 
   // The schema version of the underlying storage.
   virtual absl::StatusOr<int> SchemaVersion() = 0;
+
+  // Fetch leases, so that processes sharing the store (replicas on one
+  // database) fetch each server once. For every server: kMine when no lease
+  // of another holder runs at `now_ts` and no fetch of it finished since
+  // `since_ts` (this holder's lease then runs until `until_ts`); else what
+  // the other holder's lease says. A holder that dies holding a lease loses
+  // it at its expiry. The default, for a store no other process shares,
+  // gives every server to the caller.
+  virtual absl::StatusOr<std::vector<FetchClaim>> ClaimFetches(
+      const std::vector<std::string>& servers, absl::string_view holder, int64_t since_ts,
+      int64_t now_ts, int64_t until_ts) {
+    return std::vector<FetchClaim>(servers.size(), FetchClaim::kMine);
+  }
+  // Ends this holder's leases: each server's fetch finished at `now_ts`,
+  // and whether it succeeded.
+  virtual absl::Status ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
+                                      absl::string_view holder, int64_t now_ts) {
+    return absl::OkStatus();
+  }
 };
 
 // Checks a write before any storage is touched: the server and source are

@@ -50,6 +50,16 @@ std::vector<Migration> Migrations(absl::string_view bytes_type) {
            "CREATE INDEX servers_by_useful_until"
            " ON servers (useful_until_ts, server_name)",
        }},
+      {3,
+       "fetch_leases (one fetch per server across the processes sharing the store)",
+       {
+           "CREATE TABLE fetch_leases ("
+           " server_name TEXT PRIMARY KEY,"
+           " holder TEXT NOT NULL,"
+           " expires_ts BIGINT NOT NULL,"
+           " done_ts BIGINT NOT NULL,"
+           " failed INTEGER NOT NULL)",
+       }},
   };
   for (Migration& m : migrations) {
     for (std::string& s : m.statements) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "service/store/schema.h"
 
@@ -428,6 +429,91 @@ absl::StatusOr<std::vector<ServerSummary>> SqlKeyStore::ListServers(
                          : a.server_name < b.server_name;
             });
   return out;
+}
+
+absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
+    const std::vector<std::string>& servers, absl::string_view holder, int64_t since_ts,
+    int64_t now_ts, int64_t until_ts) {
+  // In chunks, each one statement that takes the free leases (a lease row
+  // another holder's lease no longer covers, and whose last fetch finished
+  // before since_ts) and one that reads the others.
+  constexpr size_t kChunk = 256;
+  absl::flat_hash_map<std::string, FetchClaim> claims;
+  absl::MutexLock lock(&mu_);
+  for (size_t begin = 0; begin < servers.size(); begin += kChunk) {
+    const size_t end = std::min(servers.size(), begin + kChunk);
+    std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(until_ts),
+                                    SqlValue::Int(now_ts), SqlValue::Int(since_ts)};
+    std::string values;
+    std::string names;
+    for (size_t i = begin; i < end; ++i) {
+      params.push_back(SqlValue::Text(servers[i]));
+      const std::string p = absl::StrCat("$", params.size());
+      absl::StrAppend(&values, i > begin ? ", " : "", "(", p, ", $1, $2, 0, 0)");
+      absl::StrAppend(&names, i > begin ? ", " : "", p);
+    }
+    KV_ASSIGN_OR_RETURN(
+        std::vector<SqlRow> taken,
+        db_->Query("claim fetch_leases",
+                   absl::StrCat("INSERT INTO fetch_leases"
+                                " (server_name, holder, expires_ts, done_ts, failed) VALUES ",
+                                values,
+                                " ON CONFLICT (server_name) DO UPDATE SET"
+                                " holder = excluded.holder, expires_ts = excluded.expires_ts"
+                                " WHERE fetch_leases.expires_ts < $3"
+                                " AND fetch_leases.done_ts < $4"
+                                " RETURNING server_name"),
+                   params));
+    for (const SqlRow& row : taken) claims[row[0].bytes] = FetchClaim::kMine;
+    std::vector<SqlValue> read_params(params.begin() + 4, params.end());
+    std::string read_names;
+    for (size_t i = 0; i < read_params.size(); ++i) {
+      absl::StrAppend(&read_names, i > 0 ? ", " : "", "$", i + 1);
+    }
+    KV_ASSIGN_OR_RETURN(
+        std::vector<SqlRow> rows,
+        db_->Query("read fetch_leases",
+                   absl::StrCat("SELECT server_name, done_ts, failed FROM fetch_leases"
+                                " WHERE server_name IN (", read_names, ")"),
+                   read_params));
+    for (const SqlRow& row : rows) {
+      if (claims.contains(row[0].bytes)) continue;
+      claims[row[0].bytes] = row[1].int_value < since_ts ? FetchClaim::kHeld
+                             : row[2].int_value != 0     ? FetchClaim::kFailed
+                                                         : FetchClaim::kDone;
+    }
+  }
+  std::vector<FetchClaim> out;
+  out.reserve(servers.size());
+  for (const std::string& server : servers) {
+    auto it = claims.find(server);
+    // A row gone between the two statements: nobody holds it now.
+    out.push_back(it == claims.end() ? FetchClaim::kHeld : it->second);
+  }
+  return out;
+}
+
+absl::Status SqlKeyStore::ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
+                                         absl::string_view holder, int64_t now_ts) {
+  absl::MutexLock lock(&mu_);
+  for (bool ok : {true, false}) {
+    std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(now_ts),
+                                    SqlValue::Int(ok ? 0 : 1)};
+    std::string names;
+    for (const auto& [server, succeeded] : done) {
+      if (succeeded != ok) continue;
+      params.push_back(SqlValue::Text(server));
+      absl::StrAppend(&names, params.size() > 4 ? ", " : "", "$", params.size());
+    }
+    if (params.size() == 3) continue;
+    KV_RETURN_IF_ERROR(
+        db_->Query("release fetch_leases",
+                   absl::StrCat("UPDATE fetch_leases SET expires_ts = 0, done_ts = $2, failed = $3"
+                                " WHERE holder = $1 AND server_name IN (", names, ")"),
+                   params)
+            .status());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace keyverifier::store

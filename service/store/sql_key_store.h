@@ -39,6 +39,11 @@ class SqlKeyStore final : public KeyStore {
   absl::StatusOr<std::vector<ServerSummary>> ListServers(
       int64_t useful_until_before) override;
   absl::StatusOr<int> SchemaVersion() override;
+  absl::StatusOr<std::vector<FetchClaim>> ClaimFetches(const std::vector<std::string>& servers,
+                                                       absl::string_view holder, int64_t since_ts,
+                                                       int64_t now_ts, int64_t until_ts) override;
+  absl::Status ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
+                              absl::string_view holder, int64_t now_ts) override;
 
  private:
   explicit SqlKeyStore(std::unique_ptr<SqlConnection> connection)

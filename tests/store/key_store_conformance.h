@@ -5,6 +5,9 @@
 //   class Factory {
 //    public:
 //     static constexpr bool kPersistent;  // data survives a reopen
+//     // Other processes may share it: fetch leases are real (else every
+//     // server is the caller's to fetch).
+//     static constexpr bool kShared;
 //     // A fresh, empty store location per factory object; every call
 //     // opens that same location again.
 //     absl::StatusOr<std::unique_ptr<KeyStore>> Open();
@@ -709,6 +712,44 @@ TYPED_TEST_P(KeyStoreConformance, ConcurrentWriters) {
                                        10 + kWrites - 1}));
 }
 
+TYPED_TEST_P(KeyStoreConformance, FetchLeasesGiveEachServerToOneHolder) {
+  KeyStore& s = *this->store_;
+  const std::vector<std::string> ab = {"a.example", "b.example"};
+  using C = FetchClaim;
+  absl::StatusOr<std::vector<C>> first = s.ClaimFetches(ab, "h1", 100, 100, 200);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(*first, ElementsAre(C::kMine, C::kMine));
+  if (!TypeParam::kShared) {
+    // Nobody else can hold a lease: everything is the caller's.
+    EXPECT_THAT(*s.ClaimFetches(ab, "h2", 100, 101, 200), ElementsAre(C::kMine, C::kMine));
+    EXPECT_TRUE(s.ReleaseFetches({{"a.example", true}}, "h1", 102).ok());
+    return;
+  }
+  // Another holder waits while the lease runs.
+  EXPECT_THAT(*s.ClaimFetches({"a.example", "c.example"}, "h2", 100, 150, 250),
+              ElementsAre(C::kHeld, C::kMine));
+  // A release by someone else's name changes nothing.
+  ASSERT_TRUE(s.ReleaseFetches({{"a.example", true}}, "h2", 151).ok());
+  EXPECT_THAT(*s.ClaimFetches({"a.example"}, "h3", 100, 152, 250), ElementsAre(C::kHeld));
+  // The holder's fetches finish: a succeeded, b failed.
+  ASSERT_TRUE(s.ReleaseFetches({{"a.example", true}, {"b.example", false}}, "h1", 160).ok());
+  // Those who waited since before that read the result instead of fetching.
+  EXPECT_THAT(*s.ClaimFetches(ab, "h2", 150, 161, 261), ElementsAre(C::kDone, C::kFailed));
+  // A fetch that finished before a holder's need began is no answer to it.
+  EXPECT_THAT(*s.ClaimFetches(ab, "h2", 170, 171, 271), ElementsAre(C::kMine, C::kMine));
+  // A holder that dies keeps its lease only until it expires (c: until 250).
+  EXPECT_THAT(*s.ClaimFetches({"c.example"}, "h3", 200, 249, 349), ElementsAre(C::kHeld));
+  EXPECT_THAT(*s.ClaimFetches({"c.example"}, "h3", 200, 251, 351), ElementsAre(C::kMine));
+  // Many servers at once, beyond one statement's chunk.
+  std::vector<std::string> many;
+  for (int i = 0; i < 600; ++i) many.push_back(absl::StrCat("s", i, ".example"));
+  absl::StatusOr<std::vector<C>> claimed = s.ClaimFetches(many, "h4", 300, 300, 400);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_EQ(std::count(claimed->begin(), claimed->end(), C::kMine), 600);
+  claimed = s.ClaimFetches(many, "h5", 300, 301, 400);
+  EXPECT_EQ(std::count(claimed->begin(), claimed->end(), C::kHeld), 600);
+}
+
 TYPED_TEST_P(KeyStoreConformance, SchemaVersionIsRecorded) {
   absl::StatusOr<int> version = this->store_->SchemaVersion();
   ASSERT_TRUE(version.ok()) << version.status();
@@ -716,6 +757,7 @@ TYPED_TEST_P(KeyStoreConformance, SchemaVersionIsRecorded) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(KeyStoreConformance, RoundTrip, WriteReportsTheKeysAfterIt,
+                            FetchLeasesGiveEachServerToOneHolder,
                             OriginReplacesABindingOnlyNotariesGave,
                             AnotherNotaryCannotReplaceAProvisionalBinding,
                             AKeyListedCurrentAndOldIsOneOldKey,

@@ -9,6 +9,7 @@ namespace {
 class MemoryFactory {
  public:
   static constexpr bool kPersistent = false;
+  static constexpr bool kShared = false;
   absl::StatusOr<std::unique_ptr<KeyStore>> Open() {
     return MemoryKeyStore::Create();
   }

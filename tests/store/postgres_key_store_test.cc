@@ -59,6 +59,7 @@ absl::StatusOr<std::unique_ptr<KeyStore>> OpenStore(const std::string& db) {
 class PostgresFactory {
  public:
   static constexpr bool kPersistent = true;
+  static constexpr bool kShared = true;
   PostgresFactory() : db_(NewDatabase()) {}
 
   absl::StatusOr<std::unique_ptr<KeyStore>> Open() { return OpenStore(db_); }
@@ -96,14 +97,14 @@ TEST(PostgresKeyStoreTest, MigratesAVersion1Database) {
 
   absl::StatusOr<std::unique_ptr<KeyStore>> store = OpenStore(db);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ((*store)->SchemaVersion().value_or(-1), 2);
+  EXPECT_EQ((*store)->SchemaVersion().value_or(-1), kSchemaVersion);
   absl::StatusOr<std::vector<ServerSummary>> servers = (*store)->ListServers();
   ASSERT_TRUE(servers.ok()) << servers.status();
   EXPECT_THAT(*servers, ElementsAre(ServerSummary{"b.example", 300, 30},
                                     ServerSummary{"a.example", 700, 20}));
   EXPECT_THAT(
       g_server->Column(db, "SELECT version FROM schema_version ORDER BY 1"),
-      ElementsAre("1", "2"));
+      ElementsAre("1", "2", "3"));
 }
 
 TEST(PostgresKeyStoreTest, ReplicasStartingTogetherMigrateOnce) {
@@ -119,7 +120,7 @@ TEST(PostgresKeyStoreTest, ReplicasStartingTogetherMigrateOnce) {
   for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
   EXPECT_THAT(
       g_server->Column(db, "SELECT version FROM schema_version ORDER BY 1"),
-      ElementsAre("1", "2"));
+      ElementsAre("1", "2", "3"));
 }
 
 TEST(PostgresKeyStoreTest, RefusesASchemaFromANewerVersion) {

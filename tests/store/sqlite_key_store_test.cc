@@ -20,6 +20,7 @@ using ::testing::HasSubstr;
 class SqliteFactory {
  public:
   static constexpr bool kPersistent = true;
+  static constexpr bool kShared = true;
   SqliteFactory() : path_(NewDatabasePath("conformance")) {}
 
   absl::StatusOr<std::unique_ptr<KeyStore>> Open() {
@@ -90,7 +91,7 @@ TEST(SqliteKeyStoreTest, MigratesAVersion1File) {
   absl::StatusOr<std::unique_ptr<KeyStore>> store =
       SqliteKeyStore::Create({path});
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ((*store)->SchemaVersion().value_or(-1), 2);
+  EXPECT_EQ((*store)->SchemaVersion().value_or(-1), kSchemaVersion);
   // Version 2's servers table was filled from the stored responses.
   absl::StatusOr<std::vector<ServerSummary>> servers = (*store)->ListServers();
   ASSERT_TRUE(servers.ok()) << servers.status();
@@ -99,7 +100,7 @@ TEST(SqliteKeyStoreTest, MigratesAVersion1File) {
   absl::StatusOr<RawSqlite> db = RawSqlite::Open(path);
   ASSERT_TRUE(db.ok());
   EXPECT_THAT(db->Column("SELECT version FROM schema_version ORDER BY 1"),
-              ElementsAre("1", "2"));
+              ElementsAre("1", "2", "3"));
 }
 
 TEST(SqliteKeyStoreTest, RefusesASchemaFromANewerVersion) {
