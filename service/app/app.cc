@@ -331,6 +331,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     keyring::Refresher::Options r;
     r.interval = absl::Seconds(Or(c.refresher().interval_seconds(), 30));
     r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 64));
+    r.min_interval = absl::Seconds(Or(c.refresher().min_interval_seconds(), 300));
     app->refresher_ = std::make_unique<keyring::Refresher>(*app->fetching_, clock, observer, r);
   }
   app->checker_ = std::make_unique<tls::CertificateChecker>(*app->policy_, app->federation_.get(),

@@ -543,7 +543,9 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
       }
     }
     if (!released.empty()) {
-      (void)store_.ReleaseFetches(released, options_.lease_holder, fetched_ts);  // else they expire
+      // Done now, after the commit: a replica whose need began later than
+      // that read the store after it.
+      (void)store_.ReleaseFetches(released, options_.lease_holder, clock_.NowMs());
     }
   }
   for (size_t i = begin; i < end; ++i) {

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Three keyverifier processes sharing one PostgreSQL behave like one
+service: each server is fetched once however many lookups reach however
+many replicas, a replica killed (-9) while holding a fetch lease is replaced
+once the lease expires, and the three refreshers refresh each due server
+once. Real parts on loopback: PostgreSQL, the simulated federation (server
+names through dnsmasq, HTTPS with a test CA), the gRPC API through the
+generated Python stubs. Counts are taken at the simulated origins.
+
+Usage: replicas_test.py KEYVERIFIER SIM_FEDERATION_PY STUB_DIR
+"""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+BINARY, SIM_SCRIPT = sys.argv[1:3]
+STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[3]))))
+sys.path.insert(0, STUBS)
+import grpc  # noqa: E402
+from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
+
+SERVERS = 1100
+REFRESHED = range(100, 1100)  # the refresher drill's servers
+LEASE_MS = 6000
+BUDGET_MS = 5000
+
+
+def name(i):
+    return "s%d.sim.test" % i
+
+
+class ReplicasTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.sim = harness.SimFederation(SIM_SCRIPT, SERVERS)
+        cls.config = "\n".join([
+            'store { kind: "postgres" postgres: "%s" lease_ms: %d lease_poll_ms: 50 }'
+            % (cls.pg.conninfo(), LEASE_MS),
+            'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % cls.sim.ports["dns"],
+            'outbound { allowed: "127.0.0.0/8" }',
+            'federation_tls { ca_mode: "replace" ca_files: "%s" }' % cls.sim.ca,
+            'fetch { order: "direct_only" connect_timeout_ms: 1000 request_timeout_ms: %d'
+            ' budget_ms: %d well_known_port: %d }' % (BUDGET_MS - 500, BUDGET_MS,
+                                                      harness.free_port()),
+            'refresher { interval_seconds: 1 concurrency: 200 min_interval_seconds: 1 }',
+        ]) + "\n"
+        cls.replicas = [cls.start_replica() for _ in range(3)]
+
+    @classmethod
+    def start_replica(cls):
+        kv = harness.Keyverifier(BINARY, cls.config, harness.tmpdir("data")).start()
+        kv.stub = service_pb2_grpc.KeyVerifierStub(
+            grpc.insecure_channel("127.0.0.1:%d" % kv.port,
+                                  options=[("grpc.max_concurrent_streams", 2000)]))
+        return kv
+
+    def lookup(self, replica, i, timeout=30):
+        return replica.stub.VerifyServerKeys.future(
+            service_pb2.VerifyServerKeysRequest(server_name=name(i)), timeout=timeout)
+
+    def test_01_three_thousand_concurrent_cold_lookups_make_one_request_at_the_origin(self):
+        self.sim.control("/config", {"delays": {name(1): 500}})
+        try:
+            futures = [self.lookup(self.replicas[k % 3], 1) for k in range(3000)]
+            answers = [f.result() for f in futures]
+        finally:
+            self.sim.control("/config", {"delays": {}})
+        self.assertEqual({a.server_name for a in answers}, {name(1)})
+        self.assertEqual({a.verify_keys[0].key_id for a in answers}, {"ed25519:sim"})
+        self.assertEqual(self.sim.key_requests(name(1)), 1)
+
+    def test_02_a_lease_holder_killed_mid_fetch_is_replaced_within_the_lease_time(self):
+        # s2 answers after 3 s: replica 0 takes the lease and is killed
+        # while it waits; replica 1 waits for it, then takes over.
+        self.sim.control("/config", {"delays": {name(2): 3000}})
+        try:
+            holder = self.lookup(self.replicas[0], 2)
+            harness.wait_for(lambda: self.sim.key_requests(name(2)) == 1,
+                             "replica 0 to ask the origin")
+            waiting = self.lookup(self.replicas[1], 2, timeout=LEASE_MS / 1000 + 10)
+            time.sleep(0.5)
+            self.assertEqual(self.sim.key_requests(name(2)), 1)  # it waits, it does not fetch
+            killed_at = time.monotonic()
+            self.replicas[0].kill9()
+            answer = waiting.result()
+            took = time.monotonic() - killed_at
+            self.assertEqual(answer.server_name, name(2))
+            self.assertEqual(answer.source.kind, service_pb2.KeySource.ORIGIN)
+            # Taken over when the lease ran out, then one fetch (3 s).
+            self.assertLess(took, LEASE_MS / 1000 + 3 + 2)
+            self.assertEqual(self.sim.key_requests(name(2)), 2)
+            with self.assertRaises(grpc.RpcError):
+                holder.result()
+        finally:
+            self.sim.control("/config", {"delays": {}})
+            self.replicas[0] = self.start_replica()
+
+    def test_03_a_refresher_pass_over_a_thousand_servers_fetches_each_once(self):
+        # Short-lived keys, known to all three replicas (each looks every
+        # server up; the leases make that one fetch per server).
+        self.sim.control("/config", {"valid_for_ms": 20000})
+        for replica in self.replicas:
+            futures = [self.lookup(replica, i) for i in REFRESHED]
+            for f in futures:
+                f.result()
+        # From now on answers live a day: each server's next fetch is its
+        # refresh, and after it nothing is due. A fetch that arrives while
+        # the setting changes may get either; those few are left out.
+        before = self.sim.stats()
+        self.sim.control("/config", {"valid_for_ms": 86400000})
+        switched = self.sim.stats()
+        steady = [i for i in REFRESHED
+                  if self.sim.key_requests(name(i), before) == self.sim.key_requests(name(i), switched)]
+        self.assertGreater(len(steady), 900)
+
+        def all_refreshed():
+            s = self.sim.stats()
+            return all(self.sim.key_requests(name(i), s) > self.sim.key_requests(name(i), switched)
+                       for i in REFRESHED)
+        harness.wait_for(all_refreshed, "every server to be refreshed", timeout=90)
+        time.sleep(4)  # more passes of all three refreshers
+        final = self.sim.stats()
+        refreshes = {i: self.sim.key_requests(name(i), final) - self.sim.key_requests(name(i), before)
+                     for i in steady}
+        not_once = {name(i): n for i, n in refreshes.items() if n != 1}
+        self.assertEqual(not_once, {}, "servers not refreshed exactly once")
+        refreshed = sum(float(harness.metric(kv.metrics(),
+                                             'keyverifier_refreshes_total{outcome="ok"}'))
+                        for kv in self.replicas)
+        self.assertGreaterEqual(refreshed, len(REFRESHED))
+
+
+if __name__ == "__main__":
+    sys.exit(harness.run_tests(ReplicasTest, "replicas_test"))
