@@ -21,6 +21,7 @@
 #include "keyverifier/v1/config.pb.h"
 #include "service/api/verifier.h"
 #include "service/clock/clock.h"
+#include "service/diagnose/diagnoser.h"
 #include "service/fetch/direct_fetcher.h"
 #include "service/fetch/key_sources.h"
 #include "service/fetch/notary_fetcher.h"
@@ -59,6 +60,9 @@ class App {
 
   api::Verifier& verifier() { return *verifier_; }
   keyring::KeyRing& keyring() { return *keyring_; }
+  // DiagnoseServer's logic (reports on single servers, on the interactive
+  // lane).
+  diagnose::Diagnoser& diagnoser() { return *diagnoser_; }
   // Starts the refresher (if enabled); Stop joins it.
   void Start();
   // Cancels every fetch in flight (their callers are answered); first step
@@ -107,6 +111,7 @@ class App {
   std::unique_ptr<keyring::Refresher> refresher_;
   std::unique_ptr<tls::CertificateChecker> checker_;
   std::unique_ptr<api::Verifier> verifier_;
+  std::unique_ptr<diagnose::Diagnoser> diagnoser_;
 };
 
 }  // namespace keyverifier::app
