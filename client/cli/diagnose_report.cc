@@ -61,7 +61,9 @@ std::string DiagnoseText(const v1::DiagnoseServerResponse& r) {
   }
   for (const v1::DiagnoseSrv& s : d.srv()) {
     absl::StrAppend(&out, "  SRV ", s.name(), ": ",
-                    s.found() ? "" : (s.error().empty() ? "none" : s.error()), "\n");
+                    s.found() ? absl::StrCat(s.targets_size(), " record(s)")
+                              : (s.error().empty() ? "none" : s.error()),
+                    "\n");
     for (const v1::DiagnoseSrvTarget& t : s.targets()) {
       absl::StrAppend(&out, "    ", t.target(), ":", t.port(), " (priority ", t.priority(),
                       ", weight ", t.weight(), ") -> ",
@@ -133,7 +135,10 @@ std::string DiagnoseText(const v1::DiagnoseServerResponse& r) {
       absl::StrAppend(&out, "  ", n.notary(), ": no answer: ", n.error(), "\n");
     } else {
       absl::StrAppend(&out, "  ", n.notary(), ": ", KeysText(n.verify_keys()), " — ",
-                      n.agrees_with_direct() ? "agrees" : "DIFFERS", "\n");
+                      !k.valid()               ? "no direct answer to compare with"
+                      : n.agrees_with_direct() ? "agrees with the server"
+                                               : "DIFFERS from the server",
+                      "\n");
     }
   }
   const v1::DiagnoseVersion& v = r.version();

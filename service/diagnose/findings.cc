@@ -306,6 +306,9 @@ void VersionFindings(const v1::DiagnoseServerResponse& r, Findings& f) {
   const v1::DiagnoseVersion& v = r.version();
   if (v.answered()) return;
   if (r.discovery().endpoints().empty()) return;  // reported already
+  // No HTTP answer, and no address served keys either: the reason (an
+  // address or certificate finding) is reported already.
+  if (v.http_status() == 0 && !r.keys().valid()) return;
   f.Warning("version_missing",
             absl::StrCat("GET /_matrix/federation/v1/version gave no version",
                          v.http_status() != 0 ? absl::StrCat(" (HTTP ", v.http_status(), ")")

@@ -278,6 +278,27 @@ TEST(FindingsTest, DerivedFieldsNameWhatDiffers) {
   EXPECT_EQ(again.keys().reused_key_ids_size(), 1);
 }
 
+TEST(FindingsTest, AVersionRequestRefusedLikeEverythingElseIsNotReportedTwice) {
+  DiagnoseServerResponse r = Healthy();
+  r.mutable_addresses()->DeleteSubrange(1, 1);
+  v1::DiagnoseAddress* a = r.mutable_addresses(0);
+  a->set_certificate_valid(false);
+  a->add_certificate_reasons("expired: leaf expired");
+  a->set_keys_error("certificate rejected");
+  a->clear_verify_keys();
+  r.mutable_keys()->set_valid(false);
+  r.mutable_version()->Clear();
+  r.mutable_version()->set_error("certificate rejected");
+  r = Analyzed(std::move(r));
+  EXPECT_FALSE(r.federation_ok());
+  std::vector<std::string> codes = Codes(r);
+  EXPECT_EQ(codes, (std::vector<std::string>{"certificate_invalid", "keys_unavailable"}));
+  EXPECT_NE(r.findings(0).fix().find("renew"), std::string::npos);
+  // A notary's answer cannot be compared with nothing.
+  EXPECT_FALSE(r.notaries(0).agrees_with_direct());
+  EXPECT_TRUE(r.notaries(0).difference().empty());
+}
+
 TEST(FindingsTest, KeySetTextIsSortedAndSaysWhenEmpty) {
   google::protobuf::RepeatedPtrField<v1::DiagnoseKey> keys;
   EXPECT_EQ(KeySetText(keys), "(no keys)");
