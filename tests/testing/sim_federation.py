@@ -719,9 +719,9 @@ def write_dnsmasq_conf(path, sim, https_port, dead_port, alt_port):
         if name in sim.cname_srv:
             target = "alias"
         service = "_matrix._tcp" if name in sim.legacy_srv else "_matrix-fed._tcp"
-        lines.append("srv-host=%s.%s,%s.%s,%d,0,10" % (service, name, target, DOMAIN, port))
-        if name in sim.split_keys:
-            lines.append("srv-host=%s.%s,live.%s,%d,0,5" % (service, name, DOMAIN, alt_port))
+        lines.append("srv-host=%s.%s,%s.%s,%d,0,0" % (service, name, target, DOMAIN, port))
+        if name in sim.split_keys:  # tried second (priority 1)
+            lines.append("srv-host=%s.%s,live.%s,%d,1,0" % (service, name, DOMAIN, alt_port))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
