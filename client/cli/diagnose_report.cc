@@ -89,11 +89,15 @@ std::string DiagnoseText(const v1::DiagnoseServerResponse& r) {
       continue;
     }
     absl::StrAppend(&out, "    TLS: ", a.tls_version(), " ", a.tls_cipher(), "\n");
-    absl::StrAppend(&out, "    certificate: ", a.certificate_valid() ? "valid" : "INVALID", " (",
-                    a.certificate_rule(), ") ", a.certificate_subject(), " [",
-                    absl::StrJoin(a.certificate_names(), ", "), "], expires ",
-                    Time(a.certificate_not_after_ts()), " (", a.certificate_days_left(),
-                    " days)\n");
+    absl::StrAppend(&out, "    certificate: ", a.certificate_valid() ? "valid" : "INVALID");
+    if (!a.certificate_rule().empty()) absl::StrAppend(&out, " (", a.certificate_rule(), ")");
+    if (a.certificate_not_after_ts() != 0) {
+      absl::StrAppend(&out, " ", a.certificate_subject(), " [",
+                      absl::StrJoin(a.certificate_names(), ", "), "], expires ",
+                      Time(a.certificate_not_after_ts()), " (", a.certificate_days_left(),
+                      " days)");
+    }
+    absl::StrAppend(&out, "\n");
     for (const std::string& why : a.certificate_reasons()) {
       absl::StrAppend(&out, "      ", why, "\n");
     }

@@ -77,7 +77,7 @@ void Diagnoser::Diagnose(const std::string& server_name, absl::Time deadline,
   job->name = *name;
   job->started = deps_.clock->Now();
   // Leave the caller a little of its time to get the report back.
-  const absl::Duration left = deadline - job->started;
+  const absl::Duration left = std::max(absl::ZeroDuration(), deadline - job->started);
   job->deadline = std::min(job->started + options_.budget,
                            deadline - std::min(absl::Seconds(1), left / 10));
   job->done = std::move(done);
