@@ -176,7 +176,13 @@ void AddressFindings(const v1::DiagnoseServerResponse& r, const AnalysisOptions&
                              a.certificate_days_left(), " days"),
                 "renew the certificate (and check that automatic renewal runs)");
     }
-    if (a.certificate_valid() && !a.keys_error().empty()) {
+    if (a.certificate_valid() && !a.keys_error().empty() && a.keys_http_status() == 200) {
+      f.Error("key_response_invalid",
+              absl::StrCat(a.endpoint(), ": the key response is refused: ", a.keys_error()),
+              absl::StrCat("serve a response for server_name ", r.server_name(),
+                           " signed by every key in verify_keys (check the signing key "
+                           "file matches the published key)"));
+    } else if (a.certificate_valid() && !a.keys_error().empty()) {
       f.Error("address_keys_unavailable",
               absl::StrCat(a.endpoint(), ": GET /_matrix/key/v2/server: ", a.keys_error()),
               "make every address serve /_matrix/key/v2/server (check the reverse proxy "

@@ -199,6 +199,21 @@ INSTANTIATE_TEST_SUITE_P(
                r.mutable_keys()->set_error("signature of ed25519:a does not verify");
              },
              "keys_unavailable", DiagnoseFinding::ERROR, "does not verify"},
+        Case{"bad_self_signature",
+             [](DiagnoseServerResponse& r) {
+               auto* a = r.mutable_addresses(1);
+               a->set_keys_error("signature of ed25519:a does not verify");
+               a->clear_verify_keys();
+             },
+             "key_response_invalid", DiagnoseFinding::ERROR, "does not verify"},
+        Case{"key_endpoint_missing",
+             [](DiagnoseServerResponse& r) {
+               auto* a = r.mutable_addresses(1);
+               a->set_keys_http_status(404);
+               a->set_keys_error("HTTP 404");
+               a->clear_verify_keys();
+             },
+             "address_keys_unavailable", DiagnoseFinding::ERROR, "HTTP 404"},
         Case{"short_validity",
              [](DiagnoseServerResponse& r) { r.mutable_keys()->set_valid_until_ts(kNow + 60000); },
              "valid_until_short", DiagnoseFinding::WARNING, "60 s"},
