@@ -124,6 +124,14 @@ absl::StatusOr<v1::CheckCertificateResponse> KeyVerifierClient::CheckCertificate
       });
 }
 
+absl::StatusOr<v1::DiagnoseServerResponse> KeyVerifierClient::DiagnoseServer(
+    const v1::DiagnoseServerRequest& request) {
+  return Invoke<v1::DiagnoseServerRequest, v1::DiagnoseServerResponse>(
+      request, [this](auto* c, const auto& req, auto* resp) {
+        return stub_->DiagnoseServer(c, req, resp);
+      });
+}
+
 absl::StatusOr<bool> KeyVerifierClient::Serving() {
   // grpc.health.v1.Health/Check with an empty request; the reply's field 1 is
   // the status (1 = SERVING). The generic stub avoids compiling health.proto.

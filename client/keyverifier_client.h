@@ -50,6 +50,8 @@ class KeyVerifierClient {
       const v1::VerifyRequestAuthRequest& request);
   absl::StatusOr<v1::CheckCertificateResponse> CheckCertificate(
       const v1::CheckCertificateRequest& request);
+  absl::StatusOr<v1::DiagnoseServerResponse> DiagnoseServer(
+      const v1::DiagnoseServerRequest& request);
   // True when the service reports SERVING.
   absl::StatusOr<bool> Serving();
 

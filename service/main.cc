@@ -148,6 +148,8 @@ int main(int argc, char** argv) {
                  : 256}
           << 20);
 
+  service.set_diagnoser(&(*app)->diagnoser());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/cli/diagnose_report.h"
 #include "client/keyverifier_client.h"
 #include "service/core/base64.h"
 #include "service/core/json.h"
@@ -81,8 +82,10 @@ struct Session {
   bool json = false;
 };
 
-absl::StatusOr<Session> Connect(const Args& args) {
+absl::StatusOr<Session> Connect(const Args& args,
+                                absl::Duration timeout = absl::Seconds(10)) {
   client::ClientOptions options;
+  options.timeout = timeout;
   auto flag = [&](const char* name) -> const std::string* {
     auto it = args.flags.find(name);
     return it == args.flags.end() ? nullptr : &it->second;
@@ -266,6 +269,20 @@ CommandResult CheckCert(Session& s, const Args& args, const Environment& env) {
   return out;
 }
 
+// Exit code 0 when federation with the server works (no ERROR finding),
+// 1 when it does not.
+CommandResult Diagnose(Session& s, const Args& args) {
+  if (args.positional.size() != 1) return Unusable("diagnose: give one SERVER");
+  v1::DiagnoseServerRequest req;
+  req.set_server_name(args.positional[0]);
+  absl::StatusOr<v1::DiagnoseServerResponse> r = s.client->DiagnoseServer(req);
+  if (!r.ok()) return RpcFailed(r.status());
+  CommandResult out;
+  out.exit_code = r->federation_ok() ? kExitValid : kExitInvalid;
+  out.out = s.json ? DiagnoseJson(*r) : DiagnoseText(*r);
+  return out;
+}
+
 CommandResult Health(Session& s) {
   absl::StatusOr<bool> serving = s.client->Serving();
   if (!serving.ok()) return RpcFailed(serving.status());
@@ -280,7 +297,7 @@ CommandResult Health(Session& s) {
 
 bool IsRemoteCommand(absl::string_view name) {
   return name == "keys" || name == "verify-event" || name == "verify-events" ||
-         name == "check-cert" || name == "health";
+         name == "check-cert" || name == "health" || name == "diagnose";
 }
 
 bool WantsRemote(absl::string_view name, const std::vector<std::string>& argv) {
@@ -295,6 +312,7 @@ std::string RemoteUsage() {
          "  verify-event --target HOST:PORT --room-version V [FILE]\n"
          "  verify-events --room-version V FILE...\n"
          "  check-cert SERVER [--chain FILE.pem] [--port N]\n"
+         "  diagnose SERVER       federation report; exit 0 when federation works\n"
          "  health\n"
          "  common: --target HOST:PORT --ca FILE --cert FILE --key FILE\n"
          "          --server-name NAME --timeout-ms N --json\n";
@@ -312,13 +330,16 @@ CommandResult RunRemoteCommand(absl::string_view name,
   }
   absl::StatusOr<Args> args = ParseArgs(NormaliseBoolFlags(argv), flags);
   if (!args.ok()) return Unusable(absl::StrCat(name, ": ", args.status().message()));
-  absl::StatusOr<Session> session = Connect(*args);
+  // A report waits for dead addresses and slow notaries: a longer default.
+  absl::StatusOr<Session> session =
+      Connect(*args, name == "diagnose" ? absl::Seconds(30) : absl::Seconds(10));
   if (!session.ok()) return Unusable(session.status().message());
   if (name == "keys") return Keys(*session, *args);
   if (name == "verify-event") return VerifyEvents(*session, *args, env, true);
   if (name == "verify-events") return VerifyEvents(*session, *args, env, false);
   if (name == "check-cert") return CheckCert(*session, *args, env);
   if (name == "health") return Health(*session);
+  if (name == "diagnose") return Diagnose(*session, *args);
   return Unusable(absl::StrCat("unknown subcommand \"", name, "\""));
 }
 

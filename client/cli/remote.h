@@ -4,6 +4,7 @@
 //   verify-event --target HOST:PORT --room-version V [FILE]
 //   verify-events --room-version V FILE...
 //   check-cert SERVER [--chain FILE.pem] [--port N]
+//   diagnose SERVER (exit 0 when federation with SERVER works, 1 when not)
 //   health
 // Common flags: --target HOST:PORT (default 127.0.0.1:8470), --ca FILE,
 // --cert FILE, --key FILE, --server-name NAME (TLS), --timeout-ms N, --json.

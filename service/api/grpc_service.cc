@@ -26,6 +26,8 @@ struct KeyVerifierService::Method {
   // `run` does no CPU work of its own before its lookups: started on the
   // polling thread instead of a worker.
   bool starts_inline = false;
+  // For a method the Verifier does not serve: used when `run` is null.
+  void (KeyVerifierService::*serve)(const Req&, absl::Time, Verifier::Reply<Resp>) = nullptr;
 };
 
 // The tag of every operation on a completion queue.
@@ -157,7 +159,11 @@ void KeyVerifierService::Listen(grpc::ServerCompletionQueue* cq) {
   static const Method<v1::CheckCertificateRequest, v1::CheckCertificateResponse> kCert{
       "/keyverifier.v1.KeyVerifier/CheckCertificate", &S::RequestCheckCertificate,
       &Verifier::CheckCertificate, nullptr};
+  static const Method<v1::DiagnoseServerRequest, v1::DiagnoseServerResponse> kDiagnose{
+      "/keyverifier.v1.KeyVerifier/DiagnoseServer", &S::RequestDiagnoseServer, nullptr,
+      nullptr, false, &KeyVerifierService::Diagnose};
   new Call(*this, kKeys, cq);
+  new Call(*this, kDiagnose, cq);
   new Call(*this, kEvent, cq);
   new Call(*this, kEvents, cq);
   new Call(*this, kAuth, cq);
@@ -203,8 +209,11 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
       return;
     }
     // Answered from wherever the keys arrive; no thread waits for them.
-    (verifier_.*call->method().run)(call->request(), deadline,
-                                    [call](absl::StatusOr<Resp> r) { call->Done(std::move(r)); });
+    auto reply = [call](absl::StatusOr<Resp> r) { call->Done(std::move(r)); };
+    if (call->method().run == nullptr) {
+      return (this->*call->method().serve)(call->request(), deadline, std::move(reply));
+    }
+    (verifier_.*call->method().run)(call->request(), deadline, std::move(reply));
   };
   if (method.starts_inline) return run();
   if (!pool_.TrySubmit(std::move(run))) {
@@ -212,6 +221,14 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
     call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "verification queue is full; retry later"));
   }
+}
+
+void KeyVerifierService::Diagnose(const v1::DiagnoseServerRequest& request, absl::Time deadline,
+                                  Verifier::Reply<v1::DiagnoseServerResponse> reply) {
+  if (diagnoser_ == nullptr) {
+    return reply(absl::UnimplementedError("DiagnoseServer is not served here"));
+  }
+  diagnoser_->Diagnose(request.server_name(), deadline, std::move(reply));
 }
 
 bool KeyVerifierService::Accept() {

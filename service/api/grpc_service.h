@@ -39,6 +39,7 @@
 #include "service/api/verifier.h"
 #include "service/async/worker_pool.h"
 #include "service/clock/clock.h"
+#include "service/diagnose/diagnoser.h"
 #include "service/observe/observer.h"
 
 namespace keyverifier::api {
@@ -58,6 +59,11 @@ class KeyVerifierService {
   ~KeyVerifierService();
   KeyVerifierService(const KeyVerifierService&) = delete;
   KeyVerifierService& operator=(const KeyVerifierService&) = delete;
+
+  // Serves DiagnoseServer with `diagnoser` (borrowed; it must outlive the
+  // service); without one the method answers UNIMPLEMENTED. Call before
+  // Start.
+  void set_diagnoser(diagnose::Diagnoser* diagnoser) { diagnoser_ = diagnoser; }
 
   // Adds the service and `threads` completion queues (at least one) to
   // `builder`. Call once, before builder.BuildAndStart().
@@ -94,8 +100,12 @@ class KeyVerifierService {
   void Release(size_t bytes);
 
   bool ClientAllowed(const grpc::ServerContext& context) const;
+  // DiagnoseServer's `run`: the Diagnoser, not the Verifier, answers it.
+  void Diagnose(const v1::DiagnoseServerRequest& request, absl::Time deadline,
+                Verifier::Reply<v1::DiagnoseServerResponse> reply);
 
   Verifier& verifier_;
+  diagnose::Diagnoser* diagnoser_ = nullptr;
   async::WorkerPool& pool_;
   const Clock& clock_;
   const std::vector<std::string> allowed_client_names_;

@@ -376,6 +376,19 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   limits.max_event_bytes = c.limits().max_event_bytes();
   app->verifier_ = std::make_unique<api::Verifier>(*app->keyring_, clock, limits, observer,
                                                    app->checker_.get(), cpu);
+  diagnose::Diagnoser::Deps diagnose;
+  diagnose.discovery = app->discovery_.get();
+  diagnose.well_known = app->interactive_->well_known.get();
+  diagnose.resolver = app->interactive_->resolver.get();
+  diagnose.http = app->interactive_->http.get();
+  diagnose.federation = app->federation_.get();
+  diagnose.checker = app->checker_.get();
+  for (const auto& n : app->notaries_) diagnose.notaries.push_back(n.get());
+  diagnose.store = app->store_.get();
+  diagnose.clock = &clock;
+  diagnose::Diagnoser::Options diagnose_options;
+  diagnose_options.max_keys = Or(c.limits().max_keys_per_response(), 256);
+  app->diagnoser_ = std::make_unique<diagnose::Diagnoser>(std::move(diagnose), diagnose_options);
   (void)log;
   return app;
 }

@@ -21,6 +21,7 @@
 #include "keyverifier/v1/config.pb.h"
 #include "service/api/verifier.h"
 #include "service/clock/clock.h"
+#include "service/diagnose/diagnoser.h"
 #include "service/fetch/direct_fetcher.h"
 #include "service/fetch/key_sources.h"
 #include "service/fetch/notary_fetcher.h"
@@ -62,6 +63,9 @@ class App {
   keyring::KeyRing& keyring() { return *keyring_; }
   // Answers other servers' key queries; null unless notary_listen is set.
   notary::Notary* notary() { return notary_.get(); }
+  // DiagnoseServer's logic (reports on single servers, on the interactive
+  // lane).
+  diagnose::Diagnoser& diagnoser() { return *diagnoser_; }
   // Starts the refresher (if enabled); Stop joins it.
   void Start();
   // Cancels every fetch in flight (their callers are answered); first step
@@ -115,6 +119,7 @@ class App {
   std::unique_ptr<fetch::KeySources> notary_sources_;
   std::unique_ptr<keyring::FetchingKeyRing> notary_keyring_;
   std::unique_ptr<notary::Notary> notary_;
+  std::unique_ptr<diagnose::Diagnoser> diagnoser_;
 };
 
 }  // namespace keyverifier::app

@@ -209,6 +209,26 @@ void OnHost(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
   q.Finish(std::move(addresses));
 }
 
+using CnameLookup = Lookup<std::vector<std::string>>;
+
+void OnCnames(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+  std::unique_ptr<std::shared_ptr<CnameLookup>> ref(
+      static_cast<std::shared_ptr<CnameLookup>*>(arg));
+  std::unique_ptr<ares_addrinfo, AddrinfoDeleter> owned(result);
+  CnameLookup& q = **ref;
+  q.gate().Release();
+  if (status != ARES_SUCCESS) return q.Finish(LookupError(status, "A/AAAA", q.name()));
+  std::vector<std::string> chain;
+  for (ares_addrinfo_cname* c = result != nullptr ? result->cnames : nullptr; c != nullptr;
+       c = c->next) {
+    std::string link = absl::StrCat(c->alias != nullptr ? c->alias : "", " -> ",
+                                    c->name != nullptr ? c->name : "");
+    // AAAA and A answers each carry the chain: list it once.
+    if (std::find(chain.begin(), chain.end(), link) == chain.end()) chain.push_back(link);
+  }
+  q.Finish(std::move(chain));
+}
+
 }  // namespace
 
 CaresResolver::CaresResolver(FetchEngine& engine,
@@ -330,6 +350,19 @@ void CaresResolver::LookupHost(absl::string_view host, absl::Time deadline,
     hints.ai_family = AF_UNSPEC;
     hints.ai_flags = ARES_AI_NOSORT;
     ares_getaddrinfo(channel, q->name().c_str(), nullptr, &hints, OnHost, arg);
+  });
+}
+
+void CaresResolver::LookupCnames(absl::string_view host, absl::Time deadline,
+                                 async::Callback<std::vector<std::string>> done) {
+  if (overrides_.count(Lower(host)) != 0) return done(std::vector<std::string>{});
+  auto q = std::make_shared<CnameLookup>(engine_, gate_, std::string(host),
+                                         absl::StrCat("CNAME lookup of ", host), std::move(done));
+  Start(engine_, q, deadline, [q](ares_channel channel, void* arg) {
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_flags = ARES_AI_NOSORT | ARES_AI_CANONNAME;
+    ares_getaddrinfo(channel, q->name().c_str(), nullptr, &hints, OnCnames, arg);
   });
 }
 

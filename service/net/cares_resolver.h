@@ -70,6 +70,10 @@ class CaresResolver final : public Resolver {
                  async::Callback<std::vector<SrvRecord>> done) override;
   void LookupHost(absl::string_view host, absl::Time deadline,
                   async::Callback<std::vector<IpAddress>> done) override;
+  // A lookup of its own (never shared, never from the host overrides: an
+  // overridden host has no CNAME records).
+  void LookupCnames(absl::string_view host, absl::Time deadline,
+                    async::Callback<std::vector<std::string>> done) override;
 
  private:
   CaresResolver(FetchEngine& engine, std::map<std::string, std::vector<IpAddress>> overrides,

@@ -125,9 +125,22 @@ std::vector<std::string> DeliveredScts(X509_STORE_CTX* store) {
   return out;
 }
 
+// The protocol version and cipher suite the handshake has settled on by the
+// time the server's certificates arrive (both follow its ServerHello).
+void NoteNegotiated(X509_STORE_CTX* store, HttpResponse* out) {
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return;
+  out->tls_version = SSL_get_version(ssl);
+  const SSL_CIPHER* cipher = SSL_get_pending_cipher(ssl);
+  if (cipher == nullptr) cipher = SSL_get_current_cipher(ssl);
+  if (cipher != nullptr) out->tls_cipher = SSL_CIPHER_get_name(cipher);
+}
+
 // Replaces OpenSSL's chain verification: the PeerVerifier decides.
 int VerifyChain(X509_STORE_CTX* store, void* arg) {
   auto* t = static_cast<Transfer*>(arg);
+  NoteNegotiated(store, &t->response);
   X509* leaf = X509_STORE_CTX_get0_cert(store);
   STACK_OF(X509)* sent = X509_STORE_CTX_get0_untrusted(store);
   std::vector<std::string> chain;

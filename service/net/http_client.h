@@ -72,6 +72,10 @@ struct HttpResponse {
   std::vector<std::string> peer_scts;
   // The address connected to ("192.0.2.1:8448").
   std::string endpoint;
+  // What the handshake negotiated ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+  // as known when the peer's certificates arrived.
+  std::string tls_version;
+  std::string tls_cipher;
 };
 
 class HttpClient {

@@ -42,6 +42,15 @@ class Resolver {
   virtual void LookupHost(absl::string_view host, absl::Time deadline,
                           async::Callback<std::vector<IpAddress>> done) = 0;
 
+  // The CNAME records the address lookup of `host` passes through, each as
+  // "alias -> canonical name"; empty when `host` is no alias. For reports
+  // (SRV targets must not be aliases); discovery itself follows CNAMEs. The
+  // default says the resolver cannot tell (UnimplementedError).
+  virtual void LookupCnames(absl::string_view host, absl::Time deadline,
+                            async::Callback<std::vector<std::string>> done) {
+    done(absl::UnimplementedError("this resolver does not report CNAME records"));
+  }
+
   // Blocking forms, for tools and tests.
   absl::StatusOr<std::vector<SrvRecord>> LookupSrvAndWait(absl::string_view name,
                                                           absl::Time deadline) {

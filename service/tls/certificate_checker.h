@@ -42,6 +42,15 @@ class CertificateChecker {
   absl::StatusOr<CertificateCheck> CheckOffered(absl::string_view server_name,
                                                 const std::vector<std::string>& chain,
                                                 absl::Time at) const;
+  // Judges a chain a peer presented in a handshake (DER, leaf first, with the
+  // SCT lists it delivered) for `name`, the TLS name discovery gave: what a
+  // report on every address of a server needs.
+  absl::StatusOr<CertificateCheck> CheckPresented(const std::string& name,
+                                                  const std::vector<std::string>& chain_der,
+                                                  const std::vector<std::string>& delivered_scts,
+                                                  absl::Time at) const {
+    return Judge(chain_der, delivered_scts, name, at);
+  }
   // Resolves `server_name` (with `port` when not 0, as "host:port") and
   // checks what its first reachable address presents. Asynchronous: the
   // handshakes run on the fetch engine and `done` runs once, from there.

@@ -1,6 +1,7 @@
 // Every RPC through a real gRPC channel on a loopback port chosen by the
 // kernel, with fakes at the keyring and clock seams.
 #include "service/api/grpc_service.h"
+#include "service/diagnose/diagnoser.h"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -117,7 +118,7 @@ class Server {
  public:
   Server(keyring::KeyRing& keys, const Clock& clock, VerifierLimits limits = {},
          const tls::CertificateChecker* certificates = nullptr,
-         size_t max_held_bytes = size_t{256} << 20)
+         size_t max_held_bytes = size_t{256} << 20, diagnose::Diagnoser* diagnoser = nullptr)
       : pool_(*async::WorkerPool::Create(2, 64)),
         verifier_(keys, clock, limits, observe::NoopObserver(), certificates, pool_.get()),
         service_(verifier_, *pool_, system_clock_, {}, refusals,
@@ -125,6 +126,7 @@ class Server {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
+    service_.set_diagnoser(diagnoser);
     service_.Register(builder, 2);
     builder.SetMaxReceiveMessageSize(1 << 20);
     server_ = builder.BuildAndStart();
@@ -217,6 +219,28 @@ TEST_F(GrpcServiceTest, ValidEvent) {
   // The keyring was asked for the signing key, valid at the event's time.
   EXPECT_EQ(keys_.last_query().key_ids, std::vector<std::string>{kKeyId});
   EXPECT_EQ(keys_.last_query().minimum_valid_until_ts, 1699999999000);
+}
+
+TEST_F(GrpcServiceTest, DiagnoseServerIsUnimplementedWithoutADiagnoser) {
+  Server server(keys_, clock_);
+  v1::DiagnoseServerRequest req;
+  req.set_server_name("origin.example");
+  v1::DiagnoseServerResponse resp;
+  grpc::Status s = server.stub().DiagnoseServer(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+}
+
+TEST_F(GrpcServiceTest, DiagnoseServerErrorsGoThroughTheOneStatusMapping) {
+  // A malformed name is refused before anything is looked up: the
+  // Diagnoser needs none of its parts for it.
+  diagnose::Diagnoser diagnoser({}, {});
+  Server server(keys_, clock_, {}, nullptr, size_t{256} << 20, &diagnoser);
+  v1::DiagnoseServerRequest req;
+  req.set_server_name("not a server name");
+  v1::DiagnoseServerResponse resp;
+  grpc::Status s = server.stub().DiagnoseServer(Context().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("server_name"), std::string::npos) << s.error_message();
 }
 
 TEST_F(GrpcServiceTest, TamperedSignatureIsAnInvalidVerdictNotAnError) {

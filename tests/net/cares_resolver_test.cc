@@ -163,6 +163,21 @@ TEST_F(CaresResolverTest, CnameIsFollowed) {
   EXPECT_EQ(Strings(*a), std::vector<std::string>{"127.0.0.12"});
 }
 
+TEST_F(CaresResolverTest, CnamesAreReportedForAnAliasOnly) {
+  auto r = Make();
+  absl::StatusOr<std::vector<std::string>> chain = async::Wait<std::vector<std::string>>(
+      [&](auto cb) { r->LookupCnames("alias.example.test", Soon(), std::move(cb)); });
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  EXPECT_EQ(*chain, std::vector<std::string>{"alias.example.test -> t2.example.test"});
+  absl::StatusOr<std::vector<std::string>> none = async::Wait<std::vector<std::string>>(
+      [&](auto cb) { r->LookupCnames("t2.example.test", Soon(), std::move(cb)); });
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  absl::StatusOr<std::vector<std::string>> missing = async::Wait<std::vector<std::string>>(
+      [&](auto cb) { r->LookupCnames("nope.example.test", Soon(), std::move(cb)); });
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+}
+
 TEST_F(CaresResolverTest, UnknownHostIsNotFound) {
   auto r = Make();
   absl::StatusOr<std::vector<IpAddress>> a = r->LookupHostAndWait("nope.example.test", Soon());

@@ -34,7 +34,48 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def make_pki(directory, names):
+def make_leaf(directory, stem, names, issuer, not_before, not_after):
+    """A leaf certificate for `names` written to DIR/STEM.pem and STEM.key,
+    issued by `issuer` ((ca certificate, ca key), as make_pki's ca_out
+    gives) or self-signed when it is None. (cert path, key path)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    sans = []
+    for n in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            sans.append(x509.DNSName(n))
+    issuer_name, signer = (subject, key) if issuer is None else (issuer[0].subject, issuer[1])
+    leaf = (x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                signer.public_key()), critical=False)
+            .sign(signer, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    cert_path = os.path.join(directory, stem + ".pem")
+    key_path = os.path.join(directory, stem + ".key")
+    with open(cert_path, "wb") as f:
+        f.write(leaf.public_bytes(pem))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def make_pki(directory, names, ca_out=None):
+    """A fresh test CA (DIR/ca.pem) and a leaf for `names` (DIR/server.pem,
+    DIR/server.key); (cert path, key path). With `ca_out` (a list), the CA
+    certificate and key are appended to it as one pair, for more leaves."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyverifier test CA")])
@@ -75,6 +116,8 @@ def make_pki(directory, names):
                 ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
+    if ca_out is not None:
+        ca_out.append((ca, ca_key))
     with open(os.path.join(directory, "ca.pem"), "wb") as f:
         f.write(ca.public_bytes(pem))
     cert_path = os.path.join(directory, "server.pem")

@@ -169,6 +169,9 @@ absl::StatusOr<std::unique_ptr<SimFederation>> SimFederation::Start(const Option
                                    "--slow-delay-ms", absl::StrCat(options.slow_delay_ms),
                                    "--notary-delay-ms", absl::StrCat(options.notary_delay_ms),
                                    "--valid-for-ms", absl::StrCat(options.valid_for_ms),
+                                   "--legacy-srv", absl::StrJoin(options.legacy_srv, ","),
+                                   "--cname-srv", absl::StrJoin(options.cname_srv, ","),
+                                   "--split-keys", absl::StrJoin(options.split_keys, ","),
                                    "--exit-on-stdin-eof"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -208,6 +211,7 @@ absl::StatusOr<std::unique_ptr<SimFederation>> SimFederation::Start(const Option
     int* port = kv.first == "https"     ? &sim->https_port_
                 : kv.first == "dead"    ? &sim->dead_port_
                 : kv.first == "control" ? &sim->control_port_
+                : kv.first == "alt"     ? &sim->alt_port_
                                         : nullptr;
     if (port != nullptr && !absl::SimpleAtoi(kv.second, port)) {
       return absl::InternalError(absl::StrCat("bad port in \"", *line, "\""));

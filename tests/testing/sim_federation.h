@@ -49,6 +49,14 @@ class SimFederation {
     int notary_delay_ms = 0;
     // valid_until_ts of every response: now + this, rounded up to the second.
     int64_t valid_for_ms = 86400000;
+    // Broken DNS, for reports on broken servers (none by default): indices
+    // published only under the deprecated _matrix._tcp SRV name; whose SRV
+    // target is an alias (alias.sim.test, a CNAME of live.sim.test); with a
+    // second SRV record naming the alt port, which serves every server with
+    // another key (ed25519:alt).
+    std::vector<int> legacy_srv;
+    std::vector<int> cname_srv;
+    std::vector<int> split_keys;
   };
 
   // What the sim saw since it started or since Reset(). Peaks restart from
@@ -108,12 +116,15 @@ class SimFederation {
   int https_port() const { return https_port_; }
   int dead_port() const { return dead_port_; }
   int control_port() const { return control_port_; }
+  // The listener split_keys servers' second SRV record names.
+  int alt_port() const { return alt_port_; }
 
   absl::StatusOr<Stats> GetStats() const;
   absl::Status Reset();
   // POST /config: a JSON object with any of delay_ms, notary_delay_ms,
   // slow_delay_ms, valid_for_ms, delays ({server: ms}), slow and dead (lists
-  // of servers), a server being an index or a name. Each setting given
+  // of servers), and the broken modes (certs, valid_for, key_change,
+  // no_version, notary_lies, ...), a server being an index or a name. Each setting given
   // replaces the old one; see sim_federation.py. Servers made dead here are
   // stalled on the https port (their DNS still names it); a server dead at
   // start stays unreachable.
@@ -132,6 +143,7 @@ class SimFederation {
   int https_port_ = 0;
   int dead_port_ = 0;
   int control_port_ = 0;
+  int alt_port_ = 0;
   std::unique_ptr<Dnsmasq> dns_;
 };
 

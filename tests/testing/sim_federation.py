@@ -25,11 +25,26 @@ One process serves many Matrix servers at once:
     handshake) are accepted and never answered. A server dead at start stays
     unreachable (its DNS names the dead port).
   * Slow servers: live servers with slow_delay_ms instead of delay_ms.
+  * GET /_matrix/federation/v1/version answers
+    {"server": {"name": "sim_federation", "version": "1.0"}}.
+  * Broken servers, for reports on them (keyverifier_cli diagnose), fixed at
+    start because DNS is: --legacy-srv (only the deprecated _matrix._tcp SRV
+    name), --cname-srv (the SRV target is alias.sim.test, a CNAME of
+    live.sim.test), --split-keys (a second SRV record names the "alt port",
+    whose listener serves every server with another key under another key
+    id). And at run time (POST /config): "certs" {SERVER: "wrong_name" |
+    "expired" | "self_signed"} (the certificate that server's SNI gets),
+    "valid_for" {SERVER: ms} (its own valid_until_ts distance), "key_change"
+    {SERVER: "reuse" (ed25519:sim now names another key) | "vanish" (a new
+    key ed25519:new, ed25519:sim listed nowhere) | "rotate" (ed25519:new,
+    ed25519:sim moved to old_verify_keys)}, "no_version" [SERVER...] (404
+    for the version endpoint).
 
 DNS: DIR/dnsmasq.conf is written once the ports are known, for
 `dnsmasq --conf-file=DIR/dnsmasq.conf` (local=/sim.test/; an SRV record
 _matrix-fed._tcp.NAME -> live.sim.test:HTTPS or dead.sim.test:DEAD for every
-server; live.sim.test and dead.sim.test -> 127.0.0.1). The server names
+server, unless a broken mode above says otherwise; live.sim.test and
+dead.sim.test -> 127.0.0.1). The server names
 themselves have no A records, so a .well-known lookup fails at once.
 Tests start that dnsmasq themselves (tests/testing/dnsmasq.h from C++,
 tests/integration/harness.py's start_dnsmasq(conf_file=...) from Python).
@@ -56,7 +71,7 @@ key id again among its old keys with another key) and each given
 setting replaces the old one (so {"delays": {}} drops every per-server
 delay); settings not given are kept. GET /config shows the configuration.
 
-Prints "PORTS https=<n> dead=<n> control=<n>" on stdout once everything
+Prints "PORTS https=<n> dead=<n> control=<n> alt=<n>" on stdout once everything
 listens (DIR/dnsmasq.conf is written by then); nothing else goes to stdout.
 Stops on SIGTERM or SIGINT, and with --exit-on-stdin-eof when its stdin
 closes (so it dies with the test that started it).
@@ -64,7 +79,8 @@ closes (so it dies with the test that started it).
 Usage:
   sim_federation.py --dir DIR [--servers N] [--dead 0,3,7-9] [--slow 4,5]
       [--delay-ms MS] [--slow-delay-ms MS] [--notary-delay-ms MS]
-      [--valid-for-ms MS] [--exit-on-stdin-eof]
+      [--valid-for-ms MS] [--legacy-srv SET] [--cname-srv SET] [--split-keys SET]
+      [--exit-on-stdin-eof]
 
 From Python (tests/integration/harness.py style):
   p = subprocess.Popen(["/usr/bin/python3", SIM, "--dir", d, "--servers", "100",
@@ -82,6 +98,7 @@ import argparse
 import asyncio
 import base64
 import copy
+import datetime
 import hashlib
 import json
 import os
@@ -94,7 +111,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from https_server import make_pki  # noqa: E402 (the repo's test PKI)
+from https_server import make_pki, make_leaf  # noqa: E402 (the repo's test PKI)
 
 import nacl.signing  # noqa: E402
 from signedjson.sign import sign_json  # noqa: E402
@@ -103,6 +120,11 @@ DOMAIN = "sim.test"
 NOTARY = "notary." + DOMAIN
 KEY_ID = "ed25519:sim"
 SERVER_PATH = "/_matrix/key/v2/server"
+VERSION_PATH = "/_matrix/federation/v1/version"
+ALT_KEY_ID = "ed25519:alt"
+NEW_KEY_ID = "ed25519:new"
+CERT_MODES = ("wrong_name", "expired", "self_signed")
+KEY_CHANGES = ("reuse", "vanish", "rotate")
 QUERY_PATH = "/_matrix/key/v2/query"
 MAX_HEADER_BYTES = 64 << 10
 MAX_BODY_BYTES = 16 << 20
@@ -305,6 +327,13 @@ class Sim:
         self.notary_lies = set()  # the notary vouches for a key it made up
         self.two_bodies = set()   # one key id, two keys, in one response
         self.valid_for_ms = args.valid_for_ms
+        self.legacy_srv = {self.name_of(i) for i in parse_set(args.legacy_srv)}
+        self.cname_srv = {self.name_of(i) for i in parse_set(args.cname_srv)}
+        self.split_keys = {self.name_of(i) for i in parse_set(args.split_keys)}
+        self.certs = {}       # name -> one of CERT_MODES
+        self.valid_for = {}   # name -> ms, instead of valid_for_ms
+        self.key_change = {}  # name -> one of KEY_CHANGES
+        self.no_version = set()
         self.delays = {}
         self.keys = {}
         self.responses = {}  # name -> (valid_until_ts, own response, notarised)
@@ -329,14 +358,25 @@ class Sim:
             key = self.keys[name] = signing_key(name)
         return key
 
-    def signed(self, name):
+    def signed(self, name, alt=False):
         """(own response, notarised response) of `name`, re-signed once a
-        second at most."""
+        second at most; `alt`: as the alt port serves it (another key)."""
         now_ms = int(time.time() * 1000)
-        until = -(-(now_ms + self.valid_for_ms) // 1000) * 1000
-        cached = self.responses.get(name)
+        until = -(-(now_ms + self.valid_for.get(name, self.valid_for_ms)) // 1000) * 1000
+        cache_key = (name, alt)
+        cached = self.responses.get(cache_key)
         if cached is None or cached[0] != until:
             key = self.key_of(name)
+            change = self.key_change.get(name)
+            if alt:
+                key = signing_key("alt " + name)
+                key.alg, key.version = ALT_KEY_ID.split(":")
+            elif change in ("reuse",):
+                key = signing_key("reused " + name)  # same key id, another key
+            elif change in ("vanish", "rotate"):
+                key = signing_key("new " + name)
+                key.alg, key.version = NEW_KEY_ID.split(":")
+            key_id = "%s:%s" % (key.alg, key.version)
             # Padding: old keys that never signed anything (a hostile peer
             # making us keep more), pad_old_keys of them per response.
             old = {"ed25519:pad%d" % i: {
@@ -345,8 +385,11 @@ class Sim:
             if name in self.two_bodies:
                 old[KEY_ID] = {"key": unpadded_b64(hashlib.sha256(name.encode()).digest()[::-1]),
                                "expired_ts": 1000}
+            if change == "rotate" and not alt:
+                old[KEY_ID] = {"key": unpadded_b64(bytes(self.key_of(name).verify_key)),
+                               "expired_ts": now_ms - 1000}
             own = sign_json({"server_name": name, "valid_until_ts": until,
-                             "verify_keys": {KEY_ID: {"key": unpadded_b64(
+                             "verify_keys": {key_id: {"key": unpadded_b64(
                                  bytes(key.verify_key))}},
                              "old_verify_keys": old}, name, key)
             vouched = own
@@ -359,7 +402,7 @@ class Sim:
                                          bytes(fake.verify_key))}},
                                      "old_verify_keys": {}}, name, fake)
             notarised = sign_json(copy.deepcopy(vouched), NOTARY, self.key_of(NOTARY))
-            cached = self.responses[name] = (until, own, notarised)
+            cached = self.responses[cache_key] = (until, own, notarised)
         return cached[1], cached[2]
 
     def delay_of(self, name):
@@ -378,6 +421,10 @@ class Sim:
                 "valid_for_ms": self.valid_for_ms, "delays": self.delays,
                 "pad_old_keys": self.pad_old_keys, "trickle": sorted(self.trickle),
                 "notary_lies": sorted(self.notary_lies), "two_bodies": sorted(self.two_bodies),
+                "certs": self.certs, "valid_for": self.valid_for,
+                "key_change": self.key_change, "no_version": sorted(self.no_version),
+                "legacy_srv": sorted(self.legacy_srv), "cname_srv": sorted(self.cname_srv),
+                "split_keys": sorted(self.split_keys),
                 "slow": sorted(self.slow), "dead": sorted(self.dead),
                 "dead_at_start": sorted(self.dead_at_start)}
 
@@ -386,7 +433,8 @@ class Sim:
             raise ValueError("the configuration is a JSON object")
         unknown = set(c) - {"delay_ms", "slow_delay_ms", "notary_delay_ms",
                             "valid_for_ms", "delays", "slow", "dead", "pad_old_keys",
-                            "trickle", "notary_lies", "two_bodies"}
+                            "trickle", "notary_lies", "two_bodies", "certs", "valid_for",
+                            "key_change", "no_version"}
         if unknown:
             raise ValueError("unknown settings: %s" % ", ".join(sorted(unknown)))
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -401,6 +449,26 @@ class Sim:
             if k in c:
                 setattr(self, k, {self.name_of(x) for x in c[k]})
                 self.responses = {}  # signed again
+        certs = self.certs
+        if "certs" in c:
+            certs = {self.name_of(k): v for k, v in c["certs"].items()}
+            if any(v not in CERT_MODES for v in certs.values()):
+                raise ValueError("certs are one of %s" % ", ".join(CERT_MODES))
+        valid_for = self.valid_for
+        if "valid_for" in c:
+            valid_for = {self.name_of(k): v for k, v in c["valid_for"].items()}
+            if any(not isinstance(v, int) for v in valid_for.values()):
+                raise ValueError("valid_for values are integers (ms)")
+        key_change = self.key_change
+        if "key_change" in c:
+            key_change = {self.name_of(k): v for k, v in c["key_change"].items()}
+            if any(v not in KEY_CHANGES for v in key_change.values()):
+                raise ValueError("key_change values are one of %s" % ", ".join(KEY_CHANGES))
+        if "no_version" in c:
+            self.no_version = {self.name_of(x) for x in c["no_version"]}
+        if "valid_for" in c or "key_change" in c:
+            self.responses = {}  # signed again
+        self.certs, self.valid_for, self.key_change = certs, valid_for, key_change
         slow = {self.name_of(s) for s in c["slow"]} if "slow" in c else self.slow
         dead = {self.name_of(s) for s in c["dead"]} if "dead" in c else self.dead
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -430,23 +498,25 @@ class Sim:
 
     # --- Matrix endpoints -----------------------------------------------
 
-    async def matrix(self, host, method, path, query, body):
+    async def matrix(self, host, method, path, query, body, alt=False):
         if host not in self.known:
             return 404, matrix_error("M_NOT_FOUND", "no server %s here" % host)
         # The answer is built first and sent once the server's delay has
         # passed since the request came in: a delay stands for the network,
         # so building a large notary answer must not add to it.
         start = time.monotonic()
-        status, answer = self.answer(host, method, path, body)
+        status, answer = self.answer(host, method, path, body, alt)
         answer = json.dumps(answer).encode()
         await asyncio.sleep(max(0.0, self.delay_of(host) / 1000.0 - (time.monotonic() - start)))
         return status, answer
 
-    def answer(self, host, method, path, body):
+    def answer(self, host, method, path, body, alt=False):
         if path == SERVER_PATH:
             if method != "GET":
                 return 405, matrix_error("M_UNRECOGNIZED", "use GET")
-            return 200, self.signed(host)[0]
+            return 200, self.signed(host, alt)[0]
+        if path == VERSION_PATH and host not in self.no_version:
+            return 200, {"server": {"name": "sim_federation", "version": "1.0"}}
         if host == NOTARY and path == QUERY_PATH:
             if method != "POST":
                 return 405, matrix_error("M_UNRECOGNIZED", "use POST")
@@ -520,7 +590,7 @@ class Sim:
             except (ValueError, KeyError, TypeError):
                 self.stats.post_batch_sizes.append(-1)
         try:
-            return await self.matrix(host, method, path, query, body)
+            return await self.matrix(host, method, path, query, body, conn.get("alt", False))
         finally:
             self.stats.in_flight -= 1
 
@@ -571,9 +641,9 @@ class Sim:
                 return sni or ""
             await asyncio.sleep(0.005)  # the rest of the ClientHello is on its way
 
-    async def https_connection(self, sock, ctx):
+    async def https_connection(self, sock, ctx, alt=False):
         loop = asyncio.get_running_loop()
-        conn = {"host": None}
+        conn = {"host": None, "alt": alt}
         owner = "us"  # who closes `sock`: us, the sink, or the transport
         try:
             sni = await asyncio.wait_for(self.peek_sni(sock), 60)
@@ -607,7 +677,7 @@ class Sim:
     async def control_connection(self, reader, writer):
         await self.serve_http(reader, writer, self.control_request, None)
 
-    async def accept_loop(self, lsock, listener, ctx):
+    async def accept_loop(self, lsock, listener, ctx, alt=False):
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(lsock)
@@ -618,18 +688,40 @@ class Sim:
                 self.sink(sock, "dead", None)
                 continue
             self.stats.opened("https")
-            task = asyncio.ensure_future(self.https_connection(sock, ctx))
+            task = asyncio.ensure_future(self.https_connection(sock, ctx, alt))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
 
-def write_dnsmasq_conf(path, sim, https_port, dead_port):
+def bad_certificates(directory, ca):
+    """{mode: (cert path, key path)}: a leaf of the sim's CA for another name,
+    an expired leaf of the sim's CA for the right names, and a self-signed
+    leaf for the right names."""
+    names = [DOMAIN, "*." + DOMAIN]
+    day = datetime.timedelta(days=1)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out = {}
+    for mode, leaf_names, issuer, start, end in (
+            ("wrong_name", ["other.test"], ca, now - day, now + 30 * day),
+            ("expired", names, ca, now - 30 * day, now - 2 * day),
+            ("self_signed", names, None, now - day, now + 30 * day)):
+        out[mode] = make_leaf(directory, "bad-" + mode, leaf_names, issuer, start, end)
+    return out
+
+
+def write_dnsmasq_conf(path, sim, https_port, dead_port, alt_port):
     lines = ["local=/%s/" % DOMAIN, "host-record=live.%s,127.0.0.1" % DOMAIN,
-             "host-record=dead.%s,127.0.0.1" % DOMAIN]
+             "host-record=dead.%s,127.0.0.1" % DOMAIN,
+             "cname=alias.%s,live.%s" % (DOMAIN, DOMAIN)]
     for name in sim.names + [NOTARY]:
         target, port = (("dead", dead_port) if name in sim.dead_at_start
                         else ("live", https_port))
-        lines.append("srv-host=_matrix-fed._tcp.%s,%s.%s,%d,0,0" % (name, target, DOMAIN, port))
+        if name in sim.cname_srv:
+            target = "alias"
+        service = "_matrix._tcp" if name in sim.legacy_srv else "_matrix-fed._tcp"
+        lines.append("srv-host=%s.%s,%s.%s,%d,0,0" % (service, name, target, DOMAIN, port))
+        if name in sim.split_keys:  # tried second (priority 1)
+            lines.append("srv-host=%s.%s,live.%s,%d,1,0" % (service, name, DOMAIN, alt_port))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -654,18 +746,38 @@ def main():
     p.add_argument("--slow-delay-ms", type=int, default=10000)
     p.add_argument("--notary-delay-ms", type=int, default=0)
     p.add_argument("--valid-for-ms", type=int, default=86400000)
+    p.add_argument("--legacy-srv", default="", help="indices with only _matrix._tcp SRV")
+    p.add_argument("--cname-srv", default="", help="indices whose SRV target is a CNAME")
+    p.add_argument("--split-keys", default="",
+                   help="indices with a second SRV record to the alt port (another key)")
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     args = p.parse_args()
 
     sim = Sim(args)
-    cert, key = make_pki(args.dir, [DOMAIN, "*." + DOMAIN])
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
+    ca_out = []
+    cert, key = make_pki(args.dir, [DOMAIN, "*." + DOMAIN], ca_out=ca_out)
 
-    https, dead = listener(), listener()
+    def context(cert, key):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        c.minimum_version = ssl.TLSVersion.TLSv1_2
+        c.load_cert_chain(cert, key)
+        return c
+    ctx = context(cert, key)
+    # The broken certificates a server's SNI can be given (POST /config "certs").
+    bad = {mode: context(*paths) for mode, paths in
+           bad_certificates(args.dir, ca_out[0]).items()}
+
+    def by_sni(sslobj, sni, _):
+        mode = sim.certs.get((sni or "").lower())
+        if mode is not None:
+            sslobj.context = bad[mode]
+    ctx.sni_callback = by_sni
+
+    https, dead, alt = listener(), listener(), listener()
     https_port, dead_port = https.getsockname()[1], dead.getsockname()[1]
-    write_dnsmasq_conf(os.path.join(args.dir, "dnsmasq.conf"), sim, https_port, dead_port)
+    alt_port = alt.getsockname()[1]
+    write_dnsmasq_conf(os.path.join(args.dir, "dnsmasq.conf"), sim, https_port, dead_port,
+                       alt_port)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -690,9 +802,10 @@ def main():
     async def run():
         control = await asyncio.start_server(sim.control_connection, "127.0.0.1", 0)
         loops = [asyncio.ensure_future(sim.accept_loop(https, "https", ctx)),
-                 asyncio.ensure_future(sim.accept_loop(dead, "dead", None))]
-        ports = "PORTS https=%d dead=%d control=%d" % (
-            https_port, dead_port, control.sockets[0].getsockname()[1])
+                 asyncio.ensure_future(sim.accept_loop(dead, "dead", None)),
+                 asyncio.ensure_future(sim.accept_loop(alt, "https", ctx, alt=True))]
+        ports = "PORTS https=%d dead=%d control=%d alt=%d" % (
+            https_port, dead_port, control.sockets[0].getsockname()[1], alt_port)
         print(ports, flush=True)
         await stopped
         for t in loops:

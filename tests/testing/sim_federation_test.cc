@@ -193,9 +193,20 @@ TEST_F(SimFederationTest, UnknownHostsAndPathsAre404) {
   HttpAnswer a = Curl(*sim_, "s50.sim.test", "/_matrix/key/v2/server");
   EXPECT_EQ(a.status, 404);
   EXPECT_NE(a.body.find("M_NOT_FOUND"), std::string::npos) << a.body;
-  HttpAnswer b = Curl(*sim_, "s1.sim.test", "/_matrix/federation/v1/version");
+  HttpAnswer b = Curl(*sim_, "s1.sim.test", "/_matrix/federation/v1/nothing");
   EXPECT_EQ(b.status, 404);
   EXPECT_NE(b.body.find("M_UNRECOGNIZED"), std::string::npos) << b.body;
+}
+
+TEST_F(SimFederationTest, ServesTheVersionEndpointUnlessToldNot) {
+  HttpAnswer a = Curl(*sim_, "s1.sim.test", "/_matrix/federation/v1/version");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_NE(a.body.find("\"sim_federation\""), std::string::npos) << a.body;
+  ASSERT_TRUE(sim_->Configure(R"({"no_version": [1]})").ok());
+  HttpAnswer b = Curl(*sim_, "s1.sim.test", "/_matrix/federation/v1/version");
+  EXPECT_EQ(b.status, 404);
+  ASSERT_TRUE(sim_->Configure(R"({"no_version": []})").ok());
+  EXPECT_GT(sim_->alt_port(), 0);
 }
 
 TEST_F(SimFederationTest, NotaryBatchVouchesForEveryServerAsked) {
