@@ -159,7 +159,11 @@ CommandResult VerifyEventCommand(const Inputs& in) {
   line.Set("room_version", Value::String(std::string(in.room->id)));
   line.Set("content_hash", Value::String(p->content_hash));
   line.Set("content_hash_matches", Value::Bool(p->content_hash_matches));
-  line.Set("required_servers", Strings(p->required_servers));
+  Value required = Value::Array();
+  for (const core::ServerName& server : p->required_servers) {
+    required.mutable_array().push_back(Value::String(server.str()));
+  }
+  line.Set("required_servers", std::move(required));
   Value checked = Value::Array();
   for (const auto& c : v.checked) {
     Value s = Value::Object();

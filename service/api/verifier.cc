@@ -80,7 +80,7 @@ class Verifier::KeyMemo {
  public:
   // The latest remembered keys of `query.server_name` if they answer `query`.
   const std::vector<core::VerifyKey>* Find(const keyring::KeyQuery& query) const {
-    auto it = latest_.find(query.server_name);
+    auto it = latest_.find(query.server_name.view());
     if (it == latest_.end()) return nullptr;
     // Otherwise the keyring may know a fresher answer.
     return keyring::KeysAnswer(
@@ -90,10 +90,10 @@ class Verifier::KeyMemo {
                ? it->second
                : nullptr;
   }
-  const std::vector<core::VerifyKey>& Put(const std::string& server,
+  const std::vector<core::VerifyKey>& Put(const core::ServerName& server,
                                           std::vector<core::VerifyKey> keys) {
     answers_.push_back(std::move(keys));  // a deque: earlier answers stay put
-    latest_[server] = &answers_.back();
+    latest_[server.str()] = &answers_.back();
     return answers_.back();
   }
 
@@ -112,11 +112,9 @@ struct Verifier::Pending {
 namespace {
 // The server-keys query a request asks for.
 absl::StatusOr<keyring::KeyQuery> KeysQueryOf(const v1::VerifyServerKeysRequest& request) {
-  if (absl::Status s = core::ParseServerName(request.server_name()).status(); !s.ok()) {
-    return Field("server_name", s);
-  }
-  keyring::KeyQuery query;
-  query.server_name = request.server_name();
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(request.server_name());
+  if (!name.ok()) return Field("server_name", name.status());
+  keyring::KeyQuery query(*std::move(name));
   query.key_ids.assign(request.key_ids().begin(), request.key_ids().end());
   query.minimum_valid_until_ts = request.minimum_valid_until_ts();
   return query;
@@ -180,7 +178,9 @@ absl::Status Verifier::ForCaller(absl::string_view context, const absl::Status& 
 
 absl::StatusOr<v1::VerifyServerKeysResponse> Verifier::ToResponse(
     const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys) {
-  if (!keys.ok()) return ForCaller(absl::StrCat("keys of ", query.server_name), keys.status());
+  if (!keys.ok()) {
+    return ForCaller(absl::StrCat("keys of ", query.server_name.str()), keys.status());
+  }
   v1::VerifyServerKeysResponse out;
   out.set_server_name(keys->server_name);
   auto wanted = [&](const core::VerifyKey& k) {
@@ -241,21 +241,20 @@ absl::StatusOr<Verifier::Pending> Verifier::Prepare(
 
   // Keys for every server that must sign; a key valid long enough for the
   // event where the room version enforces validity.
-  for (const std::string& server : p.event.required_servers) {
-    keyring::KeyQuery query;
-    query.server_name = server;
-    query.key_ids = SigningKeyIds(p.event, server);
+  for (const core::ServerName& server : p.event.required_servers) {
+    keyring::KeyQuery query(server);
+    query.key_ids = SigningKeyIds(p.event, server.view());
     if (query.key_ids.empty()) continue;  // the verdict says missing_signature
     if (p.room->enforce_key_validity) {
       query.minimum_valid_until_ts = p.event.origin_server_ts;
     }
     query.include_raw_json = false;
     if (const std::vector<core::VerifyKey>* known = memo.Find(query)) {
-      p.keys[server] = known;
+      p.keys[server.str()] = known;
       continue;
     }
     if (std::optional<keyring::KeyResult> r = keys_.TryGetKeysFromMemory(query)) {
-      p.keys[server] = &memo.Put(server, std::move(*r).TakeAllKeys());
+      p.keys[server.str()] = &memo.Put(server, std::move(*r).TakeAllKeys());
       continue;
     }
     if (missing == nullptr) {
@@ -304,7 +303,7 @@ struct Verifier::Batch {
   std::vector<absl::StatusOr<Pending>> pending;
   // The queries (servers) each event lacks keys for, in the event's order.
   std::vector<std::vector<size_t>> lacking;
-  std::vector<std::string> servers;  // per query
+  std::vector<core::ServerName> servers;  // per query
   absl::AnyInvocable<void(std::vector<absl::StatusOr<v1::EventVerdict>>)> done;
 
   // Once the lookups are out. A query's keys (or why there are none) are
@@ -337,10 +336,10 @@ void Verifier::CheckReady(std::shared_ptr<Batch> batch, std::vector<size_t> even
     for (size_t q : batch->lacking[e]) {
       if (!p.ok()) break;
       if (const absl::Status& s = batch->status_of[q]; !s.ok()) {
-        p = ForCaller(absl::StrCat("keys of ", batch->servers[q]), s);
+        p = ForCaller(absl::StrCat("keys of ", batch->servers[q].str()), s);
         break;
       }
-      p->keys[batch->servers[q]] = batch->keys_of[q];
+      p->keys[batch->servers[q].str()] = batch->keys_of[q];
     }
     verdicts.push_back(p.ok() ? Finish(*p) : p.status());
   }
@@ -363,7 +362,7 @@ void Verifier::VerifyBatch(
   batch->done = std::move(done);
   // Pass 1: every event's JSON and hash work, and the keys memory has.
   std::vector<keyring::KeyQuery> queries;  // one per server lacking keys
-  std::map<std::string, size_t> query_of;
+  std::map<core::ServerName, size_t> query_of;
   batch->pending.reserve(events.size());
   for (const v1::VerifyEventSignatureRequest* event : events) {
     std::vector<keyring::KeyQuery> missing;
@@ -483,22 +482,29 @@ void Verifier::VerifyEvents(const v1::VerifyEventsRequest& request, absl::Time d
               });
 }
 
-namespace {
-// The key lookup one Authorization header needs, if any.
-std::optional<keyring::KeyQuery> AuthQuery(const v1::VerifyRequestAuthRequest& request, int i,
-                                           int64_t now_ms) {
-  absl::StatusOr<core::XMatrixAuthorization> auth =
-      core::ParseXMatrixAuthorization(request.authorization(i));
-  if (!auth.ok() || !core::ParseServerName(auth->origin).ok()) return std::nullopt;
-  if (auth->destination && *auth->destination != request.destination()) return std::nullopt;
-  keyring::KeyQuery query;
-  query.server_name = auth->origin;
-  query.key_ids = {auth->key_id};
+// One Authorization header, parsed once for the lookup and the verdict: the
+// header, and its origin as a server name.
+struct Verifier::AuthHeader {
+  explicit AuthHeader(absl::string_view header)
+      : auth(core::ParseXMatrixAuthorization(header)),
+        origin(auth.ok() ? core::ServerName::Parse(auth->origin)
+                         : absl::StatusOr<core::ServerName>(auth.status())) {}
+  absl::StatusOr<core::XMatrixAuthorization> auth;
+  absl::StatusOr<core::ServerName> origin;
+};
+
+std::optional<keyring::KeyQuery> Verifier::AuthQuery(const AuthHeader& header,
+                                                     absl::string_view destination,
+                                                     int64_t now_ms) {
+  if (!header.auth.ok() || !header.origin.ok()) return std::nullopt;
+  const core::XMatrixAuthorization& auth = *header.auth;
+  if (auth.destination && *auth.destination != destination) return std::nullopt;
+  keyring::KeyQuery query(*header.origin);
+  query.key_ids = {auth.key_id};
   query.minimum_valid_until_ts = now_ms;
   query.include_raw_json = false;
   return query;
 }
-}  // namespace
 
 void Verifier::VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request,
                                  absl::Time deadline,
@@ -506,23 +512,28 @@ void Verifier::VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request,
   if (request.authorization().empty()) {
     return done(absl::InvalidArgumentError("authorization: no header given"));
   }
-  if (absl::Status s = core::ParseServerName(request.destination()).status(); !s.ok()) {
+  if (absl::Status s = core::ServerName::Parse(request.destination()).status(); !s.ok()) {
     return done(Field("destination", s));
   }
   // Every header's keys looked up together; the headers are then judged in
   // order.
   const int64_t now_ms = clock_.NowMs();
+  std::vector<AuthHeader> headers;
+  headers.reserve(static_cast<size_t>(request.authorization_size()));
+  for (const std::string& header : request.authorization()) headers.emplace_back(header);
   std::vector<keyring::KeyQuery> queries;
   std::vector<int> header_of;
   for (int i = 0; i < request.authorization_size(); ++i) {
-    if (std::optional<keyring::KeyQuery> q = AuthQuery(request, i, now_ms)) {
+    if (std::optional<keyring::KeyQuery> q =
+            AuthQuery(headers[static_cast<size_t>(i)], request.destination(), now_ms)) {
       queries.push_back(*std::move(q));
       header_of.push_back(i);
     }
   }
   keys_.GetKeysMany(
       std::move(queries), deadline,
-      [this, &request, header_of = std::move(header_of), done = std::move(done)](
+      [this, &request, headers = std::move(headers), header_of = std::move(header_of),
+       done = std::move(done)](
           std::vector<absl::StatusOr<keyring::KeyResult>> results) mutable {
         std::vector<absl::StatusOr<keyring::KeyResult>> keys(
             static_cast<size_t>(request.authorization_size()),
@@ -530,12 +541,12 @@ void Verifier::VerifyRequestAuth(const v1::VerifyRequestAuthRequest& request,
         for (size_t j = 0; j < results.size(); ++j) {
           keys[static_cast<size_t>(header_of[j])] = std::move(results[j]);
         }
-        done(AuthVerdict(request, keys));
+        done(AuthVerdict(request, headers, keys));
       });
 }
 
 absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::AuthVerdict(
-    const v1::VerifyRequestAuthRequest& request,
+    const v1::VerifyRequestAuthRequest& request, const std::vector<AuthHeader>& headers,
     const std::vector<absl::StatusOr<keyring::KeyResult>>& looked_up) {
   core::FederationRequest fed;
   fed.method = request.method();
@@ -547,15 +558,15 @@ absl::StatusOr<v1::VerifyRequestAuthResponse> Verifier::AuthVerdict(
   absl::Status last_error;
   bool have_verdict = false;
   for (int i = 0; i < request.authorization_size(); ++i) {
-    absl::StatusOr<core::XMatrixAuthorization> auth =
-        core::ParseXMatrixAuthorization(request.authorization(i));
+    const AuthHeader& header = headers[static_cast<size_t>(i)];
+    const absl::StatusOr<core::XMatrixAuthorization>& auth = header.auth;
     if (!auth.ok()) {
       last_error = Field(absl::StrCat("authorization[", i, "]"), auth.status());
       continue;
     }
     // The origin names whose keys are looked up: it must be a server name.
-    if (absl::Status s = core::ParseServerName(auth->origin).status(); !s.ok()) {
-      last_error = Field(absl::StrCat("authorization[", i, "].origin"), s);
+    if (!header.origin.ok()) {
+      last_error = Field(absl::StrCat("authorization[", i, "].origin"), header.origin.status());
       continue;
     }
     std::vector<core::VerifyKey> keys;
@@ -595,20 +606,19 @@ void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
     return done(
         absl::FailedPreconditionError("CheckCertificate: no certificate policy configured"));
   }
-  if (absl::Status s = core::ParseServerName(request.server_name()).status(); !s.ok()) {
-    return done(Field("server_name", s));
-  }
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(request.server_name());
+  if (!name.ok()) return done(Field("server_name", name.status()));
   const absl::Time at =
       request.at_ts() > 0 ? absl::FromUnixMillis(request.at_ts()) : clock_.Now();
   switch (request.chain_source_case()) {
     case v1::CheckCertificateRequest::kPemChain:
       return done(CertificateResponse(
-          certificates_->CheckOffered(request.server_name(), {request.pem_chain()}, at)));
+          certificates_->CheckOffered(*name, {request.pem_chain()}, at)));
     case v1::CheckCertificateRequest::kDerChain: {
       std::vector<std::string> der(request.der_chain().certificates().begin(),
                                    request.der_chain().certificates().end());
       if (der.empty()) return done(absl::InvalidArgumentError("der_chain: no certificates"));
-      return done(CertificateResponse(certificates_->CheckOffered(request.server_name(), der, at)));
+      return done(CertificateResponse(certificates_->CheckOffered(*name, der, at)));
     }
     case v1::CheckCertificateRequest::kConnect:
       if (request.port() > 65535) {
@@ -617,7 +627,7 @@ void Verifier::CheckCertificate(const v1::CheckCertificateRequest& request,
       }
       // The handshake runs on the fetch engine; no thread waits for it.
       return certificates_->CheckLive(
-          request.server_name(), static_cast<uint16_t>(request.port()), at, deadline,
+          *name, static_cast<uint16_t>(request.port()), at, deadline,
           [this, done = std::move(done)](absl::StatusOr<tls::CertificateCheck> check) mutable {
             done(CertificateResponse(std::move(check)));
           });

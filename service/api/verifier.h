@@ -80,6 +80,11 @@ class Verifier {
   class KeyMemo;
   struct Pending;
   struct Batch;
+  struct AuthHeader;
+  // The key lookup one Authorization header needs, if any.
+  static std::optional<keyring::KeyQuery> AuthQuery(const AuthHeader& header,
+                                                    absl::string_view destination,
+                                                    int64_t now_ms);
   // Parses and hashes one event and gathers its signers' keys from the memo
   // or memory; the queries for keys not in memory go to *missing (null:
   // memory only, and a missing key sets *slow).
@@ -107,7 +112,7 @@ class Verifier {
   absl::StatusOr<v1::VerifyServerKeysResponse> ToResponse(
       const keyring::KeyQuery& query, absl::StatusOr<keyring::KeyResult> keys);
   absl::StatusOr<v1::VerifyRequestAuthResponse> AuthVerdict(
-      const v1::VerifyRequestAuthRequest& request,
+      const v1::VerifyRequestAuthRequest& request, const std::vector<AuthHeader>& headers,
       const std::vector<absl::StatusOr<keyring::KeyResult>>& keys);
   absl::StatusOr<v1::CheckCertificateResponse> CertificateResponse(
       absl::StatusOr<tls::CertificateCheck> check);

@@ -109,14 +109,12 @@ absl::StatusOr<tls::CertificatePolicyOptions> PolicyOptions(const v1::Config::Fe
 
 absl::StatusOr<core::PinnedNotary> Notary(const v1::Config::Fetch::Notary& n, int i) {
   const std::string key = absl::StrCat("fetch.notaries[", i, "]");
-  if (absl::Status s = core::ParseServerName(n.server_name()).status(); !s.ok()) {
-    return Bad(absl::StrCat(key, ".server_name"), s.message());
-  }
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(n.server_name());
+  if (!name.ok()) return Bad(absl::StrCat(key, ".server_name"), name.status().message());
   if (n.verify_keys().empty()) {
     return Bad(absl::StrCat(key, ".verify_keys"), "a notary needs at least one pinned key");
   }
-  core::PinnedNotary out;
-  out.server_name = n.server_name();
+  core::PinnedNotary out{*std::move(name), {}};
   for (const auto& [id, b64] : n.verify_keys()) {
     const std::string where = absl::StrCat(key, ".verify_keys[", id, "]");
     if (!core::IsValidEd25519KeyId(id)) return Bad(where, "not an ed25519 key id");
@@ -274,9 +272,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
       absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);
       if (!n.ok()) return n.status();
       // One notary listed twice would count twice towards a quorum.
-      if (!notary_names.insert(absl::AsciiStrToLower(n->server_name)).second) {
+      if (!notary_names.insert(absl::AsciiStrToLower(n->server_name.view())).second) {
         return Bad(absl::StrCat("fetch.notaries[", i, "].server_name"),
-                   absl::StrCat(n->server_name, " is listed more than once"));
+                   absl::StrCat(n->server_name.str(), " is listed more than once"));
       }
       app->notaries_.push_back(
           std::make_unique<fetch::NotaryFetcher>(*std::move(n), *app->federation_, notary_options));
@@ -339,7 +337,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
 
   if (!c.notary_listen().empty()) {
     const auto& n = c.notary();
-    if (absl::Status s = core::ParseServerName(n.server_name()).status(); !s.ok()) {
+    if (absl::Status s = core::ServerName::Parse(n.server_name()).status(); !s.ok()) {
       return Bad("notary.server_name", s.message());
     }
     absl::StatusOr<std::string> key_text = read_file(n.signing_key_file());

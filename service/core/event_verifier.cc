@@ -235,13 +235,13 @@ bool IsThirdPartyInvite(const Doc& doc, absl::string_view type,
 // "Validating hashes and signatures on received events"; for restricted joins
 // the room version's authorisation rules).
 template <typename Doc>
-absl::StatusOr<std::vector<std::string>> RequiredServers(
+absl::StatusOr<std::vector<ServerName>> RequiredServers(
     const Doc& doc, absl::string_view type, typename Doc::Ref content,
-    const RoomVersion& room, const std::string& sender_server,
+    const RoomVersion& room, const ServerName& sender_server,
     absl::string_view event_id) {
-  std::vector<std::string> servers;
+  std::vector<ServerName> servers;
   if (room.event_id_format == EventIdFormat::kExplicit) {
-    absl::StatusOr<std::string> id_server = ServerNameOfId(event_id);
+    absl::StatusOr<ServerName> id_server = ServerNameOfId(event_id);
     if (!id_server.ok()) {
       return Bad(absl::StrCat("event_id: ", id_server.status().message()));
     }
@@ -257,7 +257,7 @@ absl::StatusOr<std::vector<std::string>> RequiredServers(
       if (!doc.is_string(via)) {
         return Bad("content.join_authorised_via_users_server is not a string");
       }
-      absl::StatusOr<std::string> via_server = ServerNameOfId(doc.string_value(via));
+      absl::StatusOr<ServerName> via_server = ServerNameOfId(doc.string_value(via));
       if (!via_server.ok()) {
         return Bad(absl::StrCat("content.join_authorised_via_users_server: ",
                                 via_server.status().message()));
@@ -287,7 +287,7 @@ absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Ref event,
   const typename Doc::Ref sender = doc.Find(event, "sender");
   if (!doc.is_string(sender)) return Bad("sender is missing or not a string");
   p.sender = std::string(doc.string_value(sender));
-  absl::StatusOr<std::string> sender_server = ServerNameOfId(p.sender);
+  absl::StatusOr<ServerName> sender_server = ServerNameOfId(p.sender);
   if (!sender_server.ok()) {
     return Bad(absl::StrCat("sender: ", sender_server.status().message()));
   }
@@ -314,7 +314,7 @@ absl::StatusOr<PreparedEvent> Prepare(const Doc& doc, typename Doc::Ref event,
   const typename Doc::Ref type_node = doc.Find(event, "type");
   const absl::string_view type =
       doc.is_string(type_node) ? doc.string_value(type_node) : absl::string_view();
-  absl::StatusOr<std::vector<std::string>> required =
+  absl::StatusOr<std::vector<ServerName>> required =
       RequiredServers(doc, type, content, room, *sender_server, p.event_id);
   if (!required.ok()) return required.status();
   p.required_servers = *std::move(required);
@@ -409,7 +409,8 @@ EventVerdict VerifyPreparedEvent(const PreparedEvent& event, const KeyLookup& ke
     verdict.message = "no server is required to sign this event";
     return verdict;
   }
-  for (const std::string& server : event.required_servers) {
+  for (const ServerName& name : event.required_servers) {
+    const std::string& server = name.str();
     SignatureCheck c = CheckServerSignatures(signatures, server,
                                              event.signed_bytes, keys(server),
                                              usable);

@@ -25,6 +25,7 @@
 #include "absl/types/span.h"
 #include "service/core/json.h"
 #include "service/core/room_version.h"
+#include "service/core/server_name.h"
 #include "service/core/signed_json.h"
 #include "service/core/verify_key.h"
 
@@ -47,7 +48,7 @@ struct PreparedEvent {
   // sender's (not for a third-party invite when another server is required),
   // v1/v2 the event_id's, v8+ for a restricted join the server of
   // content.join_authorised_via_users_server.
-  std::vector<std::string> required_servers;
+  std::vector<ServerName> required_servers;
 };
 
 // Reads the event straight from its text (JsonView) where it can and falls

@@ -84,7 +84,7 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
   }
   ServerKeys keys;
   keys.server_name = name->string_value();
-  if (absl::Status s = ParseServerName(keys.server_name).status(); !s.ok()) {
+  if (absl::Status s = ServerName::Parse(keys.server_name).status(); !s.ok()) {
     return Bad(expected, s.message());
   }
   if (expect.server_name && keys.server_name != *expect.server_name) {
@@ -148,13 +148,13 @@ absl::StatusOr<ServerKeys> ParseValue(const Value& v, std::string raw,
   }
   if (expect.notary != nullptr) {
     const PinnedNotary& notary = *expect.notary;
-    SignatureCheck c = CheckServerSignatures(signatures, notary.server_name,
+    SignatureCheck c = CheckServerSignatures(signatures, notary.server_name.str(),
                                              *signed_bytes, notary.keys);
     if (!c.ok()) {
-      return Bad(server, absl::StrCat("notary ", notary.server_name, ": ",
+      return Bad(server, absl::StrCat("notary ", notary.server_name.str(), ": ",
                                       ReasonName(c.reason), ": ", c.message));
     }
-    keys.notaries.push_back(notary.server_name);
+    keys.notaries.push_back(notary.server_name.str());
   }
   if (raw.empty()) {
     // What the signatures cover was encodable; `unsigned` need not be.
@@ -193,12 +193,12 @@ absl::StatusOr<std::vector<Value>> NotaryEntries(absl::string_view json,
   absl::StatusOr<Value> v = ParseJson(json);
   if (!v.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "notary ", notary.server_name, " answer: ", v.status().message()));
+        "notary ", notary.server_name.str(), " answer: ", v.status().message()));
   }
   Value* list = v->is_object() ? v->FindMutable("server_keys") : nullptr;
   if (list == nullptr || !list->is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "notary ", notary.server_name,
+        "notary ", notary.server_name.str(),
         " answer: server_keys is missing or not an array"));
   }
   return std::move(list->mutable_array());

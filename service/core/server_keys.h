@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/core/json.h"
+#include "service/core/server_name.h"
 #include "service/core/verify_key.h"
 
 namespace keyverifier::core {
@@ -45,7 +46,7 @@ struct ServerKeys {
 
 // A notary the operator trusts, with its pinned verify keys.
 struct PinnedNotary {
-  std::string server_name;
+  ServerName server_name;
   std::vector<VerifyKey> keys;
 };
 

@@ -44,9 +44,9 @@ bool IsIPv6(const std::string& s) {
 
 }  // namespace
 
-absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
+absl::StatusOr<ServerName> ServerName::Parse(absl::string_view name) {
   if (name.empty()) return Bad(name, "empty");
-  ServerName out;
+  HostKind kind = HostKind::kDnsName;
   absl::string_view host = name;
   absl::string_view port;
   if (name.front() == '[') {
@@ -65,9 +65,8 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
         !std::all_of(host.begin(), host.end(), IsIPv6Char)) {
       return Bad(name, "not an IPv6 literal");
     }
-    out.host = std::string(host);
-    if (!IsIPv6(out.host)) return Bad(name, "not an IPv6 literal");
-    out.kind = ServerName::HostKind::kIPv6;
+    if (!IsIPv6(std::string(host))) return Bad(name, "not an IPv6 literal");
+    kind = HostKind::kIPv6;
   } else {
     size_t colon = name.rfind(':');
     if (colon != absl::string_view::npos) {
@@ -85,10 +84,9 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
                                 "' is not allowed in a host name"));
       }
     }
-    out.host = std::string(host);
-    out.kind = IsIPv4(out.host) ? ServerName::HostKind::kIPv4
-                                : ServerName::HostKind::kDnsName;
+    if (IsIPv4(std::string(host))) kind = HostKind::kIPv4;
   }
+  std::optional<uint16_t> port_number;
   if (!port.empty()) {
     uint32_t p = 0;
     bool digits = port.size() <= 5;
@@ -97,24 +95,29 @@ absl::StatusOr<ServerName> ParseServerName(absl::string_view name) {
       return Bad(name, absl::StrCat("port \"", absl::CEscape(port),
                                     "\" is not 1-5 digits <= 65535"));
     }
-    out.port = static_cast<uint16_t>(p);
+    port_number = static_cast<uint16_t>(p);
   }
-  return out;
+  return ServerName(std::string(name), kind, host.size(), port_number);
 }
 
-absl::StatusOr<std::string> ServerNameOfId(absl::string_view id) {
+ServerName ServerName::WithPort(uint16_t port) const {
+  std::string text = kind_ == HostKind::kIPv6 ? absl::StrCat("[", host(), "]:", port)
+                                              : absl::StrCat(host(), ":", port);
+  return ServerName(std::move(text), kind_, host_size_, port);
+}
+
+absl::StatusOr<ServerName> ServerNameOfId(absl::string_view id) {
   size_t colon = id.find(':');
   if (id.size() < 2 || colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", absl::CEscape(id), "\" has no \":server.name\" part"));
   }
-  absl::string_view server = id.substr(colon + 1);
-  absl::Status s = ParseServerName(server).status();
-  if (!s.ok()) {
+  absl::StatusOr<ServerName> server = ServerName::Parse(id.substr(colon + 1));
+  if (!server.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("in \"", absl::CEscape(id), "\": ", s.message()));
+        absl::StrCat("in \"", absl::CEscape(id), "\": ", server.status().message()));
   }
-  return std::string(server);
+  return server;
 }
 
 }  // namespace keyverifier::core

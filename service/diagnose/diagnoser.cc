@@ -37,11 +37,13 @@ void AddKeys(const std::vector<core::VerifyKey>& keys, Keys* out) {
   }
 }
 
-bool IsIp(const core::ServerName& n) { return n.kind != core::ServerName::HostKind::kDnsName; }
+bool IsIp(const core::ServerName& n) { return n.is_ip_literal(); }
 
 }  // namespace
 
 struct Diagnoser::Job {
+  explicit Job(core::ServerName n) : server(n.str()), name(std::move(n)) {}
+
   std::string server;
   core::ServerName name;
   absl::Time deadline;
@@ -67,14 +69,12 @@ struct Diagnoser::Job {
 
 void Diagnoser::Diagnose(const std::string& server_name, absl::Time deadline,
                          async::Callback<v1::DiagnoseServerResponse> done) const {
-  absl::StatusOr<core::ServerName> name = core::ParseServerName(server_name);
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(server_name);
   if (!name.ok()) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("server_name: ", name.status().message())));
   }
-  auto job = std::make_shared<Job>();
-  job->server = server_name;
-  job->name = *name;
+  auto job = std::make_shared<Job>(*name);
   job->started = deps_.clock->Now();
   // Leave the caller a little of its time to get the report back.
   const absl::Duration left = std::max(absl::ZeroDuration(), deadline - job->started);
@@ -87,12 +87,12 @@ void Diagnoser::Diagnose(const std::string& server_name, absl::Time deadline,
     job->report.set_checked_at_ts(absl::ToUnixMillis(job->started));
   }
   History(*job);  // local: before anything is fetched
-  if (IsIp(*name) || name->port) {
+  if (IsIp(*name) || name->port()) {
     // The spec looks up neither .well-known nor SRV.
     absl::MutexLock lock(&job->mu);
     job->report.mutable_discovery()->mutable_well_known()->set_attempted(false);
   } else {
-    WellKnown(job, absl::AsciiStrToLower(name->host));
+    WellKnown(job, absl::AsciiStrToLower(name->host()));
   }
   Discover(job);
   Notaries(job);
@@ -138,14 +138,15 @@ void Diagnoser::WellKnown(std::shared_ptr<Job> job, const std::string& host) con
             wk->set_body(r->body.substr(0, kMaxBodyShown));
             wk->set_cache_control(r->cache_control);
             if (r->status == 200) {
-              absl::StatusOr<std::string> delegated = net::ParseWellKnownBody(r->body);
+              absl::StatusOr<core::ServerName> delegated = net::ParseWellKnownBody(r->body);
               if (delegated.ok()) {
-                wk->set_delegated_server(*delegated);
+                wk->set_delegated_server(delegated->str());
                 wk->set_cache_seconds(absl::ToInt64Seconds(
                     net::WellKnownCacheTime(r->cache_control, options_.well_known_cache)));
-                absl::StatusOr<core::ServerName> d = core::ParseServerName(*delegated);
                 // A delegated IP literal or port: no SRV step (3.1, 3.2).
-                srv_host = d.ok() && !IsIp(*d) && !d->port ? absl::AsciiStrToLower(d->host) : "";
+                srv_host = !IsIp(*delegated) && !delegated->port()
+                               ? absl::AsciiStrToLower(delegated->host())
+                               : "";
               } else {
                 wk->set_invalid_reason(std::string(delegated.status().message()));
               }
@@ -234,7 +235,7 @@ void Diagnoser::Srv(std::shared_ptr<Job> job, const std::string& host) const {
 void Diagnoser::Discover(std::shared_ptr<Job> job) const {
   job->Hold();
   deps_.discovery->Resolve(
-      job->server, job->deadline, [this, job](absl::StatusOr<net::ResolvedServer> resolved) {
+      job->name, job->deadline, [this, job](absl::StatusOr<net::ResolvedServer> resolved) {
         std::vector<int> probes;
         {
           absl::MutexLock lock(&job->mu);
@@ -357,7 +358,7 @@ void Diagnoser::Notaries(std::shared_ptr<Job> job) const {
   for (size_t i = 0; i < deps_.notaries.size(); ++i) {
     job->Hold();
     deps_.notaries[i]->Fetch(
-        fetch::KeyQuery(job->server), job->deadline,
+        fetch::KeyQuery(job->name), job->deadline,
         [this, job, i](absl::StatusOr<core::ServerKeys> keys) {
           {
             absl::MutexLock lock(&job->mu);
@@ -383,7 +384,7 @@ void Diagnoser::Version(std::shared_ptr<Job> job) const {
   request.max_response_bytes = 64 * 1024;
   job->Hold();
   deps_.federation->Send(
-      job->server, std::move(request), job->deadline,
+      job->name, std::move(request), job->deadline,
       [this, job](absl::StatusOr<net::HttpResponse> r) {
         {
           absl::MutexLock lock(&job->mu);

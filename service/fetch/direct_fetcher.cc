@@ -32,10 +32,10 @@ void DirectFetcher::FetchOne(const KeyQuery& request, absl::Time deadline,
         if (!r.ok()) return done(r.status());
         if (r->status != 200) {
           return done(absl::UnavailableError(
-              absl::StrCat(server, "/_matrix/key/v2/server answered HTTP ", r->status)));
+              absl::StrCat(server.str(), "/_matrix/key/v2/server answered HTTP ", r->status)));
         }
         core::ServerKeyExpectations expect;
-        expect.server_name = server;
+        expect.server_name = server.str();
         expect.max_keys = max_keys;
         absl::StatusOr<core::ServerKeys> keys = core::ParseServerKeys(r->body, expect);
         if (!keys.ok()) {

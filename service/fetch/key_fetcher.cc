@@ -29,7 +29,7 @@ void KeyFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
 void KeyFetcher::FetchEach(
     std::vector<KeyQuery> requests, async::Callback<KeysByServer> done,
     const std::function<void(const KeyQuery&, async::Callback<core::ServerKeys>)>& fetch) {
-  auto names = std::make_shared<std::vector<std::string>>();
+  auto names = std::make_shared<std::vector<core::ServerName>>();
   for (const KeyQuery& r : requests) names->push_back(r.server_name);
   auto fanin = async::Fanin<core::ServerKeys>::Create(
       requests.size(),

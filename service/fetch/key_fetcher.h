@@ -32,9 +32,9 @@ namespace keyverifier::fetch {
 // old) and the response is valid until at least the minimum.
 bool Satisfies(const core::ServerKeys& keys, const KeyQuery& request);
 
-// One answer per server asked; the whole fails only if the source could not
-// be asked at all.
-using KeysByServer = std::map<std::string, absl::StatusOr<core::ServerKeys>>;
+// One answer per server asked (keyed by the name asked); the whole fails only
+// if the source could not be asked at all.
+using KeysByServer = std::map<core::ServerName, absl::StatusOr<core::ServerKeys>>;
 
 class KeyFetcher {
  public:

@@ -78,6 +78,7 @@ std::vector<std::vector<KeyFetcher*>> KeySources::Stages() const {
 // A FetchMany in progress: what each server has had so far.
 struct KeySources::Batch {
   struct Progress {
+    explicit Progress(KeyQuery r) : request(std::move(r)) {}
     KeyQuery request;
     FetchResult best;
     bool have_best = false;
@@ -88,7 +89,7 @@ struct KeySources::Batch {
   absl::Time deadline;
   async::Callback<ResultsByServer> done;
   absl::Mutex mu;
-  std::map<std::string, Progress> servers ABSL_GUARDED_BY(mu);
+  std::map<core::ServerName, Progress> servers ABSL_GUARDED_BY(mu);
   // The stage under way, and how many of its sources have not answered.
   size_t stage ABSL_GUARDED_BY(mu) = 0;
   size_t stage_pending ABSL_GUARDED_BY(mu) = 0;
@@ -112,7 +113,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
           p.result.emplace(std::move(p.best));
           continue;
         }
-        const std::string why = absl::StrCat("no source gave keys for ", server, ": ",
+        const std::string why = absl::StrCat("no source gave keys for ", server.str(), ": ",
                                              absl::StrJoin(p.best.failures, "; "));
         if (p.deadline_hit) {
           p.result.emplace(absl::DeadlineExceededError(why));
@@ -139,7 +140,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
     return;
   }
   const absl::Time start = clock_.Now();
-  auto asked = std::make_shared<std::set<std::string>>();
+  auto asked = std::make_shared<std::set<core::ServerName>>();
   for (const KeyQuery& r : open) asked->insert(r.server_name);
   for (KeyFetcher* f : stages[stage]) {
     // One answer per server from this source: merge it; the stage ends when
@@ -196,7 +197,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
       if (advance) RunStage(batch, stage + 1);
     };
     if (open.size() == 1) {
-      const std::string server = open[0].server_name;
+      const core::ServerName server = open[0].server_name;
       f->Fetch(open[0], batch->deadline,
                [merge = std::move(merge), server](absl::StatusOr<core::ServerKeys> keys) mutable {
                  KeysByServer one;
@@ -211,6 +212,7 @@ void KeySources::RunStage(std::shared_ptr<Batch> batch, size_t stage) {
 
 // Quorum: every source asked at once; done as soon as `quorum` of them agree.
 struct KeySources::QuorumRun {
+  explicit QuorumRun(KeyQuery r) : request(std::move(r)) {}
   KeyQuery request;
   size_t quorum = 1;
   size_t sources = 0;
@@ -241,8 +243,7 @@ void KeySources::Quorum(const KeyQuery& request, absl::Time deadline,
                         async::Callback<FetchResult> done) {
   std::vector<KeyFetcher*> all = notaries_;
   if (direct_ != nullptr) all.push_back(direct_);
-  auto run = std::make_shared<QuorumRun>();
-  run->request = request;
+  auto run = std::make_shared<QuorumRun>(request);
   run->quorum = static_cast<size_t>(options_.quorum);
   run->sources = all.size();
   run->done = std::move(done);
@@ -282,7 +283,7 @@ void KeySources::Quorum(const KeyQuery& request, absl::Time deadline,
         return run->done(std::move(result));
       }
       if (groups.size() > 1) {
-        observer_.OnKeyDisagreement(request.server_name);
+        observer_.OnKeyDisagreement(request.server_name.view());
         std::vector<std::string> said;
         for (const auto& [set, members] : groups) {
           std::vector<std::string> who;
@@ -291,13 +292,13 @@ void KeySources::Quorum(const KeyQuery& request, absl::Time deadline,
                                       set.empty() ? "no keys" : set));
         }
         return run->done(absl::AbortedError(
-            absl::StrCat("sources disagree on the keys of ", request.server_name, " (quorum ",
+            absl::StrCat("sources disagree on the keys of ", request.server_name.str(), " (quorum ",
                          quorum, "): ", absl::StrJoin(said, "; "))));
       }
       size_t agreeing = groups.empty() ? 0 : groups.begin()->second.size();
       run->done(absl::UnavailableError(absl::StrCat(
           "only ", agreeing, " of the ", quorum, " sources needed report keys for ",
-          request.server_name,
+          request.server_name.str(),
           result.failures.empty() ? ""
                                   : absl::StrCat(": ", absl::StrJoin(result.failures, "; ")))));
     });
@@ -307,7 +308,7 @@ void KeySources::Quorum(const KeyQuery& request, absl::Time deadline,
 void KeySources::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
                            async::Callback<ResultsByServer> done) {
   if (options_.quorum > 1) {
-    auto names = std::make_shared<std::vector<std::string>>();
+    auto names = std::make_shared<std::vector<core::ServerName>>();
     for (const KeyQuery& r : requests) names->push_back(r.server_name);
     auto fanin = async::Fanin<FetchResult>::Create(
         requests.size(), [names, done = std::move(done)](
@@ -327,14 +328,14 @@ void KeySources::FetchMany(std::vector<KeyQuery> requests, absl::Time deadline,
   {
     absl::MutexLock lock(&batch->mu);
     for (KeyQuery& r : requests) {
-      const std::string server = r.server_name;
-      Batch::Progress& p = batch->servers[server];
-      if (p.request.server_name.empty()) {
-        p.request = std::move(r);
+      auto it = batch->servers.find(r.server_name);
+      if (it == batch->servers.end()) {
+        const core::ServerName server = r.server_name;
+        batch->servers.emplace(server, Batch::Progress(std::move(r)));
       } else {  // the same server twice: ask for both
-        for (std::string& id : r.key_ids) p.request.key_ids.push_back(std::move(id));
-        p.request.minimum_valid_until_ts =
-            std::max(p.request.minimum_valid_until_ts, r.minimum_valid_until_ts);
+        KeyQuery& q = it->second.request;
+        for (std::string& id : r.key_ids) q.key_ids.push_back(std::move(id));
+        q.minimum_valid_until_ts = std::max(q.minimum_valid_until_ts, r.minimum_valid_until_ts);
       }
     }
   }

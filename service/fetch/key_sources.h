@@ -69,7 +69,7 @@ class KeySources {
       KeyFetcher* direct, std::vector<KeyFetcher*> notaries, Options options,
       const Clock& clock, observe::Observer& observer);
 
-  using ResultsByServer = std::map<std::string, absl::StatusOr<FetchResult>>;
+  using ResultsByServer = std::map<core::ServerName, absl::StatusOr<FetchResult>>;
 
   void Fetch(const KeyQuery& request, absl::Time deadline,
              async::Callback<FetchResult> done);

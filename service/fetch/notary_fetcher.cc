@@ -22,7 +22,7 @@ void NotaryFetcher::Ask(net::HttpRequest http_request, std::vector<KeyQuery> req
         if (!r.ok()) return done(r.status());
         if (r->status != 200) {
           return done(absl::UnavailableError(
-              absl::StrCat("notary ", notary_.server_name, " answered HTTP ", r->status)));
+              absl::StrCat("notary ", notary_.server_name.str(), " answered HTTP ", r->status)));
         }
         absl::StatusOr<std::vector<core::Value>> entries = core::NotaryEntries(r->body, notary_);
         if (!entries.ok()) return done(absl::UnavailableError(entries.status().message()));
@@ -73,22 +73,30 @@ void NotaryFetcher::CheckEntries(std::vector<core::Value> entries,
 }
 
 KeysByServer NotaryFetcher::Collect(Checked checked, const std::vector<KeyQuery>& requests) const {
-  KeysByServer out;
+  // The best entry per server named in the answer (by the name as the entry
+  // gives it, which the core checked); servers not asked are left out.
+  std::map<std::string, core::ServerKeys> best;
   std::vector<std::string> bad;
   for (absl::StatusOr<core::ServerKeys>& e : checked) {
     if (!e.ok()) {
       bad.push_back(std::string(e.status().message()));
       continue;
     }
-    auto it = out.find(e->server_name);
-    if (it == out.end() || !it->second.ok() || it->second->valid_until_ts < e->valid_until_ts) {
-      out.insert_or_assign(e->server_name, *std::move(e));
+    auto it = best.find(e->server_name);
+    if (it == best.end() || it->second.valid_until_ts < e->valid_until_ts) {
+      best.insert_or_assign(e->server_name, *std::move(e));
     }
   }
+  KeysByServer out;
   for (const KeyQuery& req : requests) {
     if (out.count(req.server_name)) continue;
-    std::string why = absl::StrCat("notary ", notary_.server_name,
-                                   " returned no valid keys for ", req.server_name);
+    if (auto it = best.find(req.server_name.str()); it != best.end()) {
+      out.emplace(req.server_name, std::move(it->second));
+      best.erase(it);
+      continue;
+    }
+    std::string why = absl::StrCat("notary ", notary_.server_name.str(),
+                                   " returned no valid keys for ", req.server_name.str());
     if (bad.size() == 1) absl::StrAppend(&why, " (rejected: ", bad[0], ")");
     if (bad.size() > 1) {  // a few, not all: every missing server gets this text
       absl::StrAppend(&why, " (rejected ", bad.size(), " entries: ",
@@ -104,7 +112,8 @@ KeysByServer NotaryFetcher::Collect(Checked checked, const std::vector<KeyQuery>
 void NotaryFetcher::Fetch(const KeyQuery& request, absl::Time deadline,
                           async::Callback<core::ServerKeys> done) {
   net::HttpRequest http_request;
-  http_request.path = absl::StrCat("/_matrix/key/v2/query/", net::UrlEscape(request.server_name));
+  http_request.path =
+      absl::StrCat("/_matrix/key/v2/query/", net::UrlEscape(request.server_name.view()));
   if (request.minimum_valid_until_ts > 0) {
     absl::StrAppend(&http_request.path, "?minimum_valid_until_ts=",
                     request.minimum_valid_until_ts);
@@ -130,7 +139,7 @@ void NotaryFetcher::PostBatch(std::vector<KeyQuery> requests, absl::Time deadlin
       }
       keys.Set(id, std::move(criteria));
     }
-    servers.Set(req.server_name, std::move(keys));
+    servers.Set(req.server_name.str(), std::move(keys));
   }
   core::Value body = core::Value::Object();
   body.Set("server_keys", std::move(servers));
@@ -154,7 +163,7 @@ void NotaryFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadlin
   }
   // Every batch in flight at once; a batch that failed as a whole gives
   // each of its servers that error.
-  auto names = std::make_shared<std::vector<std::vector<std::string>>>();
+  auto names = std::make_shared<std::vector<std::vector<core::ServerName>>>();
   for (const auto& b : batches) {
     names->emplace_back();
     for (const KeyQuery& r : b) names->back().push_back(r.server_name);
@@ -171,7 +180,7 @@ void NotaryFetcher::FetchMany(std::vector<KeyQuery> requests, absl::Time deadlin
             for (auto& [server, keys] : *results[i]) out.insert_or_assign(server, std::move(keys));
           } else {
             last = results[i].status();
-            for (const std::string& server : (*names)[i]) out.insert_or_assign(server, last);
+            for (const core::ServerName& server : (*names)[i]) out.insert_or_assign(server, last);
           }
         }
         if (!any) return done(last);

@@ -39,7 +39,7 @@ class NotaryFetcher final : public KeyFetcher {
   NotaryFetcher(core::PinnedNotary notary, net::FederationClient& client)
       : NotaryFetcher(std::move(notary), client, Options()) {}
 
-  const std::string& source() const override { return notary_.server_name; }
+  const std::string& source() const override { return notary_.server_name.str(); }
   void Fetch(const KeyQuery& request, absl::Time deadline,
              async::Callback<core::ServerKeys> done) override;
   // An answer (or the reason for none) per server. Fails as a whole only if
@@ -62,7 +62,8 @@ class NotaryFetcher final : public KeyFetcher {
   // calls `done` with the outcomes in entry order.
   void CheckEntries(std::vector<core::Value> entries,
                     absl::AnyInvocable<void(Checked)> done);
-  // The best entry per asked server, or why there is none.
+  // The best entry per asked server, or why there is none (servers the
+  // notary answered for unasked are left out).
   KeysByServer Collect(Checked checked, const std::vector<KeyQuery>& requests) const;
 
   const core::PinnedNotary notary_;

@@ -23,7 +23,7 @@ absl::StatusOr<BannedKeys> BannedKeys::Create(const std::vector<Entry>& entries)
       out.by_key_.insert(*key);
       continue;
     }
-    if (absl::Status s = core::ParseServerName(e.server_name).status(); !s.ok()) {
+    if (absl::Status s = core::ServerName::Parse(e.server_name).status(); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, "server_name: ", s.message()));
     }
     if (!core::IsValidEd25519KeyId(e.key_id)) {

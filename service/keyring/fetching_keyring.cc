@@ -30,7 +30,9 @@ bool HasKey(const std::vector<store::StoredKey>& keys, const std::string& id) {
 // One caller waiting for a flight: answered exactly once, by the flight or
 // by its deadline, whichever comes first.
 struct FetchingKeyRing::Waiter {
-  KeyQuery query;
+  Waiter(KeyQuery query, async::Callback<KeyResult> done)
+      : query(std::move(query)), done(std::move(done)) {}
+  const KeyQuery query;
   async::Callback<KeyResult> done;
   bool retried = false;  // joined a second flight already
   absl::Mutex mu;
@@ -59,10 +61,10 @@ bool FetchingKeyRing::Answers(const std::vector<store::StoredKey>& keys,
       Confirmed);
 }
 
-KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entry,
+KeyResult FetchingKeyRing::ToResult(const core::ServerName& server, const Entry& entry,
                                     KeySource source, bool include_raw_json) const {
   KeyResult r;
-  r.server_name = server;
+  r.server_name = server.str();
   r.source = std::move(source);
   for (const store::StoredKey& k : entry.keys) {
     core::VerifyKey& key = (k.is_old() ? r.old_verify_keys : r.verify_keys).emplace_back(k.key);
@@ -74,11 +76,13 @@ KeyResult FetchingKeyRing::ToResult(const std::string& server, const Entry& entr
   return r;
 }
 
-absl::StatusOr<FetchingKeyRing::Entry> FetchingKeyRing::LoadFromStore(const std::string& server) {
+absl::StatusOr<FetchingKeyRing::Entry> FetchingKeyRing::LoadFromStore(
+    const core::ServerName& server) {
   Entry e;
-  absl::StatusOr<std::vector<store::StoredKey>> keys = store_.GetKeys(server);
+  absl::StatusOr<std::vector<store::StoredKey>> keys = store_.GetKeys(server.view());
   if (!keys.ok()) return keys.status();
-  absl::StatusOr<std::vector<store::StoredResponse>> responses = store_.GetResponses(server);
+  absl::StatusOr<std::vector<store::StoredResponse>> responses =
+      store_.GetResponses(server.view());
   if (!responses.ok()) return responses.status();
   e.keys = *std::move(keys);
   e.responses = *std::move(responses);
@@ -98,7 +102,7 @@ size_t FetchingKeyRing::Footprint(const Entry& entry) {
   return bytes;
 }
 
-void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
+void FetchingKeyRing::Remember(const core::ServerName& server, Entry entry) {
   // The MSC1711 fallback's index: the tls_fingerprints of the responses
   // remembered, by host (read here, outside the lock, not at every
   // handshake).
@@ -122,7 +126,7 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
     if (fingerprints.empty()) {
       ForgetFingerprintsLocked(server);
     } else {
-      fingerprints_[HostOf(server)][server] = std::move(fingerprints);
+      fingerprints_[server.host()][server] = std::move(fingerprints);
     }
     EvictLocked(server);
     servers = entries_.size();
@@ -131,21 +135,16 @@ void FetchingKeyRing::Remember(const std::string& server, Entry entry) {
   if (options_.report_memory) observer_.OnKeyringMemory(servers, bytes);
 }
 
-std::string FetchingKeyRing::HostOf(const std::string& server) {
-  absl::StatusOr<core::ServerName> name = core::ParseServerName(server);
-  return name.ok() ? name->host : server;
-}
-
-void FetchingKeyRing::ForgetFingerprintsLocked(const std::string& server) {
-  if (auto f = fingerprints_.find(HostOf(server)); f != fingerprints_.end()) {
+void FetchingKeyRing::ForgetFingerprintsLocked(const core::ServerName& server) {
+  if (auto f = fingerprints_.find(server.host()); f != fingerprints_.end()) {
     f->second.erase(server);
     if (f->second.empty()) fingerprints_.erase(f);
   }
 }
 
-void FetchingKeyRing::EvictLocked(const std::string& keep) {
+void FetchingKeyRing::EvictLocked(const core::ServerName& keep) {
   if (entries_.size() <= options_.max_servers && entries_bytes_ <= options_.max_bytes) return;
-  std::vector<std::pair<absl::Time, std::string>> by_age;
+  std::vector<std::pair<absl::Time, core::ServerName>> by_age;
   by_age.reserve(entries_.size());
   for (const auto& [name, e] : entries_) {
     if (name != keep) by_age.push_back({e.last_asked, name});
@@ -170,15 +169,13 @@ void FetchingKeyRing::EvictLocked(const std::string& keep) {
 
 FetchingKeyRing::WaiterPtr FetchingKeyRing::NewWaiter(KeyQuery query, absl::Time deadline,
                                                       async::Callback<KeyResult> done) {
-  auto w = std::make_shared<Waiter>();
-  w->query = std::move(query);
-  w->done = std::move(done);
+  auto w = std::make_shared<Waiter>(std::move(query), std::move(done));
   if (deadline != absl::InfiniteFuture()) {
     std::weak_ptr<Waiter> weak = w;
     async::Scheduler::TimerId id = scheduler_.RunAt(deadline, [this, weak] {
       if (WaiterPtr w = weak.lock()) {
         Answer(w, absl::DeadlineExceededError(absl::StrCat(
-                      "keys of ", w->query.server_name,
+                      "keys of ", w->query.server_name.str(),
                       " not obtained before the call's deadline; the fetch goes on")));
       }
     });
@@ -202,7 +199,7 @@ void FetchingKeyRing::Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r) {
 
 void FetchingKeyRing::Join(std::vector<WaiterPtr> waiters, bool force) {
   const size_t waiters_count = waiters.size();
-  std::vector<std::string> start;
+  std::vector<core::ServerName> start;
   {
     absl::MutexLock lock(&mu_);
     for (WaiterPtr& w : waiters) {
@@ -221,7 +218,7 @@ void FetchingKeyRing::Join(std::vector<WaiterPtr> waiters, bool force) {
   async::Task task = [this, job] { StartFlights(job); };
   if (!(single ? executor_.PostFirst(std::move(task)) : executor_.Post(std::move(task)))) {
     // Shutting down: nothing is fetched any more.
-    for (const std::string& server : start) {
+    for (const core::ServerName& server : start) {
       std::vector<WaiterPtr> stranded;
       {
         absl::MutexLock lock(&mu_);
@@ -259,11 +256,12 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
   constexpr size_t kSlice = 32;
   const absl::Time now = job->now;
   std::vector<fetch::KeyQuery>& to_fetch = job->to_fetch;
-  std::vector<std::string> settled;
+  std::vector<core::ServerName> settled;
   const size_t end = std::min(job->servers.size(), job->next + kSlice);
-  std::vector<std::string> servers(job->servers.begin() + job->next, job->servers.begin() + end);
+  std::vector<core::ServerName> servers(job->servers.begin() + job->next,
+                                        job->servers.begin() + end);
   job->next = end;
-  for (const std::string& server : servers) {
+  for (const core::ServerName& server : servers) {
     absl::StatusOr<Entry> stored = LoadFromStore(server);
     Entry entry;
     std::vector<WaiterPtr> waiters;
@@ -343,7 +341,7 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
     }
     to_fetch.push_back(std::move(request));
   }
-  for (const std::string& server : settled) FinishFlight(server, std::nullopt, nullptr);
+  for (const core::ServerName& server : settled) FinishFlight(server, std::nullopt, nullptr);
   if (job->next < job->servers.size()) {
     if (executor_.Post([this, job] { StartFlights(job); })) return;
     while (job->next < job->servers.size()) StartFlights(job);  // stopping: finish here
@@ -380,18 +378,21 @@ std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::Key
     }
   }
   std::vector<fetch::KeyQuery> mine;
-  std::vector<std::string> held, done;
-  std::vector<std::string> failed;
+  std::vector<core::ServerName> held, done, failed;
   for (const auto& [since, indices] : by_since) {
+    std::vector<core::ServerName> names;
     std::vector<std::string> servers;
-    for (size_t i : indices) servers.push_back(wanted[i].server_name);
+    for (size_t i : indices) {
+      names.push_back(wanted[i].server_name);
+      servers.push_back(wanted[i].server_name.str());
+    }
     absl::StatusOr<std::vector<store::FetchClaim>> claims = store_.ClaimFetches(
         servers, options_.lease_holder, absl::ToUnixMillis(since), absl::ToUnixMillis(now),
         absl::ToUnixMillis(now + options_.lease_time));
     for (size_t j = 0; j < indices.size(); ++j) {
       // The store cannot say: fetch rather than wait for nobody.
       const store::FetchClaim claim = claims.ok() ? (*claims)[j] : store::FetchClaim::kMine;
-      const std::string& server = servers[j];
+      const core::ServerName& server = names[j];
       switch (claim) {
         case store::FetchClaim::kMine: {
           absl::MutexLock lock(&mu_);
@@ -415,10 +416,10 @@ std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::Key
     }
   }
   const int64_t now_ms = absl::ToUnixMillis(now);
-  for (const std::string& server : failed) {
+  for (const core::ServerName& server : failed) {
     FinishFlight(server,
                  absl::StatusOr<fetch::FetchResult>(absl::UnavailableError(absl::StrCat(
-                     "another replica's fetch of ", server, " failed just now"))),
+                     "another replica's fetch of ", server.str(), " failed just now"))),
                  nullptr, now_ms);
   }
   if (!done.empty()) Restart(std::move(done), true);
@@ -427,7 +428,7 @@ std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::Key
     scheduler_.RunAt(when, [this, when, held = std::move(held)]() mutable {
       if (clock_.Now() < when) {
         // Run early: the service is stopping. Nothing more is fetched.
-        for (const std::string& server : held) {
+        for (const core::ServerName& server : held) {
           FinishFlight(server,
                        absl::StatusOr<fetch::FetchResult>(
                            absl::CancelledError("the service is shutting down")),
@@ -441,7 +442,7 @@ std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::Key
   return mine;
 }
 
-void FetchingKeyRing::Restart(std::vector<std::string> servers, bool recheck) {
+void FetchingKeyRing::Restart(std::vector<core::ServerName> servers, bool recheck) {
   auto job = std::make_shared<Starting>();
   job->servers = std::move(servers);
   job->now = clock_.Now();
@@ -451,16 +452,17 @@ void FetchingKeyRing::Restart(std::vector<std::string> servers, bool recheck) {
   }
 }
 
-std::string FetchingKeyRing::SourceOf(const std::string& server,
+std::string FetchingKeyRing::SourceOf(const core::ServerName& server,
                                       const fetch::FetchResult& fetched) {
-  return fetched.sources.empty() || fetched.sources[0] == "origin" ? server : fetched.sources[0];
+  return fetched.sources.empty() || fetched.sources[0] == "origin" ? server.str()
+                                                                    : fetched.sources[0];
 }
 
-store::StoredResponse FetchingKeyRing::ResponseOf(const std::string& server,
+store::StoredResponse FetchingKeyRing::ResponseOf(const core::ServerName& server,
                                                  const fetch::FetchResult& fetched,
                                                  int64_t fetched_ts) {
   store::StoredResponse r;
-  r.server_name = server;
+  r.server_name = server.str();
   r.source = SourceOf(server, fetched);
   r.fetched_ts = fetched_ts;
   r.valid_until_ts = fetched.keys.valid_until_ts;
@@ -468,13 +470,13 @@ store::StoredResponse FetchingKeyRing::ResponseOf(const std::string& server,
   return r;
 }
 
-absl::Status FetchingKeyRing::Persisted(const std::string& server,
+absl::Status FetchingKeyRing::Persisted(const core::ServerName& server,
                                         const fetch::FetchResult& fetched,
                                         const absl::StatusOr<store::WriteResult>& written,
                                         int64_t fetched_ts, Entry& entry, bool* unstored) {
   if (!written.ok()) {
     if (auto id = written.status().GetPayload(store::kConflictingKeyId)) {
-      observer_.OnKeyConflict(server, std::string(*id), "refused");
+      observer_.OnKeyConflict(server.view(), std::string(*id), "refused");
     }
     if (StoreRefused(written.status())) return written.status();
     // The store failed: the fetched keys answer this flight's callers but
@@ -482,8 +484,10 @@ absl::Status FetchingKeyRing::Persisted(const std::string& server,
     *unstored = true;
     return absl::OkStatus();
   }
-  for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server, id);
-  for (const std::string& id : written->rebound_keys) observer_.OnKeyConflict(server, id, "rebound");
+  for (const std::string& id : written->vanished_keys) observer_.OnKeyVanished(server.view(), id);
+  for (const std::string& id : written->rebound_keys) {
+    observer_.OnKeyConflict(server.view(), id, "rebound");
+  }
   entry.keys = written->keys;
   if (written->response_stored) {
     store::StoredResponse stored = ResponseOf(server, fetched, fetched_ts);
@@ -511,11 +515,11 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
   std::vector<store::ResponseWrite> writes;
   std::vector<size_t> written_index;
   for (size_t i = begin; i < end; ++i) {
-    const std::string& server = job->results[i].first;
+    const core::ServerName& server = job->results[i].first;
     absl::StatusOr<fetch::FetchResult>& r = job->results[i].second;
     if (!r.ok()) continue;
-    if (r->keys.server_name != server) {
-      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server,
+    if (r->keys.server_name != server.str()) {
+      r = absl::UnavailableError(absl::StrCat("asked for the keys of ", server.str(),
                                               ", got those of ", r->keys.server_name));
       continue;
     }
@@ -537,7 +541,7 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
         auto it = flights_.find(job->results[i].first);
         if (it == flights_.end() || !it->second.leased) continue;
         auto w = written_for.find(i);
-        released.emplace_back(job->results[i].first,
+        released.emplace_back(job->results[i].first.str(),
                               job->results[i].second.ok() && w != written_for.end() &&
                                   w->second->ok());
       }
@@ -558,13 +562,13 @@ void FetchingKeyRing::FinishFlights(std::shared_ptr<Finishing> job) {
   }
 }
 
-void FetchingKeyRing::FinishFlight(const std::string& server,
+void FetchingKeyRing::FinishFlight(const core::ServerName& server,
                                    std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
                                    const absl::StatusOr<store::WriteResult>* written,
                                    int64_t fetched_ts) {
   const absl::Time now = clock_.Now();
   Entry entry;
-  fetch::KeyQuery request;
+  fetch::KeyQuery request(server);  // nothing asked, unless a fetch was made
   bool store_read = true;
   bool throttled = false;
   {
@@ -572,7 +576,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
     auto it = flights_.find(server);
     if (it == flights_.end()) return;
     entry = std::move(it->second.entry);
-    request = it->second.request;
+    if (it->second.request) request = *it->second.request;
     store_read = it->second.store_read;
     throttled = it->second.throttled;
   }
@@ -581,13 +585,13 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
   bool unstored = false;
   if (!fetched && throttled) {
     error = absl::ResourceExhaustedError(absl::StrCat(
-        "too many server names never seen before; ", server, " is not fetched now (at most ",
+        "too many server names never seen before; ", server.str(), " is not fetched now (at most ",
         options_.new_servers_per_second, " new names a second)"));
   } else if (!fetched) {
     error = absl::NotFoundError(
         sources_ == nullptr
-            ? absl::StrCat("no keys known for ", server, " and no key sources configured")
-            : absl::StrCat("no keys known for ", server, "; fetching is backing off until ",
+            ? absl::StrCat("no keys known for ", server.str(), " and no key sources configured")
+            : absl::StrCat("no keys known for ", server.str(), "; fetching is backing off until ",
                            absl::FormatTime(std::max(entry.retry_after,
                                                      entry.short_validity.retry_after))));
   } else {
@@ -651,7 +655,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
     }
   }
   if (!store_read && absl::IsNotFound(error)) {
-    error = absl::UnavailableError(absl::StrCat("key store unreadable for ", server));
+    error = absl::UnavailableError(absl::StrCat("key store unreadable for ", server.str()));
   }
   std::vector<WaiterPtr> waiters;
   {
@@ -669,7 +673,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
     for (const core::VerifyKey& k : r.keys.AllKeys()) {
       if (HasKey(entry.keys, k.key_id)) continue;
       store::StoredKey sk;
-      sk.server_name = server;
+      sk.server_name = server.str();
       sk.key = k;
       sk.first_seen_ts = sk.last_seen_ts = absl::ToUnixMillis(now);
       entry.keys.push_back(std::move(sk));
@@ -703,7 +707,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
     } else if (!error.ok()) {
       Answer(w, error);
     } else {
-      Answer(w, absl::NotFoundError(absl::StrCat(server, " has no keys for ",
+      Answer(w, absl::NotFoundError(absl::StrCat(server.str(), " has no keys for ",
                                                  absl::StrJoin(w->query.key_ids, ", "))));
     }
   }
@@ -712,11 +716,7 @@ void FetchingKeyRing::FinishFlight(const std::string& server,
 
 void FetchingKeyRing::GetKeys(const KeyQuery& query, absl::Time deadline,
                               async::Callback<KeyResult> done) {
-  // Only valid names ever enter memory, so a hit needs no parse.
   if (std::optional<KeyResult> known = TryGetKeysFromMemory(query)) return done(*std::move(known));
-  if (absl::Status s = core::ParseServerName(query.server_name).status(); !s.ok()) {
-    return done(s);
-  }
   observer_.OnKeyLookup(false);
   Join({NewWaiter(query, deadline, std::move(done))}, false);
 }
@@ -727,10 +727,6 @@ void FetchingKeyRing::GetKeysEach(std::vector<KeyQuery> queries, absl::Time dead
   for (size_t i = 0; i < queries.size(); ++i) {
     if (std::optional<KeyResult> known = TryGetKeysFromMemory(queries[i])) {
       (*each)(i, *std::move(known));
-      continue;
-    }
-    if (absl::Status s = core::ParseServerName(queries[i].server_name).status(); !s.ok()) {
-      (*each)(i, s);
       continue;
     }
     observer_.OnKeyLookup(false);
@@ -758,13 +754,12 @@ std::optional<KeyResult> FetchingKeyRing::FromMemory(const KeyQuery& query) {
 }
 
 void FetchingKeyRing::RefreshMany(
-    const std::vector<std::string>& servers, absl::Time deadline,
+    const std::vector<core::ServerName>& servers, absl::Time deadline,
     absl::AnyInvocable<void(std::vector<absl::StatusOr<int64_t>>)> done) {
   auto fanin = async::Fanin<int64_t>::Create(servers.size(), std::move(done));
   std::vector<WaiterPtr> waiters;
   for (size_t i = 0; i < servers.size(); ++i) {
-    KeyQuery query;
-    query.server_name = servers[i];
+    KeyQuery query(servers[i]);
     query.include_raw_json = false;
     waiters.push_back(NewWaiter(
         std::move(query), deadline,
@@ -776,7 +771,7 @@ void FetchingKeyRing::RefreshMany(
           const Freshness fresh = FreshnessOf(server);
           if (r->source.kind == KeySource::Kind::kCache && fresh.fetched_ts <= known_ts) {
             return slot(absl::UnavailableError(
-                absl::StrCat("refreshing ", server, " fetched nothing new")));
+                absl::StrCat("refreshing ", server.str(), " fetched nothing new")));
           }
           slot(fresh.valid_until_ts);
         }));
@@ -784,19 +779,19 @@ void FetchingKeyRing::RefreshMany(
   if (!waiters.empty()) Join(std::move(waiters), true);
 }
 
-absl::StatusOr<int64_t> FetchingKeyRing::RefreshAndWait(absl::string_view server,
+absl::StatusOr<int64_t> FetchingKeyRing::RefreshAndWait(const core::ServerName& server,
                                                         absl::Time deadline) {
   return async::Wait<int64_t>([&](async::Callback<int64_t> cb) {
-    RefreshMany({std::string(server)}, deadline,
+    RefreshMany({server}, deadline,
                 [cb = std::move(cb)](std::vector<absl::StatusOr<int64_t>> r) mutable {
                   cb(std::move(r[0]));
                 });
   });
 }
 
-int FetchingKeyRing::WaitersFor(absl::string_view server) {
+int FetchingKeyRing::WaitersFor(const core::ServerName& server) {
   absl::MutexLock lock(&mu_);
-  auto it = flights_.find(std::string(server));
+  auto it = flights_.find(server);
   return it == flights_.end() ? 0 : static_cast<int>(it->second.waiters.size());
 }
 
@@ -809,18 +804,18 @@ std::vector<std::string> FetchingKeyRing::TlsFingerprintsOf(absl::string_view ho
   return out;
 }
 
-std::vector<std::pair<std::string, absl::Time>> FetchingKeyRing::TrackedServers() {
+std::vector<std::pair<core::ServerName, absl::Time>> FetchingKeyRing::TrackedServers() {
   absl::MutexLock lock(&mu_);
-  std::vector<std::pair<std::string, absl::Time>> out;
+  std::vector<std::pair<core::ServerName, absl::Time>> out;
   out.reserve(entries_.size());
   for (const auto& [server, e] : entries_) out.emplace_back(server, e.last_asked);
   return out;
 }
 
-FetchingKeyRing::Freshness FetchingKeyRing::FreshnessOf(absl::string_view server) {
+FetchingKeyRing::Freshness FetchingKeyRing::FreshnessOf(const core::ServerName& server) {
   absl::MutexLock lock(&mu_);
   Freshness f;
-  auto it = entries_.find(std::string(server));
+  auto it = entries_.find(server);
   if (it == entries_.end()) return f;
   for (const store::StoredResponse& r : it->second.responses) {
     f.valid_until_ts = std::max(f.valid_until_ts, r.valid_until_ts);

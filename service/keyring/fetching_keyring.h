@@ -39,8 +39,7 @@
 // Servers asked about are tracked (bounded) for the background refresher.
 //
 // Thread-safe. The store, sources (may be null: store only), executor,
-// scheduler, clock and observer are borrowed. Errors: InvalidArgumentError
-// for a malformed server name; NotFoundError when no keys are known and
+// scheduler, clock and observer are borrowed. Errors: NotFoundError when no keys are known and
 // there is nothing to fetch from (or fetching is backing off); the fetch's
 // error (UnavailableError, DeadlineExceededError, AbortedError for
 // disagreeing notaries, PermissionDeniedError) when nothing is known and the
@@ -57,6 +56,7 @@
 #include "service/async/callback.h"
 #include "service/clock/clock.h"
 #include "service/clock/token_bucket.h"
+#include "service/core/server_name.h"
 #include "service/fetch/key_sources.h"
 #include "service/keyring/keyring.h"
 #include "service/observe/observer.h"
@@ -115,26 +115,26 @@ class FetchingKeyRing final : public KeyRing {
   // Fetches the servers' keys now, whatever is cached (the refresher's
   // entry point), together; shares flights already under way. Each result
   // is the fetched response's valid_until_ts, or the error.
-  void RefreshMany(const std::vector<std::string>& servers, absl::Time deadline,
+  void RefreshMany(const std::vector<core::ServerName>& servers, absl::Time deadline,
                    absl::AnyInvocable<void(std::vector<absl::StatusOr<int64_t>>)> done);
-  absl::StatusOr<int64_t> RefreshAndWait(absl::string_view server, absl::Time deadline);
+  absl::StatusOr<int64_t> RefreshAndWait(const core::ServerName& server, absl::Time deadline);
 
   // Servers asked about, with when they were last asked.
-  std::vector<std::pair<std::string, absl::Time>> TrackedServers();
+  std::vector<std::pair<core::ServerName, absl::Time>> TrackedServers();
   // What is known of a server: the latest valid_until_ts of its responses
   // and when it was last fetched (0 if never).
   struct Freshness {
     int64_t valid_until_ts = 0;
     int64_t fetched_ts = 0;
   };
-  Freshness FreshnessOf(absl::string_view server);
+  Freshness FreshnessOf(const core::ServerName& server);
   // The tls_fingerprints (raw SHA-256 digests) of the verified responses in
   // memory of the servers whose host is `host` (any port), for the MSC1711
   // certificate fallback: an index kept as responses enter and leave
   // memory, so a handshake reads a few entries, not every server.
   std::vector<std::string> TlsFingerprintsOf(absl::string_view host);
   // Callers waiting on the flight under way for `server` (tests, metrics).
-  int WaitersFor(absl::string_view server);
+  int WaitersFor(const core::ServerName& server);
 
  private:
   struct Miss {
@@ -162,7 +162,7 @@ class FetchingKeyRing final : public KeyRing {
   static size_t Footprint(const Entry& entry);
   // Drops the least recently asked entries (never `keep`) until the bounds
   // hold. Caller holds mu_.
-  void EvictLocked(const std::string& keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictLocked(const core::ServerName& keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct Waiter;
   using WaiterPtr = std::shared_ptr<Waiter>;
   struct Flight {
@@ -171,7 +171,7 @@ class FetchingKeyRing final : public KeyRing {
     Entry entry;               // what memory and the store knew at the start
     bool store_read = true;    // false: the store could not be read
     bool throttled = false;    // a new name beyond the rate limit
-    fetch::KeyQuery request; // what was fetched (if anything)
+    std::optional<fetch::KeyQuery> request;  // what was fetched (if anything)
     // Leases: when this flight first needed a fetch; whether it holds the
     // server's lease; whether another holder fetched it meanwhile (the
     // store has the answer).
@@ -183,10 +183,10 @@ class FetchingKeyRing final : public KeyRing {
   // When the last response listing `key` was fetched, if known.
   static std::optional<int64_t> Confirmed(const store::StoredKey& key);
   static bool Answers(const std::vector<store::StoredKey>& keys, const KeyQuery& query);
-  KeyResult ToResult(const std::string& server, const Entry& entry, KeySource source,
+  KeyResult ToResult(const core::ServerName& server, const Entry& entry, KeySource source,
                      bool include_raw_json) const;
   std::optional<KeyResult> FromMemory(const KeyQuery& query);
-  absl::StatusOr<Entry> LoadFromStore(const std::string& server);
+  absl::StatusOr<Entry> LoadFromStore(const core::ServerName& server);
   // The store's verdict on a fetched answer (stored at `fetched_ts`),
   // applied to `entry`: the keys the write reports, and the answer in place
   // of its source's older one. Fails only when the store refused the
@@ -194,18 +194,17 @@ class FetchingKeyRing final : public KeyRing {
   // stored ones): it is never served. Any other store failure sets
   // *unstored: the keys answer this flight's callers without entering
   // memory.
-  absl::Status Persisted(const std::string& server, const fetch::FetchResult& fetched,
+  absl::Status Persisted(const core::ServerName& server, const fetch::FetchResult& fetched,
                          const absl::StatusOr<store::WriteResult>& written, int64_t fetched_ts,
                          Entry& entry, bool* unstored);
-  static std::string SourceOf(const std::string& server, const fetch::FetchResult& fetched);
+  static std::string SourceOf(const core::ServerName& server, const fetch::FetchResult& fetched);
   // A fetched answer as the store keeps it.
-  static store::StoredResponse ResponseOf(const std::string& server,
+  static store::StoredResponse ResponseOf(const core::ServerName& server,
                                           const fetch::FetchResult& fetched, int64_t fetched_ts);
-  // The host part of a server name: the fingerprint index's key.
-  static std::string HostOf(const std::string& server);
   // Drops `server` from the fingerprint index. Caller holds mu_.
-  void ForgetFingerprintsLocked(const std::string& server) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Remember(const std::string& server, Entry entry);
+  void ForgetFingerprintsLocked(const core::ServerName& server)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Remember(const core::ServerName& server, Entry entry);
 
   WaiterPtr NewWaiter(KeyQuery query, absl::Time deadline, async::Callback<KeyResult> done);
   void Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r);
@@ -213,7 +212,7 @@ class FetchingKeyRing final : public KeyRing {
   void Join(std::vector<WaiterPtr> waiters, bool force);
   // Flights being started: the store read in slices, then one fetch for all.
   struct Starting {
-    std::vector<std::string> servers;
+    std::vector<core::ServerName> servers;
     size_t next = 0;
     absl::Time now;
     std::vector<fetch::KeyQuery> to_fetch;
@@ -226,10 +225,10 @@ class FetchingKeyRing final : public KeyRing {
   // holder's fetch is done) or fail (it failed).
   std::vector<fetch::KeyQuery> ClaimLeases(std::vector<fetch::KeyQuery> wanted, absl::Time now);
   // Starts `servers`' flights again (a recheck) on the executor.
-  void Restart(std::vector<std::string> servers, bool recheck);
+  void Restart(std::vector<core::ServerName> servers, bool recheck);
   // A batch's fetch results being stored and answered, in slices.
   struct Finishing {
-    std::vector<std::pair<std::string, absl::StatusOr<fetch::FetchResult>>> results;
+    std::vector<std::pair<core::ServerName, absl::StatusOr<fetch::FetchResult>>> results;
     size_t next = 0;
   };
   // On the executor: a slice of a batch's answers is stored in one write,
@@ -237,7 +236,7 @@ class FetchingKeyRing final : public KeyRing {
   void FinishFlights(std::shared_ptr<Finishing> job);
   // A flight's fetch is done (or there was none: `fetched` empty), with the
   // store's verdict on its answer (`written`, for a good one).
-  void FinishFlight(const std::string& server,
+  void FinishFlight(const core::ServerName& server,
                     std::optional<absl::StatusOr<fetch::FetchResult>> fetched,
                     const absl::StatusOr<store::WriteResult>* written, int64_t fetched_ts = 0);
   // Whether every need of `query` that `entry` does not meet is in backoff.
@@ -252,11 +251,12 @@ class FetchingKeyRing final : public KeyRing {
   const Options options_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<core::ServerName, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t entries_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // the entries' Footprint, summed
-  absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<core::ServerName, Flight> flights_ ABSL_GUARDED_BY(mu_);
   // host -> server -> the tls_fingerprints of its remembered responses.
-  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::vector<std::string>>>
+  absl::flat_hash_map<std::string,
+                      absl::flat_hash_map<core::ServerName, std::vector<std::string>>>
       fingerprints_ ABSL_GUARDED_BY(mu_);
   TokenBucket new_servers_ ABSL_GUARDED_BY(mu_);
 };

@@ -9,8 +9,8 @@
 //
 // Errors: NotFoundError when no key for the server could be obtained,
 // UnavailableError when sources failed, DeadlineExceededError when `deadline`
-// passed first (a fetch under way goes on and answers later callers),
-// InvalidArgumentError for a malformed server name.
+// passed first (a fetch under way goes on and answers later callers). The
+// query's server name is already valid (parsed where it entered).
 #ifndef KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 #define KEYVERIFIER_SERVICE_KEYRING_KEYRING_H_
 

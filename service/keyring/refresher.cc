@@ -26,7 +26,7 @@ Refresher::Refresher(FetchingKeyRing& ring, const Clock& clock, observe::Observe
 
 Refresher::~Refresher() { Stop(); }
 
-absl::Time Refresher::Due(const std::string& server, State& state) {
+absl::Time Refresher::Due(const core::ServerName& server, State& state) {
   FetchingKeyRing::Freshness f = ring_.FreshnessOf(server);
   if (f.fetched_ts == 0) return std::max(state.next_attempt, absl::InfinitePast());
   if (state.jitter_for_fetch != f.fetched_ts) {
@@ -42,7 +42,7 @@ absl::Time Refresher::Due(const std::string& server, State& state) {
   return std::max(due, state.next_attempt);
 }
 
-absl::Time Refresher::DueTime(const std::string& server) {
+absl::Time Refresher::DueTime(const core::ServerName& server) {
   absl::MutexLock lock(&mu_);
   auto it = state_.find(server);
   if (it == state_.end()) return absl::InfiniteFuture();
@@ -51,11 +51,11 @@ absl::Time Refresher::DueTime(const std::string& server) {
 
 Refresher::Pass Refresher::RunOnce() {
   const absl::Time now = clock_.Now();
-  std::vector<std::pair<absl::Time, std::string>> due;
+  std::vector<std::pair<absl::Time, core::ServerName>> due;
   Pass pass;
   {
-    std::vector<std::pair<std::string, absl::Time>> asked = ring_.TrackedServers();
-    std::vector<std::pair<absl::Time, std::string>> recent;
+    std::vector<std::pair<core::ServerName, absl::Time>> asked = ring_.TrackedServers();
+    std::vector<std::pair<absl::Time, core::ServerName>> recent;
     recent.reserve(asked.size());
     for (auto& [server, when] : asked) {
       if (now - when <= options_.forget_after) recent.push_back({when, std::move(server)});
@@ -63,10 +63,10 @@ Refresher::Pass Refresher::RunOnce() {
     if (recent.size() > options_.max_tracked) {  // the most recently asked
       std::nth_element(recent.begin(), recent.begin() + options_.max_tracked, recent.end(),
                        std::greater<>());
-      recent.resize(options_.max_tracked);
+      recent.erase(recent.begin() + options_.max_tracked, recent.end());
     }
     absl::MutexLock lock(&mu_);
-    absl::flat_hash_map<std::string, State> kept;
+    absl::flat_hash_map<core::ServerName, State> kept;
     kept.reserve(recent.size());
     for (const auto& [when, server] : recent) {
       auto it = state_.find(server);
@@ -85,7 +85,7 @@ Refresher::Pass Refresher::RunOnce() {
   int refreshed = 0, failed = 0;
   const size_t chunk = static_cast<size_t>(std::max(1, options_.concurrency));
   for (size_t begin = 0; begin < due.size(); begin += chunk) {
-    std::vector<std::string> servers;
+    std::vector<core::ServerName> servers;
     for (size_t i = begin; i < std::min(due.size(), begin + chunk); ++i) {
       servers.push_back(due[i].second);
     }

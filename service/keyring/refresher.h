@@ -59,7 +59,7 @@ class Refresher {
 
   // When `server` is next due (tests, diagnostics); InfiniteFuture if not
   // tracked.
-  absl::Time DueTime(const std::string& server);
+  absl::Time DueTime(const core::ServerName& server);
 
  private:
   struct State {
@@ -68,7 +68,7 @@ class Refresher {
     double jitter = 0;  // drawn once per response
     int64_t jitter_for_fetch = -1;
   };
-  absl::Time Due(const std::string& server, State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time Due(const core::ServerName& server, State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   FetchingKeyRing& ring_;
   const Clock& clock_;
@@ -77,7 +77,7 @@ class Refresher {
   std::function<double()> random_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, State> state_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<core::ServerName, State> state_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

@@ -67,7 +67,7 @@ absl::StatusOr<KeysByServer> ParseKeysFile(absl::string_view json) {
     return Bad("top level", "expected an array of key responses or a map");
   }
   for (const auto& [server, keys] : root->members()) {
-    if (absl::Status s = core::ParseServerName(server).status(); !s.ok()) {
+    if (absl::Status s = core::ServerName::Parse(server).status(); !s.ok()) {
       return Bad(server, absl::StrCat("not a server name: ", s.message()));
     }
     if (!keys.is_object()) return Bad(server, "not an object of keys");
@@ -81,14 +81,14 @@ absl::StatusOr<KeysByServer> ParseKeysFile(absl::string_view json) {
 }
 
 absl::StatusOr<KeyResult> TrustedKeyRing::Lookup(const KeyQuery& query) const {
-  auto it = keys_.find(query.server_name);
+  auto it = keys_.find(query.server_name.str());
   if (it == keys_.end()) {
     return absl::NotFoundError(absl::StrCat(
-        "no trusted keys for ", query.server_name,
+        "no trusted keys for ", query.server_name.str(),
         " (keys are only taken from the trusted keys file)"));
   }
   KeyResult result;
-  result.server_name = query.server_name;
+  result.server_name = query.server_name.str();
   result.source.kind = KeySource::Kind::kCache;
   for (const core::VerifyKey& k : it->second) {
     (k.expired_ts ? result.old_verify_keys : result.verify_keys).push_back(k);
@@ -97,7 +97,7 @@ absl::StatusOr<KeyResult> TrustedKeyRing::Lookup(const KeyQuery& query) const {
 }
 
 std::optional<KeyResult> TrustedKeyRing::TryGetKeysFromMemory(const KeyQuery& query) {
-  if (keys_.find(query.server_name) == keys_.end()) return std::nullopt;
+  if (keys_.find(query.server_name.str()) == keys_.end()) return std::nullopt;
   absl::StatusOr<KeyResult> r = Lookup(query);
   if (!r.ok()) return std::nullopt;
   return *std::move(r);

@@ -14,10 +14,6 @@ namespace {
 
 constexpr uint16_t kDefaultPort = 8448;
 
-bool IsIp(const core::ServerName& n) {
-  return n.kind != core::ServerName::HostKind::kDnsName;
-}
-
 }  // namespace
 
 std::string Endpoint::ToString() const {
@@ -214,7 +210,7 @@ void ServerDiscovery::Delegation(const std::string& hostname, absl::Time deadlin
         } else if (r->status != 200) {
           entry.error = absl::StrCat("HTTP ", r->status);
         } else {
-          absl::StatusOr<std::string> delegated = ParseWellKnownBody(r->body);
+          absl::StatusOr<core::ServerName> delegated = ParseWellKnownBody(r->body);
           if (delegated.ok()) {
             entry.delegated = *delegated;
             entry.expires = now + WellKnownCacheTime(r->cache_control, options_.well_known_cache);
@@ -277,36 +273,34 @@ void ServerDiscovery::Finish(std::shared_ptr<Job> job, absl::Status s) {
   job->done(std::move(job->out));
 }
 
-void ServerDiscovery::Resolve(absl::string_view server_name, absl::Time deadline,
+void ServerDiscovery::Resolve(const core::ServerName& name, absl::Time deadline,
                               async::Callback<ResolvedServer> done, Priority priority) {
-  absl::StatusOr<core::ServerName> name = core::ParseServerName(server_name);
-  if (!name.ok()) return done(name.status());
   auto job = std::make_shared<Job>();
-  job->server_name = std::string(server_name);
+  job->server_name = name.str();
   job->deadline = deadline;
   job->lane = priority == Priority::kBulk ? &bulk_ : &interactive_;
   job->done = std::move(done);
   ResolvedServer& out = job->out;
-  out.server_name = std::string(server_name);
-  const std::string host = absl::AsciiStrToLower(name->host);
+  out.server_name = name.str();
+  const std::string host = absl::AsciiStrToLower(name.host());
 
   // 1. IP literal.
-  if (IsIp(*name)) {
+  if (name.is_ip_literal()) {
     out.host_header = out.server_name;
-    out.tls_name = name->host;
+    out.tls_name = std::string(name.host());
     out.send_sni = false;
     out.route = "IP literal";
-    absl::StatusOr<IpAddress> ip = ParseIpAddress(name->host);
+    absl::StatusOr<IpAddress> ip = ParseIpAddress(name.host());
     if (!ip.ok()) return job->done(ip.status());
-    out.endpoints.push_back({*ip, name->port.value_or(kDefaultPort)});
+    out.endpoints.push_back({*ip, name.port().value_or(kDefaultPort)});
     return Finish(std::move(job), absl::OkStatus());
   }
   // 2. Hostname with an explicit port.
-  if (name->port) {
+  if (name.port()) {
     out.host_header = out.server_name;
     out.tls_name = host;
     out.route = "explicit port";
-    return AddHost(std::move(job), host, *name->port);
+    return AddHost(std::move(job), host, *name.port());
   }
   // 3. .well-known delegation.
   Delegation(host, deadline, *job->lane, [this, job, host](absl::StatusOr<Delegated> delegation) {
@@ -322,26 +316,24 @@ void ServerDiscovery::Resolve(absl::string_view server_name, absl::Time deadline
       out.tls_name = host;
       return ResolveWithSrv(job, host, 0);
     }
-    const std::string& delegated = *delegation->name;
-    absl::StatusOr<core::ServerName> d = core::ParseServerName(delegated);
-    if (!d.ok()) return job->done(d.status());  // ParseWellKnownBody checked it already
-    const std::string dhost = absl::AsciiStrToLower(d->host);
-    absl::StrAppend(&out.route, " -> ", delegated);
-    if (IsIp(*d)) {
+    const core::ServerName& d = *delegation->name;
+    const std::string dhost = absl::AsciiStrToLower(d.host());
+    absl::StrAppend(&out.route, " -> ", d.view());
+    if (d.is_ip_literal()) {
       // 3.1: the Host header is the IP (and port, if given).
-      out.host_header = delegated;
-      out.tls_name = d->host;
+      out.host_header = d.str();
+      out.tls_name = std::string(d.host());
       out.send_sni = false;
-      absl::StatusOr<IpAddress> ip = ParseIpAddress(d->host);
+      absl::StatusOr<IpAddress> ip = ParseIpAddress(d.host());
       if (!ip.ok()) return job->done(ip.status());
-      out.endpoints.push_back({*ip, d->port.value_or(kDefaultPort)});
+      out.endpoints.push_back({*ip, d.port().value_or(kDefaultPort)});
       return Finish(job, absl::OkStatus());
     }
     out.tls_name = dhost;
-    if (d->port) {
+    if (d.port()) {
       // 3.2
-      out.host_header = delegated;
-      return AddHost(job, dhost, *d->port);
+      out.host_header = d.str();
+      return AddHost(job, dhost, *d.port());
     }
     // 3.3 - 3.5
     out.host_header = dhost;

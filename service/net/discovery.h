@@ -28,8 +28,7 @@
 // concurrently.
 //
 // Thread-safe; the resolver, fetcher, filter and clock are borrowed and must
-// outlive it. Errors: InvalidArgumentError for a malformed server name,
-// NotFoundError when the name has no addresses, UnavailableError when DNS
+// outlive it. Errors: NotFoundError when the name has no addresses, UnavailableError when DNS
 // failed, PermissionDeniedError as above, DeadlineExceededError.
 #ifndef KEYVERIFIER_SERVICE_NET_DISCOVERY_H_
 #define KEYVERIFIER_SERVICE_NET_DISCOVERY_H_
@@ -46,6 +45,7 @@
 #include "absl/time/time.h"
 #include "service/async/callback.h"
 #include "service/clock/clock.h"
+#include "service/core/server_name.h"
 #include "service/net/ip_filter.h"
 #include "service/net/resolver.h"
 #include "service/net/well_known.h"
@@ -115,11 +115,11 @@ class ServerDiscovery {
   ServerDiscovery(Lane bulk, Lane interactive, const IpFilter& filter, const Clock& clock,
                   Options options);
 
-  void Resolve(absl::string_view server_name, absl::Time deadline,
+  void Resolve(const core::ServerName& server_name, absl::Time deadline,
                async::Callback<ResolvedServer> done,
                Priority priority = Priority::kInteractive);
   // Blocking form, for tools and tests.
-  absl::StatusOr<ResolvedServer> ResolveAndWait(absl::string_view server_name,
+  absl::StatusOr<ResolvedServer> ResolveAndWait(const core::ServerName& server_name,
                                                 absl::Time deadline) {
     return async::Wait<ResolvedServer>(
         [&](auto cb) { Resolve(server_name, deadline, std::move(cb)); });
@@ -128,7 +128,7 @@ class ServerDiscovery {
  private:
   struct Job;
   struct WellKnownEntry {
-    std::optional<std::string> delegated;  // nullopt: the lookup failed
+    std::optional<core::ServerName> delegated;  // nullopt: the lookup failed
     std::string error;
     absl::Time expires;
     absl::Time last_used;  // asked for or stored: the cache keeps the most recent
@@ -138,7 +138,7 @@ class ServerDiscovery {
   // The delegated server name, or nullopt when .well-known gives none, with
   // a note for the route; an error only when the caller's deadline passed.
   struct Delegated {
-    std::optional<std::string> name;
+    std::optional<core::ServerName> name;
     std::string note;
   };
   void Delegation(const std::string& hostname, absl::Time deadline, const Lane& lane,

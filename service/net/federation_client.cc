@@ -10,7 +10,8 @@
 namespace keyverifier::net {
 
 struct FederationClient::Attempt {
-  std::string server;
+  explicit Attempt(core::ServerName server) : server(std::move(server)) {}
+  const core::ServerName server;
   HttpRequest request;
   absl::Time deadline;
   std::vector<Endpoint> endpoints;
@@ -19,11 +20,10 @@ struct FederationClient::Attempt {
   Priority priority = Priority::kInteractive;
 };
 
-void FederationClient::Send(absl::string_view server, HttpRequest request,
+void FederationClient::Send(const core::ServerName& server, HttpRequest request,
                             absl::Time deadline, async::Callback<HttpResponse> done,
                             Priority priority) {
-  auto attempt = std::make_shared<Attempt>();
-  attempt->server = std::string(server);
+  auto attempt = std::make_shared<Attempt>(server);
   attempt->request = std::move(request);
   attempt->deadline = deadline;
   attempt->priority = priority;
@@ -55,7 +55,7 @@ void FederationClient::Admit(std::shared_ptr<Attempt> attempt) {
   Start(std::move(attempt));
 }
 
-void FederationClient::Release(const std::string& server) {
+void FederationClient::Release(const core::ServerName& server) {
   async::Task next;
   {
     absl::MutexLock lock(&mu_);
@@ -72,7 +72,7 @@ void FederationClient::ReleaseBulk() {
 }
 
 void FederationClient::Start(std::shared_ptr<Attempt> attempt) {
-  const std::string server = attempt->server;
+  const core::ServerName& server = attempt->server;
   const absl::Time deadline = attempt->deadline;
   const Priority priority = attempt->priority;
   discovery_.Resolve(server, deadline,
@@ -94,7 +94,8 @@ void FederationClient::Start(std::shared_ptr<Attempt> attempt) {
 void FederationClient::TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i) {
   if (i >= attempt->endpoints.size()) {
     if (attempt->failures.empty()) {
-      return attempt->done(absl::UnavailableError(absl::StrCat(attempt->server, ": no endpoints")));
+      return attempt->done(
+          absl::UnavailableError(absl::StrCat(attempt->server.str(), ": no endpoints")));
     }
     return attempt->done(absl::UnavailableError(absl::StrJoin(attempt->failures, "; ")));
   }

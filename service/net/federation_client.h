@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "service/async/callback.h"
 #include "service/async/limiter.h"
+#include "service/core/server_name.h"
 #include "service/net/discovery.h"
 #include "service/net/http_client.h"
 
@@ -62,9 +63,9 @@ class FederationClient {
 
   // `request`'s method, path, body, headers and size limit are used; the
   // Host header, TLS name and address come from discovery.
-  void Send(absl::string_view server, HttpRequest request, absl::Time deadline,
+  void Send(const core::ServerName& server, HttpRequest request, absl::Time deadline,
             async::Callback<HttpResponse> done, Priority priority = Priority::kInteractive);
-  absl::StatusOr<HttpResponse> SendAndWait(absl::string_view server, HttpRequest request,
+  absl::StatusOr<HttpResponse> SendAndWait(const core::ServerName& server, HttpRequest request,
                                            absl::Time deadline) {
     return async::Wait<HttpResponse>([&](auto cb) {
       Send(server, std::move(request), deadline, std::move(cb));
@@ -78,7 +79,7 @@ class FederationClient {
   void Start(std::shared_ptr<Attempt> attempt);
   void TryEndpoint(std::shared_ptr<Attempt> attempt, size_t i);
   // The request is over: the server's next waiting request may start.
-  void Release(const std::string& server);
+  void Release(const core::ServerName& server);
 
   ServerDiscovery& discovery_;
   HttpClient& bulk_http_;
@@ -86,7 +87,7 @@ class FederationClient {
   const Options options_;
   async::Limiter bulk_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<async::Limiter>> per_server_
+  absl::flat_hash_map<core::ServerName, std::unique_ptr<async::Limiter>> per_server_
       ABSL_GUARDED_BY(mu_);
 };
 

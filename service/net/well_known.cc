@@ -14,7 +14,7 @@
 
 namespace keyverifier::net {
 
-absl::StatusOr<std::string> ParseWellKnownBody(absl::string_view body) {
+absl::StatusOr<core::ServerName> ParseWellKnownBody(absl::string_view body) {
   if (body.size() > kMaxWellKnownBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         ".well-known response is ", body.size(), " bytes; the limit is ",
@@ -35,12 +35,12 @@ absl::StatusOr<std::string> ParseWellKnownBody(absl::string_view body) {
     return absl::InvalidArgumentError(
         ".well-known response has no m.server string");
   }
-  if (absl::Status s = core::ParseServerName(server->string_value()).status();
-      !s.ok()) {
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(server->string_value());
+  if (!name.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(".well-known m.server: ", s.message()));
+        absl::StrCat(".well-known m.server: ", name.status().message()));
   }
-  return server->string_value();
+  return name;
 }
 
 absl::Duration WellKnownCacheTime(absl::string_view cache_control,

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/core/server_name.h"
 
 namespace keyverifier::net {
 
@@ -19,7 +20,7 @@ inline constexpr size_t kMaxWellKnownBytes = 64 * 1024;
 // `m.server` of a 200 response's body, checked against the server-name
 // grammar. InvalidArgumentError says what is wrong (not JSON, not an object,
 // no m.server, not a server name).
-absl::StatusOr<std::string> ParseWellKnownBody(absl::string_view body);
+absl::StatusOr<core::ServerName> ParseWellKnownBody(absl::string_view body);
 
 struct CachePolicy {
   absl::Duration default_ttl = absl::Hours(24);

@@ -90,7 +90,7 @@ void Notary::Query(std::vector<ServerQuery> queries, async::Callback<std::string
   pending->done = std::move(done);
   std::vector<size_t> which;
   for (size_t i = 0; i < n; ++i) {
-    if (options_.serve_own_keys && pending->queries[i].server_name == options_.server_name) {
+    if (options_.serve_own_keys && pending->queries[i].server_name.str() == options_.server_name) {
       pending->own[i] = OwnKeys();
     } else {
       which.push_back(i);
@@ -133,7 +133,7 @@ void Notary::Lookup(std::shared_ptr<Pending> pending, std::vector<size_t> which,
           const keyring::KeyResult& r = *results[j];
           if (r.source.kind == keyring::KeySource::Kind::kOrigin) pending->fetched[i] = true;
           const store::StoredResponse* origin =
-              OriginResponse(r.responses, pending->queries[i].server_name);
+              OriginResponse(r.responses, pending->queries[i].server_name.str());
           if (origin != nullptr) pending->served[i] = *origin;
           const bool fresh = origin != nullptr && Fresh(pending->queries[i], *origin, now_ms);
           if (fresh || pending->fetched[i]) continue;

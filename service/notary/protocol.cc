@@ -67,16 +67,14 @@ absl::StatusOr<std::vector<ServerQuery>> ParseBatchQuery(absl::string_view body,
   out.reserve(server_keys->members().size());
   for (const auto& [server, ids] : server_keys->members()) {
     const std::string where = absl::StrCat("server_keys[\"", server, "\"]");
-    if (absl::Status s = core::ParseServerName(server).status(); !s.ok()) {
-      return BadName("server_keys", server, s);
-    }
+    absl::StatusOr<core::ServerName> name = core::ServerName::Parse(server);
+    if (!name.ok()) return BadName("server_keys", server, name.status());
     if (!ids.is_object()) return BadJson(absl::StrCat(where, " is not an object"));
     if (ids.members().size() > limits.max_key_ids) {
       return absl::ResourceExhaustedError(absl::StrCat(where, " names ", ids.members().size(),
                                                        " key ids; at most ", limits.max_key_ids));
     }
-    ServerQuery q;
-    q.server_name = server;
+    ServerQuery q(*std::move(name));
     for (const auto& [key_id, criteria] : ids.members()) {
       const std::string at = absl::StrCat(where, "[\"", key_id, "\"]");
       if (absl::Status s = CheckKeyId(where, key_id); !s.ok()) return s;
@@ -97,11 +95,9 @@ absl::StatusOr<std::vector<ServerQuery>> ParseBatchQuery(absl::string_view body,
 absl::StatusOr<ServerQuery> ParseSingleQuery(absl::string_view server_name,
                                              absl::string_view key_id,
                                              std::optional<absl::string_view> minimum) {
-  if (absl::Status s = core::ParseServerName(server_name).status(); !s.ok()) {
-    return BadName("serverName", server_name, s);
-  }
-  ServerQuery q;
-  q.server_name = std::string(server_name);
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(server_name);
+  if (!name.ok()) return BadName("serverName", server_name, name.status());
+  ServerQuery q(*std::move(name));
   if (!key_id.empty()) {
     if (absl::Status s = CheckKeyId("keyId", key_id); !s.ok()) return s;
     q.key_ids.push_back(std::string(key_id));

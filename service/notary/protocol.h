@@ -19,13 +19,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "service/core/crypto.h"
+#include "service/core/server_name.h"
 #include "service/store/key_store.h"
 
 namespace keyverifier::notary {
 
 // One server asked about.
 struct ServerQuery {
-  std::string server_name;
+  explicit ServerQuery(core::ServerName name) : server_name(std::move(name)) {}
+
+  core::ServerName server_name;
   // Key ids asked for (answers list every key the server has anyway).
   std::vector<std::string> key_ids;
   // When the keys must still be valid; unset: the notary decides (the

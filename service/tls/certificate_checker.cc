@@ -3,18 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/server_name.h"
-#include "service/net/ip_address.h"
 
 namespace keyverifier::tls {
-namespace {
-
-absl::StatusOr<std::string> HostOf(absl::string_view server_name) {
-  absl::StatusOr<core::ServerName> name = core::ParseServerName(server_name);
-  if (!name.ok()) return name.status();
-  return name->host;
-}
-
-}  // namespace
 
 absl::StatusOr<CertificateCheck> CertificateChecker::Judge(
     const std::vector<std::string>& chain, const std::vector<std::string>& delivered_scts,
@@ -37,26 +27,19 @@ absl::StatusOr<CertificateCheck> CertificateChecker::Judge(
 }
 
 absl::StatusOr<CertificateCheck> CertificateChecker::CheckOffered(
-    absl::string_view server_name, const std::vector<std::string>& chain,
+    const core::ServerName& server_name, const std::vector<std::string>& chain,
     absl::Time at) const {
-  absl::StatusOr<std::string> host = HostOf(server_name);
-  if (!host.ok()) return host.status();
-  return Judge(chain, {}, *host, at);
+  return Judge(chain, {}, std::string(server_name.host()), at);
 }
 
-void CertificateChecker::CheckLive(absl::string_view server_name, uint16_t port, absl::Time at,
-                                   absl::Time deadline,
+void CertificateChecker::CheckLive(const core::ServerName& server_name, uint16_t port,
+                                   absl::Time at, absl::Time deadline,
                                    async::Callback<CertificateCheck> done) const {
   if (client_ == nullptr) {
     return done(
         absl::FailedPreconditionError("live certificate checks need outbound fetching enabled"));
   }
-  std::string name(server_name);
-  if (port != 0) {
-    absl::StatusOr<std::string> host = HostOf(server_name);
-    if (!host.ok()) return done(host.status());
-    name = net::HostPort(*host, port);
-  }
+  const core::ServerName name = port != 0 ? server_name.WithPort(port) : server_name;
   // Only the handshake: what the server presents is judged here, whatever
   // the policy would have let the connection go on with.
   net::HttpRequest request;
@@ -67,8 +50,8 @@ void CertificateChecker::CheckLive(absl::string_view server_name, uint16_t port,
                     absl::StatusOr<net::HttpResponse> r) mutable {
                   if (!r.ok()) {
                     return done(absl::Status(r.status().code(),
-                                             absl::StrCat("no TLS handshake with ", name, ": ",
-                                                          r.status().message())));
+                                             absl::StrCat("no TLS handshake with ", name.view(),
+                                                          ": ", r.status().message())));
                   }
                   absl::StatusOr<CertificateCheck> out =
                       Judge(r->peer_chain_der, r->peer_scts, r->tls_name, at);

@@ -4,8 +4,8 @@
 // the delegated name) and judges the chain it presents in the handshake.
 //
 // Thread-safe; the policy, client and clock are borrowed.
-// Errors (not verdicts): InvalidArgumentError for a bad server name (an
-// unparseable chain is a verdict of its own, kMalformed); NotFoundError /
+// Errors (not verdicts; an unparseable chain is a verdict of its own,
+// kMalformed): NotFoundError /
 // UnavailableError / PermissionDeniedError when the server could not be
 // resolved or reached (the address filter) in live mode.
 #ifndef KEYVERIFIER_SERVICE_TLS_CERTIFICATE_CHECKER_H_
@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "service/async/callback.h"
 #include "service/clock/clock.h"
+#include "service/core/server_name.h"
 #include "service/net/federation_client.h"
 #include "service/tls/certificate_policy.h"
 #include "service/tls/policy_peer_verifier.h"
@@ -39,7 +40,7 @@ class CertificateChecker {
       : policy_(policy), client_(client), clock_(clock), fingerprints_(std::move(fingerprints)) {}
 
   // `chain`: PEM (leaf first) or the DER certificates, leaf first.
-  absl::StatusOr<CertificateCheck> CheckOffered(absl::string_view server_name,
+  absl::StatusOr<CertificateCheck> CheckOffered(const core::ServerName& server_name,
                                                 const std::vector<std::string>& chain,
                                                 absl::Time at) const;
   // Judges a chain a peer presented in a handshake (DER, leaf first, with the
@@ -54,9 +55,9 @@ class CertificateChecker {
   // Resolves `server_name` (with `port` when not 0, as "host:port") and
   // checks what its first reachable address presents. Asynchronous: the
   // handshakes run on the fetch engine and `done` runs once, from there.
-  void CheckLive(absl::string_view server_name, uint16_t port, absl::Time at,
+  void CheckLive(const core::ServerName& server_name, uint16_t port, absl::Time at,
                  absl::Time deadline, async::Callback<CertificateCheck> done) const;
-  absl::StatusOr<CertificateCheck> CheckLiveAndWait(absl::string_view server_name,
+  absl::StatusOr<CertificateCheck> CheckLiveAndWait(const core::ServerName& server_name,
                                                     uint16_t port, absl::Time at,
                                                     absl::Time deadline) const {
     return async::Wait<CertificateCheck>([&](async::Callback<CertificateCheck> cb) {

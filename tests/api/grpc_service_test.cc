@@ -30,9 +30,12 @@
 #include "service/tls/certificate_policy.h"
 #include "tests/fakes/fake_keyring.h"
 #include "tests/tls/test_pki.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::api {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using ::testing::HasSubstr;
 using keyverifier::testing::FakeClock;
@@ -54,7 +57,7 @@ class HangingKeyRing : public keyring::KeyRing {
     absl::MutexLock lock(&mu_);
     timers_.emplace_back([server = q.server_name, deadline, done = std::move(done)]() mutable {
       absl::SleepFor(deadline - absl::Now());
-      done(absl::DeadlineExceededError("keys of " + server + ": timed out"));
+      done(absl::DeadlineExceededError("keys of " + server.str() + ": timed out"));
     });
   }
 
@@ -574,7 +577,7 @@ TEST_F(GrpcServiceTest, RequestAuth) {
   s = server.stub().VerifyRequestAuth(Context().get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("authorization[0].origin"));
-  EXPECT_EQ(keys_.last_query().server_name, kOrigin);  // never looked up
+  EXPECT_EQ(keys_.last_query().server_name.str(), kOrigin);  // never looked up
 
   req.clear_authorization();
   req.add_authorization("Bearer abc");

@@ -17,9 +17,12 @@
 #include "service/core/json.h"
 #include "service/core/room_version.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::api {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 constexpr int64_t kNowMs = 1700000000000;
 constexpr char kKeyId[] = "ed25519:k1";
@@ -29,10 +32,10 @@ class ScriptedKeyRing : public keyring::KeyRing {
  public:
   void GetKeys(const keyring::KeyQuery& query, absl::Time,
                async::Callback<keyring::KeyResult> done) override {
-    held_[query.server_name].push_back(std::move(done));
+    held_[query.server_name.str()].push_back(std::move(done));
   }
   std::optional<keyring::KeyResult> TryGetKeysFromMemory(const keyring::KeyQuery& q) override {
-    auto it = memory_.find(q.server_name);
+    auto it = memory_.find(q.server_name.str());
     if (it == memory_.end()) return std::nullopt;
     return it->second;
   }

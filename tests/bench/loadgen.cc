@@ -54,9 +54,12 @@
 #include "service/store/memory_key_store.h"
 #include "service/observe/metrics.h"
 #include "tests/bench/fixture.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::bench {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 double CpuSeconds() {
   rusage u;
@@ -435,11 +438,10 @@ int main(int argc, char** argv) {
                                     observe::NoopObserver(), ring_options);
   keyring::FallbackKeyRing keyring(pinned, fetching);
   {
-    keyring::KeyQuery warm;
-    warm.server_name = kServer;
+    keyring::KeyQuery warm(Name(kServer));
     if (!keyring.GetKeysAndWait(warm, absl::InfiniteFuture()).ok()) return 1;
     for (const auto& r : spread) {  // all in memory, as after their fetches
-      warm.server_name = r.server_name();
+      warm.server_name = Name(r.server_name());
       if (!keyring.GetKeysAndWait(warm, absl::InfiniteFuture()).ok()) return 1;
     }
   }

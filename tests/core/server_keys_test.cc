@@ -14,9 +14,12 @@
 #include "service/core/crypto.h"
 #include "service/core/json.h"
 #include "service/core/signed_json.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::core {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -129,7 +132,7 @@ PinnedNotary Notary() {
   key.key_id = "ed25519:n";
   key.public_key = KeyNotary().public_key();
   key.valid_until_ts = kValidUntil;
-  return PinnedNotary{kNotary, {key}};
+  return PinnedNotary{Name(kNotary), {key}};
 }
 
 // --- Valid responses --------------------------------------------------------

@@ -234,7 +234,7 @@ TEST_F(DiagnoserTest, ReportsEveryStepOfADelegatedServerWithTwoAddresses) {
   ASSERT_EQ(r->notaries_size(), 1);
   EXPECT_TRUE(r->notaries(0).answered());
   EXPECT_TRUE(r->notaries(0).agrees_with_direct());
-  EXPECT_EQ(notary_.last_request().server_name, "example.org");
+  EXPECT_EQ(notary_.last_request().server_name.str(), "example.org");
   EXPECT_TRUE(r->version().answered());
   EXPECT_EQ(r->version().name(), "Synapse");
   EXPECT_EQ(r->version().version(), "1.99.0");

@@ -4,6 +4,7 @@
 #define KEYVERIFIER_TESTS_FAKES_FAKE_FETCHER_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,7 +28,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
       absl::MutexLock lock(&mu_);
       ++calls_;
       last_request_ = request;
-      auto it = by_server_.find(request.server_name);
+      auto it = by_server_.find(request.server_name.str());
       answer = it != by_server_.end() ? it->second : answer_;
       if (hold_) {
         held_.emplace_back(std::move(done), std::move(answer));
@@ -60,9 +61,10 @@ class ScriptedFetcher : public fetch::KeyFetcher {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+  // The last request (there must have been one).
   fetch::KeyQuery last_request() {
     absl::MutexLock lock(&mu_);
-    return last_request_;
+    return last_request_.value();
   }
   // Set by tests while no fetch is under way.
   absl::StatusOr<core::ServerKeys> answer_ = absl::UnavailableError("unset");
@@ -74,7 +76,7 @@ class ScriptedFetcher : public fetch::KeyFetcher {
   std::vector<std::pair<async::Callback<core::ServerKeys>, absl::StatusOr<core::ServerKeys>>>
       held_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  fetch::KeyQuery last_request_ ABSL_GUARDED_BY(mu_);
+  std::optional<fetch::KeyQuery> last_request_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::StatusOr<core::ServerKeys>> by_server_ ABSL_GUARDED_BY(mu_);
 };
 

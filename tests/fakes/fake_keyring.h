@@ -3,6 +3,7 @@
 #define KEYVERIFIER_TESTS_FAKES_FAKE_KEYRING_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -27,9 +28,9 @@ class FakeKeyRing : public keyring::KeyRing {
       absl::MutexLock lock(&mu_);
       ++calls_;
       last_query_ = query;
-      auto it = results_.find(query.server_name);
+      auto it = results_.find(query.server_name.str());
       if (it == results_.end()) {
-        r = absl::NotFoundError(absl::StrCat("no keys known for ", query.server_name));
+        r = absl::NotFoundError(absl::StrCat("no keys known for ", query.server_name.str()));
       } else {
         r = it->second;
       }
@@ -41,15 +42,16 @@ class FakeKeyRing : public keyring::KeyRing {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+  // The last query asked (there must have been one).
   keyring::KeyQuery last_query() {
     absl::MutexLock lock(&mu_);
-    return last_query_;
+    return last_query_.value();
   }
 
  private:
   absl::Mutex mu_;
   std::map<std::string, keyring::KeyResult> results_ ABSL_GUARDED_BY(mu_);
-  keyring::KeyQuery last_query_ ABSL_GUARDED_BY(mu_);
+  std::optional<keyring::KeyQuery> last_query_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -17,9 +17,12 @@
 #include "tests/fakes/fake_http.h"
 #include "tests/fakes/fake_net.h"
 #include "tests/testing/key_fixtures.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::fetch {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using testing::FakeClock;
 using testing::FakeHttpClient;
@@ -58,7 +61,7 @@ TEST_F(FetchersTest, DirectFetchValidatesAndKeepsTheRawResponse) {
   std::string body = KeyResponseJson({"origin.test:8448", {{"ed25519:a", 'a'}}, kUntil});
   http_.Set("GET", "origin.test:8448", "/_matrix/key/v2/server", 200, body);
   DirectFetcher f(client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test:8448"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test:8448")}, Soon());
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_EQ(keys->verify_keys.size(), 1u);
   EXPECT_EQ(keys->valid_until_ts, kUntil);
@@ -73,7 +76,7 @@ TEST_F(FetchersTest, DirectFetchTriesTheNextAddress) {
   http_.Set("GET", "origin.test:8448", "/_matrix/key/v2/server", 200,
             KeyResponseJson({"origin.test:8448", {{"ed25519:a", 'a'}}, kUntil}));
   DirectFetcher f(client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test:8448"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test:8448")}, Soon());
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_EQ(http_.requests().size(), 2u);
 }
@@ -82,7 +85,7 @@ TEST_F(FetchersTest, DirectFetchRefusesAnotherServersKeys) {
   http_.Set("GET", "origin.test:8448", "/_matrix/key/v2/server", 200,
             KeyResponseJson({"evil.test", {{"ed25519:a", 'a'}}, kUntil}));
   DirectFetcher f(client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test:8448"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test:8448")}, Soon());
   ASSERT_EQ(keys.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(keys.status().message(), "evil.test")) << keys.status();
 }
@@ -92,7 +95,7 @@ TEST_F(FetchersTest, DirectFetchRefusesABadSelfSignature) {
   v.Set("valid_until_ts", core::Value::Integer(kUntil + 1));  // after signing
   http_.Set("GET", "origin.test:8448", "/_matrix/key/v2/server", 200, core::ToJson(v));
   DirectFetcher f(client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test:8448"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test:8448")}, Soon());
   ASSERT_EQ(keys.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(keys.status().message(), "ed25519:a")) << keys.status();
 }
@@ -100,7 +103,7 @@ TEST_F(FetchersTest, DirectFetchRefusesABadSelfSignature) {
 TEST_F(FetchersTest, DirectFetchReportsHttpErrors) {
   http_.Set("GET", "origin.test:8448", "/_matrix/key/v2/server", 500, "oops");
   DirectFetcher f(client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test:8448"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test:8448")}, Soon());
   ASSERT_EQ(keys.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(keys.status().message(), "HTTP 500")) << keys.status();
 }
@@ -113,7 +116,7 @@ TEST_F(FetchersTest, NotaryGetFormChecksBothSignatures) {
             NotaryAnswer({entry}));
   NotaryFetcher f(Pinned("notary.test:8448", "ed25519:n", 'n'), client_);
   absl::StatusOr<core::ServerKeys> keys =
-      f.FetchAndWait({"origin.test", {}, 1700000000000}, Soon());
+      f.FetchAndWait({Name("origin.test"), {}, 1700000000000}, Soon());
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_EQ(keys->notaries, std::vector<std::string>{"notary.test:8448"});
   EXPECT_EQ(f.source(), "notary.test:8448");
@@ -125,7 +128,7 @@ TEST_F(FetchersTest, NotarySignedByAnUnpinnedKeyIsRefused) {
   http_.Set("GET", "notary.test:8448", "/_matrix/key/v2/query/origin.test", 200,
             NotaryAnswer({entry}));
   NotaryFetcher f(Pinned("notary.test:8448", "ed25519:n", 'n'), client_);
-  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<core::ServerKeys> keys = f.FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_EQ(keys.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(keys.status().message(), "no valid keys for origin.test"))
       << keys.status();
@@ -143,13 +146,13 @@ TEST_F(FetchersTest, NotaryBatchKeepsGoodEntriesBesideBadOnes) {
             NotaryAnswer({older, forged, good}));
   NotaryFetcher f(Pinned("notary.test:8448", "ed25519:n", 'n'), client_);
   auto answers = f.FetchManyAndWait(
-      {{"a.test", {"ed25519:a"}, 1700000000000}, {"b.test"}, {"c.test"}}, Soon());
+      {{Name("a.test"), {"ed25519:a"}, 1700000000000}, {Name("b.test")}, {Name("c.test")}}, Soon());
   ASSERT_TRUE(answers.ok()) << answers.status();
-  ASSERT_TRUE(answers->at("a.test").ok()) << answers->at("a.test").status();
-  EXPECT_EQ(answers->at("a.test")->valid_until_ts, kUntil);  // the longest valid
-  EXPECT_FALSE(answers->at("b.test").ok());
-  EXPECT_TRUE(absl::StrContains(answers->at("b.test").status().message(), "rejected"));
-  EXPECT_FALSE(answers->at("c.test").ok());
+  ASSERT_TRUE(answers->at(Name("a.test")).ok()) << answers->at(Name("a.test")).status();
+  EXPECT_EQ(answers->at(Name("a.test"))->valid_until_ts, kUntil);  // the longest valid
+  EXPECT_FALSE(answers->at(Name("b.test")).ok());
+  EXPECT_TRUE(absl::StrContains(answers->at(Name("b.test")).status().message(), "rejected"));
+  EXPECT_FALSE(answers->at(Name("c.test")).ok());
   ASSERT_EQ(http_.requests().size(), 1u);
   EXPECT_EQ(http_.requests()[0].body,
             R"({"server_keys":{"a.test":{"ed25519:a":{"minimum_valid_until_ts":1700000000000}},)"
@@ -159,7 +162,7 @@ TEST_F(FetchersTest, NotaryBatchKeepsGoodEntriesBesideBadOnes) {
 TEST_F(FetchersTest, NotaryPathEscapesTheServerName) {
   resolver_.AddHost("notary.test", {"192.0.2.20"});
   NotaryFetcher f(Pinned("notary.test:8448", "ed25519:n", 'n'), client_);
-  (void)f.FetchAndWait({"[2001:db8::1]:8448"}, Soon());
+  (void)f.FetchAndWait({Name("[2001:db8::1]:8448")}, Soon());
   ASSERT_EQ(http_.requests().size(), 1u);
   EXPECT_EQ(http_.requests()[0].path, "/_matrix/key/v2/query/%5B2001%3Adb8%3A%3A1%5D%3A8448");
 }
@@ -217,7 +220,7 @@ class NotaryBatchTest : public FetchersTest {
   }
   std::vector<KeyQuery> All() const {
     std::vector<KeyQuery> out;
-    for (const std::string& s : kServers) out.push_back(KeyQuery(s));
+    for (const std::string& s : kServers) out.push_back(KeyQuery(Name(s)));
     return out;
   }
   // The servers a POST body names.
@@ -242,10 +245,10 @@ TEST_F(NotaryBatchTest, FetchManySendsOnePostPerBatchNamingEveryServerOnce) {
   ASSERT_TRUE(answers.ok()) << answers.status();
   EXPECT_EQ(answers->size(), 5u);
   for (const std::string& s : kServers) {
-    ASSERT_EQ(answers->count(s), 1u) << s;
-    ASSERT_TRUE(answers->at(s).ok()) << s << ": " << answers->at(s).status();
-    EXPECT_EQ(answers->at(s)->server_name, s);
-    EXPECT_EQ(answers->at(s)->valid_until_ts, kUntil);
+    ASSERT_EQ(answers->count(Name(s)), 1u) << s;
+    ASSERT_TRUE(answers->at(Name(s)).ok()) << s << ": " << answers->at(Name(s)).status();
+    EXPECT_EQ(answers->at(Name(s))->server_name, s);
+    EXPECT_EQ(answers->at(Name(s))->valid_until_ts, kUntil);
   }
   std::vector<net::HttpRequest> posts = batch_http_.requests();
   ASSERT_EQ(posts.size(), 3u);  // 2 + 2 + 1
@@ -279,14 +282,14 @@ TEST_F(NotaryBatchTest, ABatchFailingAsAWholeFailsOnlyItsServers) {
   ASSERT_EQ(failed_batch.size(), 2u);
   for (const std::string& s : kServers) {
     SCOPED_TRACE(s);
-    ASSERT_EQ(answers->count(s), 1u);
+    ASSERT_EQ(answers->count(Name(s)), 1u);
     if (failed_batch.count(s)) {
-      EXPECT_EQ(answers->at(s).status().code(), absl::StatusCode::kUnavailable);
-      EXPECT_TRUE(absl::StrContains(answers->at(s).status().message(), "HTTP 500"))
-          << answers->at(s).status();
+      EXPECT_EQ(answers->at(Name(s)).status().code(), absl::StatusCode::kUnavailable);
+      EXPECT_TRUE(absl::StrContains(answers->at(Name(s)).status().message(), "HTTP 500"))
+          << answers->at(Name(s)).status();
     } else {
-      ASSERT_TRUE(answers->at(s).ok()) << answers->at(s).status();
-      EXPECT_EQ(answers->at(s)->server_name, s);
+      ASSERT_TRUE(answers->at(Name(s)).ok()) << answers->at(Name(s)).status();
+      EXPECT_EQ(answers->at(Name(s))->server_name, s);
     }
   }
 }
@@ -343,7 +346,7 @@ TEST_F(FetchersTest, ALargeNotaryAnswerIsCheckedOnTheCheckerAlike) {
                                      "notary.test:8448", "ed25519:n", 'n');
     if (i % 10 == 3) entry.Set("valid_until_ts", core::Value::Integer(kUntil + 1));  // forged
     http.AddEntry(s, std::move(entry));
-    queries.push_back(KeyQuery(s));
+    queries.push_back(KeyQuery(Name(s)));
   }
   http.Set("POST", "notary.test:8448", "/_matrix/key/v2/query", 200, "");
   net::FederationClient client(discovery_, http);
@@ -365,18 +368,18 @@ TEST_F(FetchersTest, ALargeNotaryAnswerIsCheckedOnTheCheckerAlike) {
   for (int i = 0; i < 150; ++i) {
     const std::string s = absl::StrCat("s", i, ".test");
     SCOPED_TRACE(s);
-    ASSERT_EQ(a->at(s).ok(), b->at(s).ok());
-    EXPECT_EQ(a->at(s).ok(), i % 10 != 3) << a->at(s).status();
-    if (!a->at(s).ok()) {
-      EXPECT_EQ(a->at(s).status(), b->at(s).status());
+    ASSERT_EQ(a->at(Name(s)).ok(), b->at(Name(s)).ok());
+    EXPECT_EQ(a->at(Name(s)).ok(), i % 10 != 3) << a->at(Name(s)).status();
+    if (!a->at(Name(s)).ok()) {
+      EXPECT_EQ(a->at(Name(s)).status(), b->at(Name(s)).status());
       // Names a few of the rejected entries and how many there were.
-      EXPECT_TRUE(absl::StrContains(a->at(s).status().message(), "rejected 15 entries"))
-          << a->at(s).status();
+      EXPECT_TRUE(absl::StrContains(a->at(Name(s)).status().message(), "rejected 15 entries"))
+          << a->at(Name(s)).status();
       continue;
     }
     ++good;
-    EXPECT_EQ(a->at(s)->server_name, s);
-    EXPECT_EQ(a->at(s)->raw_json, b->at(s)->raw_json);
+    EXPECT_EQ(a->at(Name(s))->server_name, s);
+    EXPECT_EQ(a->at(Name(s))->raw_json, b->at(Name(s))->raw_json);
   }
   EXPECT_EQ(good, 135);
   (*pool)->Stop();

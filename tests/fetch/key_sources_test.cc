@@ -16,9 +16,12 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::fetch {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using testing::ScriptedFetcher;
 
@@ -39,7 +42,7 @@ class RecordingFetcher : public ScriptedFetcher {
     {
       absl::MutexLock lock(&mu_);
       std::vector<std::string> names;
-      for (const KeyQuery& r : requests) names.push_back(r.server_name);
+      for (const KeyQuery& r : requests) names.push_back(r.server_name.str());
       std::sort(names.begin(), names.end());
       batches_.push_back(std::move(names));
     }
@@ -94,7 +97,7 @@ class KeySourcesTest : public ::testing::Test {
 TEST_F(KeySourcesTest, DirectFirstUsesTheOriginWhenItAnswers) {
   direct_.answer_ = Keys('a');
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->satisfies);
   EXPECT_EQ(r->sources, std::vector<std::string>{"origin"});
@@ -107,7 +110,7 @@ TEST_F(KeySourcesTest, FallsBackToNotariesWhenTheOriginFails) {
   n1_.answer_ = absl::UnavailableError("n1 down");
   n2_.answer_ = Keys('a');
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources, std::vector<std::string>{"n2.test"});
   EXPECT_TRUE(absl::StrContains(absl::StrJoin(r->failures, "|"), "origin down"));
@@ -117,7 +120,7 @@ TEST_F(KeySourcesTest, NotariesFirstAsksNoOriginWhenANotaryAnswers) {
   n1_.answer_ = Keys('a');
   n2_.answer_ = Keys('a');
   auto s = Make({KeySources::Order::kNotariesFirst, 1});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(direct_.calls(), 0);
 }
@@ -126,7 +129,7 @@ TEST_F(KeySourcesTest, DirectOnlyNeverAsksNotaries) {
   direct_.answer_ = absl::UnavailableError("origin down");
   n1_.answer_ = Keys('a');
   auto s = Make({KeySources::Order::kDirectOnly, 1});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(n1_.calls(), 0);
 }
@@ -136,7 +139,7 @@ TEST_F(KeySourcesTest, AnAnswerNotValidLongEnoughPassesToTheNextSource) {
   n1_.answer_ = Keys('a', kUntil);
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test", {}, kUntil}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test"), {}, kUntil}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->satisfies);
   EXPECT_EQ(r->sources, std::vector<std::string>{"n1.test"});
@@ -148,7 +151,8 @@ TEST_F(KeySourcesTest, WithoutASatisfyingAnswerTheBestIsReturned) {
   n1_.answer_ = Keys('a', kUntil - 10);
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test", {"ed25519:a"}, kUntil}, Soon());
+  absl::StatusOr<FetchResult> r =
+      s->FetchAndWait({Name("origin.test"), {"ed25519:a"}, kUntil}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->satisfies);
   EXPECT_EQ(r->keys.valid_until_ts, kUntil - 10);
@@ -160,7 +164,7 @@ TEST_F(KeySourcesTest, MissingKeyIdIsNotSatisfying) {
   n1_.answer_ = Keys('b', kUntil, "ed25519:b");
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test", {"ed25519:b"}}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test"), {"ed25519:b"}}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->satisfies);
   EXPECT_EQ(r->sources, std::vector<std::string>{"n1.test"});
@@ -171,7 +175,7 @@ TEST_F(KeySourcesTest, NothingAnswersListsEverySource) {
   n1_.answer_ = absl::UnavailableError("n1 down");
   n2_.answer_ = absl::PermissionDeniedError("n2 certificate expired");
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   for (const char* part : {"origin down", "n1 down", "n2 certificate expired", "origin.test"}) {
     EXPECT_TRUE(absl::StrContains(r.status().message(), part)) << r.status();
@@ -183,7 +187,7 @@ TEST_F(KeySourcesTest, NoSuchServerAnywhereIsNotFound) {
   n1_.answer_ = absl::NotFoundError("n1 knows no origin.test");
   n2_.answer_ = absl::NotFoundError("n2 knows no origin.test");
   auto s = Make({});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
 }
 
@@ -195,7 +199,7 @@ TEST_F(KeySourcesTest, FirstSatisfyingNotaryWinsWithoutWaitingForSlowOnes) {
   auto s = Make({});
   std::optional<absl::StatusOr<FetchResult>> r;
   int answers = 0;
-  s->Fetch({"origin.test"}, Soon(), [&](absl::StatusOr<FetchResult> got) {
+  s->Fetch({Name("origin.test")}, Soon(), [&](absl::StatusOr<FetchResult> got) {
     ++answers;
     r.emplace(std::move(got));
   });
@@ -220,7 +224,7 @@ TEST_F(KeySourcesTest, LateAnswersAreCountedAndDropped) {
   n2_.answer_ = Keys('a');
   auto s = Make({});
   int answers = 0;
-  s->Fetch({"origin.test"}, Soon(), [&](absl::StatusOr<FetchResult> r) {
+  s->Fetch({Name("origin.test")}, Soon(), [&](absl::StatusOr<FetchResult> r) {
     ++answers;
     EXPECT_TRUE(r.ok()) << r.status();
   });
@@ -236,7 +240,7 @@ TEST_F(KeySourcesTest, QuorumNeedsAgreeingSources) {
   n1_.answer_ = Keys('a');
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({KeySources::Order::kDirectFirst, 2});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   std::vector<std::string> sources = r->sources;
   std::sort(sources.begin(), sources.end());
@@ -249,7 +253,7 @@ TEST_F(KeySourcesTest, QuorumDisagreementSaysWhoReportedWhat) {
   n1_.answer_ = Keys('x');  // a different key under the same id
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({KeySources::Order::kDirectFirst, 2});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kAborted) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "origin report ed25519:a="));
   EXPECT_TRUE(absl::StrContains(r.status().message(), "n1.test report ed25519:a="));
@@ -261,7 +265,7 @@ TEST_F(KeySourcesTest, QuorumNotReachedIsUnavailable) {
   n1_.answer_ = absl::UnavailableError("n1 down");
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({KeySources::Order::kDirectFirst, 2});
-  absl::StatusOr<FetchResult> r = s->FetchAndWait({"origin.test"}, Soon());
+  absl::StatusOr<FetchResult> r = s->FetchAndWait({Name("origin.test")}, Soon());
   ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "only 1 of the 2")) << r.status();
 }
@@ -300,7 +304,8 @@ TEST_F(KeySourcesTest, FetchManyAsksEachNotaryOnceAndTheOriginForTheRest) {
   direct_.SetFor("c.test", KeysOf("c.test"));
   auto s = Make({KeySources::Order::kNotariesFirst, 1});
   KeySources::ResultsByServer r =
-      FetchManyAndWait(*s, {{"a.test"}, {"b.test"}, {"c.test"}, {"d.test"}}, Soon());
+      FetchManyAndWait(*s, {{Name("a.test")}, {Name("b.test")}, {Name("c.test")}, {Name("d.test")}},
+                       Soon());
 
   // One request per notary naming every server; the origin asked once, for
   // what the notaries left open.
@@ -311,23 +316,23 @@ TEST_F(KeySourcesTest, FetchManyAsksEachNotaryOnceAndTheOriginForTheRest) {
   EXPECT_EQ(direct_.calls(), 2);
 
   ASSERT_EQ(r.size(), 4u);
-  ASSERT_TRUE(r.at("a.test").ok()) << r.at("a.test").status();
-  EXPECT_TRUE(r.at("a.test")->satisfies);
-  ASSERT_EQ(r.at("a.test")->sources.size(), 1u);
-  EXPECT_NE(r.at("a.test")->sources[0], "origin");
-  ASSERT_TRUE(r.at("b.test").ok()) << r.at("b.test").status();
-  EXPECT_EQ(r.at("b.test")->sources, std::vector<std::string>{"n1.test"});
-  EXPECT_EQ(r.at("b.test")->keys.server_name, "b.test");
-  ASSERT_TRUE(r.at("c.test").ok()) << r.at("c.test").status();
-  EXPECT_EQ(r.at("c.test")->sources, std::vector<std::string>{"origin"});
-  EXPECT_EQ(r.at("c.test")->keys.server_name, "c.test");
-  const std::string c_failures = absl::StrJoin(r.at("c.test")->failures, "|");
+  ASSERT_TRUE(r.at(Name("a.test")).ok()) << r.at(Name("a.test")).status();
+  EXPECT_TRUE(r.at(Name("a.test"))->satisfies);
+  ASSERT_EQ(r.at(Name("a.test"))->sources.size(), 1u);
+  EXPECT_NE(r.at(Name("a.test"))->sources[0], "origin");
+  ASSERT_TRUE(r.at(Name("b.test")).ok()) << r.at(Name("b.test")).status();
+  EXPECT_EQ(r.at(Name("b.test"))->sources, std::vector<std::string>{"n1.test"});
+  EXPECT_EQ(r.at(Name("b.test"))->keys.server_name, "b.test");
+  ASSERT_TRUE(r.at(Name("c.test")).ok()) << r.at(Name("c.test")).status();
+  EXPECT_EQ(r.at(Name("c.test"))->sources, std::vector<std::string>{"origin"});
+  EXPECT_EQ(r.at(Name("c.test"))->keys.server_name, "c.test");
+  const std::string c_failures = absl::StrJoin(r.at(Name("c.test"))->failures, "|");
   EXPECT_TRUE(absl::StrContains(c_failures, "n1 down")) << c_failures;
   EXPECT_TRUE(absl::StrContains(c_failures, "n2 down")) << c_failures;
-  ASSERT_EQ(r.at("d.test").status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(r.at(Name("d.test")).status().code(), absl::StatusCode::kUnavailable);
   for (const char* part : {"d.test", "n1 down", "n2 down", "origin down"}) {
-    EXPECT_TRUE(absl::StrContains(r.at("d.test").status().message(), part))
-        << r.at("d.test").status();
+    EXPECT_TRUE(absl::StrContains(r.at(Name("d.test")).status().message(), part))
+        << r.at(Name("d.test")).status();
   }
 }
 
@@ -339,33 +344,34 @@ TEST_F(KeySourcesTest, FetchManyDirectFirstAsksNotariesOnlyForWhatTheOriginMisse
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({});
   KeySources::ResultsByServer r =
-      FetchManyAndWait(*s, {{"a.test"}, {"b.test"}, {"c.test"}}, Soon());
+      FetchManyAndWait(*s, {{Name("a.test")}, {Name("b.test")}, {Name("c.test")}}, Soon());
   EXPECT_EQ(direct_.batches(), (std::vector<Names>{{"a.test", "b.test", "c.test"}}));
   // A single open server is asked with Fetch.
   EXPECT_TRUE(n1_.batches().empty());
   EXPECT_EQ(n1_.calls(), 1);
-  EXPECT_EQ(n1_.last_request().server_name, "c.test");
+  EXPECT_EQ(n1_.last_request().server_name.str(), "c.test");
   EXPECT_EQ(n2_.calls(), 1);
   ASSERT_EQ(r.size(), 3u);
   for (const char* server : {"a.test", "b.test"}) {
-    ASSERT_TRUE(r.at(server).ok()) << r.at(server).status();
-    EXPECT_EQ(r.at(server)->sources, std::vector<std::string>{"origin"});
+    ASSERT_TRUE(r.at(Name(server)).ok()) << r.at(Name(server)).status();
+    EXPECT_EQ(r.at(Name(server))->sources, std::vector<std::string>{"origin"});
   }
-  ASSERT_TRUE(r.at("c.test").ok()) << r.at("c.test").status();
-  EXPECT_EQ(r.at("c.test")->sources, std::vector<std::string>{"n1.test"});
+  ASSERT_TRUE(r.at(Name("c.test")).ok()) << r.at(Name("c.test")).status();
+  EXPECT_EQ(r.at(Name("c.test"))->sources, std::vector<std::string>{"n1.test"});
 }
 
 TEST_F(KeySourcesTest, FetchManyMergesRequestsForTheSameServer) {
   direct_.answer_ = Keys('a');
   auto s = Make({});
   KeySources::ResultsByServer r = FetchManyAndWait(
-      *s, {{"origin.test", {"ed25519:a"}}, {"origin.test", {"ed25519:b"}, kUntil}}, Soon());
+      *s, {{Name("origin.test"), {"ed25519:a"}}, {Name("origin.test"), {"ed25519:b"}, kUntil}},
+      Soon());
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(direct_.calls(), 1);
   EXPECT_EQ(direct_.last_request().key_ids, (Names{"ed25519:a", "ed25519:b"}));
   EXPECT_EQ(direct_.last_request().minimum_valid_until_ts, kUntil);
-  ASSERT_TRUE(r.at("origin.test").ok()) << r.at("origin.test").status();
-  EXPECT_FALSE(r.at("origin.test")->satisfies);  // no ed25519:b anywhere
+  ASSERT_TRUE(r.at(Name("origin.test")).ok()) << r.at(Name("origin.test")).status();
+  EXPECT_FALSE(r.at(Name("origin.test"))->satisfies);  // no ed25519:b anywhere
 }
 
 TEST_F(KeySourcesTest, QuorumWorksWithFetchMany) {
@@ -375,15 +381,17 @@ TEST_F(KeySourcesTest, QuorumWorksWithFetchMany) {
   n1_.SetFor("b.test", KeysOf("b.test", 'x'));  // another key under the same id
   n2_.answer_ = absl::UnavailableError("n2 down");
   auto s = Make({KeySources::Order::kDirectFirst, 2});
-  KeySources::ResultsByServer r = FetchManyAndWait(*s, {{"a.test"}, {"b.test"}}, Soon());
+  KeySources::ResultsByServer r =
+      FetchManyAndWait(*s, {{Name("a.test")}, {Name("b.test")}}, Soon());
   ASSERT_EQ(r.size(), 2u);
-  ASSERT_TRUE(r.at("a.test").ok()) << r.at("a.test").status();
-  Names sources = r.at("a.test")->sources;
+  ASSERT_TRUE(r.at(Name("a.test")).ok()) << r.at(Name("a.test")).status();
+  Names sources = r.at(Name("a.test"))->sources;
   std::sort(sources.begin(), sources.end());
   EXPECT_EQ(sources, (Names{"n1.test", "origin"}));
-  EXPECT_EQ(r.at("a.test")->keys.server_name, "a.test");
-  EXPECT_EQ(r.at("b.test").status().code(), absl::StatusCode::kAborted) << r.at("b.test").status();
-  EXPECT_TRUE(absl::StrContains(r.at("b.test").status().message(), "b.test"));
+  EXPECT_EQ(r.at(Name("a.test"))->keys.server_name, "a.test");
+  EXPECT_EQ(r.at(Name("b.test")).status().code(), absl::StatusCode::kAborted)
+      << r.at(Name("b.test")).status();
+  EXPECT_TRUE(absl::StrContains(r.at(Name("b.test")).status().message(), "b.test"));
   EXPECT_EQ(observer_.disagreements, 1);
   // Every source asked for every server.
   EXPECT_EQ(direct_.calls(), 2);
@@ -399,7 +407,7 @@ TEST_F(KeySourcesTest, AHeldNotaryDoesNotDelayABatchAnotherNotarySettles) {
   auto s = Make({KeySources::Order::kNotariesFirst, 1});
   int answers = 0;
   std::optional<absl::StatusOr<KeySources::ResultsByServer>> r;
-  s->FetchMany({{"a.test"}, {"b.test"}, {"c.test"}}, Soon(),
+  s->FetchMany({{Name("a.test")}, {Name("b.test")}, {Name("c.test")}}, Soon(),
                [&](absl::StatusOr<KeySources::ResultsByServer> got) {
                  ++answers;
                  r.emplace(std::move(got));
@@ -410,8 +418,8 @@ TEST_F(KeySourcesTest, AHeldNotaryDoesNotDelayABatchAnotherNotarySettles) {
   ASSERT_TRUE(r->ok()) << r->status();
   ASSERT_EQ((*r)->size(), 3u);
   for (const char* server : {"a.test", "b.test", "c.test"}) {
-    ASSERT_TRUE((*r)->at(server).ok()) << (*r)->at(server).status();
-    EXPECT_EQ((*r)->at(server)->sources, std::vector<std::string>{"n2.test"});
+    ASSERT_TRUE((*r)->at(Name(server)).ok()) << (*r)->at(Name(server)).status();
+    EXPECT_EQ((*r)->at(Name(server))->sources, std::vector<std::string>{"n2.test"});
   }
   EXPECT_EQ(direct_.calls(), 0);
   n1_.Release();  // late: dropped
@@ -428,7 +436,7 @@ TEST_F(KeySourcesTest, AHeldNotaryIsAwaitedWhileServersAreOpen) {
   auto s = Make({KeySources::Order::kNotariesFirst, 1});
   int answers = 0;
   std::optional<absl::StatusOr<KeySources::ResultsByServer>> r;
-  s->FetchMany({{"a.test"}, {"b.test"}}, Soon(),
+  s->FetchMany({{Name("a.test")}, {Name("b.test")}}, Soon(),
                [&](absl::StatusOr<KeySources::ResultsByServer> got) {
                  ++answers;
                  r.emplace(std::move(got));
@@ -439,10 +447,10 @@ TEST_F(KeySourcesTest, AHeldNotaryIsAwaitedWhileServersAreOpen) {
   n1_.Release();
   ASSERT_EQ(answers, 1);
   ASSERT_TRUE(r->ok()) << r->status();
-  ASSERT_TRUE((*r)->at("a.test").ok()) << (*r)->at("a.test").status();
-  EXPECT_EQ((*r)->at("a.test")->sources, std::vector<std::string>{"n2.test"});
-  ASSERT_TRUE((*r)->at("b.test").ok()) << (*r)->at("b.test").status();
-  EXPECT_EQ((*r)->at("b.test")->sources, std::vector<std::string>{"n1.test"});
+  ASSERT_TRUE((*r)->at(Name("a.test")).ok()) << (*r)->at(Name("a.test")).status();
+  EXPECT_EQ((*r)->at(Name("a.test"))->sources, std::vector<std::string>{"n2.test"});
+  ASSERT_TRUE((*r)->at(Name("b.test")).ok()) << (*r)->at(Name("b.test")).status();
+  EXPECT_EQ((*r)->at(Name("b.test"))->sources, std::vector<std::string>{"n1.test"});
   EXPECT_EQ(direct_.calls(), 0);
 }
 

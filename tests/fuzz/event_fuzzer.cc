@@ -64,12 +64,15 @@ const std::vector<VerifyKey>& Keys() {
 
 absl::Span<const VerifyKey> AnyServer(absl::string_view) { return Keys(); }
 
+// Joins server names by their text.
+void NameText(std::string* out, const ServerName& name) { out->append(name.str()); }
+
 std::string Describe(const absl::StatusOr<PreparedEvent>& p) {
   if (!p.ok()) return p.status().ToString();
   return absl::StrCat(p->signed_bytes, "\n", p->event_id, " ", p->content_hash, " ",
                       p->content_hash_matches, " ", p->sender, " ", p->origin_server_ts,
                       " ", ToJson(p->signatures), " [",
-                      absl::StrJoin(p->required_servers, ","), "]");
+                      absl::StrJoin(p->required_servers, ",", NameText), "]");
 }
 
 std::string DescribeVerdict(const EventVerdict& v) {
@@ -121,7 +124,7 @@ void CheckVerdict(const PreparedEvent& p, const EventVerdict& v) {
   }
   FUZZ_CHECK(v.checked.size() == p.required_servers.size());
   for (size_t i = 0; i < v.checked.size(); ++i) {
-    FUZZ_CHECK_EQ(v.checked[i].server, p.required_servers[i]);
+    FUZZ_CHECK_EQ(v.checked[i].server, p.required_servers[i].str());
     FUZZ_CHECK(!v.checked[i].key_ids.empty());
   }
 }
@@ -153,7 +156,7 @@ void RunRoomVersion(absl::string_view text, const absl::StatusOr<Value>& parsed,
   FUZZ_CHECK_MSG(std::includes(p->required_servers.begin(), p->required_servers.end(),
                                r->required_servers.begin(), r->required_servers.end()),
                  absl::StrCat("room version ", room.id, ": [",
-                              absl::StrJoin(r->required_servers, ","), "]"));
+                              absl::StrJoin(r->required_servers, ",", NameText), "]"));
   const EventVerdict redacted_verdict = VerifyPreparedEvent(*r, AnyServer);
   CheckVerdict(*r, redacted_verdict);
   if (r->required_servers == p->required_servers) {

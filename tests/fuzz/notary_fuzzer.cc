@@ -34,8 +34,7 @@ namespace {
 constexpr char kSpecSeed[] = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1";
 
 PinnedNotary MakeNotary(const std::string& seed) {
-  PinnedNotary notary;
-  notary.server_name = "notary.example.org";
+  PinnedNotary notary{*ServerName::Parse("notary.example.org"), {}};
   VerifyKey key;
   key.key_id = "ed25519:1";
   key.public_key = Ed25519SigningKey::FromSeed(seed)->public_key();
@@ -78,8 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!got.ok()) continue;
     FUZZ_CHECK(SameKeys(*got, *checked) && got->raw_json == checked->raw_json);
 
-    FUZZ_CHECK(got->notaries == std::vector<std::string>{Notary().server_name});
-    FUZZ_CHECK_MSG(ParseServerName(got->server_name).ok(), got->server_name);
+    FUZZ_CHECK(got->notaries == std::vector<std::string>{Notary().server_name.str()});
+    FUZZ_CHECK_MSG(ServerName::Parse(got->server_name).ok(), got->server_name);
     FUZZ_CHECK(!got->verify_keys.empty());
 
     ServerKeyExpectations expect;

@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(parsed.ok());
   FUZZ_CHECK_EQ(keys->raw_json, std::string(text));
 
-  FUZZ_CHECK_MSG(ParseServerName(keys->server_name).ok(), keys->server_name);
+  FUZZ_CHECK_MSG(ServerName::Parse(keys->server_name).ok(), keys->server_name);
   FUZZ_CHECK(!keys->verify_keys.empty());
   FUZZ_CHECK(keys->notaries.empty());
   for (const VerifyKey& key : keys->verify_keys) {

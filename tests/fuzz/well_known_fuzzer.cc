@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace keyverifier;
   const absl::string_view text(reinterpret_cast<const char*>(data), size);
 
-  const absl::StatusOr<std::string> server = net::ParseWellKnownBody(text);
-  const absl::StatusOr<std::string> server_again = net::ParseWellKnownBody(text);
+  const absl::StatusOr<core::ServerName> server = net::ParseWellKnownBody(text);
+  const absl::StatusOr<core::ServerName> server_again = net::ParseWellKnownBody(text);
   FUZZ_CHECK_EQ(server.status().ToString(), server_again.status().ToString());
 
   bool expected = false;
@@ -36,15 +36,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size <= net::kMaxWellKnownBytes) {
     absl::StatusOr<core::Value> v = core::ParseJson(text);
     const core::Value* m = v.ok() && v->is_object() ? v->Find("m.server") : nullptr;
-    if (m != nullptr && m->is_string() && core::ParseServerName(m->string_value()).ok()) {
+    if (m != nullptr && m->is_string() && core::ServerName::Parse(m->string_value()).ok()) {
       expected = true;
       expected_server = m->string_value();
     }
   }
   FUZZ_CHECK_MSG(server.ok() == expected, server.status().ToString());
   if (server.ok()) {
-    FUZZ_CHECK_EQ(*server, expected_server);
-    FUZZ_CHECK_EQ(*server, *server_again);
+    FUZZ_CHECK_EQ(server->str(), expected_server);
+    FUZZ_CHECK_EQ(server->str(), server_again->str());
   }
 
   net::CachePolicy policy;

@@ -10,9 +10,12 @@
 #include "gtest/gtest.h"
 #include "service/core/base64.h"
 #include "tests/fakes/fake_keyring.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::keyring {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 core::VerifyKey Key(const std::string& id, char byte) {
   core::VerifyKey k;
@@ -78,11 +81,13 @@ TEST(BannedKeysTest, LookupsAndBatchesMarkBannedKeys) {
     ASSERT_EQ(got.old_verify_keys.size(), 1u);
     EXPECT_TRUE(got.old_verify_keys[0].banned);
   };
-  absl::StatusOr<KeyResult> one = ring.GetKeysAndWait(KeyQuery("a.example"), absl::InfiniteFuture());
+  absl::StatusOr<KeyResult> one =
+      ring.GetKeysAndWait(KeyQuery(Name("a.example")), absl::InfiniteFuture());
   ASSERT_TRUE(one.ok());
   check(*one);
   std::vector<absl::StatusOr<KeyResult>> many;
-  ring.GetKeysMany({KeyQuery("a.example"), KeyQuery("b.example")}, absl::InfiniteFuture(),
+  ring.GetKeysMany({KeyQuery(Name("a.example")), KeyQuery(Name("b.example"))},
+                   absl::InfiniteFuture(),
                    [&](std::vector<absl::StatusOr<KeyResult>> r) { many = std::move(r); });
   ASSERT_EQ(many.size(), 2u);
   ASSERT_TRUE(many[0].ok());

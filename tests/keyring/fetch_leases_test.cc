@@ -14,6 +14,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::keyring {
 namespace {
@@ -52,8 +53,7 @@ class FetchLeasesTest : public ::testing::Test {
 
   // Starts a lookup of origin.test on ring `i`; its answer lands in *out.
   void Start(int i, std::optional<absl::StatusOr<KeyResult>>* out) {
-    KeyQuery q;
-    q.server_name = "origin.test";
+    KeyQuery q(testing::Name("origin.test"));
     rings_[i]->GetKeys(q, absl::InfiniteFuture(),
                        [out](absl::StatusOr<KeyResult> r) { out->emplace(std::move(r)); });
   }
@@ -138,19 +138,19 @@ TEST_F(FetchLeasesTest, ARefreshAnotherReplicaMadeIsNotMadeAgain) {
   EXPECT_EQ(origin_.calls(), 1);  // the second read the first's answer in the store
   Pass(absl::Hours(12));
   origin_.answer_ = Keys('a', kNowMs + 3 * kDay);
-  absl::StatusOr<int64_t> a = rings_[0]->RefreshAndWait("origin.test", absl::InfiniteFuture());
+  absl::StatusOr<int64_t> a = rings_[0]->RefreshAndWait(testing::Name("origin.test"), absl::InfiniteFuture());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(*a, kNowMs + 3 * kDay);
   EXPECT_EQ(origin_.calls(), 2);
   // The other replica's refresher finds the newer response in the store.
   Pass(absl::Seconds(1));
-  absl::StatusOr<int64_t> b = rings_[1]->RefreshAndWait("origin.test", absl::InfiniteFuture());
+  absl::StatusOr<int64_t> b = rings_[1]->RefreshAndWait(testing::Name("origin.test"), absl::InfiniteFuture());
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(*b, kNowMs + 3 * kDay);
   EXPECT_EQ(origin_.calls(), 2);
   // A refresh nobody made since is made.
   Pass(absl::Seconds(1));
-  ASSERT_TRUE(rings_[1]->RefreshAndWait("origin.test", absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(rings_[1]->RefreshAndWait(testing::Name("origin.test"), absl::InfiniteFuture()).ok());
   EXPECT_EQ(origin_.calls(), 3);
 }
 

@@ -11,9 +11,12 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::keyring {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 constexpr int64_t kNowMs = 1700000000000;
 constexpr int64_t kHour = 3600 * 1000;
@@ -35,8 +38,7 @@ class RefresherTest : public ::testing::Test {
     refresher_ = std::make_unique<Refresher>(*ring_, clock_, observer_, o, [] { return 0.0; });
   }
   void Ask(const std::string& server) {
-    KeyQuery q;
-    q.server_name = server;
+    KeyQuery q(Name(server));
     (void)ring_->GetKeysAndWait(q, absl::Now() + absl::Seconds(5));
   }
   absl::Time At(int64_t ms) { return absl::FromUnixMillis(ms); }
@@ -57,7 +59,7 @@ TEST_F(RefresherTest, RefreshesAtHalfTheRemainingLife) {
   Ask("a.test");
   ASSERT_EQ(origin_.calls(), 1);
   EXPECT_EQ(refresher_->RunOnce().refreshed, 0);  // tracks it now
-  EXPECT_EQ(refresher_->DueTime("a.test"), At(kNowMs + 24 * kHour));
+  EXPECT_EQ(refresher_->DueTime(Name("a.test")), At(kNowMs + 24 * kHour));
   clock_.Advance(absl::Hours(24) - absl::Seconds(1));
   EXPECT_EQ(refresher_->RunOnce().refreshed, 0);
   EXPECT_EQ(origin_.calls(), 1);
@@ -68,7 +70,7 @@ TEST_F(RefresherTest, RefreshesAtHalfTheRemainingLife) {
   EXPECT_EQ(p.tracked, 1u);
   EXPECT_EQ(origin_.calls(), 2);
   // Fetched at +24h, valid until +72h: next at +48h.
-  EXPECT_EQ(refresher_->DueTime("a.test"), At(kNowMs + 48 * kHour));
+  EXPECT_EQ(refresher_->DueTime(Name("a.test")), At(kNowMs + 48 * kHour));
 }
 
 TEST_F(RefresherTest, JitterComesOffTheWait) {
@@ -78,21 +80,21 @@ TEST_F(RefresherTest, JitterComesOffTheWait) {
   origin_.answer_ = Keys("a.test", kNowMs + 48 * kHour);
   Ask("a.test");
   jittery.RunOnce();
-  EXPECT_EQ(jittery.DueTime("a.test"), At(kNowMs + 12 * kHour));
+  EXPECT_EQ(jittery.DueTime(Name("a.test")), At(kNowMs + 12 * kHour));
 }
 
 TEST_F(RefresherTest, ValidityBeyondSevenDaysCountsAsSevenDays) {
   origin_.answer_ = Keys("a.test", kNowMs + 365 * 24 * kHour);
   Ask("a.test");
   refresher_->RunOnce();
-  EXPECT_EQ(refresher_->DueTime("a.test"), At(kNowMs + 84 * kHour));
+  EXPECT_EQ(refresher_->DueTime(Name("a.test")), At(kNowMs + 84 * kHour));
 }
 
 TEST_F(RefresherTest, NeverSoonerThanTheMinimumInterval) {
   origin_.answer_ = Keys("a.test", kNowMs + 60 * 1000);  // valid one minute
   Ask("a.test");
   refresher_->RunOnce();
-  EXPECT_EQ(refresher_->DueTime("a.test"), At(kNowMs) + absl::Minutes(5));
+  EXPECT_EQ(refresher_->DueTime(Name("a.test")), At(kNowMs) + absl::Minutes(5));
 }
 
 TEST_F(RefresherTest, FailuresBackOffExponentially) {
@@ -146,8 +148,7 @@ TEST_F(RefresherTest, RefreshesManyServers) {
 
 TEST_F(RefresherTest, AnswerForAnotherServerIsNotTaken) {
   origin_.answer_ = Keys("other.test", kNowMs + 2 * kHour);
-  KeyQuery q;
-  q.server_name = "a.test";
+  KeyQuery q(Name("a.test"));
   absl::StatusOr<KeyResult> r = ring_->GetKeysAndWait(q, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(store_->GetKeys("other.test")->empty());
@@ -164,7 +165,7 @@ TEST_F(RefresherTest, StartRunsPassesInTheBackgroundUntilStop) {
   while (origin_.calls() < 2 && absl::Now() < give_up) std::this_thread::yield();
   refresher_->Stop();
   EXPECT_EQ(origin_.calls(), 2);
-  EXPECT_EQ(ring_->FreshnessOf("a.test").valid_until_ts, kNowMs + 2 * kHour);
+  EXPECT_EQ(ring_->FreshnessOf(Name("a.test")).valid_until_ts, kNowMs + 2 * kHour);
   refresher_->Stop();  // twice is fine
 }
 

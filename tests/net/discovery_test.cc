@@ -12,9 +12,12 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_net.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::net {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using testing::FakeClock;
 using testing::FakeResolver;
@@ -34,7 +37,7 @@ class DiscoveryTest : public ::testing::Test {
         discovery_(resolver_, well_known_, filter_, clock_, {}) {}
 
   absl::StatusOr<ResolvedServer> Resolve(const std::string& name) {
-    return discovery_.ResolveAndWait(name, absl::InfiniteFuture());
+    return discovery_.ResolveAndWait(Name(name), absl::InfiniteFuture());
   }
 
   FakeClock clock_;
@@ -83,7 +86,7 @@ TEST_F(DiscoveryTest, FullWellKnownCacheShedsTheLeastRecentlyUsed) {
   o.max_cached_hosts = 100;
   ServerDiscovery discovery(resolver_, well_known_, filter_, clock_, o);
   auto resolve = [&](const std::string& name) {
-    return discovery.ResolveAndWait(name, absl::InfiniteFuture());
+    return discovery.ResolveAndWait(Name(name), absl::InfiniteFuture());
   };
   resolver_.AddHost("matrix.example.net", {"8.8.4.4"});
   well_known_.Set("hot.example", 200, R"({"m.server": "matrix.example.net:443"})");
@@ -270,16 +273,11 @@ TEST_F(DiscoveryTest, WellKnownFailuresBackOffExponentially) {
   EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.91:443"});
 }
 
-TEST_F(DiscoveryTest, MalformedServerNameIsInvalidArgument) {
-  EXPECT_EQ(Resolve("bad name").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Resolve("").status().code(), absl::StatusCode::kInvalidArgument);
-}
-
 TEST_F(DiscoveryTest, ResolveAnswersThroughTheCallbackOnce) {
   resolver_.AddHost("example.org", {"93.184.216.34"});
   int calls = 0;
   absl::StatusOr<ResolvedServer> got;
-  discovery_.Resolve("example.org:8448", absl::InfiniteFuture(),
+  discovery_.Resolve(Name("example.org:8448"), absl::InfiniteFuture(),
                      [&](absl::StatusOr<ResolvedServer> r) {
                        ++calls;
                        got = std::move(r);
@@ -287,14 +285,14 @@ TEST_F(DiscoveryTest, ResolveAnswersThroughTheCallbackOnce) {
   EXPECT_EQ(calls, 1);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(Endpoints(*got), std::vector<std::string>{"93.184.216.34:8448"});
-  // Errors too (a malformed name answers inline).
-  discovery_.Resolve("bad name", absl::InfiniteFuture(),
+  // Errors too (the fake resolver answers inline).
+  discovery_.Resolve(Name("nowhere.example:8448"), absl::InfiniteFuture(),
                      [&](absl::StatusOr<ResolvedServer> r) {
                        ++calls;
                        got = std::move(r);
                      });
   EXPECT_EQ(calls, 2);
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound);
 }
 
 // Every SRV record's target is looked up; the endpoints follow the SRV
@@ -413,16 +411,16 @@ class WellKnownBudgetTest : public ::testing::Test {
 TEST_F(WellKnownBudgetTest, CutShortByTheCallersDeadlineIsNotCached) {
   well_known_.SetDelay("example.org", absl::Seconds(5));
   const absl::Time soon = clock_.Now() + absl::Seconds(1);
-  absl::StatusOr<ResolvedServer> r = discovery_.ResolveAndWait("example.org", soon);
+  absl::StatusOr<ResolvedServer> r = discovery_.ResolveAndWait(Name("example.org"), soon);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_EQ(well_known_.fetches("example.org"), 1);
   EXPECT_EQ(well_known_.deadlines("example.org"), std::vector<absl::Time>{soon});
 
-  r = discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(1));
+  r = discovery_.ResolveAndWait(Name("example.org"), clock_.Now() + absl::Seconds(1));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_EQ(well_known_.fetches("example.org"), 2);  // asked again: nothing cached
 
-  r = discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+  r = discovery_.ResolveAndWait(Name("example.org"), absl::InfiniteFuture());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(well_known_.fetches("example.org"), 3);
   EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.80:443"});
@@ -435,7 +433,7 @@ TEST_F(WellKnownBudgetTest, CutShortByTheCallersDeadlineIsNotCached) {
 TEST_F(WellKnownBudgetTest, TheHostsOwnBudgetRunningOutIsCachedAndBackedOff) {
   well_known_.SetDelay("example.org", absl::Seconds(20));
   absl::StatusOr<ResolvedServer> r =
-      discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+      discovery_.ResolveAndWait(Name("example.org"), absl::InfiniteFuture());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.81:8448"});
   EXPECT_EQ(r->tls_name, "example.org");
@@ -445,7 +443,7 @@ TEST_F(WellKnownBudgetTest, TheHostsOwnBudgetRunningOutIsCachedAndBackedOff) {
 
   // Backed off: not asked again for 2 minutes, even with a short deadline.
   clock_.Advance(absl::Minutes(1));
-  r = discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(1));
+  r = discovery_.ResolveAndWait(Name("example.org"), clock_.Now() + absl::Seconds(1));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(well_known_.fetches("example.org"), 1);
   EXPECT_TRUE(absl::StrContains(r->route, "cached")) << r->route;
@@ -454,7 +452,7 @@ TEST_F(WellKnownBudgetTest, TheHostsOwnBudgetRunningOutIsCachedAndBackedOff) {
   // delegates.
   clock_.Advance(absl::Minutes(1) + absl::Seconds(1));
   well_known_.SetDelay("example.org", absl::Seconds(1));
-  r = discovery_.ResolveAndWait("example.org", absl::InfiniteFuture());
+  r = discovery_.ResolveAndWait(Name("example.org"), absl::InfiniteFuture());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(well_known_.fetches("example.org"), 2);
   EXPECT_EQ(Endpoints(*r), std::vector<std::string>{"93.184.216.80:443"});
@@ -465,17 +463,19 @@ TEST_F(WellKnownBudgetTest, TheHostsOwnBudgetRunningOutIsCachedAndBackedOff) {
 // caller would have waited longer.
 TEST_F(WellKnownBudgetTest, TheFetchGetsTheEarlierOfBudgetAndCallerDeadline) {
   const absl::Time start = clock_.Now();
-  ASSERT_TRUE(discovery_.ResolveAndWait("example.org", start + absl::Minutes(5)).ok());
+  ASSERT_TRUE(discovery_.ResolveAndWait(Name("example.org"), start + absl::Minutes(5)).ok());
   clock_.Advance(absl::Seconds(601));  // the delegation expires
-  ASSERT_TRUE(discovery_.ResolveAndWait("example.org", clock_.Now() + absl::Seconds(3)).ok());
+  ASSERT_TRUE(discovery_.ResolveAndWait(Name("example.org"), clock_.Now() + absl::Seconds(3)).ok());
   EXPECT_EQ(well_known_.deadlines("example.org"),
             (std::vector<absl::Time>{start + absl::Seconds(10),
                                      start + absl::Seconds(601) + absl::Seconds(3)}));
 
   well_known_.SetDelay("slow.example", absl::Seconds(30));
   resolver_.AddHost("slow.example", {"93.184.216.82"});
-  ASSERT_TRUE(discovery_.ResolveAndWait("slow.example", clock_.Now() + absl::Minutes(5)).ok());
-  ASSERT_TRUE(discovery_.ResolveAndWait("slow.example", clock_.Now() + absl::Minutes(5)).ok());
+  ASSERT_TRUE(
+      discovery_.ResolveAndWait(Name("slow.example"), clock_.Now() + absl::Minutes(5)).ok());
+  ASSERT_TRUE(
+      discovery_.ResolveAndWait(Name("slow.example"), clock_.Now() + absl::Minutes(5)).ok());
   EXPECT_EQ(well_known_.fetches("slow.example"), 1);  // the failure was cached
 }
 
@@ -499,9 +499,9 @@ TEST(WellKnownCancelTest, CancelledIsNotCached) {
   IpFilter filter = *IpFilter::Create({});
   ServerDiscovery discovery(resolver, well_known, filter, clock, {});
   absl::StatusOr<ResolvedServer> r =
-      discovery.ResolveAndWait("example.org", absl::InfiniteFuture());
+      discovery.ResolveAndWait(Name("example.org"), absl::InfiniteFuture());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
-  r = discovery.ResolveAndWait("example.org", absl::InfiniteFuture());
+  r = discovery.ResolveAndWait(Name("example.org"), absl::InfiniteFuture());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
   EXPECT_EQ(well_known.fetches("example.org"), 2);
 }

@@ -31,9 +31,12 @@
 #include "service/net/peer_verifier.h"
 #include "service/net/well_known_fetcher.h"
 #include "tests/testing/dnsmasq.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::net {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using testing::Dnsmasq;
 
@@ -111,7 +114,7 @@ class Stack {
   absl::StatusOr<HttpResponse> FetchKeys(const std::string& server) {
     HttpRequest request;
     request.path = "/_matrix/key/v2/server";
-    return federation_->SendAndWait(server, request, absl::Now() + absl::Seconds(20));
+    return federation_->SendAndWait(Name(server), request, absl::Now() + absl::Seconds(20));
   }
 
  private:

@@ -77,7 +77,7 @@ TEST_F(WellKnownFetcherTest, FetchesBodyAndCacheControl) {
   absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "a.test", Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(*ParseWellKnownBody(r->body), "m.a.test:443");
+  EXPECT_EQ(ParseWellKnownBody(r->body)->str(), "m.a.test:443");
   EXPECT_EQ(r->cache_control, "max-age=120");
 }
 
@@ -103,7 +103,7 @@ TEST_F(WellKnownFetcherTest, RedirectsAreFollowedRelativeAndAbsolute) {
   absl::StatusOr<WellKnownResponse> r = FetchAndWait(*fetcher_, "b.test", Soon());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(*ParseWellKnownBody(r->body), "final.test");
+  EXPECT_EQ(ParseWellKnownBody(r->body)->str(), "final.test");
   std::vector<std::string> reqs = server_->Requests();
   bool moved = false, final_on_a = false;
   for (const auto& l : reqs) {

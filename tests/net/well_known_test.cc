@@ -6,9 +6,9 @@ namespace keyverifier::net {
 namespace {
 
 TEST(WellKnownBodyTest, ReturnsTheDelegatedName) {
-  EXPECT_EQ(*ParseWellKnownBody(R"({"m.server": "matrix.example.org:443"})"),
+  EXPECT_EQ(ParseWellKnownBody(R"({"m.server": "matrix.example.org:443"})")->str(),
             "matrix.example.org:443");
-  EXPECT_EQ(*ParseWellKnownBody(R"({"m.server":"[2001:db8::1]","other":1})"),
+  EXPECT_EQ(ParseWellKnownBody(R"({"m.server":"[2001:db8::1]","other":1})")->str(),
             "[2001:db8::1]");
 }
 
@@ -25,7 +25,7 @@ TEST(WellKnownBodyTest, InvalidBodiesSayWhy) {
       {R"({"m.server": "host:99999x"})", "m.server"},
   };
   for (const Case& c : cases) {
-    absl::StatusOr<std::string> r = ParseWellKnownBody(c.body);
+    absl::StatusOr<core::ServerName> r = ParseWellKnownBody(c.body);
     ASSERT_FALSE(r.ok()) << c.body;
     EXPECT_NE(r.status().message().find(c.says), std::string::npos)
         << c.body << ": " << r.status();

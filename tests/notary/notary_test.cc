@@ -16,6 +16,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_fetcher.h"
 #include "tests/testing/key_fixtures.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::notary {
 namespace {
@@ -88,8 +89,7 @@ class NotaryTest : public ::testing::Test {
     return got->ok() ? **got : "";
   }
   static ServerQuery Q(const std::string& server, std::optional<int64_t> minimum = std::nullopt) {
-    ServerQuery q;
-    q.server_name = server;
+    ServerQuery q(testing::Name(server));
     q.minimum_valid_until_ts = minimum;
     return q;
   }

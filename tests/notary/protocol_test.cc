@@ -24,13 +24,13 @@ TEST(ParseBatchQueryTest, ReadsServersKeyIdsAndTheLatestMinimum) {
   ASSERT_TRUE(q.ok()) << q.status();
   ASSERT_EQ(q->size(), 3u);
   // Members come sorted by name.
-  EXPECT_EQ((*q)[0].server_name, "[::1]:8448");
+  EXPECT_EQ((*q)[0].server_name.str(), "[::1]:8448");
   EXPECT_EQ((*q)[0].key_ids, std::vector<std::string>{"ed25519:x"});
   EXPECT_FALSE((*q)[0].minimum_valid_until_ts.has_value());
-  EXPECT_EQ((*q)[1].server_name, "a.example");
+  EXPECT_EQ((*q)[1].server_name.str(), "a.example");
   EXPECT_EQ((*q)[1].key_ids, (std::vector<std::string>{"ed25519:1", "ed25519:2"}));
   EXPECT_EQ((*q)[1].minimum_valid_until_ts, 9);
-  EXPECT_EQ((*q)[2].server_name, "b.example:8448");
+  EXPECT_EQ((*q)[2].server_name.str(), "b.example:8448");
   EXPECT_TRUE((*q)[2].key_ids.empty());
 }
 
@@ -85,7 +85,7 @@ TEST(ParseBatchQueryTest, BadBodiesGetTheirErrcodeAndNameWhatWasWrong) {
 TEST(ParseSingleQueryTest, ServerKeyIdAndMinimum) {
   absl::StatusOr<ServerQuery> q = ParseSingleQuery("a.example:8448", "ed25519:k", "1234");
   ASSERT_TRUE(q.ok()) << q.status();
-  EXPECT_EQ(q->server_name, "a.example:8448");
+  EXPECT_EQ(q->server_name.str(), "a.example:8448");
   EXPECT_EQ(q->key_ids, std::vector<std::string>{"ed25519:k"});
   EXPECT_EQ(q->minimum_valid_until_ts, 1234);
   q = ParseSingleQuery("a.example", "", std::nullopt);
@@ -113,7 +113,7 @@ store::StoredResponse Cached(int64_t fetched, int64_t valid_until, std::string s
 }
 
 TEST(FreshnessTest, WithoutAMinimumAnAnswerIsFreshUntilHalfItsLifetime) {
-  ServerQuery q;
+  ServerQuery q(*core::ServerName::Parse("a.example"));
   const store::StoredResponse r = Cached(kNow, kNow + 10 * kHour);
   EXPECT_TRUE(Fresh(q, r, kNow));
   EXPECT_TRUE(Fresh(q, r, kNow + 5 * kHour));       // exactly half
@@ -125,7 +125,7 @@ TEST(FreshnessTest, WithoutAMinimumAnAnswerIsFreshUntilHalfItsLifetime) {
 }
 
 TEST(FreshnessTest, WithAMinimumTheMinimumDecides) {
-  ServerQuery q;
+  ServerQuery q(*core::ServerName::Parse("a.example"));
   q.minimum_valid_until_ts = kNow + 20 * kHour;
   EXPECT_FALSE(Fresh(q, Cached(kNow, kNow + 10 * kHour), kNow));
   EXPECT_TRUE(Fresh(q, Cached(kNow - 100 * kHour, kNow + 20 * kHour), kNow));

@@ -4,6 +4,7 @@
 
 #include "service/core/base64.h"
 #include "service/core/signed_json.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::testing {
 namespace {
@@ -62,8 +63,7 @@ std::string NotaryAnswer(const std::vector<core::Value>& entries) {
 }
 
 core::PinnedNotary Pinned(const std::string& notary, const std::string& key_id, char tag) {
-  core::PinnedNotary p;
-  p.server_name = notary;
+  core::PinnedNotary p{Name(notary), {}};
   core::VerifyKey k;
   k.key_id = key_id;
   k.public_key = TestKey(tag).public_key();

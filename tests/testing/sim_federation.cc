@@ -26,6 +26,7 @@
 #include "service/core/base64.h"
 #include "service/core/json.h"
 #include "service/core/verify_key.h"
+#include "tests/testing/server_name.h"
 
 extern char** environ;
 
@@ -137,11 +138,10 @@ std::string SimFederation::PublicKeyBase64(const std::string& server_name) {
 }
 
 core::PinnedNotary SimFederation::pinned_notary() const {
-  core::PinnedNotary notary;
-  notary.server_name = notary_name();
+  core::PinnedNotary notary{Name(notary_name()), {}};
   core::VerifyKey key;
   key.key_id = std::string(kKeyId);
-  key.public_key = SigningKeyOf(notary.server_name).public_key();
+  key.public_key = SigningKeyOf(notary_name()).public_key();
   notary.keys.push_back(key);
   return notary;
 }

@@ -31,9 +31,12 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_net.h"
 #include "tests/tls/test_pki.h"
+#include "tests/testing/server_name.h"
 
 namespace keyverifier::tls {
 namespace {
+
+using ::keyverifier::testing::Name;
 
 using testing::CertSpec;
 using testing::DefaultValidationTime;
@@ -413,14 +416,15 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheFederationClient) {
   const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
 
   absl::StatusOr<CertificateCheck> check = checker.CheckLiveAndWait(
-      "matrix.example.org", server.port(), absl::InfinitePast(), absl::Now() + absl::Seconds(10));
+      Name("matrix.example.org"), server.port(), absl::InfinitePast(),
+      absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_TRUE(check->verdict.valid);
   EXPECT_EQ(check->checked_name, "matrix.example.org");
   EXPECT_EQ(check->endpoint, endpoint);
   EXPECT_EQ(server.snis(1), std::vector<std::string>{"matrix.example.org"});
 
-  check = checker.CheckLiveAndWait("other.example.org", server.port(), absl::InfinitePast(),
+  check = checker.CheckLiveAndWait(Name("other.example.org"), server.port(), absl::InfinitePast(),
                             absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_FALSE(check->verdict.valid);
@@ -431,7 +435,7 @@ TEST_F(LiveTlsTest, CertificateCheckerLiveModeUsesTheFederationClient) {
 
   CertificateChecker no_client(*policy, nullptr, clock_);
   EXPECT_EQ(no_client
-                .CheckLiveAndWait("matrix.example.org", server.port(), absl::InfinitePast(),
+                .CheckLiveAndWait(Name("matrix.example.org"), server.port(), absl::InfinitePast(),
                            absl::Now() + absl::Seconds(10))
                 .status()
                 .code(),
