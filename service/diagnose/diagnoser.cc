@@ -74,6 +74,14 @@ void Diagnoser::Diagnose(const std::string& server_name, absl::Time deadline,
     return done(absl::InvalidArgumentError(
         absl::StrCat("server_name: ", name.status().message())));
   }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!reports_.TryTake(deps_.clock->Now())) {
+      return done(absl::ResourceExhaustedError(absl::StrCat(
+          "too many diagnose reports: at most ", options_.reports_per_second,
+          " a second (bursts of ", options_.burst, "); try again shortly")));
+    }
+  }
   auto job = std::make_shared<Job>(*name);
   job->started = deps_.clock->Now();
   // Leave the caller a little of its time to get the report back.

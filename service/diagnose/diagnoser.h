@@ -31,10 +31,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "keyverifier/v1/service.pb.h"
 #include "service/async/callback.h"
 #include "service/clock/clock.h"
+#include "service/clock/token_bucket.h"
 #include "service/core/server_keys.h"
 #include "service/diagnose/findings.h"
 #include "service/fetch/key_fetcher.h"
@@ -71,8 +73,16 @@ class Diagnoser {
     size_t max_keys = core::kDefaultMaxKeysPerResponse;
     net::CachePolicy well_known_cache;
     AnalysisOptions analysis;  // now_ms is set per report
+    // Reports started per second, with this burst: each one probes a
+    // server's every address, so a caller cannot make the service probe
+    // servers without bound. Beyond it: ResourceExhaustedError.
+    double reports_per_second = 2;
+    double burst = 30;
   };
-  Diagnoser(Deps deps, Options options) : deps_(std::move(deps)), options_(std::move(options)) {}
+  Diagnoser(Deps deps, Options options)
+      : deps_(std::move(deps)),
+        options_(std::move(options)),
+        reports_(options_.reports_per_second, options_.burst) {}
 
   void Diagnose(const std::string& server_name, absl::Time deadline,
                 async::Callback<v1::DiagnoseServerResponse> done) const;
@@ -96,6 +106,8 @@ class Diagnoser {
 
   const Deps deps_;
   const Options options_;
+  mutable absl::Mutex mu_;
+  mutable TokenBucket reports_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace keyverifier::diagnose

@@ -301,6 +301,35 @@ TEST_F(DiagnoserTest, AServerWithoutAddressesIsAReportSayingSo) {
             lookups.end());
 }
 
+TEST_F(DiagnoserTest, ReportsAreRateLimited) {
+  Diagnoser::Deps deps;
+  deps.discovery = &discovery_;
+  deps.well_known = &well_known_;
+  deps.resolver = &resolver_;
+  deps.http = &http_;
+  deps.federation = &federation_;
+  deps.checker = checker_.get();
+  deps.store = store_.get();
+  deps.clock = &clock_;
+  Diagnoser::Options o;
+  o.reports_per_second = 0.5;
+  o.burst = 2;
+  Diagnoser limited(std::move(deps), o);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(limited.DiagnoseAndWait("nowhere.example", deadline()).ok());
+  }
+  absl::StatusOr<v1::DiagnoseServerResponse> refused =
+      limited.DiagnoseAndWait("nowhere.example", deadline());
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("at most 0.5 a second"), std::string::npos)
+      << refused.status();
+  const size_t lookups = resolver_.lookups().size();
+  EXPECT_TRUE(absl::IsResourceExhausted(limited.DiagnoseAndWait("other.example", deadline()).status()));
+  EXPECT_EQ(resolver_.lookups().size(), lookups);  // nothing was probed
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(limited.DiagnoseAndWait("nowhere.example", deadline()).ok());
+}
+
 TEST_F(DiagnoserTest, AMalformedServerNameIsInvalidArgument) {
   absl::StatusOr<v1::DiagnoseServerResponse> r =
       diagnoser_->DiagnoseAndWait("not a name", deadline());
