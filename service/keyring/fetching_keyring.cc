@@ -46,7 +46,59 @@ FetchingKeyRing::FetchingKeyRing(store::KeyStore& store, fetch::KeySources* sour
                                  Options options)
     : store_(store), sources_(sources), executor_(executor), scheduler_(scheduler),
       clock_(clock), observer_(observer), options_(options),
-      new_servers_(options.new_servers_per_second, options.new_servers_burst) {}
+      new_servers_(options.new_servers_per_second, options.new_servers_burst) {
+  store_.WatchChanges(this, [this](const std::vector<std::string>& servers) {
+    OnStoreChanged(servers);
+  });
+}
+
+FetchingKeyRing::~FetchingKeyRing() { store_.WatchChanges(this, nullptr); }
+
+void FetchingKeyRing::OnStoreChanged(const std::vector<std::string>& servers) {
+  // Only what memory holds and no flight is about to replace.
+  std::vector<core::ServerName> reload;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& s : servers) {
+      absl::StatusOr<core::ServerName> name = core::ServerName::Parse(s);
+      if (name.ok() && entries_.contains(*name) && !flights_.contains(*name)) {
+        reload.push_back(*std::move(name));
+      }
+    }
+  }
+  if (reload.empty()) return;
+  (void)executor_.Post([this, reload = std::move(reload)] { Reload(reload); });
+}
+
+void FetchingKeyRing::Reload(const std::vector<core::ServerName>& servers) {
+  for (const core::ServerName& server : servers) {
+    absl::StatusOr<Entry> stored = LoadFromStore(server);
+    if (!stored.ok()) continue;  // memory keeps what it had
+    int64_t stored_ts = 0;
+    for (const store::StoredResponse& r : stored->responses) {
+      stored_ts = std::max(stored_ts, r.fetched_ts);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = entries_.find(server);
+      if (it == entries_.end() || flights_.contains(server)) continue;
+      const Entry& known = it->second;
+      int64_t known_ts = 0;
+      for (const store::StoredResponse& r : known.responses) {
+        known_ts = std::max(known_ts, r.fetched_ts);
+      }
+      if (stored_ts < known_ts) continue;  // memory is newer already
+      stored->failures = known.failures;
+      stored->retry_after = known.retry_after;
+      stored->last_asked = known.last_asked;
+      stored->missing_ids = known.missing_ids;
+      stored->short_validity = known.short_validity;
+      stored->unknown_ids = known.unknown_ids;
+      stored->fetched_here_ts = known.fetched_here_ts;
+    }
+    Remember(server, *std::move(stored), /*announced=*/true);
+  }
+}
 
 std::optional<int64_t> FetchingKeyRing::Confirmed(const store::StoredKey& key) {
   // The store's last_seen_ts: the latest fetch of a response listing it.
@@ -102,7 +154,12 @@ size_t FetchingKeyRing::Footprint(const Entry& entry) {
   return bytes;
 }
 
-void FetchingKeyRing::Remember(const core::ServerName& server, Entry entry) {
+void FetchingKeyRing::Remember(const core::ServerName& server, Entry entry, bool announced) {
+  if (!announced) {
+    for (const store::StoredResponse& r : entry.responses) {
+      entry.fetched_here_ts = std::max(entry.fetched_here_ts, r.fetched_ts);
+    }
+  }
   // The MSC1711 fallback's index: the tls_fingerprints of the responses
   // remembered, by host (read here, outside the lock, not at every
   // handshake).
@@ -268,16 +325,14 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
     bool force = false;
     bool seen = false;
     bool other_done = false;
-    int64_t remembered_ts = 0;  // the latest response memory had
+    int64_t remembered_ts = 0;  // the latest response this keyring knew of itself
     {
       absl::MutexLock lock(&mu_);
       if (job->recheck && !flights_.contains(server)) continue;
       if (auto it = entries_.find(server); it != entries_.end()) {
         entry = it->second;  // what memory had, if the store cannot be read
         seen = true;
-        for (const store::StoredResponse& r : entry.responses) {
-          remembered_ts = std::max(remembered_ts, r.fetched_ts);
-        }
+        remembered_ts = entry.fetched_here_ts;
       }
       if (stored.ok()) {
         stored->failures = entry.failures;

@@ -38,6 +38,11 @@
 //
 // Servers asked about are tracked (bounded) for the background refresher.
 //
+// Sharing a store with other processes (replicas on one PostgreSQL): the
+// keys another process writes reach this one's memory when the store
+// announces them (WatchChanges), and fetch leases (Options::lease_holder)
+// make each server fetched by one process at a time.
+//
 // Thread-safe. The store, sources (may be null: store only), executor,
 // scheduler, clock and observer are borrowed. Errors: NotFoundError when no keys are known and
 // there is nothing to fetch from (or fetching is backing off); the fetch's
@@ -106,6 +111,8 @@ class FetchingKeyRing final : public KeyRing {
                   async::Executor& executor, async::Scheduler& scheduler, const Clock& clock,
                   observe::Observer& observer, Options options);
 
+  ~FetchingKeyRing() override;
+
   void GetKeys(const KeyQuery& query, absl::Time deadline,
                async::Callback<KeyResult> done) override;
   void GetKeysEach(std::vector<KeyQuery> queries, absl::Time deadline,
@@ -156,6 +163,11 @@ class FetchingKeyRing final : public KeyRing {
     // ids cost one fetch per window, and the window grows while they go on).
     Miss unknown_ids;
     size_t bytes = 0;  // what it takes in memory (Footprint), once remembered
+    // The latest response this keyring fetched or read for a flight of its
+    // own; responses another process announced (Reload) do not count, so a
+    // refresh due by what this keyring knew is skipped when another process
+    // made it meanwhile.
+    int64_t fetched_here_ts = 0;
   };
   // About what an entry takes in memory: its responses' raw JSON, its keys
   // and the bookkeeping around them.
@@ -204,7 +216,14 @@ class FetchingKeyRing final : public KeyRing {
   // Drops `server` from the fingerprint index. Caller holds mu_.
   void ForgetFingerprintsLocked(const core::ServerName& server)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Remember(const core::ServerName& server, Entry entry);
+  // `announced`: read because another process wrote it (fetched_here_ts is
+  // kept as it was).
+  void Remember(const core::ServerName& server, Entry entry, bool announced = false);
+  // Another process sharing the store wrote these servers' keys: the ones
+  // memory holds are read again (on the executor), so that lookups here see
+  // them without a fetch.
+  void OnStoreChanged(const std::vector<std::string>& servers);
+  void Reload(const std::vector<core::ServerName>& servers);
 
   WaiterPtr NewWaiter(KeyQuery query, absl::Time deadline, async::Callback<KeyResult> done);
   void Answer(const WaiterPtr& w, absl::StatusOr<KeyResult> r);

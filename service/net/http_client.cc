@@ -218,10 +218,12 @@ absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
         absl::StrCat(t.where, ": response larger than ", t.max_bytes, " bytes"));
   }
   std::string detail = t.error[0] != '\0' ? t.error : curl_easy_strerror(rc);
-  if (rc == CURLE_OPERATION_TIMEDOUT && t.error[0] == '\0') {
-    // The engine's deadline, not libcurl's timer: say how far it got.
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(t.curl.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_off_t connect_us = 0;
+  curl_easy_getinfo(t.curl.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
+  if (rc == CURLE_OPERATION_TIMEDOUT && (t.error[0] == '\0' || connect_us == 0)) {
+    // The engine's deadline, or libcurl's timer while the transfer still
+    // waited for a connection slot (libcurl then names a resolve step it
+    // never needed): say how far it got.
     detail = absl::StrCat("timed out after ", absl::FormatDuration(t.budget),
                           connect_us > 0 ? "" : ", before any connection was made");
   }

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -178,6 +179,15 @@ class KeyStore {
       int64_t now_ts, int64_t until_ts) {
     return std::vector<FetchClaim>(servers.size(), FetchClaim::kMine);
   }
+  // Calls `changed` with the servers whose keys another process sharing the
+  // store wrote, soon after each such write commits (PostgreSQL:
+  // LISTEN/NOTIFY), on a thread of the store's; this store's own writes are
+  // not reported. `key` names the watcher; a null `changed` removes it
+  // (after which it is not called again). The default, for a store no other
+  // process shares, never calls it.
+  using ChangedServers = std::function<void(const std::vector<std::string>&)>;
+  virtual void WatchChanges(const void* key, ChangedServers changed) {}
+
   // Ends this holder's leases: each server's fetch finished at `now_ts`,
   // and whether it succeeded.
   virtual absl::Status ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,

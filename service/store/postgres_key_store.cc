@@ -1,8 +1,13 @@
 #include "service/store/postgres_key_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -112,6 +117,12 @@ class PostgresConnection final : public SqlConnection {
                  absl::StrCat("SELECT pg_advisory_xact_lock(", kServerLockClass,
                               ", hashtext($1))"),
                  {SqlValue::Text(std::string(lock_name))})
+        .status();
+  }
+
+  absl::Status Notify(absl::string_view channel, absl::string_view payload) override {
+    return Query("announce the write", "SELECT pg_notify($1, $2)",
+                 {SqlValue::Text(std::string(channel)), SqlValue::Text(std::string(payload))})
         .status();
   }
 
@@ -269,6 +280,76 @@ class PostgresConnection final : public SqlConnection {
   bool in_transaction_ = false;
 };
 
+// LISTEN on a connection of its own, on a thread of its own: poll() on the
+// connection's socket and on an eventfd that Stop (the destructor) signals.
+// A lost connection is made again after the reconnect interval; what was
+// announced meanwhile is missed (readers fall back to the store on a miss).
+class PostgresChangeFeed final : public ChangeFeed {
+ public:
+  explicit PostgresChangeFeed(PostgresOptions options)
+      : options_(std::move(options)), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~PostgresChangeFeed() override {
+    stopping_.store(true);
+    const uint64_t one = 1;
+    if (wake_ >= 0) (void)!write(wake_, &one, sizeof(one));
+    if (thread_.joinable()) thread_.join();
+    if (wake_ >= 0) close(wake_);
+  }
+
+  void Start(std::function<void(absl::string_view)> deliver) override {
+    deliver_ = std::move(deliver);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+ private:
+  ConnPtr Connect() {
+    const char* keywords[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                              "keepalives_interval", "keepalives_count", "dbname", nullptr};
+    const char* values[] = {"5", "1", "30", "10", "3", options_.conninfo.c_str(), nullptr};
+    ConnPtr conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
+    if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) return nullptr;
+    PQsetNoticeProcessor(conn.get(), IgnoreNotice, nullptr);
+    ResultPtr r(PQexec(conn.get(), absl::StrCat("LISTEN ", kChangeChannel).c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return nullptr;
+    return conn;
+  }
+
+  // Waits up to `timeout` for the socket (or -1: none) or the wake-up.
+  void Wait(int fd, absl::Duration timeout) {
+    pollfd fds[2] = {{wake_, POLLIN, 0}, {fd, POLLIN, 0}};
+    (void)poll(fds, fd >= 0 ? 2 : 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  }
+
+  void Run() {
+    ConnPtr conn;
+    while (!stopping_.load()) {
+      if (conn == nullptr) {
+        conn = Connect();
+        if (conn == nullptr) {
+          Wait(-1, options_.reconnect_interval);
+          continue;
+        }
+      }
+      Wait(PQsocket(conn.get()), absl::Seconds(30));
+      if (stopping_.load()) break;
+      if (PQconsumeInput(conn.get()) != 1 || PQstatus(conn.get()) != CONNECTION_OK) {
+        conn.reset();
+        continue;
+      }
+      while (PGnotify* n = PQnotifies(conn.get())) {
+        deliver_(n->extra != nullptr ? absl::string_view(n->extra) : absl::string_view());
+        PQfreemem(n);
+      }
+    }
+  }
+
+  const PostgresOptions options_;
+  const int wake_;
+  std::atomic<bool> stopping_{false};
+  std::function<void(absl::string_view)> deliver_;
+  std::thread thread_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyStore>> PostgresKeyStore::Create(
@@ -276,7 +357,7 @@ absl::StatusOr<std::unique_ptr<KeyStore>> PostgresKeyStore::Create(
   absl::StatusOr<std::unique_ptr<SqlConnection>> conn =
       PostgresConnection::Open(options);
   if (!conn.ok()) return conn.status();
-  return SqlKeyStore::Open(*std::move(conn));
+  return SqlKeyStore::Open(*std::move(conn), std::make_unique<PostgresChangeFeed>(options));
 }
 
 }  // namespace keyverifier::store

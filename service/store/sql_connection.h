@@ -10,6 +10,7 @@
 #define KEYVERIFIER_SERVICE_STORE_SQL_CONNECTION_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,10 +78,25 @@ class SqlConnection {
   // Best effort; a failed rollback leaves the connection to be reset.
   virtual void Rollback() = 0;
 
+  // Inside a write transaction: tells the processes listening on `channel`,
+  // when the transaction commits. Databases without that do nothing.
+  virtual absl::Status Notify(absl::string_view channel, absl::string_view payload) {
+    return absl::OkStatus();
+  }
+
   // Runs one statement; returns its rows (none for statements without).
   virtual absl::StatusOr<std::vector<SqlRow>> Query(
       absl::string_view step, absl::string_view sql,
       absl::Span<const SqlValue> params) = 0;
+};
+
+// What other processes sharing the database announced with Notify on a
+// channel (PostgreSQL: LISTEN on a connection of its own). Delivers each
+// payload on a thread of its own, from Start until it is destroyed.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  virtual void Start(std::function<void(absl::string_view payload)> deliver) = 0;
 };
 
 // A transaction on `db` that is rolled back unless committed, so that every

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "service/store/schema.h"
 
 namespace keyverifier::store {
@@ -75,8 +77,23 @@ SqlValue OptionalIntValue(const std::optional<int64_t>& v) {
 
 }  // namespace
 
+namespace {
+
+// Random hex, different for every store opened.
+std::string NewToken() {
+  std::random_device random;
+  return absl::StrCat(absl::Hex(random(), absl::kZeroPad8), absl::Hex(random(), absl::kZeroPad8));
+}
+
+}  // namespace
+
+SqlKeyStore::SqlKeyStore(std::unique_ptr<SqlConnection> connection)
+    : db_(std::move(connection)), token_(NewToken()) {}
+
+SqlKeyStore::~SqlKeyStore() { feed_.reset(); }
+
 absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
-    std::unique_ptr<SqlConnection> connection) {
+    std::unique_ptr<SqlConnection> connection, std::unique_ptr<ChangeFeed> feed) {
   if (connection == nullptr) {
     return absl::InvalidArgumentError("SqlKeyStore: no connection");
   }
@@ -85,7 +102,43 @@ absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
     absl::MutexLock lock(&store->mu_);
     KV_RETURN_IF_ERROR(store->Migrate());
   }
+  if (feed != nullptr) {
+    SqlKeyStore* self = store.get();
+    store->feed_ = std::move(feed);
+    store->feed_->Start([self](absl::string_view payload) { self->OnAnnounced(payload); });
+  }
   return std::unique_ptr<KeyStore>(std::move(store));
+}
+
+absl::Status SqlKeyStore::AnnounceLocked(const std::vector<std::string>& servers) {
+  // "TOKEN name name ...", in payloads under the databases' limits.
+  constexpr size_t kMaxPayload = 7000;
+  std::string payload = token_;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    absl::StrAppend(&payload, " ", servers[i]);
+    if (payload.size() > kMaxPayload || i + 1 == servers.size()) {
+      KV_RETURN_IF_ERROR(db_->Notify(kChangeChannel, payload));
+      payload = token_;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void SqlKeyStore::OnAnnounced(absl::string_view payload) {
+  std::vector<std::string> parts = absl::StrSplit(payload, ' ', absl::SkipEmpty());
+  if (parts.size() < 2 || parts[0] == token_) return;  // ours, or nothing
+  parts.erase(parts.begin());
+  absl::MutexLock lock(&watchers_mu_);
+  for (const auto& [key, changed] : watchers_) changed(parts);
+}
+
+void SqlKeyStore::WatchChanges(const void* key, ChangedServers changed) {
+  absl::MutexLock lock(&watchers_mu_);
+  if (changed) {
+    watchers_[key] = std::move(changed);
+  } else {
+    watchers_.erase(key);
+  }
 }
 
 absl::Status SqlKeyStore::Migrate() {
@@ -311,6 +364,7 @@ absl::StatusOr<WriteResult> SqlKeyStore::StoreResponse(
   KV_ASSIGN_OR_RETURN(WritePlan plan,
                       PlanWrite(before, response, source, fetched_ts));
   KV_RETURN_IF_ERROR(WritePlanRows(plan, source));
+  KV_RETURN_IF_ERROR(AnnounceLocked({response.server_name}));
   KV_RETURN_IF_ERROR(tx.Commit());
   return plan.result;
 }
@@ -344,6 +398,7 @@ std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
     return fail_all(s);
   }
   std::string locked = writes[order[0]].response->server_name;
+  std::vector<std::string> written;
   for (size_t i : order) {
     const core::ServerKeys& response = *writes[i].response;
     if (response.server_name != locked) {
@@ -359,7 +414,9 @@ std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
     }
     if (absl::Status s = WritePlanRows(*plan, writes[i].source); !s.ok()) return fail_all(s);
     out[i] = plan->result;
+    written.push_back(response.server_name);
   }
+  if (absl::Status s = AnnounceLocked(written); !s.ok()) return fail_all(s);
   if (absl::Status s = tx.Commit(); !s.ok()) {
     for (size_t i : order) {
       if (out[i].ok()) out[i] = s;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/store/key_store.h"
 #include "service/store/merge.h"
@@ -24,8 +25,10 @@ namespace keyverifier::store {
 class SqlKeyStore final : public KeyStore {
  public:
   // Takes the connection, migrates its schema to kSchemaVersion.
+  // With a `feed`, other processes' writes are reported to WatchChanges.
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
-      std::unique_ptr<SqlConnection> connection);
+      std::unique_ptr<SqlConnection> connection, std::unique_ptr<ChangeFeed> feed = nullptr);
+  ~SqlKeyStore() override;
 
   absl::StatusOr<WriteResult> StoreResponse(const core::ServerKeys& response,
                                             absl::string_view source,
@@ -44,10 +47,10 @@ class SqlKeyStore final : public KeyStore {
                                                        int64_t now_ts, int64_t until_ts) override;
   absl::Status ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
                               absl::string_view holder, int64_t now_ts) override;
+  void WatchChanges(const void* key, ChangedServers changed) override;
 
  private:
-  explicit SqlKeyStore(std::unique_ptr<SqlConnection> connection)
-      : db_(std::move(connection)) {}
+  explicit SqlKeyStore(std::unique_ptr<SqlConnection> connection);
 
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> ReadSchemaVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -59,9 +62,23 @@ class SqlKeyStore final : public KeyStore {
   absl::Status WritePlanRows(const WritePlan& plan, absl::string_view source)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Announces, inside the write transaction, the servers it wrote.
+  absl::Status AnnounceLocked(const std::vector<std::string>& servers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A payload from the feed: another process's servers, or our own.
+  void OnAnnounced(absl::string_view payload);
+
   absl::Mutex mu_;
   std::unique_ptr<SqlConnection> db_ ABSL_GUARDED_BY(mu_);
+  // This store's writes carry it, so that the feed can tell them apart.
+  const std::string token_;
+  absl::Mutex watchers_mu_;
+  absl::flat_hash_map<const void*, ChangedServers> watchers_ ABSL_GUARDED_BY(watchers_mu_);
+  std::unique_ptr<ChangeFeed> feed_;  // last: stopped first
 };
+
+// The channel writes are announced on.
+inline constexpr char kChangeChannel[] = "keyverifier_keys";
 
 }  // namespace keyverifier::store
 

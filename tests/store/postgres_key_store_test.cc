@@ -222,6 +222,58 @@ TEST(PostgresKeyStoreTest, TwoReplicasShareADatabase) {
   EXPECT_EQ(late->size(), 1u);
 }
 
+TEST(PostgresKeyStoreTest, WritesOfOtherReplicasAreAnnounced) {
+  std::string db = NewDatabase();
+  absl::StatusOr<std::unique_ptr<KeyStore>> one = OpenStore(db);
+  absl::StatusOr<std::unique_ptr<KeyStore>> two = OpenStore(db);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(two.ok()) << two.status();
+  absl::Mutex mu;
+  std::vector<std::string> heard;
+  int key = 0;
+  (*one)->WatchChanges(&key, [&](const std::vector<std::string>& servers) {
+    absl::MutexLock lock(&mu);
+    heard.insert(heard.end(), servers.begin(), servers.end());
+  });
+  // Whether `n` names were heard within `timeout`.
+  struct AtLeast {
+    const std::vector<std::string>* heard;
+    size_t n;
+    bool Done() const { return heard->size() >= n; }
+  };
+  auto wait_for = [&](size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    AtLeast at_least{&heard, n};
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(absl::Condition(&at_least, &AtLeast::Done), timeout);
+  };
+  // The other replica's writes, single and batched, are heard.
+  ASSERT_TRUE((*two)->StoreResponse(SignedResponse("a.example", 2000, {{"ed25519:a", 'a'}}),
+                                    "a.example", 100)
+                  .ok());
+  ASSERT_TRUE(wait_for(1));
+  const core::ServerKeys b = SignedResponse("b.example", 2000, {{"ed25519:b", 'b'}});
+  const core::ServerKeys c = SignedResponse("c.example", 2000, {{"ed25519:c", 'c'}});
+  std::vector<absl::StatusOr<WriteResult>> batch =
+      (*two)->StoreResponses({{&b, "b.example"}, {&c, "c.example"}}, 101);
+  ASSERT_TRUE(batch[0].ok() && batch[1].ok());
+  ASSERT_TRUE(wait_for(3));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_THAT(heard, ElementsAre("a.example", "b.example", "c.example"));
+  }
+  // Its own writes are not, nor anything after the watcher is removed.
+  ASSERT_TRUE((*one)->StoreResponse(SignedResponse("d.example", 2000, {{"ed25519:d", 'd'}}),
+                                    "d.example", 102)
+                  .ok());
+  (*one)->WatchChanges(&key, nullptr);
+  ASSERT_TRUE((*two)->StoreResponse(SignedResponse("e.example", 2000, {{"ed25519:e", 'e'}}),
+                                    "e.example", 103)
+                  .ok());
+  EXPECT_FALSE(wait_for(4, absl::Seconds(2)));  // nothing more comes
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(heard.size(), 3u);
+}
+
 TEST(PostgresKeyStoreTest, ReconnectsAfterTheConnectionIsLost) {
   std::string db = NewDatabase();
   absl::StatusOr<std::unique_ptr<KeyStore>> store = OpenStore(db);
