@@ -216,7 +216,10 @@ void KeyVerifierService::Serve(Call<Req, Resp>* call) {
     (verifier_.*call->method().run)(call->request(), deadline, std::move(reply));
   };
   if (method.starts_inline) return run();
-  if (!pool_.TrySubmit(std::move(run))) {
+  size_t queued = 0;
+  const bool taken = pool_.TrySubmit(std::move(run), &queued);
+  observer_.OnWorkerQueue(queued, static_cast<size_t>(pool_.max_queued()));
+  if (!taken) {
     observer_.OnCallRefused("queue_full");
     call->Done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "verification queue is full; retry later"));

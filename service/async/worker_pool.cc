@@ -27,10 +27,12 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(int threads,
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-bool WorkerPool::TrySubmit(Task task) {
+bool WorkerPool::TrySubmit(Task task, size_t* queued) {
   absl::MutexLock lock(&mu_);
+  if (queued != nullptr) *queued = queue_.size();
   if (stopping_ || static_cast<int>(queue_.size()) >= max_queued_) return false;
   queue_.push_back(std::move(task));
+  if (queued != nullptr) *queued = queue_.size();
   return true;
 }
 

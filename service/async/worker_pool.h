@@ -33,8 +33,11 @@ class WorkerPool final : public Executor {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // False when the queue is full or the pool is stopping.
-  bool TrySubmit(Task task);
+  // False when the queue is full or the pool is stopping. With `queued`,
+  // also tells how many tasks wait (this one included when it was taken).
+  bool TrySubmit(Task task, size_t* queued = nullptr);
+  // The most tasks TrySubmit lets wait.
+  int max_queued() const { return max_queued_; }
   // False only when the pool is stopping.
   bool Post(Task task) override;
   bool PostFirst(Task task) override;

@@ -65,6 +65,9 @@ class LoggingObserver final : public Observer {
     next_.OnPeerCertificateVerdict(tls_name, valid);
   }
   void OnCallRefused(absl::string_view reason) override { next_.OnCallRefused(reason); }
+  void OnWorkerQueue(size_t queued, size_t capacity) override {
+    next_.OnWorkerQueue(queued, capacity);
+  }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override {
     next_.OnRefresh(outcome, lag);
   }

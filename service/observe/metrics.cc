@@ -90,6 +90,16 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                          "(queue_full: the verification queue; pending_bytes: request "
                          "bytes waiting)")
                    .Register(registry)),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("keyverifier_worker_queue_depth")
+                       .Help("Calls waiting for a verification worker, as the last call found them")
+                       .Register(registry)
+                       .Add({})),
+      queue_capacity_(prometheus::BuildGauge()
+                          .Name("keyverifier_worker_queue_capacity")
+                          .Help("Calls the verification queue holds at most")
+                          .Register(registry)
+                          .Add({})),
       refreshes_(prometheus::BuildCounter()
                      .Name("keyverifier_refreshes_total")
                      .Help("Background key refreshes, by outcome")

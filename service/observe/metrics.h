@@ -52,6 +52,10 @@ class Metrics final : public Observer {
     (valid ? peer_valid_ : peer_invalid_)->Increment();
   }
   void OnCallRefused(absl::string_view reason) override;
+  void OnWorkerQueue(size_t queued, size_t capacity) override {
+    queue_depth_.Set(static_cast<double>(queued));
+    queue_capacity_.Set(static_cast<double>(capacity));
+  }
   void OnRefresh(absl::string_view outcome, absl::Duration lag) override;
   void OnRefresherState(size_t tracked, size_t backing_off) override;
   void OnNotaryRequest(absl::string_view endpoint, int http_status) override;
@@ -80,6 +84,8 @@ class Metrics final : public Observer {
   prometheus::Counter* peer_valid_;
   prometheus::Counter* peer_invalid_;
   prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Gauge& queue_depth_;
+  prometheus::Gauge& queue_capacity_;
   prometheus::Family<prometheus::Counter>& refreshes_;
   prometheus::Histogram& refresh_lag_;
   prometheus::Gauge& tracked_;

@@ -51,6 +51,9 @@ class Observer {
   // verification queue held its maximum) or "pending_bytes" (calls waiting
   // held limits.max_pending_request_mb).
   virtual void OnCallRefused(absl::string_view reason) {}
+  // A call was queued for the verification workers (or refused): how many
+  // wait now, of at most `capacity`.
+  virtual void OnWorkerQueue(size_t queued, size_t capacity) {}
   // A certificate lacked the Certificate Transparency the policy asks for, in
   // report mode (in enforce mode it is a rejection).
   virtual void OnCtPolicyUnmet(absl::string_view tls_name) {}
