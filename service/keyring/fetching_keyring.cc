@@ -420,6 +420,102 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
       });
 }
 
+void FetchingKeyRing::KeepUnstored(const core::ServerName& server,
+                                   const fetch::FetchResult& fetched, int64_t fetched_ts) {
+  bool arm = false;
+  {
+    absl::MutexLock lock(&mu_);
+    std::pair<std::string, std::string> key(server.str(), SourceOf(server, fetched));
+    auto [it, inserted] = unstored_.insert_or_assign(key, Unstored{fetched.keys, key.second,
+                                                                   fetched_ts});
+    if (inserted) unstored_order_.push_back(key);
+    while (unstored_.size() > options_.max_unstored && !unstored_order_.empty()) {
+      unstored_.erase(unstored_order_.front());
+      unstored_order_.pop_front();
+    }
+    arm = !retry_armed_;
+    retry_armed_ = true;
+  }
+  if (!arm) return;
+  const absl::Time when = clock_.Now() + options_.write_retry;
+  scheduler_.RunAt(when, [this, when] {
+    if (clock_.Now() < when) return;  // stopping: the queue is not written
+    if (!executor_.Post([this] { RetryWrites(); })) return;
+  });
+}
+
+void FetchingKeyRing::RetryWrites() {
+  constexpr size_t kBatch = 64;
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::vector<Unstored> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    retry_armed_ = false;
+    for (const auto& key : unstored_order_) {
+      if (batch.size() == kBatch) break;
+      auto it = unstored_.find(key);
+      if (it == unstored_.end()) continue;
+      keys.push_back(key);
+      batch.push_back(it->second);
+    }
+  }
+  if (batch.empty()) return;
+  std::vector<store::ResponseWrite> writes;
+  for (const Unstored& u : batch) writes.push_back({&u.keys, u.source});
+  // Each answer keeps the time it was fetched.
+  std::vector<absl::StatusOr<store::WriteResult>> written;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::vector<absl::StatusOr<store::WriteResult>> one =
+        store_.StoreResponses({writes[i]}, batch[i].fetched_ts);
+    written.push_back(std::move(one[0]));
+    if (!written.back().ok() && !StoreRefused(written.back().status())) break;  // still down
+  }
+  std::vector<core::ServerName> reload;
+  bool more = false;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < written.size(); ++i) {
+      const bool done = written[i].ok() || StoreRefused(written[i].status());
+      if (!done) continue;
+      auto it = unstored_.find(keys[i]);
+      // Replaced by a newer answer meanwhile: that one still waits.
+      if (it != unstored_.end() && it->second.fetched_ts == batch[i].fetched_ts) {
+        unstored_.erase(it);
+      }
+      if (absl::StatusOr<core::ServerName> name = core::ServerName::Parse(keys[i].first);
+          name.ok() && written[i].ok()) {
+        reload.push_back(*std::move(name));
+      }
+    }
+    while (!unstored_order_.empty() && unstored_.count(unstored_order_.front()) == 0) {
+      unstored_order_.pop_front();
+    }
+    more = !unstored_.empty();
+  }
+  // Memory takes the store's merge of what was written.
+  if (!reload.empty()) Reload(reload);
+  if (!more) return;
+  bool arm = false;
+  {
+    absl::MutexLock lock(&mu_);
+    arm = !retry_armed_;
+    retry_armed_ = true;
+  }
+  if (!arm) return;
+  // What was written went through: go on at once; else wait for the store.
+  const bool progress = !written.empty() && (written[0].ok() || StoreRefused(written[0].status()));
+  const absl::Time when = clock_.Now() + (progress ? absl::ZeroDuration() : options_.write_retry);
+  scheduler_.RunAt(when, [this, when] {
+    if (clock_.Now() < when) return;
+    (void)executor_.Post([this] { RetryWrites(); });
+  });
+}
+
+size_t FetchingKeyRing::UnstoredCount() {
+  absl::MutexLock lock(&mu_);
+  return unstored_.size();
+}
+
 std::vector<fetch::KeyQuery> FetchingKeyRing::ClaimLeases(std::vector<fetch::KeyQuery> wanted,
                                                           absl::Time now) {
   // Flights are claimed in groups by when they began to need a fetch (a
@@ -534,8 +630,8 @@ absl::Status FetchingKeyRing::Persisted(const core::ServerName& server,
       observer_.OnKeyConflict(server.view(), std::string(*id), "refused");
     }
     if (StoreRefused(written.status())) return written.status();
-    // The store failed: the fetched keys answer this flight's callers but
-    // do not enter memory; the next miss tries the store again.
+    // The store failed: the fetched keys are served from memory and written
+    // again when the store is back (KeepUnstored).
     *unstored = true;
     return absl::OkStatus();
   }
@@ -721,20 +817,31 @@ void FetchingKeyRing::FinishFlight(const core::ServerName& server,
       flights_.erase(it);
     }
   }
-  Remember(server, entry);
   if (unstored) {
-    // Answered with what was fetched, though memory keeps what it knew.
+    // Served from memory until the store takes it: the keys the store does
+    // not know yet join the known ones (a known key id keeps its key, as the
+    // store's merge would have it), the answer replaces its source's.
     const fetch::FetchResult& r = **fetched;
+    const int64_t now_ms = absl::ToUnixMillis(now);
     for (const core::VerifyKey& k : r.keys.AllKeys()) {
       if (HasKey(entry.keys, k.key_id)) continue;
       store::StoredKey sk;
       sk.server_name = server.str();
       sk.key = k;
-      sk.first_seen_ts = sk.last_seen_ts = absl::ToUnixMillis(now);
+      sk.first_seen_ts = sk.last_seen_ts = now_ms;
       entry.keys.push_back(std::move(sk));
     }
-    entry.responses.push_back(ResponseOf(server, r, absl::ToUnixMillis(now)));
+    store::StoredResponse response = ResponseOf(server, r, now_ms);
+    auto& responses = entry.responses;
+    responses.erase(std::remove_if(responses.begin(), responses.end(),
+                                   [&](const store::StoredResponse& x) {
+                                     return x.source == response.source;
+                                   }),
+                    responses.end());
+    responses.insert(responses.begin(), std::move(response));
+    KeepUnstored(server, r, now_ms);
   }
+  Remember(server, entry);
   std::vector<WaiterPtr> again;
   for (const WaiterPtr& w : waiters) {
     const bool answered = Answers(entry.keys, w->query);

@@ -52,6 +52,8 @@
 #ifndef KEYVERIFIER_SERVICE_KEYRING_FETCHING_KEYRING_H_
 #define KEYVERIFIER_SERVICE_KEYRING_FETCHING_KEYRING_H_
 
+#include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,6 +94,12 @@ class FetchingKeyRing final : public KeyRing {
     // them.
     size_t max_servers = 100000;
     size_t max_bytes = size_t{256} << 20;
+    // Fetched answers the store could not take (it was unreachable) are
+    // kept in memory, served, and written again every write_retry until the
+    // store takes them; at most max_unstored servers' answers wait (beyond
+    // it the oldest is dropped from the queue, not from memory).
+    absl::Duration write_retry = absl::Seconds(5);
+    size_t max_unstored = 10000;
     // Fetch leases in the store, for replicas sharing one database: each
     // server is fetched by one holder at a time, and the others wait for its
     // result (checking every lease_poll) instead of fetching too; a server
@@ -142,6 +150,8 @@ class FetchingKeyRing final : public KeyRing {
   std::vector<std::string> TlsFingerprintsOf(absl::string_view host);
   // Callers waiting on the flight under way for `server` (tests, metrics).
   int WaitersFor(const core::ServerName& server);
+  // Fetched answers waiting for the store to take them (it was unreachable).
+  size_t UnstoredCount();
 
  private:
   struct Miss {
@@ -219,6 +229,12 @@ class FetchingKeyRing final : public KeyRing {
   // `announced`: read because another process wrote it (fetched_here_ts is
   // kept as it was).
   void Remember(const core::ServerName& server, Entry entry, bool announced = false);
+  // Queues an answer the store could not take, and arms the retry.
+  void KeepUnstored(const core::ServerName& server, const fetch::FetchResult& fetched,
+                    int64_t fetched_ts);
+  // On the executor: writes what waits; what the store takes leaves the
+  // queue, and memory gets the store's merge of it.
+  void RetryWrites();
   // Another process sharing the store wrote these servers' keys: the ones
   // memory holds are read again (on the executor), so that lookups here see
   // them without a fetch.
@@ -278,6 +294,15 @@ class FetchingKeyRing final : public KeyRing {
                       absl::flat_hash_map<core::ServerName, std::vector<std::string>>>
       fingerprints_ ABSL_GUARDED_BY(mu_);
   TokenBucket new_servers_ ABSL_GUARDED_BY(mu_);
+  // Answers waiting for the store, by server and source, oldest first.
+  struct Unstored {
+    core::ServerKeys keys;
+    std::string source;
+    int64_t fetched_ts = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Unstored> unstored_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<std::string, std::string>> unstored_order_ ABSL_GUARDED_BY(mu_);
+  bool retry_armed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Asks `first`; where it has nothing (NotFoundError), asks `second`. For the

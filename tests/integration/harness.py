@@ -361,18 +361,41 @@ class Postgres:
         self._run([self.bin + "/initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
                    "-E", "UTF8", "--no-locale", "--no-sync"])
         self.port = free_port()
+        self.start()
+        # Run in reverse: a frozen server is thawed before it is stopped.
+        _CLEANUPS.append(lambda: self._run([self.bin + "/pg_ctl", "stop", "-D", self.data,
+                                            "-m", "immediate", "-w"], check=False))
+        _CLEANUPS.append(self.thaw)
+
+    def start(self):
         self._run([self.bin + "/pg_ctl", "start", "-D", self.data, "-w", "-t", "60",
                    "-l", os.path.join(self.dir, "server.log"), "-o",
                    "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (
                        self.port, self.dir)])
-        _CLEANUPS.append(lambda: self._run([self.bin + "/pg_ctl", "stop", "-D", self.data,
-                                            "-m", "immediate", "-w"]))
 
-    def _run(self, args):
+    def stop(self):
+        """Stops the server (connections are closed): an outage."""
+        self._run([self.bin + "/pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w"])
+
+    def _postmaster(self):
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def freeze(self):
+        """SIGSTOP to the postmaster: new connections hang, open ones go on."""
+        os.kill(self._postmaster(), signal.SIGSTOP)
+
+    def thaw(self):
+        try:
+            os.kill(self._postmaster(), signal.SIGCONT)
+        except (OSError, ValueError):
+            pass
+
+    def _run(self, args, check=True):
         if self.as_root:
             runuser = next(p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p))
             args = [runuser, "-u", "postgres", "--"] + args
-        subprocess.run(args, check=True, cwd="/", stdout=subprocess.DEVNULL,
+        subprocess.run(args, check=check, cwd="/", stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
 
     def conninfo(self):

@@ -160,6 +160,46 @@ class ReplicasTest(unittest.TestCase):
         finally:
             self.sim.control("/config", {"key_change": {}})
 
+    def test_05_a_database_outage_loses_nothing(self):
+        kv = self.replicas[1]
+        cached, cold, frozen_cold = 30, 31, 32
+        self.lookup(kv, cached).result()
+        self.pg.stop()
+        try:
+            # Cached servers are answered from memory; a cold one is fetched
+            # and answered, though the store cannot take it yet.
+            self.assertEqual(self.lookup(kv, cached, timeout=5).result().server_name, name(cached))
+            r = self.lookup(kv, cold, timeout=15).result()
+            self.assertEqual(r.source.kind, service_pb2.KeySource.ORIGIN)
+            r = self.lookup(kv, cold, timeout=5).result()  # from memory, no second fetch
+            self.assertEqual(self.sim.key_requests(name(cold)), 1)
+        finally:
+            self.pg.start()
+        # A frozen postmaster: open connections go on, new ones hang.
+        self.pg.freeze()
+        try:
+            self.assertEqual(self.lookup(kv, cached, timeout=5).result().server_name, name(cached))
+            r = self.lookup(kv, frozen_cold, timeout=15).result()
+            self.assertEqual(r.server_name, name(frozen_cold))
+        finally:
+            self.pg.thaw()
+        # Back: what was fetched during the outage reaches the store. A new
+        # replica, with the origin gone, answers from the store alone.
+        self.sim.control("/config", {"dead": [cold]})
+        try:
+            fresh = self.start_replica()
+            def stored():
+                try:
+                    return self.lookup(fresh, cold, timeout=5).result().source.kind == \
+                        service_pb2.KeySource.CACHE
+                except grpc.RpcError:
+                    return False
+            harness.wait_for(stored, "the outage's answer to reach the store", timeout=30)
+            self.assertEqual(self.sim.key_requests(name(cold)), 1)
+            fresh.terminate()
+        finally:
+            self.sim.control("/config", {"dead": []})
+
 
 if __name__ == "__main__":
     sys.exit(harness.run_tests(ReplicasTest, "replicas_test"))
