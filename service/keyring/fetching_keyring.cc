@@ -377,11 +377,16 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
         if (r.fetched_ts > remembered_ts) fetch = false;
       }
     }
+    // A new name takes one token a flight: checking again while another
+    // replica's lease runs is the same name, not another.
     if (fetch && !seen && stored.ok() && entry.keys.empty()) {
       absl::MutexLock lock(&mu_);
-      if (!new_servers_.TryTake(now)) {
-        flights_[server].throttled = true;
+      Flight& flight = flights_[server];
+      if (!flight.admitted && !new_servers_.TryTake(now)) {
+        flight.throttled = true;
         fetch = false;
+      } else {
+        flight.admitted = true;
       }
     }
     if (!fetch) {

@@ -193,6 +193,7 @@ class FetchingKeyRing final : public KeyRing {
     Entry entry;               // what memory and the store knew at the start
     bool store_read = true;    // false: the store could not be read
     bool throttled = false;    // a new name beyond the rate limit
+    bool admitted = false;     // a new name that took its token (once a flight)
     std::optional<fetch::KeyQuery> request;  // what was fetched (if anything)
     // Leases: when this flight first needed a fetch; whether it holds the
     // server's lease; whether another holder fetched it meanwhile (the

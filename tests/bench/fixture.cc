@@ -14,21 +14,18 @@ using namespace ::keyverifier::core;  // NOLINT: fixture code reads better
 
 namespace {
 
-// A realistic m.room.message of about 1.2 KB, signed as a server would.
-Fixture MakeFixture() {
-  Fixture f;
-  f.room = *LookupRoomVersion("10");
-  Ed25519SigningKey key = *Ed25519SigningKey::FromSeed(std::string(32, '\x42'));
+// A realistic m.room.message of about 1.2 KB from `server`, unsigned.
+std::string EventText(absl::string_view server, int64_t origin_server_ts) {
   std::string body;
   while (body.size() < 240) {
     body += "Federation keeps rooms in sync across servers; every event is "
             "signed by its origin. ";
   }
-  std::string event_text = absl::StrCat(R"({
+  return absl::StrCat(R"({
     "type": "m.room.message",
-    "room_id": "!OGEhHVWSdvArJzumhm:matrix.example.org",
-    "sender": "@alice.smith:matrix.example.org",
-    "origin_server_ts": 1699999990000,
+    "room_id": "!OGEhHVWSdvArJzumhm:)", server, R"(",
+    "sender": "@alice.smith:)", server, R"(",
+    "origin_server_ts": )", origin_server_ts, R"(,
     "depth": 48213,
     "content": {
       "msgtype": "m.text",
@@ -46,7 +43,14 @@ Fixture MakeFixture() {
     ],
     "unsigned": {"age_ts": 1699999990000}
   })");
-  Value event = *ParseJson(event_text);
+}
+
+// The fixture: that event from kServer, signed as a server would.
+Fixture MakeFixture() {
+  Fixture f;
+  f.room = *LookupRoomVersion("10");
+  Ed25519SigningKey key = *Ed25519SigningKey::FromSeed(std::string(32, '\x42'));
+  Value event = *ParseJson(EventText(kServer, 1699999990000));
   HashAndSignEvent(&event, *f.room, kServer, kKeyId,
                    key)
       .IgnoreError();
@@ -75,6 +79,13 @@ bool BareVerify(const Fixture& f) {
 
 core::KeyLookup FixtureKeys(const Fixture& f) {
   return [&f](absl::string_view) { return absl::Span<const core::VerifyKey>(f.keys); };
+}
+
+std::string SignedEvent(const std::string& server, const std::string& key_id,
+                        const core::Ed25519SigningKey& key, int64_t origin_server_ts) {
+  Value event = *ParseJson(EventText(server, origin_server_ts));
+  HashAndSignEvent(&event, **LookupRoomVersion("10"), server, key_id, key).IgnoreError();
+  return ToJson(event);
 }
 
 const Fixture& GetFixture() {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "service/core/crypto.h"
 #include "service/core/event_verifier.h"
 #include "service/core/room_version.h"
 #include "service/core/server_keys.h"
@@ -40,6 +41,12 @@ core::KeyLookup FixtureKeys(const Fixture& f);
 // Everything the service does for the fixture's event, through the signing
 // core; true if the verdict is valid.
 bool FullPathValid(const Fixture& f, const core::KeyLookup& keys);
+
+// The fixture's event (room version 10) as `server` would send it at
+// `origin_server_ts`, signed with `key` under `key_id`: the same size and
+// shape, for servers whose keys the benchmark does not hold.
+std::string SignedEvent(const std::string& server, const std::string& key_id,
+                        const core::Ed25519SigningKey& key, int64_t origin_server_ts);
 
 // The fixture's keys as a key response, valid for a year, as the fetching
 // keyring would store it (the raw JSON is of realistic size, unsigned).

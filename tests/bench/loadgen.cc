@@ -17,6 +17,23 @@
 //   bazel run -c opt //tests/bench:loadgen -- [--seconds S] [--rounds N]
 //       [--servers N] [--only unary|batch|keys]
 // (--only runs one group of scenarios with its baseline, e.g. for a profile.)
+//
+// With --targets, the load generator drives service processes running
+// elsewhere instead (no servers of its own, no baselines):
+//
+//   loadgen --targets HOST:PORT[,HOST:PORT...] [--alone HOST:PORT]
+//       --event_server NAME [--in_flight N] [--seconds S] [--rounds N]
+//       [--only unary|keys] [--json]
+//
+// Calls go round-robin over the targets, --in_flight (32) in all, for cached
+// VerifyServerKeys of NAME and unary VerifyEventSignature of an event from
+// NAME (the fixture's message, signed with the simulated federation's key
+// for NAME, tests/testing/sim_federation.h): the processes fetch NAME's keys
+// once, at the first lookup before the warm-up round. Each target's own
+// calls/s and latency are reported next to the total. With --alone, every
+// round also sends the same load to that one target alone, next to the
+// spread load (alternating which goes first). --json ends the output with
+// one line "RESULT {...}" holding every round's figures.
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/resource.h>
@@ -38,6 +55,10 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -55,6 +76,7 @@
 #include "service/observe/metrics.h"
 #include "tests/bench/fixture.h"
 #include "tests/testing/server_name.h"
+#include "tests/testing/sim_federation.h"
 
 namespace keyverifier::bench {
 namespace {
@@ -366,6 +388,250 @@ std::vector<Result> RunTogether(bool forward,
 }
 
 
+// --- Driving service processes elsewhere (--targets) -------------------------
+
+// The figures of `latencies_ms` (sorted here) over `wall` seconds.
+Result Summarize(const std::string& name, std::vector<double> latencies_ms, int errors,
+                 double wall, double cpu_seconds) {
+  Result r;
+  r.name = name;
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  auto pct = [&](double p) {
+    return latencies_ms.empty()
+               ? 0
+               : latencies_ms[std::min(latencies_ms.size() - 1,
+                                       static_cast<size_t>(p * latencies_ms.size()))];
+  };
+  r.calls_per_s = r.items_per_s = latencies_ms.size() / wall;
+  r.p50_ms = pct(0.50);
+  r.p99_ms = pct(0.99);
+  r.p999_ms = pct(0.999);
+  r.cpu_cores = cpu_seconds / wall;
+  r.errors = errors;
+  return r;
+}
+
+using CallStarter = std::function<void(std::function<void(bool)>)>;
+
+// As Drive, with the calls spread round-robin over `starts` (one per target;
+// each issues one call to its target). Returns the total first, then each
+// target's own figures (the CPU is this process's, the client's, in the
+// total only).
+std::vector<Result> DriveSpread(const std::string& name, int in_flight, absl::Duration duration,
+                                const std::vector<CallStarter>& starts,
+                                const std::vector<std::string>& labels) {
+  const size_t n = starts.size();
+  absl::Mutex mu;
+  std::vector<std::vector<double>> latencies_ms(n);
+  std::vector<int> errors(n, 0);
+  int outstanding = 0;
+  std::atomic<bool> stop{false};
+  std::atomic<size_t> next{0};
+  std::function<void()> issue = [&] {
+    const size_t k = next.fetch_add(1, std::memory_order_relaxed) % n;
+    absl::Time t = absl::Now();
+    starts[k]([&, k, t](bool ok) {
+      double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
+      bool again;
+      {
+        absl::MutexLock lock(&mu);
+        latencies_ms[k].push_back(ms);
+        if (!ok) ++errors[k];
+        again = !stop.load();
+        if (!again) --outstanding;
+      }
+      if (again) issue();
+    });
+  };
+  double cpu0 = CpuSeconds();
+  absl::Time t0 = absl::Now();
+  {
+    absl::MutexLock lock(&mu);
+    outstanding = in_flight;
+  }
+  for (int i = 0; i < in_flight; ++i) issue();
+  absl::SleepFor(duration);
+  stop = true;
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* left) { return *left == 0; }, &outstanding));
+  }
+  const double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
+  std::vector<double> all;
+  int all_errors = 0;
+  for (size_t k = 0; k < n; ++k) {
+    all.insert(all.end(), latencies_ms[k].begin(), latencies_ms[k].end());
+    all_errors += errors[k];
+  }
+  std::vector<Result> out;
+  out.push_back(Summarize(name, std::move(all), all_errors, wall, cpu));
+  for (size_t k = 0; k < n; ++k) {
+    out.push_back(Summarize("  " + labels[k], std::move(latencies_ms[k]), errors[k], wall, 0));
+  }
+  return out;
+}
+
+std::string Json(const Result& r) {
+  return absl::StrFormat(
+      R"({"calls_per_s":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"p999_ms":%.3f,"cpu_cores":%.3f,)"
+      R"("errors":%d})",
+      r.calls_per_s, r.p50_ms, r.p99_ms, r.p999_ms, r.cpu_cores, r.errors);
+}
+
+struct TargetsFlags {
+  std::vector<std::string> targets;
+  std::string alone;  // empty: no alone run
+  std::string event_server;
+  int in_flight = 32;
+  double seconds = 1;
+  int rounds = 15;
+  std::string only;
+  bool json = false;
+};
+
+int RunTargets(const TargetsFlags& flags) {
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::string alone_note = flags.alone.empty() ? "" : " (alone: " + flags.alone + ")";
+  std::printf("targets %s%s; %d in flight; %g s per scenario; %d rounds; %u cores; CPU %s\n",
+              absl::StrJoin(flags.targets, ",").c_str(), alone_note.c_str(),
+              flags.in_flight, flags.seconds, flags.rounds, std::thread::hardware_concurrency(),
+              CpuModel().c_str());
+  auto channel = [](const std::string& target) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    return v1::KeyVerifier::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+  };
+  std::vector<std::unique_ptr<v1::KeyVerifier::Stub>> stubs;
+  for (const std::string& target : flags.targets) stubs.push_back(channel(target));
+  std::unique_ptr<v1::KeyVerifier::Stub> alone_stub;
+  if (!flags.alone.empty()) alone_stub = channel(flags.alone);
+
+  v1::VerifyServerKeysRequest keys_request;
+  keys_request.set_server_name(flags.event_server);
+  v1::VerifyEventSignatureRequest event;
+  event.set_room_version("10");
+  event.set_event_json(SignedEvent(flags.event_server, std::string(testing::SimFederation::kKeyId),
+                                   testing::SimFederation::SigningKeyOf(flags.event_server),
+                                   absl::ToUnixMillis(absl::Now()) - 1000));
+  // Every process knows the server's keys before the warm-up: the first
+  // lookup fetches them (once for processes sharing a store), the event
+  // then verifies.
+  std::vector<v1::KeyVerifier::Stub*> every(stubs.size());
+  for (size_t k = 0; k < stubs.size(); ++k) every[k] = stubs[k].get();
+  if (alone_stub) every.push_back(alone_stub.get());
+  for (v1::KeyVerifier::Stub* stub : every) {
+    grpc::ClientContext keys_context;
+    keys_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::VerifyServerKeysResponse keys;
+    grpc::Status status = stub->VerifyServerKeys(&keys_context, keys_request, &keys);
+    if (!status.ok() || keys.verify_keys_size() != 1) {
+      std::fprintf(stderr, "VerifyServerKeys %s: %s\n", flags.event_server.c_str(),
+                   status.ok() ? "not one key" : status.error_message().c_str());
+      return 1;
+    }
+    grpc::ClientContext event_context;
+    event_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::EventVerdict verdict;
+    status = stub->VerifyEventSignature(&event_context, event, &verdict);
+    if (!status.ok() || verdict.outcome() != v1::EventVerdict::VALID) {
+      std::fprintf(stderr, "VerifyEventSignature: %s\n",
+                   status.ok() ? verdict.DebugString().c_str() : status.error_message().c_str());
+      return 1;
+    }
+  }
+
+  ClientQueues client(threads);
+  auto one_event = [&]() -> const v1::VerifyEventSignatureRequest& { return event; };
+  auto one_server = [&]() -> const v1::VerifyServerKeysRequest& { return keys_request; };
+  auto valid = [](const v1::EventVerdict& v) { return v.outcome() == v1::EventVerdict::VALID; };
+  auto one_key = [](const v1::VerifyServerKeysResponse& r) { return r.verify_keys_size() == 1; };
+  auto unary_start = [&](v1::KeyVerifier::Stub* stub) -> CallStarter {
+    return Caller<v1::VerifyEventSignatureRequest, v1::EventVerdict>(
+        client, one_event, VerifyEventCall(stub), valid);
+  };
+  auto keys_start = [&](v1::KeyVerifier::Stub* stub) -> CallStarter {
+    return Caller<v1::VerifyServerKeysRequest, v1::VerifyServerKeysResponse>(
+        client, one_server,
+        [stub](auto* c, const auto& req, auto* cq) {
+          return stub->PrepareAsyncVerifyServerKeys(c, req, cq);
+        },
+        one_key);
+  };
+  struct Group {
+    const char* name;  // unary, keys
+    const char* label;
+    std::function<CallStarter(v1::KeyVerifier::Stub*)> start;
+    std::vector<std::string> rounds_json;
+    std::vector<double> spread_total, alone;
+  };
+  std::vector<Group> groups;
+  if (flags.only.empty() || flags.only == "keys") {
+    groups.push_back({"keys", "cached VerifyServerKeys", keys_start, {}, {}, {}});
+  }
+  if (flags.only.empty() || flags.only == "unary") {
+    groups.push_back({"unary", "VerifyEventSignature", unary_start, {}, {}, {}});
+  }
+  const absl::Duration d = absl::Seconds(flags.seconds);
+  for (int round = 0; round <= flags.rounds; ++round) {
+    std::printf(round == 0 ? "-- warm-up round (not counted)\n" : "-- round %d\n", round);
+    const bool alone_first = round % 2 == 1;
+    for (Group& g : groups) {
+      std::vector<CallStarter> starts;
+      for (const auto& stub : stubs) starts.push_back(g.start(stub.get()));
+      std::vector<Result> spread;
+      Result alone;
+      auto spread_run = [&] {
+        spread = DriveSpread(absl::StrCat(g.label, ", ", flags.targets.size(), " targets, ",
+                                          flags.in_flight, " in flight"),
+                             flags.in_flight, d, starts, flags.targets);
+      };
+      auto alone_run = [&] {
+        alone = Drive(absl::StrCat(g.label, ", ", flags.alone, " alone, ", flags.in_flight,
+                                   " in flight"),
+                      flags.in_flight, 1, d, g.start(alone_stub.get()));
+      };
+      if (alone_stub && alone_first) alone_run();
+      spread_run();
+      if (alone_stub && !alone_first) alone_run();
+      if (alone_stub) Print(alone);
+      for (const Result& r : spread) Print(r);
+      if (round == 0) continue;
+      std::vector<std::string> per_target;
+      for (size_t k = 1; k < spread.size(); ++k) per_target.push_back(Json(spread[k]));
+      g.rounds_json.push_back(absl::StrCat(
+          R"({"total":)", Json(spread[0]), R"(,"targets":[)", absl::StrJoin(per_target, ","),
+          "]", alone_stub ? absl::StrCat(R"(,"alone":)", Json(alone)) : "", "}"));
+      g.spread_total.push_back(spread[0].calls_per_s);
+      if (alone_stub) g.alone.push_back(alone.calls_per_s);
+    }
+  }
+  std::printf("\nmedians over %d rounds:\n", flags.rounds);
+  for (const Group& g : groups) {
+    std::printf("%s: %.0f calls/s over %zu targets (%.0f per target)", g.label,
+                Median(g.spread_total), flags.targets.size(),
+                Median(g.spread_total) / static_cast<double>(flags.targets.size()));
+    if (!g.alone.empty()) {
+      std::vector<double> ratio;
+      for (size_t i = 0; i < g.alone.size(); ++i) ratio.push_back(g.spread_total[i] / g.alone[i]);
+      std::printf("; %s alone %.0f calls/s; total / alone = %.3f", flags.alone.c_str(),
+                  Median(g.alone), Median(ratio));
+    }
+    std::printf("\n");
+  }
+  if (flags.json) {
+    std::vector<std::string> parts;
+    for (const Group& g : groups) {
+      parts.push_back(absl::StrCat("\"", g.name, "\":[", absl::StrJoin(g.rounds_json, ","), "]"));
+    }
+    std::printf("RESULT {\"cpu\":\"%s\",%s}\n", CpuModel().c_str(),
+                absl::StrJoin(parts, ",").c_str());
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 }  // namespace keyverifier::bench
 
@@ -392,6 +658,37 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  }
+  // Service processes elsewhere: see the comment at the top.
+  keyverifier::bench::TargetsFlags targets;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--json") == 0) targets.json = true;
+    if (!has_value) continue;
+    if (std::strcmp(argv[i], "--targets") == 0) {
+      targets.targets = absl::StrSplit(argv[i + 1], ',', absl::SkipEmpty());
+    }
+    if (std::strcmp(argv[i], "--alone") == 0) targets.alone = argv[i + 1];
+    if (std::strcmp(argv[i], "--event_server") == 0) targets.event_server = argv[i + 1];
+    if (std::strcmp(argv[i], "--in_flight") == 0 &&
+        !(absl::SimpleAtoi(argv[i + 1], &targets.in_flight) && targets.in_flight > 0)) {
+      return 2;
+    }
+  }
+  if (!targets.targets.empty()) {
+    if (targets.event_server.empty()) {
+      std::fprintf(stderr, "--targets needs --event_server NAME (a simulated federation server)\n");
+      return 2;
+    }
+    if (!only.empty() && only != "unary" && only != "keys") {
+      std::fprintf(stderr, "with --targets, --only takes unary or keys, not %s\n", only.c_str());
+      return 2;
+    }
+    if (sodium_init() < 0) return 1;
+    targets.seconds = seconds;
+    targets.rounds = rounds;
+    targets.only = only;
+    return keyverifier::bench::RunTargets(targets);
   }
   if (!only.empty() && only != "unary" && only != "batch" && only != "keys") {
     std::fprintf(stderr, "--only takes unary, batch or keys, not %s\n", only.c_str());

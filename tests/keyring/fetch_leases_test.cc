@@ -94,6 +94,34 @@ TEST_F(FetchLeasesTest, TheSecondReplicaWaitsForTheFirstsFetchAndAnswersFromTheS
   EXPECT_EQ(origin_.calls(), 1);
 }
 
+// Waiting for another replica's lease on a name never seen before takes
+// one of the new names' tokens, not one for every check: three replicas
+// looking up a thousand new servers at once ran out of them.
+TEST_F(FetchLeasesTest, WaitingForAnotherReplicasLeaseTakesOneNewNameToken) {
+  FetchingKeyRing::Options o;
+  o.lease_holder = "replica-c";
+  o.fetch_timeout = absl::Seconds(10);
+  o.lease_time = absl::Seconds(15);
+  o.lease_poll = absl::Milliseconds(100);
+  o.new_servers_per_second = 0.001;
+  o.new_servers_burst = 1;
+  rings_.push_back(std::make_unique<FetchingKeyRing>(*store_, sources_.get(), executor_,
+                                                     scheduler_, clock_,
+                                                     observe::NoopObserver(), o));
+  origin_.answer_ = Keys('a', kNowMs + kDay);
+  origin_.hold_ = true;
+  std::optional<absl::StatusOr<KeyResult>> a, c;
+  Start(0, &a);
+  Start(2, &c);
+  for (int i = 0; i < 10; ++i) Pass(absl::Milliseconds(100));  // c checks ten times
+  EXPECT_FALSE(c.has_value());
+  origin_.Release();
+  Pass(absl::Milliseconds(100));
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(c->ok()) << c->status();
+  EXPECT_EQ(origin_.calls(), 1);
+}
+
 TEST_F(FetchLeasesTest, AHolderThatDiesIsReplacedWhenItsLeaseExpires) {
   origin_.answer_ = Keys('a', kNowMs + kDay);
   origin_.hold_ = true;
