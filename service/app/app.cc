@@ -53,7 +53,10 @@ absl::StatusOr<std::unique_ptr<store::KeyStore>> MakeStore(const v1::Config& c,
     if (c.store().postgres().empty()) {
       return Bad("store.postgres", "a connection string is needed for kind \"postgres\"");
     }
-    return store::PostgresKeyStore::Create({c.store().postgres()});
+    store::PostgresOptions o;
+    o.conninfo = c.store().postgres();
+    o.connections = static_cast<int>(Or(c.store().connections(), 4));
+    return store::PostgresKeyStore::Create(o);
   }
   if (*kind == "memory") return store::MemoryKeyStore::Create();
   return Bad("store.kind", absl::StrCat("\"", *kind, "\" is not sqlite, postgres or memory"));

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -354,10 +355,14 @@ class PostgresChangeFeed final : public ChangeFeed {
 
 absl::StatusOr<std::unique_ptr<KeyStore>> PostgresKeyStore::Create(
     const PostgresOptions& options) {
-  absl::StatusOr<std::unique_ptr<SqlConnection>> conn =
-      PostgresConnection::Open(options);
-  if (!conn.ok()) return conn.status();
-  return SqlKeyStore::Open(*std::move(conn), std::make_unique<PostgresChangeFeed>(options));
+  std::vector<std::unique_ptr<SqlConnection>> connections;
+  for (int i = 0; i < std::max(1, options.connections); ++i) {
+    absl::StatusOr<std::unique_ptr<SqlConnection>> conn = PostgresConnection::Open(options);
+    if (!conn.ok()) return conn.status();
+    connections.push_back(*std::move(conn));
+  }
+  return SqlKeyStore::Open(std::move(connections),
+                           std::make_unique<PostgresChangeFeed>(options));
 }
 
 }  // namespace keyverifier::store

@@ -10,9 +10,10 @@
 // If the loss hits COMMIT itself the write may have been applied; retrying
 // is safe, since storing the same response again changes nothing.
 //
-// Thread-safe (calls are serialised on one connection per store; run one
-// store per replica). The store owns its PGconn. Errors name the database,
-// the step, the server's message and its SQLSTATE.
+// Thread-safe: each call takes one of `connections` connections (more wait
+// for one to be free), so one that is slow or reconnecting holds up only its
+// own call. The store owns its PGconns. Errors name the database, the step,
+// the server's message and its SQLSTATE.
 #ifndef KEYVERIFIER_SERVICE_STORE_POSTGRES_KEY_STORE_H_
 #define KEYVERIFIER_SERVICE_STORE_POSTGRES_KEY_STORE_H_
 
@@ -36,6 +37,9 @@ struct PostgresOptions {
   // of trying again before this much time has passed, so that an outage
   // costs each caller nothing rather than one connect timeout each.
   absl::Duration reconnect_interval = absl::Seconds(2);
+  // Connections the store keeps (one call uses one at a time), besides the
+  // one that listens for other replicas' writes.
+  int connections = 4;
 };
 
 class PostgresKeyStore {

@@ -87,20 +87,44 @@ std::string NewToken() {
 
 }  // namespace
 
-SqlKeyStore::SqlKeyStore(std::unique_ptr<SqlConnection> connection)
-    : db_(std::move(connection)), token_(NewToken()) {}
+SqlKeyStore::SqlKeyStore(std::vector<std::unique_ptr<SqlConnection>> connections)
+    : connections_(std::move(connections)), token_(NewToken()) {
+  for (const auto& c : connections_) idle_.push_back(c.get());
+}
+
+SqlKeyStore::Held SqlKeyStore::Take() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](std::vector<SqlConnection*>* idle) { return !idle->empty(); }, &idle_));
+  SqlConnection* c = idle_.back();
+  idle_.pop_back();
+  return Held(*this, c);
+}
+
+void SqlKeyStore::GiveBack(SqlConnection* c) {
+  absl::MutexLock lock(&mu_);
+  idle_.push_back(c);
+}
 
 SqlKeyStore::~SqlKeyStore() { feed_.reset(); }
 
 absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
     std::unique_ptr<SqlConnection> connection, std::unique_ptr<ChangeFeed> feed) {
-  if (connection == nullptr) {
+  std::vector<std::unique_ptr<SqlConnection>> connections;
+  connections.push_back(std::move(connection));
+  return Open(std::move(connections), std::move(feed));
+}
+
+absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
+    std::vector<std::unique_ptr<SqlConnection>> connections, std::unique_ptr<ChangeFeed> feed) {
+  if (connections.empty() ||
+      std::any_of(connections.begin(), connections.end(), [](const auto& c) { return !c; })) {
     return absl::InvalidArgumentError("SqlKeyStore: no connection");
   }
-  std::unique_ptr<SqlKeyStore> store(new SqlKeyStore(std::move(connection)));
+  std::unique_ptr<SqlKeyStore> store(new SqlKeyStore(std::move(connections)));
   {
-    absl::MutexLock lock(&store->mu_);
-    KV_RETURN_IF_ERROR(store->Migrate());
+    Held db = store->Take();
+    KV_RETURN_IF_ERROR(store->Migrate(*db));
   }
   if (feed != nullptr) {
     SqlKeyStore* self = store.get();
@@ -110,14 +134,14 @@ absl::StatusOr<std::unique_ptr<KeyStore>> SqlKeyStore::Open(
   return std::unique_ptr<KeyStore>(std::move(store));
 }
 
-absl::Status SqlKeyStore::AnnounceLocked(const std::vector<std::string>& servers) {
+absl::Status SqlKeyStore::Announce(SqlConnection& db, const std::vector<std::string>& servers) {
   // "TOKEN name name ...", in payloads under the databases' limits.
   constexpr size_t kMaxPayload = 7000;
   std::string payload = token_;
   for (size_t i = 0; i < servers.size(); ++i) {
     absl::StrAppend(&payload, " ", servers[i]);
     if (payload.size() > kMaxPayload || i + 1 == servers.size()) {
-      KV_RETURN_IF_ERROR(db_->Notify(kChangeChannel, payload));
+      KV_RETURN_IF_ERROR(db.Notify(kChangeChannel, payload));
       payload = token_;
     }
   }
@@ -141,22 +165,22 @@ void SqlKeyStore::WatchChanges(const void* key, ChangedServers changed) {
   }
 }
 
-absl::Status SqlKeyStore::Migrate() {
-  std::vector<Migration> migrations = Migrations(db_->BytesType());
+absl::Status SqlKeyStore::Migrate(SqlConnection& db) {
+  std::vector<Migration> migrations = Migrations(db.BytesType());
   if (migrations.empty() || migrations.back().version != kSchemaVersion) {
     return absl::InternalError(absl::StrCat(
         "key store schema: the last migration is not version ",
         kSchemaVersion));
   }
-  SqlTransaction tx(*db_);
+  SqlTransaction tx(db);
   KV_RETURN_IF_ERROR(tx.Begin(Tx::kMigrate, "schema"));
-  KV_RETURN_IF_ERROR(db_->Query("create schema_version",
+  KV_RETURN_IF_ERROR(db.Query("create schema_version",
                                 SchemaVersionTableStatement(), {})
                          .status());
-  KV_ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion());
+  KV_ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion(db));
   if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
-        db_->Describe(), ": schema version ", version,
+        db.Describe(), ": schema version ", version,
         " is newer than this program's ", kSchemaVersion,
         "; refusing to use it"));
   }
@@ -165,10 +189,10 @@ absl::Status SqlKeyStore::Migrate() {
     for (size_t i = 0; i < m.statements.size(); ++i) {
       std::string step = absl::StrCat("migration ", m.version, " (",
                                       m.description, ") statement ", i + 1);
-      KV_RETURN_IF_ERROR(db_->Query(step, m.statements[i], {}).status());
+      KV_RETURN_IF_ERROR(db.Query(step, m.statements[i], {}).status());
     }
     KV_RETURN_IF_ERROR(
-        db_->Query(absl::StrCat("migration ", m.version, ": record version"),
+        db.Query(absl::StrCat("migration ", m.version, ": record version"),
                    "INSERT INTO schema_version (version) VALUES ($1)",
                    {SqlValue::Int(m.version)})
             .status());
@@ -176,30 +200,31 @@ absl::Status SqlKeyStore::Migrate() {
   return tx.Commit();
 }
 
-absl::StatusOr<int64_t> SqlKeyStore::ReadSchemaVersion() {
+absl::StatusOr<int64_t> SqlKeyStore::ReadSchemaVersion(SqlConnection& db) {
   KV_ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
-      db_->Query("read schema_version",
+      db.Query("read schema_version",
                  "SELECT COALESCE(MAX(version), 0) FROM schema_version", {}));
   if (rows.size() != 1) {
     return absl::InternalError(
-        absl::StrCat(db_->Describe(), ": read schema_version: no row"));
+        absl::StrCat(db.Describe(), ": read schema_version: no row"));
   }
-  return Int(*db_, "read schema_version", rows[0], 0);
+  return Int(db, "read schema_version", rows[0], 0);
 }
 
 absl::StatusOr<int> SqlKeyStore::SchemaVersion() {
-  absl::MutexLock lock(&mu_);
-  KV_ASSIGN_OR_RETURN(int64_t v, ReadSchemaVersion());
+  Held held = Take();
+  SqlConnection& db = *held;
+  KV_ASSIGN_OR_RETURN(int64_t v, ReadSchemaVersion(db));
   return static_cast<int>(v);
 }
 
-absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::ReadKeys(
-    absl::string_view server) {
+absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::ReadKeys(SqlConnection& db,
+                                                              absl::string_view server) {
   static constexpr absl::string_view kStep = "read verify_keys";
   KV_ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
-      db_->Query(kStep,
+      db.Query(kStep,
                  "SELECT k.key_id, k.public_key, k.valid_until_ts,"
                  " k.expired_ts, k.first_seen_ts, k.last_seen_ts, s.source"
                  " FROM verify_keys k LEFT JOIN verify_key_sources s"
@@ -208,27 +233,27 @@ absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::ReadKeys(
                  {SqlValue::Text(std::string(server))}));
   std::vector<StoredKey> keys;
   for (const SqlRow& row : rows) {
-    KV_ASSIGN_OR_RETURN(std::string key_id, Str(*db_, kStep, row, 0));
+    KV_ASSIGN_OR_RETURN(std::string key_id, Str(db, kStep, row, 0));
     if (keys.empty() || keys.back().key.key_id != key_id) {
       StoredKey key;
       key.server_name = std::string(server);
       key.key.key_id = key_id;
-      KV_ASSIGN_OR_RETURN(std::string pk, Str(*db_, kStep, row, 1));
+      KV_ASSIGN_OR_RETURN(std::string pk, Str(db, kStep, row, 1));
       if (pk.size() != key.key.public_key.size()) {
         return absl::DataLossError(absl::StrCat(
-            db_->Describe(), ": key ", key_id, " of ", server, " has ",
+            db.Describe(), ": key ", key_id, " of ", server, " has ",
             pk.size(), " bytes of public key, not 32"));
       }
       std::memcpy(key.key.public_key.data(), pk.data(), pk.size());
       KV_ASSIGN_OR_RETURN(key.key.valid_until_ts,
-                          OptionalInt(*db_, kStep, row, 2));
-      KV_ASSIGN_OR_RETURN(key.key.expired_ts, OptionalInt(*db_, kStep, row, 3));
-      KV_ASSIGN_OR_RETURN(key.first_seen_ts, Int(*db_, kStep, row, 4));
-      KV_ASSIGN_OR_RETURN(key.last_seen_ts, Int(*db_, kStep, row, 5));
+                          OptionalInt(db, kStep, row, 2));
+      KV_ASSIGN_OR_RETURN(key.key.expired_ts, OptionalInt(db, kStep, row, 3));
+      KV_ASSIGN_OR_RETURN(key.first_seen_ts, Int(db, kStep, row, 4));
+      KV_ASSIGN_OR_RETURN(key.last_seen_ts, Int(db, kStep, row, 5));
       keys.push_back(std::move(key));
     }
     if (row.size() > 6 && row[6].kind != SqlValue::Kind::kNull) {
-      KV_ASSIGN_OR_RETURN(std::string source, Str(*db_, kStep, row, 6));
+      KV_ASSIGN_OR_RETURN(std::string source, Str(db, kStep, row, 6));
       keys.back().sources.push_back(std::move(source));
     }
   }
@@ -241,22 +266,22 @@ absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::ReadKeys(
   return keys;
 }
 
-absl::StatusOr<StoredState> SqlKeyStore::ReadState(const std::string& server,
+absl::StatusOr<StoredState> SqlKeyStore::ReadState(SqlConnection& db, const std::string& server,
                                                    absl::string_view source) {
   StoredState state;
   {
     static constexpr absl::string_view kStep = "read servers";
     KV_ASSIGN_OR_RETURN(
         std::vector<SqlRow> rows,
-        db_->Query(kStep,
+        db.Query(kStep,
                    "SELECT useful_until_ts, last_fetched_ts FROM servers"
                    " WHERE server_name = $1",
                    {SqlValue::Text(server)}));
     if (!rows.empty()) {
       ServerSummary s;
       s.server_name = server;
-      KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(*db_, kStep, rows[0], 0));
-      KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(*db_, kStep, rows[0], 1));
+      KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(db, kStep, rows[0], 0));
+      KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(db, kStep, rows[0], 1));
       state.server = s;
     }
   }
@@ -264,24 +289,24 @@ absl::StatusOr<StoredState> SqlKeyStore::ReadState(const std::string& server,
     static constexpr absl::string_view kStep = "read responses";
     KV_ASSIGN_OR_RETURN(
         std::vector<SqlRow> rows,
-        db_->Query(kStep,
+        db.Query(kStep,
                    "SELECT fetched_ts FROM responses"
                    " WHERE server_name = $1 AND source = $2",
                    {SqlValue::Text(server), SqlValue::Text(std::string(source))}));
     if (!rows.empty()) {
       KV_ASSIGN_OR_RETURN(state.response_fetched_ts,
-                          Int(*db_, kStep, rows[0], 0));
+                          Int(db, kStep, rows[0], 0));
     }
   }
-  KV_ASSIGN_OR_RETURN(state.keys, ReadKeys(server));
+  KV_ASSIGN_OR_RETURN(state.keys, ReadKeys(db, server));
   return state;
 }
 
-absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
+absl::Status SqlKeyStore::WritePlanRows(SqlConnection& db, const WritePlan& plan,
                                         absl::string_view source) {
   const std::string& server = plan.server.server_name;
   KV_RETURN_IF_ERROR(
-      db_->Query(absl::StrCat("write servers row of ", server),
+      db.Query(absl::StrCat("write servers row of ", server),
                  "INSERT INTO servers (server_name, useful_until_ts,"
                  " last_fetched_ts) VALUES ($1, $2, $3)"
                  " ON CONFLICT (server_name) DO UPDATE SET"
@@ -294,7 +319,7 @@ absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
   if (plan.result.response_stored) {
     const StoredResponse& r = plan.response;
     KV_RETURN_IF_ERROR(
-        db_->Query(absl::StrCat("write response of ", server, " from ",
+        db.Query(absl::StrCat("write response of ", server, " from ",
                                 r.source),
                    "INSERT INTO responses (server_name, source, fetched_ts,"
                    " valid_until_ts, raw_json) VALUES ($1, $2, $3, $4, $5)"
@@ -316,13 +341,13 @@ absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
       // A new binding: the notaries that vouched for the old key did not
       // vouch for this one.
       KV_RETURN_IF_ERROR(
-          db_->Query(absl::StrCat(step, ": drop the replaced key's sources"),
+          db.Query(absl::StrCat(step, ": drop the replaced key's sources"),
                      "DELETE FROM verify_key_sources WHERE server_name = $1 AND key_id = $2",
                      {SqlValue::Text(server), SqlValue::Text(key.key_id)})
               .status());
     }
     KV_RETURN_IF_ERROR(
-        db_->Query(step,
+        db.Query(step,
                    "INSERT INTO verify_keys (server_name, key_id, public_key,"
                    " valid_until_ts, expired_ts, first_seen_ts, last_seen_ts)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -341,7 +366,7 @@ absl::Status SqlKeyStore::WritePlanRows(const WritePlan& plan,
                     SqlValue::Int(k.last_seen_ts)})
             .status());
     KV_RETURN_IF_ERROR(
-        db_->Query(absl::StrCat(step, ": source ", source),
+        db.Query(absl::StrCat(step, ": source ", source),
                    "INSERT INTO verify_key_sources (server_name, key_id,"
                    " source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                    {SqlValue::Text(server), SqlValue::Text(key.key_id),
@@ -356,15 +381,16 @@ absl::StatusOr<WriteResult> SqlKeyStore::StoreResponse(
     int64_t fetched_ts) {
   // Refuse bad input before touching the database.
   KV_RETURN_IF_ERROR(ValidateWrite(response, source, fetched_ts));
-  absl::MutexLock lock(&mu_);
-  SqlTransaction tx(*db_);
+  Held held = Take();
+  SqlConnection& db = *held;
+  SqlTransaction tx(db);
   KV_RETURN_IF_ERROR(tx.Begin(Tx::kWrite, response.server_name));
   KV_ASSIGN_OR_RETURN(StoredState before,
-                      ReadState(response.server_name, source));
+                      ReadState(db, response.server_name, source));
   KV_ASSIGN_OR_RETURN(WritePlan plan,
                       PlanWrite(before, response, source, fetched_ts));
-  KV_RETURN_IF_ERROR(WritePlanRows(plan, source));
-  KV_RETURN_IF_ERROR(AnnounceLocked({response.server_name}));
+  KV_RETURN_IF_ERROR(WritePlanRows(db, plan, source));
+  KV_RETURN_IF_ERROR(Announce(db, {response.server_name}));
   KV_RETURN_IF_ERROR(tx.Commit());
   return plan.result;
 }
@@ -392,8 +418,9 @@ std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
     for (size_t i : order) out[i] = s;
     return out;
   };
-  absl::MutexLock lock(&mu_);
-  SqlTransaction tx(*db_);
+  Held held = Take();
+  SqlConnection& db = *held;
+  SqlTransaction tx(db);
   if (absl::Status s = tx.Begin(Tx::kWrite, writes[order[0]].response->server_name); !s.ok()) {
     return fail_all(s);
   }
@@ -402,21 +429,21 @@ std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
   for (size_t i : order) {
     const core::ServerKeys& response = *writes[i].response;
     if (response.server_name != locked) {
-      if (absl::Status s = db_->LockAlso(response.server_name); !s.ok()) return fail_all(s);
+      if (absl::Status s = db.LockAlso(response.server_name); !s.ok()) return fail_all(s);
       locked = response.server_name;
     }
-    absl::StatusOr<StoredState> before = ReadState(response.server_name, writes[i].source);
+    absl::StatusOr<StoredState> before = ReadState(db, response.server_name, writes[i].source);
     if (!before.ok()) return fail_all(before.status());
     absl::StatusOr<WritePlan> plan = PlanWrite(*before, response, writes[i].source, fetched_ts);
     if (!plan.ok()) {  // the merge rule refuses this one; the others go on
       out[i] = plan.status();
       continue;
     }
-    if (absl::Status s = WritePlanRows(*plan, writes[i].source); !s.ok()) return fail_all(s);
+    if (absl::Status s = WritePlanRows(db, *plan, writes[i].source); !s.ok()) return fail_all(s);
     out[i] = plan->result;
     written.push_back(response.server_name);
   }
-  if (absl::Status s = AnnounceLocked(written); !s.ok()) return fail_all(s);
+  if (absl::Status s = Announce(db, written); !s.ok()) return fail_all(s);
   if (absl::Status s = tx.Commit(); !s.ok()) {
     for (size_t i : order) {
       if (out[i].ok()) out[i] = s;
@@ -427,17 +454,19 @@ std::vector<absl::StatusOr<WriteResult>> SqlKeyStore::StoreResponses(
 
 absl::StatusOr<std::vector<StoredKey>> SqlKeyStore::GetKeys(
     absl::string_view server_name) {
-  absl::MutexLock lock(&mu_);
-  return ReadKeys(server_name);
+  Held held = Take();
+  SqlConnection& db = *held;
+  return ReadKeys(db, server_name);
 }
 
 absl::StatusOr<std::vector<StoredResponse>> SqlKeyStore::GetResponses(
     absl::string_view server_name) {
   static constexpr absl::string_view kStep = "read responses";
-  absl::MutexLock lock(&mu_);
+  Held held = Take();
+  SqlConnection& db = *held;
   KV_ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
-      db_->Query(kStep,
+      db.Query(kStep,
                  "SELECT source, fetched_ts, valid_until_ts, raw_json"
                  " FROM responses WHERE server_name = $1"
                  " ORDER BY fetched_ts DESC, source",
@@ -446,10 +475,10 @@ absl::StatusOr<std::vector<StoredResponse>> SqlKeyStore::GetResponses(
   for (const SqlRow& row : rows) {
     StoredResponse r;
     r.server_name = std::string(server_name);
-    KV_ASSIGN_OR_RETURN(r.source, Str(*db_, kStep, row, 0));
-    KV_ASSIGN_OR_RETURN(r.fetched_ts, Int(*db_, kStep, row, 1));
-    KV_ASSIGN_OR_RETURN(r.valid_until_ts, Int(*db_, kStep, row, 2));
-    KV_ASSIGN_OR_RETURN(r.raw_json, Str(*db_, kStep, row, 3));
+    KV_ASSIGN_OR_RETURN(r.source, Str(db, kStep, row, 0));
+    KV_ASSIGN_OR_RETURN(r.fetched_ts, Int(db, kStep, row, 1));
+    KV_ASSIGN_OR_RETURN(r.valid_until_ts, Int(db, kStep, row, 2));
+    KV_ASSIGN_OR_RETURN(r.raw_json, Str(db, kStep, row, 3));
     out.push_back(std::move(r));
   }
   std::sort(out.begin(), out.end(),
@@ -463,10 +492,11 @@ absl::StatusOr<std::vector<StoredResponse>> SqlKeyStore::GetResponses(
 absl::StatusOr<std::vector<ServerSummary>> SqlKeyStore::ListServers(
     int64_t useful_until_before) {
   static constexpr absl::string_view kStep = "list servers";
-  absl::MutexLock lock(&mu_);
+  Held held = Take();
+  SqlConnection& db = *held;
   KV_ASSIGN_OR_RETURN(
       std::vector<SqlRow> rows,
-      db_->Query(kStep,
+      db.Query(kStep,
                  "SELECT server_name, useful_until_ts, last_fetched_ts"
                  " FROM servers WHERE useful_until_ts < $1"
                  " ORDER BY useful_until_ts, server_name",
@@ -474,9 +504,9 @@ absl::StatusOr<std::vector<ServerSummary>> SqlKeyStore::ListServers(
   std::vector<ServerSummary> out;
   for (const SqlRow& row : rows) {
     ServerSummary s;
-    KV_ASSIGN_OR_RETURN(s.server_name, Str(*db_, kStep, row, 0));
-    KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(*db_, kStep, row, 1));
-    KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(*db_, kStep, row, 2));
+    KV_ASSIGN_OR_RETURN(s.server_name, Str(db, kStep, row, 0));
+    KV_ASSIGN_OR_RETURN(s.useful_until_ts, Int(db, kStep, row, 1));
+    KV_ASSIGN_OR_RETURN(s.last_fetched_ts, Int(db, kStep, row, 2));
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(),
@@ -496,7 +526,8 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
   // before since_ts) and one that reads the others.
   constexpr size_t kChunk = 256;
   absl::flat_hash_map<std::string, FetchClaim> claims;
-  absl::MutexLock lock(&mu_);
+  Held held = Take();
+  SqlConnection& db = *held;
   for (size_t begin = 0; begin < servers.size(); begin += kChunk) {
     const size_t end = std::min(servers.size(), begin + kChunk);
     std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(until_ts),
@@ -511,7 +542,7 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
     }
     KV_ASSIGN_OR_RETURN(
         std::vector<SqlRow> taken,
-        db_->Query("claim fetch_leases",
+        db.Query("claim fetch_leases",
                    absl::StrCat("INSERT INTO fetch_leases"
                                 " (server_name, holder, expires_ts, done_ts, failed) VALUES ",
                                 values,
@@ -529,7 +560,7 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
     }
     KV_ASSIGN_OR_RETURN(
         std::vector<SqlRow> rows,
-        db_->Query("read fetch_leases",
+        db.Query("read fetch_leases",
                    absl::StrCat("SELECT server_name, done_ts, failed FROM fetch_leases"
                                 " WHERE server_name IN (", read_names, ")"),
                    read_params));
@@ -552,7 +583,8 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
 
 absl::Status SqlKeyStore::ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
                                          absl::string_view holder, int64_t now_ts) {
-  absl::MutexLock lock(&mu_);
+  Held held = Take();
+  SqlConnection& db = *held;
   for (bool ok : {true, false}) {
     std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(now_ts),
                                     SqlValue::Int(ok ? 0 : 1)};
@@ -564,7 +596,7 @@ absl::Status SqlKeyStore::ReleaseFetches(const std::vector<std::pair<std::string
     }
     if (params.size() == 3) continue;
     KV_RETURN_IF_ERROR(
-        db_->Query("release fetch_leases",
+        db.Query("release fetch_leases",
                    absl::StrCat("UPDATE fetch_leases SET expires_ts = 0, done_ts = $2, failed = $3"
                                 " WHERE holder = $1 AND server_name IN (", names, ")"),
                    params)

@@ -24,8 +24,13 @@ namespace keyverifier::store {
 
 class SqlKeyStore final : public KeyStore {
  public:
-  // Takes the connection, migrates its schema to kSchemaVersion.
+  // Takes the connections (at least one), migrates the schema to
+  // kSchemaVersion. Each call uses one connection, waiting for one to be
+  // free; a connection that reconnects holds up only the call using it.
   // With a `feed`, other processes' writes are reported to WatchChanges.
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
+      std::vector<std::unique_ptr<SqlConnection>> connections,
+      std::unique_ptr<ChangeFeed> feed = nullptr);
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
       std::unique_ptr<SqlConnection> connection, std::unique_ptr<ChangeFeed> feed = nullptr);
   ~SqlKeyStore() override;
@@ -50,26 +55,39 @@ class SqlKeyStore final : public KeyStore {
   void WatchChanges(const void* key, ChangedServers changed) override;
 
  private:
-  explicit SqlKeyStore(std::unique_ptr<SqlConnection> connection);
+  explicit SqlKeyStore(std::vector<std::unique_ptr<SqlConnection>> connections);
 
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<int64_t> ReadSchemaVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<StoredState> ReadState(const std::string& server,
-                                        absl::string_view source)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::vector<StoredKey>> ReadKeys(absl::string_view server)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status WritePlanRows(const WritePlan& plan, absl::string_view source)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A connection taken for one call, given back when it ends.
+  class Held {
+   public:
+    Held(SqlKeyStore& store, SqlConnection* c) : store_(store), c_(c) {}
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    ~Held() { store_.GiveBack(c_); }
+    SqlConnection& operator*() const { return *c_; }
 
+   private:
+    SqlKeyStore& store_;
+    SqlConnection* const c_;
+  };
+  Held Take();
+  void GiveBack(SqlConnection* c);
+
+  // These run on the connection of the call they serve.
+  absl::Status Migrate(SqlConnection& db);
+  absl::StatusOr<int64_t> ReadSchemaVersion(SqlConnection& db);
+  absl::StatusOr<StoredState> ReadState(SqlConnection& db, const std::string& server,
+                                        absl::string_view source);
+  absl::StatusOr<std::vector<StoredKey>> ReadKeys(SqlConnection& db, absl::string_view server);
+  absl::Status WritePlanRows(SqlConnection& db, const WritePlan& plan, absl::string_view source);
   // Announces, inside the write transaction, the servers it wrote.
-  absl::Status AnnounceLocked(const std::vector<std::string>& servers)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Announce(SqlConnection& db, const std::vector<std::string>& servers);
   // A payload from the feed: another process's servers, or our own.
   void OnAnnounced(absl::string_view payload);
 
+  const std::vector<std::unique_ptr<SqlConnection>> connections_;
   absl::Mutex mu_;
-  std::unique_ptr<SqlConnection> db_ ABSL_GUARDED_BY(mu_);
+  std::vector<SqlConnection*> idle_ ABSL_GUARDED_BY(mu_);
   // This store's writes carry it, so that the feed can tell them apart.
   const std::string token_;
   absl::Mutex watchers_mu_;

@@ -2,7 +2,10 @@
 // test binary (PostgresEnvironment); every test gets its own database.
 #include "service/store/postgres_key_store.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -272,6 +275,39 @@ TEST(PostgresKeyStoreTest, WritesOfOtherReplicasAreAnnounced) {
   EXPECT_FALSE(wait_for(4, absl::Seconds(2)));  // nothing more comes
   absl::MutexLock lock(&mu);
   EXPECT_EQ(heard.size(), 3u);
+}
+
+TEST(PostgresKeyStoreTest, ACallWaitingOnTheDatabaseHoldsUpOnlyItself) {
+  std::string db = NewDatabase();
+  absl::StatusOr<std::unique_ptr<KeyStore>> store = OpenStore(db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Another session holds the write lock of x.example.
+  PGconn* other = PQconnectdb(g_server->ConnInfo(db).c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "BEGIN"));
+  PGresult* locked = PQexec(other, "SELECT pg_advisory_xact_lock(27510, hashtext('x.example'))");
+  ASSERT_EQ(PQresultStatus(locked), PGRES_TUPLES_OK) << PQerrorMessage(other);
+  PQclear(locked);
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    absl::StatusOr<WriteResult> r = (*store)->StoreResponse(
+        SignedResponse("x.example", 2000, {{"ed25519:x", 'x'}}), "x.example", 100);
+    EXPECT_TRUE(r.ok()) << r.status();
+    written = true;
+  });
+  // While that write waits on its connection, the others serve.
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<WriteResult> w = (*store)->StoreResponse(
+        SignedResponse("y.example", 2000 + i, {{"ed25519:y", 'y'}}), "y.example", 100 + i);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE((*store)->GetKeys("y.example").ok());
+  }
+  EXPECT_FALSE(written.load());
+  PQclear(PQexec(other, "COMMIT"));
+  writer.join();
+  EXPECT_TRUE(written.load());
+  PQfinish(other);
+  EXPECT_EQ((*store)->GetKeys("x.example")->size(), 1u);
 }
 
 TEST(PostgresKeyStoreTest, ReconnectsAfterTheConnectionIsLost) {
