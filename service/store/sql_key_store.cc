@@ -525,17 +525,22 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
   // another holder's lease no longer covers, and whose last fetch finished
   // before since_ts) and one that reads the others.
   constexpr size_t kChunk = 256;
+  // In name order, as every writer takes its locks, so that two claims of
+  // overlapping servers cannot deadlock.
+  std::vector<std::string> sorted = servers;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   absl::flat_hash_map<std::string, FetchClaim> claims;
   Held held = Take();
   SqlConnection& db = *held;
-  for (size_t begin = 0; begin < servers.size(); begin += kChunk) {
-    const size_t end = std::min(servers.size(), begin + kChunk);
+  for (size_t begin = 0; begin < sorted.size(); begin += kChunk) {
+    const size_t end = std::min(sorted.size(), begin + kChunk);
     std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(until_ts),
                                     SqlValue::Int(now_ts), SqlValue::Int(since_ts)};
     std::string values;
     std::string names;
     for (size_t i = begin; i < end; ++i) {
-      params.push_back(SqlValue::Text(servers[i]));
+      params.push_back(SqlValue::Text(sorted[i]));
       const std::string p = absl::StrCat("$", params.size());
       absl::StrAppend(&values, i > begin ? ", " : "", "(", p, ", $1, $2, 0, 0)");
       absl::StrAppend(&names, i > begin ? ", " : "", p);
@@ -583,23 +588,17 @@ absl::StatusOr<std::vector<FetchClaim>> SqlKeyStore::ClaimFetches(
 
 absl::Status SqlKeyStore::ReleaseFetches(const std::vector<std::pair<std::string, bool>>& done,
                                          absl::string_view holder, int64_t now_ts) {
+  // One row a statement, so that no release holds a lock a claim waits for
+  // while it waits for another (claims lock their rows in name order).
   Held held = Take();
   SqlConnection& db = *held;
-  for (bool ok : {true, false}) {
-    std::vector<SqlValue> params = {SqlValue::Text(std::string(holder)), SqlValue::Int(now_ts),
-                                    SqlValue::Int(ok ? 0 : 1)};
-    std::string names;
-    for (const auto& [server, succeeded] : done) {
-      if (succeeded != ok) continue;
-      params.push_back(SqlValue::Text(server));
-      absl::StrAppend(&names, params.size() > 4 ? ", " : "", "$", params.size());
-    }
-    if (params.size() == 3) continue;
+  for (const auto& [server, ok] : done) {
     KV_RETURN_IF_ERROR(
         db.Query("release fetch_leases",
-                   absl::StrCat("UPDATE fetch_leases SET expires_ts = 0, done_ts = $2, failed = $3"
-                                " WHERE holder = $1 AND server_name IN (", names, ")"),
-                   params)
+                 "UPDATE fetch_leases SET expires_ts = 0, done_ts = $2, failed = $3"
+                 " WHERE holder = $1 AND server_name = $4",
+                 {SqlValue::Text(std::string(holder)), SqlValue::Int(now_ts),
+                  SqlValue::Int(ok ? 0 : 1), SqlValue::Text(server)})
             .status());
   }
   return absl::OkStatus();

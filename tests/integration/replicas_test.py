@@ -25,7 +25,7 @@ from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 
 SERVERS = 1100
 REFRESHED = range(100, 1100)  # the refresher drill's servers
-LEASE_MS = 6000
+LEASE_MS = 15000
 BUDGET_MS = 5000
 
 
