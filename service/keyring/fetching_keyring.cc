@@ -626,6 +626,17 @@ store::StoredResponse FetchingKeyRing::ResponseOf(const core::ServerName& server
   return r;
 }
 
+void FetchingKeyRing::PutResponse(Entry& entry, store::StoredResponse response) {
+  auto& responses = entry.responses;
+  responses.erase(std::remove_if(responses.begin(), responses.end(),
+                                 [&](const store::StoredResponse& r) {
+                                   return r.source == response.source;
+                                 }),
+                  responses.end());
+  // Most recently fetched first, as the store lists them.
+  responses.insert(responses.begin(), std::move(response));
+}
+
 absl::Status FetchingKeyRing::Persisted(const core::ServerName& server,
                                         const fetch::FetchResult& fetched,
                                         const absl::StatusOr<store::WriteResult>& written,
@@ -646,15 +657,7 @@ absl::Status FetchingKeyRing::Persisted(const core::ServerName& server,
   }
   entry.keys = written->keys;
   if (written->response_stored) {
-    store::StoredResponse stored = ResponseOf(server, fetched, fetched_ts);
-    auto& responses = entry.responses;
-    responses.erase(std::remove_if(responses.begin(), responses.end(),
-                                   [&](const store::StoredResponse& r) {
-                                     return r.source == stored.source;
-                                   }),
-                    responses.end());
-    // Most recently fetched first, as the store lists them.
-    responses.insert(responses.begin(), std::move(stored));
+    PutResponse(entry, ResponseOf(server, fetched, fetched_ts));
   }
   return absl::OkStatus();
 }
@@ -836,14 +839,7 @@ void FetchingKeyRing::FinishFlight(const core::ServerName& server,
       sk.first_seen_ts = sk.last_seen_ts = now_ms;
       entry.keys.push_back(std::move(sk));
     }
-    store::StoredResponse response = ResponseOf(server, r, now_ms);
-    auto& responses = entry.responses;
-    responses.erase(std::remove_if(responses.begin(), responses.end(),
-                                   [&](const store::StoredResponse& x) {
-                                     return x.source == response.source;
-                                   }),
-                    responses.end());
-    responses.insert(responses.begin(), std::move(response));
+    PutResponse(entry, ResponseOf(server, r, now_ms));
     KeepUnstored(server, r, now_ms);
   }
   Remember(server, entry);

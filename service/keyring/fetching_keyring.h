@@ -221,6 +221,8 @@ class FetchingKeyRing final : public KeyRing {
                          const absl::StatusOr<store::WriteResult>& written, int64_t fetched_ts,
                          Entry& entry, bool* unstored);
   static std::string SourceOf(const core::ServerName& server, const fetch::FetchResult& fetched);
+  // `response` in place of its source's in `entry` (the latest first).
+  static void PutResponse(Entry& entry, store::StoredResponse response);
   // A fetched answer as the store keeps it.
   static store::StoredResponse ResponseOf(const core::ServerName& server,
                                           const fetch::FetchResult& fetched, int64_t fetched_ts);

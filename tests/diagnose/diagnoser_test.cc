@@ -132,6 +132,11 @@ class DiagnoserTest : public ::testing::Test {
     policy_ = *tls::CertificatePolicy::Create(o);
     checker_ = std::make_unique<tls::CertificateChecker>(*policy_, &federation_, clock_);
     store_ = *store::MemoryKeyStore::Create();
+    diagnoser_ = std::make_unique<Diagnoser>(Deps(), Diagnoser::Options());
+  }
+
+  // Every seam the diagnoser has, faked (the notary among them).
+  Diagnoser::Deps Deps() {
     Diagnoser::Deps deps;
     deps.discovery = &discovery_;
     deps.well_known = &well_known_;
@@ -142,7 +147,7 @@ class DiagnoserTest : public ::testing::Test {
     deps.notaries = {&notary_};
     deps.store = store_.get();
     deps.clock = &clock_;
-    diagnoser_ = std::make_unique<Diagnoser>(std::move(deps), Diagnoser::Options());
+    return deps;
   }
 
   int64_t now_ms() const { return absl::ToUnixMillis(clock_.Now()); }
@@ -302,19 +307,10 @@ TEST_F(DiagnoserTest, AServerWithoutAddressesIsAReportSayingSo) {
 }
 
 TEST_F(DiagnoserTest, ReportsAreRateLimited) {
-  Diagnoser::Deps deps;
-  deps.discovery = &discovery_;
-  deps.well_known = &well_known_;
-  deps.resolver = &resolver_;
-  deps.http = &http_;
-  deps.federation = &federation_;
-  deps.checker = checker_.get();
-  deps.store = store_.get();
-  deps.clock = &clock_;
   Diagnoser::Options o;
   o.reports_per_second = 0.5;
   o.burst = 2;
-  Diagnoser limited(std::move(deps), o);
+  Diagnoser limited(Deps(), o);
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(limited.DiagnoseAndWait("nowhere.example", deadline()).ok());
   }
