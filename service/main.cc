@@ -183,6 +183,7 @@ int main(int argc, char** argv) {
     if (n.max_request_bytes() > 0) o.max_body_bytes = n.max_request_bytes();
     if (n.requests_per_second() > 0) o.requests_per_second = n.requests_per_second();
     if (n.burst() > 0) o.burst = n.burst();
+    o.trusted_proxies.assign(n.trusted_proxies().begin(), n.trusted_proxies().end());
     auto listener = keyverifier::notary::HttpListener::Start(
         o,
         [notary](keyverifier::notary::HttpRequest request, keyverifier::notary::Respond respond) {

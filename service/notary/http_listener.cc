@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -22,11 +23,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "service/clock/token_bucket.h"
+#include "service/net/ip_address.h"
 #include "service/tls/openssl_util.h"
 
 namespace keyverifier::notary {
@@ -81,6 +84,14 @@ class HttpListener::Impl {
     std::call_once(threads, [] { evthread_use_pthreads(); });
     absl::StatusOr<std::pair<std::string, uint16_t>> address = SplitHostPort(options_.listen);
     if (!address.ok()) return address.status();
+    for (const std::string& cidr : options_.trusted_proxies) {
+      absl::StatusOr<net::IpNetwork> n = net::ParseIpNetwork(cidr);
+      if (!n.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("trusted proxy \"", cidr, "\": ", n.status().message()));
+      }
+      proxies_.push_back(*n);
+    }
     if (options_.cert_file.empty() != options_.key_file.empty()) {
       return absl::InvalidArgumentError("cert_file and key_file go together");
     }
@@ -175,6 +186,8 @@ class HttpListener::Impl {
       evhttp_connection_get_peer(conn, &peer, &peer_port);
       if (peer != nullptr) r.client = peer;
     }
+    r.client = ClientOf(r.client, evhttp_find_header(evhttp_request_get_input_headers(req),
+                                                     "X-Forwarded-For"));
     if (!Admit(r.client)) {
       Reply(req, {429, ErrorJson("M_LIMIT_EXCEEDED", "too many requests from this address")});
       return;
@@ -196,6 +209,23 @@ class HttpListener::Impl {
       mailbox->ready.emplace_back(id, std::move(response));
       event_active(mailbox->wake, 0, 0);
     });
+  }
+
+  // The client behind a trusted proxy: the last address of its
+  // X-Forwarded-For (the one the proxy itself saw); else the peer.
+  std::string ClientOf(const std::string& peer, const char* forwarded) const {
+    if (forwarded == nullptr || proxies_.empty()) return peer;
+    absl::StatusOr<net::IpAddress> from = net::ParseIpAddress(peer);
+    if (!from.ok() || std::none_of(proxies_.begin(), proxies_.end(),
+                                   [&](const net::IpNetwork& n) { return n.Contains(*from); })) {
+      return peer;
+    }
+    absl::string_view last = forwarded;
+    if (size_t comma = last.rfind(','); comma != absl::string_view::npos) {
+      last = last.substr(comma + 1);
+    }
+    absl::StatusOr<net::IpAddress> client = net::ParseIpAddress(absl::StripAsciiWhitespace(last));
+    return client.ok() ? client->ToString() : peer;
   }
 
   // A token for `client`; the table forgets idle clients when it grows.
@@ -273,6 +303,7 @@ class HttpListener::Impl {
   const Options options_;
   HttpHandler handler_;
   const Clock& clock_;
+  std::vector<net::IpNetwork> proxies_;
   tls::SslCtxPtr ssl_ctx_;
   EventBasePtr base_;
   EvhttpPtr http_;  // freed before base_ (declared after it)

@@ -12,14 +12,15 @@
 //
 // Thread-safe: Respond may be called from any thread, at most once, also
 // after Stop (it is then ignored). Errors from Start: InvalidArgumentError for
-// a bad address, certificate or key; UnavailableError when the port cannot
-// be bound.
+// a bad address, certificate, key or proxy network; UnavailableError when the
+// port cannot be bound.
 #ifndef KEYVERIFIER_SERVICE_NOTARY_HTTP_LISTENER_H_
 #define KEYVERIFIER_SERVICE_NOTARY_HTTP_LISTENER_H_
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -58,6 +59,10 @@ class HttpListener {
     double requests_per_second = 10;             // per client address
     double burst = 50;
     size_t max_pending = 1024;  // requests awaiting an answer, all clients
+    // Reverse proxies (CIDR, e.g. "127.0.0.1/32") whose requests name the
+    // client in X-Forwarded-For: the address the proxy saw (the last one
+    // listed) is the client, for the rate limit. Others' headers are ignored.
+    std::vector<std::string> trusted_proxies;
   };
 
   // Binds and starts the loop thread.

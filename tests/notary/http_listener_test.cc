@@ -29,9 +29,12 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-Got Fetch(const std::string& url, const std::string* post = nullptr, const std::string& ca = "") {
+Got Fetch(const std::string& url, const std::string* post = nullptr, const std::string& ca = "",
+          const std::string& header = "") {
   Got got;
   CURL* curl = curl_easy_init();
+  curl_slist* headers = header.empty() ? nullptr : curl_slist_append(nullptr, header.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got.body);
@@ -45,6 +48,7 @@ Got Fetch(const std::string& url, const std::string* post = nullptr, const std::
   got.code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &got.status);
   curl_easy_cleanup(curl);
+  curl_slist_free_all(headers);
   return got;
 }
 
@@ -121,6 +125,41 @@ TEST_F(HttpListenerTest, EachClientAddressHasItsOwnRateLimit) {
   clock_.Advance(absl::Seconds(1));  // one token back
   EXPECT_EQ(Fetch(Base(**l) + "/x").status, 200);
   EXPECT_EQ(Fetch(Base(**l) + "/x").status, 429);
+}
+
+TEST_F(HttpListenerTest, BehindATrustedProxyTheForwardedClientIsLimited) {
+  HttpListener::Options o = Plain();
+  o.requests_per_second = 1;
+  o.burst = 2;
+  o.trusted_proxies = {"127.0.0.0/8"};
+  auto l = HttpListener::Start(o, Echo, clock_);
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto from = [&](const std::string& forwarded) {
+    return Fetch(Base(**l) + "/x", nullptr, "", "X-Forwarded-For: " + forwarded);
+  };
+  // The client is the last address listed (the one the proxy saw).
+  Got g = from("203.0.113.9, 198.51.100.7");
+  EXPECT_EQ(g.status, 200);
+  EXPECT_NE(g.body.find(" 198.51.100.7 "), std::string::npos) << g.body;
+  EXPECT_EQ(from("198.51.100.7").status, 200);
+  EXPECT_EQ(from("198.51.100.7").status, 429);  // that client's burst is spent
+  EXPECT_EQ(from("198.51.100.8").status, 200);  // another client's is not
+  // Garbage in the header: the proxy's own address counts.
+  g = from("not an address");
+  EXPECT_NE(g.body.find(" 127.0.0.1 "), std::string::npos) << g.body;
+}
+
+TEST_F(HttpListenerTest, AForwardedForHeaderFromAnUntrustedPeerIsIgnored) {
+  HttpListener::Options o = Plain();
+  o.trusted_proxies = {"10.0.0.0/8"};
+  auto l = HttpListener::Start(o, Echo, clock_);
+  ASSERT_TRUE(l.ok());
+  const std::string body =
+      Fetch(Base(**l) + "/x", nullptr, "", "X-Forwarded-For: 198.51.100.7").body;
+  EXPECT_NE(body.find(" 127.0.0.1 "), std::string::npos) << body;
+  o.trusted_proxies = {"not-a-network"};
+  EXPECT_TRUE(absl::StrContains(HttpListener::Start(o, Echo, clock_).status().message(),
+                                "trusted proxy \"not-a-network\""));
 }
 
 TEST_F(HttpListenerTest, BodiesOverTheLimitAreRefused) {
