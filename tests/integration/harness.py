@@ -308,12 +308,14 @@ class SimFederation:
     """tests/testing/sim_federation.py (servers s0.sim.test ... behind its
     own dnsmasq, a notary, dead servers), stopped with the test."""
 
-    def __init__(self, script, servers, dead=""):
+    def __init__(self, script, servers, dead="", well_known=""):
         self.dir = tmpdir("sim")
         args = ["/usr/bin/python3", script, "--dir", self.dir, "--servers", str(servers),
                 "--exit-on-stdin-eof"]
         if dead:
             args += ["--dead", dead]
+        if well_known:  # indices with A records that serve .well-known
+            args += ["--well-known", well_known]
         self.proc = spawn(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         self.ports = dict(kv.split("=") for kv in line.split()[1:])

@@ -150,6 +150,10 @@ absl::StatusOr<std::unique_ptr<SimFederation>> SimFederation::Start(const Option
   if (options.servers < 1) return absl::InvalidArgumentError("a sim needs at least one server");
   if (absl::Status s = CheckIndices(options.dead, options.servers, "dead"); !s.ok()) return s;
   if (absl::Status s = CheckIndices(options.slow, options.servers, "slow"); !s.ok()) return s;
+  if (absl::Status s = CheckIndices(options.well_known, options.servers, "well_known");
+      !s.ok()) {
+    return s;
+  }
   if (options.delay_ms < 0 || options.slow_delay_ms < 0 || options.notary_delay_ms < 0 ||
       options.valid_for_ms < 0) {
     return absl::InvalidArgumentError("delays and valid_for_ms must not be negative");
@@ -172,6 +176,7 @@ absl::StatusOr<std::unique_ptr<SimFederation>> SimFederation::Start(const Option
                                    "--legacy-srv", absl::StrJoin(options.legacy_srv, ","),
                                    "--cname-srv", absl::StrJoin(options.cname_srv, ","),
                                    "--split-keys", absl::StrJoin(options.split_keys, ","),
+                                   "--well-known", absl::StrJoin(options.well_known, ","),
                                    "--exit-on-stdin-eof"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

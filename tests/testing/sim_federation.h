@@ -6,8 +6,9 @@
 // counts what it sees (requests, notary batch sizes, connections) on a
 // plain-HTTP control port; a dnsmasq serves the SRV records that lead there
 // (live servers: live.sim.test:https_port; dead ones: dead.sim.test:dead_port;
-// both 127.0.0.1). The server names have no A records, so .well-known
-// lookups fail at once and discovery goes on to SRV.
+// both 127.0.0.1). The server names have no A records (but those in
+// Options::well_known), so .well-known lookups fail at once and discovery
+// goes on to SRV.
 //
 // Every server's ed25519 key is deterministic (seed SHA-256 of its name, key
 // id "ed25519:sim"), so a test can check what it is given with SigningKeyOf.
@@ -57,6 +58,10 @@ class SimFederation {
     std::vector<int> legacy_srv;
     std::vector<int> cname_srv;
     std::vector<int> split_keys;
+    // Indices given A records (127.0.0.1) whose /.well-known/matrix/server
+    // answers as Configure's "well_known" says (404 until then): valid and
+    // hostile delegations and redirects (see sim_federation.py).
+    std::vector<int> well_known;
   };
 
   // What the sim saw since it started or since Reset(). Peaks restart from

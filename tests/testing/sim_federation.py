@@ -39,13 +39,33 @@ One process serves many Matrix servers at once:
     key ed25519:new, ed25519:sim listed nowhere) | "rotate" (ed25519:new,
     ed25519:sim moved to old_verify_keys)}, "no_version" [SERVER...] (404
     for the version endpoint).
+  * Hostile (or honest) .well-known, for the servers given with --well-known
+    (fixed at start because DNS is): each gets A records (127.0.0.1) for
+    itself, for m-<label>.sim.test (its delegation target, served as the
+    server itself) and for loop-<label>.sim.test, and its
+    GET /.well-known/matrix/server answers per POST /config "well_known"
+    {SERVER: MODE}: "none" (404, the default), "delegate" (200
+    {"m.server": "m-<label>.sim.test:HTTPS"}), "delegate_internal" (200,
+    delegating to metadata.sim.test:HTTPS), "loop" (302 to loop-<label>'s
+    .well-known, which 302s back), "chain" (302 to /hop/1, /hop/N to
+    /hop/N+1, without end), "redirect_metadata", "redirect_private",
+    "redirect_zero" (302 to the .well-known of metadata.sim.test ->
+    169.254.169.254, private.sim.test -> 10.0.0.1, zero.sim.test -> 0.0.0.0),
+    "redirect_ip" (302 to https://10.0.0.1:HTTPS/...), "oversized" (a valid
+    delegation padded to 1 MiB), "slow" (a valid delegation, its body sent
+    one byte a second). A connection to 0.0.0.0 reaches this sim on
+    loopback, so a client whose address filter let zero.sim.test through
+    shows up in the counts under that Host; the other internal names must
+    never be connected to. Their SRV records stay, so a client that gives
+    up on .well-known falls back to them.
 
 DNS: DIR/dnsmasq.conf is written once the ports are known, for
 `dnsmasq --conf-file=DIR/dnsmasq.conf` (local=/sim.test/; an SRV record
 _matrix-fed._tcp.NAME -> live.sim.test:HTTPS or dead.sim.test:DEAD for every
 server, unless a broken mode above says otherwise; live.sim.test and
 dead.sim.test -> 127.0.0.1). The server names
-themselves have no A records, so a .well-known lookup fails at once.
+themselves have no A records (but those given with --well-known), so a
+.well-known lookup fails at once.
 Tests start that dnsmasq themselves (tests/testing/dnsmasq.h from C++,
 tests/integration/harness.py's start_dnsmasq(conf_file=...) from Python).
 
@@ -63,7 +83,8 @@ POST /reset zeroes the counters (peaks restart from what is open now).
 POST /config takes any of {"delay_ms", "notary_delay_ms", "slow_delay_ms",
 "valid_for_ms", "delays": {SERVER: ms}, "slow": [SERVER...],
 "dead": [SERVER...], "pad_old_keys": N, "trickle": [SERVER...],
-"notary_lies": [SERVER...], "two_bodies": [SERVER...]}, where a SERVER is an
+"notary_lies": [SERVER...], "two_bodies": [SERVER...],
+"well_known": {SERVER: MODE} (above)}, where a SERVER is an
 index or a name (pad_old_keys: every response lists N extra old keys;
 trickle: answers one byte a second; notary_lies: the notary vouches for a
 key of its own under the server's key id; two_bodies: the server lists its
@@ -80,7 +101,7 @@ Usage:
   sim_federation.py --dir DIR [--servers N] [--dead 0,3,7-9] [--slow 4,5]
       [--delay-ms MS] [--slow-delay-ms MS] [--notary-delay-ms MS]
       [--valid-for-ms MS] [--legacy-srv SET] [--cname-srv SET] [--split-keys SET]
-      [--exit-on-stdin-eof]
+      [--well-known SET] [--exit-on-stdin-eof]
 
 From Python (tests/integration/harness.py style):
   p = subprocess.Popen(["/usr/bin/python3", SIM, "--dir", d, "--servers", "100",
@@ -126,6 +147,19 @@ NEW_KEY_ID = "ed25519:new"
 CERT_MODES = ("wrong_name", "expired", "self_signed")
 KEY_CHANGES = ("reuse", "vanish", "rotate")
 QUERY_PATH = "/_matrix/key/v2/query"
+WELL_KNOWN_PATH = "/.well-known/matrix/server"
+HOP_PATH = "/hop/"  # the chain mode's redirects: /hop/1, /hop/2, ...
+# Names that resolve to addresses the service must never connect to, for
+# .well-known redirects and delegations. 0.0.0.0 is refused by the outbound
+# filter too, but a connection to it would reach this sim on loopback: a
+# canary that is counted here (under its Host) if the filter lets it pass.
+INTERNAL_HOSTS = {"metadata." + DOMAIN: "169.254.169.254",
+                  "private." + DOMAIN: "10.0.0.1",
+                  "zero." + DOMAIN: "0.0.0.0"}
+WELL_KNOWN_MODES = ("none", "delegate", "delegate_internal", "loop", "chain",
+                    "redirect_metadata", "redirect_private", "redirect_zero",
+                    "redirect_ip", "oversized", "slow")
+OVERSIZED_BYTES = 1 << 20
 MAX_HEADER_BYTES = 64 << 10
 MAX_BODY_BYTES = 16 << 20
 
@@ -292,18 +326,20 @@ def keep_alive(version, headers):
     return conn != "close"
 
 
-def encode_response(status, body, alive):
-    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-               500: "Internal Server Error"}
+def encode_response(status, body, alive, headers=None):
+    """The whole response; `headers`: more of them ({name: value})."""
+    reasons = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found",
+               405: "Method Not Allowed", 500: "Internal Server Error"}
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+    more = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    return ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
             "Content-Length: %d\r\nConnection: %s\r\n\r\n" % (
-                status, reasons.get(status, "Error"), len(payload),
+                status, reasons.get(status, "Error"), more, len(payload),
                 "keep-alive" if alive else "close")).encode() + payload
 
 
-async def write_response(writer, status, body, alive):
-    writer.write(encode_response(status, body, alive))
+async def write_response(writer, status, body, alive, headers=None):
+    writer.write(encode_response(status, body, alive, headers))
     await writer.drain()
 
 
@@ -330,6 +366,17 @@ class Sim:
         self.legacy_srv = {self.name_of(i) for i in parse_set(args.legacy_srv)}
         self.cname_srv = {self.name_of(i) for i in parse_set(args.cname_srv)}
         self.split_keys = {self.name_of(i) for i in parse_set(args.split_keys)}
+        # Servers with A records (127.0.0.1) of their own and of their
+        # delegation target m-<label> and loop partner loop-<label>.
+        self.well_known_names = {self.name_of(i) for i in parse_set(args.well_known)}
+        self.aliases = {}  # m-<label>.sim.test -> the server it is
+        self.loop_partners = {}  # loop-<label>.sim.test -> the server
+        for name in self.well_known_names:
+            label = name.split(".")[0]
+            self.aliases["m-%s.%s" % (label, DOMAIN)] = name
+            self.loop_partners["loop-%s.%s" % (label, DOMAIN)] = name
+        self.well_known = {}  # name -> one of WELL_KNOWN_MODES
+        self.https_port = 0
         self.certs = {}       # name -> one of CERT_MODES
         self.valid_for = {}   # name -> ms, instead of valid_for_ms
         self.key_change = {}  # name -> one of KEY_CHANGES
@@ -425,6 +472,8 @@ class Sim:
                 "key_change": self.key_change, "no_version": sorted(self.no_version),
                 "legacy_srv": sorted(self.legacy_srv), "cname_srv": sorted(self.cname_srv),
                 "split_keys": sorted(self.split_keys),
+                "well_known": self.well_known,
+                "well_known_names": sorted(self.well_known_names),
                 "slow": sorted(self.slow), "dead": sorted(self.dead),
                 "dead_at_start": sorted(self.dead_at_start)}
 
@@ -434,7 +483,7 @@ class Sim:
         unknown = set(c) - {"delay_ms", "slow_delay_ms", "notary_delay_ms",
                             "valid_for_ms", "delays", "slow", "dead", "pad_old_keys",
                             "trickle", "notary_lies", "two_bodies", "certs", "valid_for",
-                            "key_change", "no_version"}
+                            "key_change", "no_version", "well_known"}
         if unknown:
             raise ValueError("unknown settings: %s" % ", ".join(sorted(unknown)))
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -466,9 +515,18 @@ class Sim:
                 raise ValueError("key_change values are one of %s" % ", ".join(KEY_CHANGES))
         if "no_version" in c:
             self.no_version = {self.name_of(x) for x in c["no_version"]}
+        well_known = self.well_known
+        if "well_known" in c:
+            well_known = {self.name_of(k): v for k, v in c["well_known"].items()}
+            if any(v not in WELL_KNOWN_MODES for v in well_known.values()):
+                raise ValueError("well_known values are one of %s" % ", ".join(WELL_KNOWN_MODES))
+            if set(well_known) - self.well_known_names:
+                raise ValueError("servers without A records (start them with --well-known): %s"
+                                 % ", ".join(sorted(set(well_known) - self.well_known_names)))
         if "valid_for" in c or "key_change" in c:
             self.responses = {}  # signed again
         self.certs, self.valid_for, self.key_change = certs, valid_for, key_change
+        self.well_known = well_known
         slow = {self.name_of(s) for s in c["slow"]} if "slow" in c else self.slow
         dead = {self.name_of(s) for s in c["dead"]} if "dead" in c else self.dead
         for k in ("delay_ms", "slow_delay_ms", "notary_delay_ms", "valid_for_ms", "pad_old_keys"):
@@ -535,6 +593,63 @@ class Sim:
             return 200, {"server_keys": [self.signed(name)[1]] if name in self.known else []}
         return 404, matrix_error("M_UNRECOGNIZED", "unrecognized request")
 
+    # --- .well-known -----------------------------------------------------
+
+    def well_known_answer(self, host, path):
+        """(status, body, extra) for a .well-known request (or a hop of a
+        redirect chain) to `host`, or None when `host` serves no .well-known
+        (then the request is a Matrix one). extra: {"headers": {...}} and
+        "slow" (the body goes one byte a second)."""
+        port = self.https_port
+
+        def redirect(url):
+            return 302, b"", {"headers": {"Location": url}}
+
+        def url(h, p=WELL_KNOWN_PATH):
+            return "https://%s:%d%s" % (h, port, p)
+
+        if host in self.loop_partners:  # always back where it came from
+            if path != WELL_KNOWN_PATH:
+                return None
+            return redirect(url(self.loop_partners[host]))
+        if host in INTERNAL_HOSTS:  # reached only if the filter failed
+            return 404, matrix_error("M_NOT_FOUND", "an internal address"), {}
+        if host not in self.well_known_names:
+            return None
+        mode = self.well_known.get(host, "none")
+        if path.startswith(HOP_PATH) and mode == "chain":
+            try:
+                n = int(path[len(HOP_PATH):])
+            except ValueError:
+                return None
+            return redirect(url(host, "%s%d" % (HOP_PATH, n + 1)))
+        if path != WELL_KNOWN_PATH:
+            return None
+        label = host.split(".")[0]
+        delegation = {"m.server": "m-%s.%s:%d" % (label, DOMAIN, port)}
+        if mode == "none":
+            return 404, matrix_error("M_UNRECOGNIZED", "no delegation"), {}
+        if mode == "delegate":
+            return 200, delegation, {}
+        if mode == "delegate_internal":
+            return 200, {"m.server": "metadata.%s:%d" % (DOMAIN, port)}, {}
+        if mode == "loop":
+            return redirect(url("loop-%s.%s" % (label, DOMAIN)))
+        if mode == "chain":
+            return redirect(url(host, HOP_PATH + "1"))
+        if mode.startswith("redirect_") and mode != "redirect_ip":
+            return redirect(url("%s.%s" % ({"redirect_metadata": "metadata",
+                                             "redirect_private": "private",
+                                             "redirect_zero": "zero"}[mode], DOMAIN)))
+        if mode == "redirect_ip":
+            return redirect(url(INTERNAL_HOSTS["private." + DOMAIN]))
+        if mode == "oversized":
+            body = dict(delegation, padding="x" * OVERSIZED_BYTES)
+            return 200, body, {}
+        if mode == "slow":
+            return 200, delegation, {"slow": True}
+        raise ValueError("unknown .well-known mode " + mode)
+
     # --- connections ----------------------------------------------------
 
     async def serve_http(self, reader, writer, handler, conn):
@@ -552,11 +667,26 @@ class Sim:
                 method, target, version, headers, body = req
                 path, _, query = target.partition("?")
                 alive = keep_alive(version, headers)
+                extra = {}
                 try:
-                    status, answer = await handler(method, path, query, headers, body, conn)
+                    status, answer, *more = await handler(method, path, query, headers, body,
+                                                          conn)
+                    extra = more[0] if more else {}
                 except Exception:  # noqa: BLE001 (a bug here must not end the sim)
                     traceback.print_exc()
                     status, answer = 500, matrix_error("M_UNKNOWN", "sim_federation failed")
+                if extra.get("slow"):
+                    # The head at once, then the body one byte a second,
+                    # until the client gives up.
+                    raw = encode_response(status, answer, False, extra.get("headers"))
+                    head_end = raw.index(b"\r\n\r\n") + 4
+                    writer.write(raw[:head_end])
+                    await writer.drain()
+                    for byte in raw[head_end:]:
+                        await asyncio.sleep(1)
+                        writer.write(bytes([byte]))
+                        await writer.drain()
+                    return
                 if conn is not None and conn.get("host") in self.trickle:
                     # One byte a second, until the client gives up.
                     for byte in encode_response(status, answer, False):
@@ -564,7 +694,7 @@ class Sim:
                         await writer.drain()
                         await asyncio.sleep(1)
                     return
-                await write_response(writer, status, answer, alive)
+                await write_response(writer, status, answer, alive, extra.get("headers"))
                 if not alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
@@ -590,7 +720,13 @@ class Sim:
             except (ValueError, KeyError, TypeError):
                 self.stats.post_batch_sizes.append(-1)
         try:
-            return await self.matrix(host, method, path, query, body, conn.get("alt", False))
+            if method == "GET":
+                answer = self.well_known_answer(host, path)
+                if answer is not None:
+                    return answer
+            # A delegation target serves as the server it stands for.
+            return await self.matrix(self.aliases.get(host, host), method, path, query, body,
+                                     conn.get("alt", False))
         finally:
             self.stats.in_flight -= 1
 
@@ -713,6 +849,13 @@ def write_dnsmasq_conf(path, sim, https_port, dead_port, alt_port):
     lines = ["local=/%s/" % DOMAIN, "host-record=live.%s,127.0.0.1" % DOMAIN,
              "host-record=dead.%s,127.0.0.1" % DOMAIN,
              "cname=alias.%s,live.%s" % (DOMAIN, DOMAIN)]
+    for name in sorted(sim.well_known_names):
+        label = name.split(".")[0]
+        for host in (name, "m-%s.%s" % (label, DOMAIN), "loop-%s.%s" % (label, DOMAIN)):
+            lines.append("host-record=%s,127.0.0.1" % host)
+    if sim.well_known_names:
+        for host, address in sorted(INTERNAL_HOSTS.items()):
+            lines.append("host-record=%s,%s" % (host, address))
     for name in sim.names + [NOTARY]:
         target, port = (("dead", dead_port) if name in sim.dead_at_start
                         else ("live", https_port))
@@ -750,6 +893,8 @@ def main():
     p.add_argument("--cname-srv", default="", help="indices whose SRV target is a CNAME")
     p.add_argument("--split-keys", default="",
                    help="indices with a second SRV record to the alt port (another key)")
+    p.add_argument("--well-known", default="",
+                   help="indices that get A records and serve .well-known (POST /config)")
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     args = p.parse_args()
 
@@ -776,6 +921,7 @@ def main():
     https, dead, alt = listener(), listener(), listener()
     https_port, dead_port = https.getsockname()[1], dead.getsockname()[1]
     alt_port = alt.getsockname()[1]
+    sim.https_port = https_port
     write_dnsmasq_conf(os.path.join(args.dir, "dnsmasq.conf"), sim, https_port, dead_port,
                        alt_port)
 

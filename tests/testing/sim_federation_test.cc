@@ -371,6 +371,81 @@ TEST_F(SimFederationTest, ConfigureDelaysAndKillsServersAtRunTime) {
   EXPECT_FALSE(sim_->Configure(R"({"speed": 1})").ok());
 }
 
+// Where a GET of `path` at `host` redirects to ("302 https://..."), by curl.
+std::string RedirectOf(const SimFederation& sim, const std::string& host, const std::string& path) {
+  const std::string authority = absl::StrCat(host, ":", sim.https_port());
+  return RunShell(absl::StrCat("curl -sS --max-time 30 --cacert ", sim.ca_pem_path(),
+                               " --resolve ", authority, ":127.0.0.1 -o /dev/null",
+                               " -w '%{http_code} %{redirect_url}' https://", authority, path))
+      .text;
+}
+
+TEST(SimFederationWellKnownTest, ServesHonestAndHostileWellKnown) {
+  SimFederation::Options o;
+  o.servers = 4;
+  o.well_known = {1, 2};
+  absl::StatusOr<std::unique_ptr<SimFederation>> started = SimFederation::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  SimFederation& sim = **started;
+  const std::string port = absl::StrCat(sim.https_port());
+  const std::string wk = "/.well-known/matrix/server";
+  // A records: the chosen servers and their m- and loop- names; others none.
+  for (const char* host : {"s1.sim.test", "m-s1.sim.test", "loop-s2.sim.test"}) {
+    EXPECT_EQ(Dig(sim, "A", host), "127.0.0.1") << host;
+  }
+  EXPECT_EQ(Dig(sim, "A", "s0.sim.test"), "");
+  EXPECT_EQ(Dig(sim, "A", "metadata.sim.test"), "169.254.169.254");
+  EXPECT_EQ(Dig(sim, "A", "private.sim.test"), "10.0.0.1");
+  EXPECT_EQ(Dig(sim, "SRV", "_matrix-fed._tcp.s1.sim.test"),
+            absl::StrCat("0 0 ", port, " live.sim.test."));
+  // No mode yet: 404, as before.
+  EXPECT_EQ(Curl(sim, "s1.sim.test", wk).status, 404);
+
+  ASSERT_TRUE(sim.Configure(R"({"well_known": {"1": "delegate", "2": "loop"}})").ok());
+  HttpAnswer a = Curl(sim, "s1.sim.test", wk);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body, absl::StrCat(R"({"m.server": "m-s1.sim.test:)", port, R"("})"));
+  // The delegation target serves the server's keys.
+  absl::StatusOr<core::ServerKeys> keys =
+      core::ParseServerKeys(Curl(sim, "m-s1.sim.test", "/_matrix/key/v2/server").body);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->server_name, "s1.sim.test");
+  EXPECT_EQ(RedirectOf(sim, "s2.sim.test", wk),
+            absl::StrCat("302 https://loop-s2.sim.test:", port, wk));
+  EXPECT_EQ(RedirectOf(sim, "loop-s2.sim.test", wk),
+            absl::StrCat("302 https://s2.sim.test:", port, wk));
+
+  ASSERT_TRUE(sim.Configure(
+      R"({"well_known": {"1": "chain", "2": "redirect_metadata"}})").ok());
+  EXPECT_EQ(RedirectOf(sim, "s1.sim.test", wk), absl::StrCat("302 https://s1.sim.test:", port, "/hop/1"));
+  EXPECT_EQ(RedirectOf(sim, "s1.sim.test", "/hop/7"),
+            absl::StrCat("302 https://s1.sim.test:", port, "/hop/8"));
+  EXPECT_EQ(RedirectOf(sim, "s2.sim.test", wk),
+            absl::StrCat("302 https://metadata.sim.test:", port, wk));
+  ASSERT_TRUE(sim.Configure(R"({"well_known": {"1": "redirect_ip", "2": "delegate_internal"}})").ok());
+  EXPECT_EQ(RedirectOf(sim, "s1.sim.test", wk), absl::StrCat("302 https://10.0.0.1:", port, wk));
+  EXPECT_EQ(Curl(sim, "s2.sim.test", wk).body,
+            absl::StrCat(R"({"m.server": "metadata.sim.test:)", port, R"("})"));
+
+  ASSERT_TRUE(sim.Configure(R"({"well_known": {"1": "oversized", "2": "slow"}})").ok());
+  EXPECT_GT(Curl(sim, "s1.sim.test", wk).body.size(), size_t{1} << 20);
+  // One byte a second: two seconds give the first byte or two, not all.
+  HttpAnswer slow = Curl(sim, "s2.sim.test", wk, "", 2);
+  EXPECT_EQ(slow.curl_exit, 28);  // timed out
+  EXPECT_LT(slow.body.size(), 5u);
+
+  absl::StatusOr<SimFederation::Stats> stats = sim.GetStats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->Requests("s1.sim.test", wk), 5);
+  EXPECT_EQ(stats->Requests("s1.sim.test", "/hop/7"), 1);
+  EXPECT_EQ(stats->Requests("loop-s2.sim.test", wk), 1);
+  EXPECT_EQ(stats->Requests("m-s1.sim.test", "/_matrix/key/v2/server"), 1);
+
+  // Only servers with A records, only known modes.
+  EXPECT_FALSE(sim.Configure(R"({"well_known": {"0": "delegate"}})").ok());
+  EXPECT_FALSE(sim.Configure(R"({"well_known": {"1": "teleport"}})").ok());
+}
+
 TEST(SimFederationScaleTest, ThousandsOfServersStartQuickly) {
   for (int n : {1000, 2000}) {
     SimFederation::Options o;
