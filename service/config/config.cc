@@ -9,6 +9,8 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -130,10 +132,19 @@ absl::Status CheckEnumValues(absl::string_view text) {
             Where(t), key, ": ", t.text, " is quoted; write the name bare, ", field->name(), ": ",
             value, " (one of ", EnumNames(*type), ")"));
       }
+      // An old value that is no name ("1.3"): the name that ends with it.
+      std::string suffix = absl::AsciiStrToLower(value);
+      absl::c_replace_if(suffix, [](char ch) { return ch == '.' || ch == '-'; }, '_');
+      for (int i = 0; i < type->value_count() && suffix.size() >= 3; ++i) {
+        if (type->value(i)->number() != 0 && absl::EndsWith(type->value(i)->name(), suffix)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              Where(t), key, ": ", t.text, " is written ", field->name(), ": ",
+              type->value(i)->name(), " (one of ", EnumNames(*type), ")"));
+        }
+      }
       return absl::InvalidArgumentError(absl::StrCat(Where(t), key, ": ", t.text,
                                                      " is not one of ", EnumNames(*type),
-                                                     ", written bare (", field->name(), ": ",
-                                                     type->value(1)->name(), ")"));
+                                                     " (written bare, without quotes)"));
     }
     if (type != nullptr && t.type == Tokenizer::TYPE_IDENTIFIER &&
         type->FindValueByName(t.text) == nullptr) {

@@ -217,8 +217,13 @@ TEST(ConfigTest, QuotedEnumsSayHowToWriteThem) {
         "direct_first, notaries_first, direct_only"}},
       {"federation_tls {\n  ca_mode: \"replace\"\n}", {"line 2:12: federation_tls.ca_mode:"}},
       {"federation_tls < min_version: \"1.3\" >",
-       {"federation_tls.min_version: \"1.3\" is not one of tls1_2, tls1_3, written bare "
-        "(min_version: tls1_2)"}},
+       {"federation_tls.min_version: \"1.3\" is written min_version: tls1_3 (one of tls1_2, "
+        "tls1_3)"}},
+      {"federation_tls { min_version: \"1.2\" }", {"is written min_version: tls1_2"}},
+      {"fetch { order: \"y\" }", {"\"y\" is not one of"}},
+      {"fetch { order: \"fastest\" }",
+       {"line 1:16: fetch.order: \"fastest\" is not one of direct_first, notaries_first, "
+        "direct_only (written bare, without quotes)"}},
       {"federation_tls { ct_mode: \"enforce\" }", {"federation_tls.ct_mode", "ct_mode: enforce"}},
       // A bare name it does not take.
       {"store { kind: postgresql }",
