@@ -47,16 +47,16 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
-    const keyverifier::v1::Config::Tls& tls) {
-  if (tls.cert_file().empty()) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file());
+    const keyverifier::config::Settings::Tls& tls) {
+  if (tls.cert_file.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(tls.key_file());
+  absl::StatusOr<std::string> key = ReadFile(tls.key_file);
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options;
   options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!tls.client_ca_file().empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file());
+  if (!tls.client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file);
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
     options.client_certificate_request =
@@ -81,13 +81,15 @@ int main(int argc, char** argv) {
     if (chdir(wd) != 0) std::cerr << "cannot enter " << wd << "\n";
   }
   keyverifier::SystemClock clock;
-  absl::StatusOr<keyverifier::v1::Config> config =
+  absl::StatusOr<keyverifier::v1::Config> loaded =
       keyverifier::config::LoadConfig(args, ReadFile);
-  if (!config.ok()) {
-    std::cerr << config.status().message() << "\n" << keyverifier::config::FlagsUsage();
+  if (!loaded.ok()) {
+    std::cerr << loaded.status().message() << "\n" << keyverifier::config::FlagsUsage();
     return 2;
   }
-  keyverifier::observe::Logger log(*keyverifier::observe::ParseLogLevel(config->log_level()),
+  // Every setting in force, defaults applied: what the rest reads.
+  const keyverifier::config::Settings config = keyverifier::config::Effective(*loaded);
+  keyverifier::observe::Logger log(*keyverifier::observe::ParseLogLevel(config.log_level),
                                    std::cerr, clock);
 
   // Signals are taken synchronously by the main thread below.
@@ -97,12 +99,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (mkdir(config->data_dir().c_str(), 0700) != 0 && errno != EEXIST) {
-    log.Error("cannot create data_dir", {{"data_dir", config->data_dir()}});
+  if (mkdir(config.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    log.Error("cannot create data_dir", {{"data_dir", config.data_dir}});
     return 1;
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentials(config->tls());
+      ServerCredentials(config.tls);
   if (!credentials.ok()) {
     log.Error("cannot set up TLS", {{"error", credentials.status().message()}});
     return 2;
@@ -112,25 +114,23 @@ int main(int argc, char** argv) {
   keyverifier::observe::Metrics metrics(*registry, kVersion);
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
-    exposer = std::make_unique<prometheus::Exposer>(config->metrics_listen());
+    exposer = std::make_unique<prometheus::Exposer>(config.metrics_listen);
   } catch (const std::exception& e) {
     log.Error("cannot serve metrics",
-              {{"address", config->metrics_listen()}, {"error", e.what()}});
+              {{"address", config.metrics_listen}, {"error", e.what()}});
     return 1;
   }
   exposer->RegisterCollectable(registry);
 
   keyverifier::observe::LoggingObserver observer(metrics, log);
-  int workers = config->workers() > 0
-                    ? static_cast<int>(config->workers())
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int workers = config.workers;
   auto pool = keyverifier::async::WorkerPool::Create(workers, 1024 * workers);
   if (!pool.ok()) {
     log.Error("cannot start workers", {{"error", pool.status().message()}});
     return 2;
   }
   absl::StatusOr<std::unique_ptr<keyverifier::app::App>> app =
-      keyverifier::app::App::Create(*config, ReadFile, clock, observer, log, pool->get());
+      keyverifier::app::App::Create(config, ReadFile, clock, observer, log, pool->get());
   if (!app.ok()) {
     log.Error("cannot start", {{"error", app.status().message()}});
     return 2;
@@ -138,15 +138,8 @@ int main(int argc, char** argv) {
   keyverifier::api::Verifier& verifier = (*app)->verifier();
   keyverifier::api::KeyVerifierService service(
       verifier, **pool, clock,
-      {config->tls().allowed_client_names().begin(),
-       config->tls().allowed_client_names().end()},
-      observer,
-      absl::Milliseconds(config->limits().max_call_ms() > 0 ? config->limits().max_call_ms()
-                                                             : 60000),
-      size_t{config->limits().max_pending_request_mb() > 0
-                 ? config->limits().max_pending_request_mb()
-                 : 256}
-          << 20);
+      {config.tls.allowed_client_names.begin(), config.tls.allowed_client_names.end()},
+      observer, config.limits.max_call, config.limits.max_pending_request_bytes);
 
   service.set_diagnoser(&(*app)->diagnoser());
 
@@ -154,36 +147,36 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config->listen(), *credentials, &port);
+  builder.AddListeningPort(config.listen, *credentials, &port);
   service.Register(builder, workers);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_request_bytes()));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    log.Error("cannot listen", {{"address", config->listen()}});
+    log.Error("cannot listen", {{"address", config.listen}});
     return 1;
   }
   service.Start();
   (*app)->Start();
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
-  log.Info(absl::StrCat("serving on ", config->listen(), " (port ", port, ")"),
+  log.Info(absl::StrCat("serving on ", config.listen, " (port ", port, ")"),
            {{"components", (*app)->Describe()},
-            {"tls", config->tls().cert_file().empty() ? "off" : "on"},
-            {"mutual_tls", config->tls().client_ca_file().empty() ? "off" : "on"}});
+            {"tls", config.tls.cert_file.empty() ? "off" : "on"},
+            {"mutual_tls", config.tls.client_ca_file.empty() ? "off" : "on"}});
   for (int p : exposer->GetListeningPorts()) {
-    log.Info(absl::StrCat("metrics on ", config->metrics_listen(), " (port ", p, ")"));
+    log.Info(absl::StrCat("metrics on ", config.metrics_listen, " (port ", p, ")"));
   }
   std::unique_ptr<keyverifier::notary::HttpListener> notary_listener;
   if (keyverifier::notary::Notary* notary = (*app)->notary()) {
-    const auto& n = config->notary();
+    const keyverifier::config::Settings::NotaryServer& n = config.notary;
     keyverifier::notary::HttpListener::Options o;
-    o.listen = config->notary_listen();
-    o.cert_file = n.cert_file();
-    o.key_file = n.key_file();
-    if (n.max_request_bytes() > 0) o.max_body_bytes = n.max_request_bytes();
-    if (n.requests_per_second() > 0) o.requests_per_second = n.requests_per_second();
-    if (n.burst() > 0) o.burst = n.burst();
-    o.trusted_proxies.assign(n.trusted_proxies().begin(), n.trusted_proxies().end());
+    o.listen = config.notary_listen;
+    o.cert_file = n.cert_file;
+    o.key_file = n.key_file;
+    o.max_body_bytes = n.max_request_bytes;
+    o.requests_per_second = n.requests_per_second;
+    o.burst = n.burst;
+    o.trusted_proxies = n.trusted_proxies;
     auto listener = keyverifier::notary::HttpListener::Start(
         o,
         [notary](keyverifier::notary::HttpRequest request, keyverifier::notary::Respond respond) {
@@ -192,19 +185,19 @@ int main(int argc, char** argv) {
         clock);
     if (!listener.ok()) {
       log.Error("cannot serve the notary endpoints",
-                {{"address", config->notary_listen()}, {"error", listener.status().message()}});
+                {{"address", config.notary_listen}, {"error", listener.status().message()}});
       return 1;
     }
     notary_listener = *std::move(listener);
-    log.Info(absl::StrCat("notary on ", config->notary_listen(), " (port ",
+    log.Info(absl::StrCat("notary on ", config.notary_listen, " (port ",
                           notary_listener->port(), ")"),
-             {{"server_name", n.server_name()}, {"https", n.cert_file().empty() ? "off" : "on"}});
+             {{"server_name", n.server_name}, {"https", n.cert_file.empty() ? "off" : "on"}});
   }
 
   int sig = 0;
   sigwait(&signals, &sig);
   log.Info(absl::StrCat("signal ", sig, ": draining for up to ",
-                        config->grace_seconds(), "s"));
+                        absl::ToInt64Seconds(config.grace), "s"));
   health->SetServingStatus(false);
   // The metrics endpoint's HTTP server takes up to two seconds to stop (its
   // listener polls in two-second rounds): it stops during the drain, not
@@ -214,7 +207,7 @@ int main(int argc, char** argv) {
   // Calls still waiting for keys after it are answered when their fetches
   // are cancelled; then the service stops, so the process exits within the
   // grace and a moment.
-  const absl::Time grace_end = absl::Now() + absl::Seconds(config->grace_seconds());
+  const absl::Time grace_end = absl::Now() + config.grace;
   absl::Notification drained;
   std::thread shutdown([&] {
     server->Shutdown(absl::ToChronoTime(grace_end));

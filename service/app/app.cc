@@ -26,9 +26,9 @@ absl::Status Bad(absl::string_view key, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("config: ", key, ": ", why));
 }
 
-template <typename T>
-uint32_t Or(T value, uint32_t fallback) {
-  return value != 0 ? static_cast<uint32_t>(value) : fallback;
+// For an enum value Effective() never gives (settings made in code).
+std::string NotOneOf(int value, const google::protobuf::EnumDescriptor* type) {
+  return absl::StrCat(value, " is not one of ", config::EnumNames(*type));
 }
 
 // Who holds a fetch lease: this process, unique among the replicas (host
@@ -41,84 +41,97 @@ std::string LeaseHolder() {
   return absl::StrCat(host, ":", getpid(), ":", absl::Hex(nonce));
 }
 
-absl::StatusOr<std::unique_ptr<store::KeyStore>> MakeStore(const v1::Config& c,
-                                                           std::string* kind) {
-  *kind = c.store().kind().empty() ? "sqlite" : c.store().kind();
-  if (*kind == "sqlite") {
-    store::SqliteOptions o;
-    o.path = absl::StrCat(c.data_dir(), "/", store::kSqliteFileName);
-    return store::SqliteKeyStore::Create(o);
-  }
-  if (*kind == "postgres") {
-    if (c.store().postgres().empty()) {
-      return Bad("store.postgres", "a connection string is needed for kind \"postgres\"");
+absl::StatusOr<std::unique_ptr<store::KeyStore>> MakeStore(const config::Settings& s) {
+  switch (s.store.kind) {
+    case v1::Config::sqlite: {
+      store::SqliteOptions o;
+      o.path = absl::StrCat(s.data_dir, "/", store::kSqliteFileName);
+      return store::SqliteKeyStore::Create(o);
     }
-    store::PostgresOptions o;
-    o.conninfo = c.store().postgres();
-    o.connections = static_cast<int>(Or(c.store().connections(), 4));
-    return store::PostgresKeyStore::Create(o);
+    case v1::Config::postgres: {
+      if (s.store.postgres.empty()) {
+        return Bad("store.postgres", "a connection string is needed for kind postgres");
+      }
+      store::PostgresOptions o;
+      o.conninfo = s.store.postgres;
+      o.connections = s.store.connections;
+      return store::PostgresKeyStore::Create(o);
+    }
+    case v1::Config::memory:
+      return store::MemoryKeyStore::Create();
+    default:
+      return Bad("store.kind", NotOneOf(s.store.kind, v1::Config::StoreKind_descriptor()));
   }
-  if (*kind == "memory") return store::MemoryKeyStore::Create();
-  return Bad("store.kind", absl::StrCat("\"", *kind, "\" is not sqlite, postgres or memory"));
 }
 
-absl::StatusOr<tls::CertificatePolicyOptions> PolicyOptions(const v1::Config::FederationTls& t) {
+absl::StatusOr<tls::CertificatePolicyOptions> PolicyOptions(
+    const config::Settings::FederationTls& t) {
   tls::CertificatePolicyOptions o;
-  const std::string mode = t.ca_mode().empty() ? "system" : t.ca_mode();
   // Which modes need CA files is the trust store's rule; its errors come
   // back through CertificatePolicy::Create, under "config: federation_tls".
-  if (mode == "system") {
-    o.trust.mode = tls::TrustStoreOptions::Mode::kSystem;
-  } else if (mode == "replace") {
-    o.trust.mode = tls::TrustStoreOptions::Mode::kReplace;
-  } else if (mode == "add") {
-    o.trust.mode = tls::TrustStoreOptions::Mode::kAdd;
-  } else {
-    return Bad("federation_tls.ca_mode",
-               absl::StrCat("\"", mode, "\" is not system, replace or add"));
+  switch (t.ca_mode) {
+    case v1::Config::system:
+      o.trust.mode = tls::TrustStoreOptions::Mode::kSystem;
+      break;
+    case v1::Config::replace:
+      o.trust.mode = tls::TrustStoreOptions::Mode::kReplace;
+      break;
+    case v1::Config::add:
+      o.trust.mode = tls::TrustStoreOptions::Mode::kAdd;
+      break;
+    default:
+      return Bad("federation_tls.ca_mode", NotOneOf(t.ca_mode, v1::Config::CaMode_descriptor()));
   }
-  o.trust.ca_files.assign(t.ca_files().begin(), t.ca_files().end());
-  o.whitelist.assign(t.whitelist().begin(), t.whitelist().end());
-  if (t.min_version().empty() || t.min_version() == "1.2") {
-    o.min_tls_version = TLS1_2_VERSION;
-  } else if (t.min_version() == "1.3") {
-    o.min_tls_version = TLS1_3_VERSION;
-  } else {
-    return Bad("federation_tls.min_version",
-               absl::StrCat("\"", t.min_version(), "\" is not 1.2 or 1.3"));
+  o.trust.ca_files = t.ca_files;
+  o.whitelist = t.whitelist;
+  switch (t.min_version) {
+    case v1::Config::tls1_2:
+      o.min_tls_version = TLS1_2_VERSION;
+      break;
+    case v1::Config::tls1_3:
+      o.min_tls_version = TLS1_3_VERSION;
+      break;
+    default:
+      return Bad("federation_tls.min_version",
+                 NotOneOf(t.min_version, v1::Config::TlsVersion_descriptor()));
   }
-  if (!t.fingerprint_fallback_until().empty()) {
+  if (!t.fingerprint_fallback_until.empty()) {
     std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full, t.fingerprint_fallback_until(),
+    if (!absl::ParseTime(absl::RFC3339_full, t.fingerprint_fallback_until,
                          &o.fingerprint_fallback_until, &err)) {
       return Bad("federation_tls.fingerprint_fallback_until",
-                 absl::StrCat("\"", t.fingerprint_fallback_until(), "\" is not an RFC 3339 time: ",
+                 absl::StrCat("\"", t.fingerprint_fallback_until, "\" is not an RFC 3339 time: ",
                               err));
     }
     o.fingerprint_fallback = true;
   }
-  const std::string ct = t.ct_mode().empty() ? "off" : t.ct_mode();
-  if (ct == "off") {
-    o.ct_mode = tls::CtMode::kOff;
-  } else if (ct == "report" || ct == "enforce") {
-    o.ct_mode = ct == "report" ? tls::CtMode::kReport : tls::CtMode::kEnforce;
-  } else {
-    return Bad("federation_tls.ct_mode", absl::StrCat("\"", ct, "\" is not off, report or enforce"));
+  switch (t.ct_mode) {
+    case v1::Config::off:
+      o.ct_mode = tls::CtMode::kOff;
+      break;
+    case v1::Config::report:
+      o.ct_mode = tls::CtMode::kReport;
+      break;
+    case v1::Config::enforce:
+      o.ct_mode = tls::CtMode::kEnforce;
+      break;
+    default:
+      return Bad("federation_tls.ct_mode", NotOneOf(t.ct_mode, v1::Config::CtMode_descriptor()));
   }
-  o.ct_log_list_file = t.ct_log_list();
-  o.ct_min_logs = static_cast<int>(Or(t.ct_min_logs(), 2));
+  o.ct_log_list_file = t.ct_log_list;
+  o.ct_min_logs = t.ct_min_logs;
   return o;
 }
 
-absl::StatusOr<core::PinnedNotary> Notary(const v1::Config::Fetch::Notary& n, int i) {
+absl::StatusOr<core::PinnedNotary> Notary(const config::Settings::Notary& n, int i) {
   const std::string key = absl::StrCat("fetch.notaries[", i, "]");
-  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(n.server_name());
+  absl::StatusOr<core::ServerName> name = core::ServerName::Parse(n.server_name);
   if (!name.ok()) return Bad(absl::StrCat(key, ".server_name"), name.status().message());
-  if (n.verify_keys().empty()) {
+  if (n.verify_keys.empty()) {
     return Bad(absl::StrCat(key, ".verify_keys"), "a notary needs at least one pinned key");
   }
   core::PinnedNotary out{*std::move(name), {}};
-  for (const auto& [id, b64] : n.verify_keys()) {
+  for (const auto& [id, b64] : n.verify_keys) {
     const std::string where = absl::StrCat(key, ".verify_keys[", id, "]");
     if (!core::IsValidEd25519KeyId(id)) return Bad(where, "not an ed25519 key id");
     absl::StatusOr<core::Ed25519PublicKey> pk = core::Ed25519PublicKeyFromBase64(b64, "the key");
@@ -154,9 +167,18 @@ absl::StatusOr<std::unique_ptr<App::Lane>> App::MakeLane(
   return lane;
 }
 
-absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const ReadFile& read_file,
-                                                 const Clock& clock, observe::Observer& observer,
+absl::StatusOr<std::unique_ptr<App>> App::Create(const config::Settings& s,
+                                                 const ReadFile& read_file, const Clock& clock,
+                                                 observe::Observer& observer,
                                                  observe::Logger& log, async::Executor* cpu) {
+  // What is wrong with the settings themselves, before anything is built
+  // (or a database connected to).
+  if (s.store.kind == v1::Config::postgres && s.store.lease <= s.fetch.budget) {
+    return Bad("store.lease_ms", absl::StrCat(absl::ToInt64Milliseconds(s.store.lease),
+                                              " is not more than fetch.budget_ms (",
+                                              absl::ToInt64Milliseconds(s.fetch.budget),
+                                              "): a lease would end before its fetch"));
+  }
   std::unique_ptr<App> app(new App());
 
   // Outbound requests and lookups run on two event loops: one for single
@@ -164,28 +186,28 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   // store work on a small pool of its own. Batches take three quarters of
   // the connections (and of the DNS queries), so that a quarter
   // is always left for single lookups.
-  const int max_connections = std::max(2, static_cast<int>(Or(c.fetch().max_connections(), 256)));
+  const int max_connections = std::max(2, s.fetch.max_connections);
   const int bulk_connections = std::max(1, max_connections * 3 / 4);
   absl::StatusOr<std::unique_ptr<async::WorkerPool>> key_pool =
       async::WorkerPool::Create(2, 1 << 20, "kv-keys");
   if (!key_pool.ok()) return key_pool.status();
   app->key_pool_ = *std::move(key_pool);
 
-  absl::StatusOr<std::unique_ptr<store::KeyStore>> store = MakeStore(c, &app->store_kind_);
+  absl::StatusOr<std::unique_ptr<store::KeyStore>> store = MakeStore(s);
   if (!store.ok()) return store.status();
   app->store_ = *std::move(store);
+  app->store_kind_ = s.store.kind;
 
   net::IpFilter::Options filter;
-  filter.use_default_denylist = !c.outbound().no_default_denylist();
-  filter.denied.assign(c.outbound().denied().begin(), c.outbound().denied().end());
-  filter.allowed.assign(c.outbound().allowed().begin(), c.outbound().allowed().end());
-  filter.nat64_prefixes.assign(c.outbound().nat64_prefixes().begin(),
-                               c.outbound().nat64_prefixes().end());
+  filter.use_default_denylist = s.outbound.default_denylist;
+  filter.denied = s.outbound.denied;
+  filter.allowed = s.outbound.allowed;
+  filter.nat64_prefixes = s.outbound.nat64_prefixes;
   absl::StatusOr<net::IpFilter> ip_filter = net::IpFilter::Create(filter);
   if (!ip_filter.ok()) return Bad("outbound", ip_filter.status().message());
   app->filter_ = std::make_unique<net::IpFilter>(*std::move(ip_filter));
 
-  absl::StatusOr<tls::CertificatePolicyOptions> policy_options = PolicyOptions(c.federation_tls());
+  absl::StatusOr<tls::CertificatePolicyOptions> policy_options = PolicyOptions(s.federation_tls);
   if (!policy_options.ok()) return policy_options.status();
   absl::StatusOr<std::unique_ptr<tls::CertificatePolicy>> policy =
       tls::CertificatePolicy::Create(*std::move(policy_options));
@@ -205,21 +227,16 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
       *app->policy_, clock, fingerprints, observer);
 
   net::CaresResolver::Options dns;
-  dns.servers = c.dns().servers();
-  dns.query_timeout = absl::Milliseconds(Or(c.dns().timeout_ms(), 2000));
-  const int max_in_flight = std::max(2, static_cast<int>(Or(c.dns().max_in_flight(), 128)));
-  for (const auto& h : c.dns().hosts()) {
-    dns.host_overrides[h.host()].assign(h.addresses().begin(), h.addresses().end());
-  }
+  dns.servers = s.dns.servers;
+  dns.query_timeout = s.dns.timeout;
+  const int max_in_flight = std::max(2, s.dns.max_in_flight);
+  for (const auto& [host, addresses] : s.dns.hosts) dns.host_overrides[host] = addresses;
   net::CurlHttpClient::Options http;
-  http.connect_timeout = absl::Milliseconds(Or(c.fetch().connect_timeout_ms(), 5000));
-  http.tls_handshake_timeout = absl::Milliseconds(Or(c.fetch().tls_handshake_timeout_ms(), 5000));
-  http.total_timeout = absl::Milliseconds(Or(c.fetch().request_timeout_ms(), 30000));
-  if (c.fetch().well_known_port() > 65535) {
-    return Bad("fetch.well_known_port", absl::StrCat(c.fetch().well_known_port(), " is not a port"));
-  }
-  const net::HttpsWellKnownFetcher::Options well_known{
-      5, static_cast<uint16_t>(Or(c.fetch().well_known_port(), 443))};
+  http.connect_timeout = s.fetch.connect_timeout;
+  http.tls_handshake_timeout = s.fetch.tls_handshake_timeout;
+  http.total_timeout = s.fetch.request_timeout;
+  if (s.fetch.well_known_port == 0) return Bad("fetch.well_known_port", "0 is not a port");
+  const net::HttpsWellKnownFetcher::Options well_known{5, s.fetch.well_known_port};
   for (auto [lane, name, connections, queries] :
        {std::make_tuple(&app->bulk_, "kv-fetch", bulk_connections,
                         std::max(1, max_in_flight * 3 / 4)),
@@ -238,41 +255,43 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
     *lane = *std::move(made);
   }
   net::ServerDiscovery::Options discovery;
-  discovery.well_known_timeout = absl::Milliseconds(Or(c.fetch().well_known_timeout_ms(), 10000));
+  discovery.well_known_timeout = s.fetch.well_known_timeout;
   app->discovery_ = std::make_unique<net::ServerDiscovery>(
       app->bulk_->Discovery(), app->interactive_->Discovery(), *app->filter_, clock, discovery);
   app->federation_ = std::make_unique<net::FederationClient>(
       *app->discovery_, *app->bulk_->http, *app->interactive_->http,
       net::FederationClient::Options{
-          static_cast<int>(Or(c.fetch().max_endpoints(), 4)),
-          static_cast<int>(Or(c.fetch().max_connections_per_host(), 4)),
+          s.fetch.max_endpoints,
+          s.fetch.max_connections_per_host,
           // Each priority's connections are its engine's (above).
           0});
 
-  if (!c.fetch().disabled()) {
+  if (s.fetch.enabled) {
     fetch::KeySources::Options order;
-    const std::string o = c.fetch().order().empty() ? "direct_first" : c.fetch().order();
-    if (o == "direct_first") {
-      order.order = fetch::KeySources::Order::kDirectFirst;
-    } else if (o == "notaries_first") {
-      order.order = fetch::KeySources::Order::kNotariesFirst;
-    } else if (o == "direct_only") {
-      order.order = fetch::KeySources::Order::kDirectOnly;
-    } else {
-      return Bad("fetch.order",
-                 absl::StrCat("\"", o, "\" is not direct_first, notaries_first or direct_only"));
+    switch (s.fetch.order) {
+      case v1::Config::direct_first:
+        order.order = fetch::KeySources::Order::kDirectFirst;
+        break;
+      case v1::Config::notaries_first:
+        order.order = fetch::KeySources::Order::kNotariesFirst;
+        break;
+      case v1::Config::direct_only:
+        order.order = fetch::KeySources::Order::kDirectOnly;
+        break;
+      default:
+        return Bad("fetch.order", NotOneOf(s.fetch.order, v1::Config::FetchOrder_descriptor()));
     }
-    order.quorum = static_cast<int>(Or(c.fetch().quorum(), 1));
-    const size_t max_keys = Or(c.limits().max_keys_per_response(), 256);
+    order.quorum = s.fetch.quorum;
+    const size_t max_keys = s.limits.max_keys_per_response;
     app->direct_ = std::make_unique<fetch::DirectFetcher>(*app->federation_, max_keys);
     fetch::NotaryFetcher::Options notary_options;
-    notary_options.batch_size = Or(c.fetch().notary_batch_size(), 100);
+    notary_options.batch_size = s.fetch.notary_batch_size;
     notary_options.checker = app->key_pool_.get();
     notary_options.max_keys = max_keys;
     std::vector<fetch::KeyFetcher*> notaries;
     std::set<std::string> notary_names;
-    for (int i = 0; i < c.fetch().notaries_size(); ++i) {
-      absl::StatusOr<core::PinnedNotary> n = Notary(c.fetch().notaries(i), i);
+    for (int i = 0; i < static_cast<int>(s.fetch.notaries.size()); ++i) {
+      absl::StatusOr<core::PinnedNotary> n = Notary(s.fetch.notaries[i], i);
       if (!n.ok()) return n.status();
       // One notary listed twice would count twice towards a quorum.
       if (!notary_names.insert(absl::AsciiStrToLower(n->server_name.view())).second) {
@@ -290,8 +309,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   }
 
   keyring::KeysByServer trusted;
-  if (!c.trusted_keys_file().empty()) {
-    absl::StatusOr<std::string> text = read_file(c.trusted_keys_file());
+  if (!s.trusted_keys_file.empty()) {
+    absl::StatusOr<std::string> text = read_file(s.trusted_keys_file);
     if (!text.ok()) return Bad("trusted_keys_file", text.status().message());
     absl::StatusOr<keyring::KeysByServer> keys = keyring::ParseKeysFile(*text);
     if (!keys.ok()) return Bad("trusted_keys_file", keys.status().message());
@@ -299,51 +318,48 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   }
   app->trusted_ = std::make_unique<keyring::TrustedKeyRing>(std::move(trusted));
   keyring::FetchingKeyRing::Options ring;
-  ring.fetch_timeout = absl::Milliseconds(Or(c.fetch().budget_ms(), 30000));
-  ring.failure_backoff_initial = absl::Seconds(Or(c.fetch().failure_backoff_seconds(), 60));
-  ring.failure_backoff_max = absl::Seconds(Or(c.fetch().failure_backoff_max_seconds(), 3600));
-  ring.miss_backoff_initial = absl::Seconds(Or(c.fetch().miss_backoff_seconds(), 60));
-  ring.miss_backoff_max = absl::Seconds(Or(c.fetch().miss_backoff_max_seconds(), 3600));
-  ring.new_servers_per_second = Or(c.fetch().new_servers_per_second(), 100);
-  ring.new_servers_burst = Or(c.fetch().new_servers_burst(), 2000);
-  ring.max_bytes = size_t{Or(c.limits().keyring_memory_mb(), 256)} << 20;
-  if (app->store_kind_ == "postgres") {
+  ring.fetch_timeout = s.fetch.budget;
+  ring.failure_backoff_initial = s.fetch.failure_backoff;
+  ring.failure_backoff_max = s.fetch.failure_backoff_max;
+  ring.miss_backoff_initial = s.fetch.miss_backoff;
+  ring.miss_backoff_max = s.fetch.miss_backoff_max;
+  ring.new_servers_per_second = s.fetch.new_servers_per_second;
+  ring.new_servers_burst = s.fetch.new_servers_burst;
+  ring.max_bytes = s.limits.keyring_memory_bytes;
+  if (s.store.kind == v1::Config::postgres) {
     ring.lease_holder = LeaseHolder();
-    ring.lease_time = absl::Milliseconds(Or(c.store().lease_ms(), 40000));
-    ring.lease_poll = absl::Milliseconds(Or(c.store().lease_poll_ms(), 100));
-    if (ring.lease_time <= ring.fetch_timeout) {
-      return Bad("store.lease_ms", absl::StrCat(absl::ToInt64Milliseconds(ring.lease_time),
-                                                " is not more than fetch.budget_ms (",
-                                                absl::ToInt64Milliseconds(ring.fetch_timeout),
-                                                "): a lease would end before its fetch"));
-    }
+    ring.lease_time = s.store.lease;
+    ring.lease_poll = s.store.lease_poll;
   }
   app->fetching_ = std::make_unique<keyring::FetchingKeyRing>(
       *app->store_, app->sources_.get(), *app->key_pool_, *app->bulk_->engine, clock, observer,
       ring);
   app->fallback_ = std::make_unique<keyring::FallbackKeyRing>(*app->trusted_, *app->fetching_);
   std::vector<keyring::BannedKeys::Entry> banned;
-  for (const auto& b : c.banned_keys()) banned.push_back({b.server_name(), b.key_id(), b.public_key()});
+  for (const auto& b : s.banned_keys) banned.push_back({b.server_name, b.key_id, b.public_key});
   absl::StatusOr<keyring::BannedKeys> banned_keys = keyring::BannedKeys::Create(banned);
   if (!banned_keys.ok()) return Bad("banned_keys", banned_keys.status().message());
   app->banned_ = std::make_unique<keyring::BannedKeys>(*std::move(banned_keys));
   app->keyring_ = std::make_unique<keyring::BanningKeyRing>(*app->fallback_, *app->banned_);
-  if (!c.refresher().disabled() && app->sources_ != nullptr) {
+  if (s.refresher.enabled && app->sources_ != nullptr) {
     keyring::Refresher::Options r;
-    r.interval = absl::Seconds(Or(c.refresher().interval_seconds(), 30));
-    r.concurrency = static_cast<int>(Or(c.refresher().concurrency(), 64));
-    r.min_interval = absl::Seconds(Or(c.refresher().min_interval_seconds(), 300));
+    r.interval = s.refresher.interval;
+    r.concurrency = s.refresher.concurrency;
+    r.min_interval = s.refresher.min_interval;
     app->refresher_ = std::make_unique<keyring::Refresher>(*app->fetching_, clock, observer, r);
   }
   app->checker_ = std::make_unique<tls::CertificateChecker>(*app->policy_, app->federation_.get(),
                                                            clock, fingerprints);
 
-  if (!c.notary_listen().empty()) {
-    const auto& n = c.notary();
-    if (absl::Status s = core::ServerName::Parse(n.server_name()).status(); !s.ok()) {
-      return Bad("notary.server_name", s.message());
+  if (!s.notary_listen.empty()) {
+    const config::Settings::NotaryServer& n = s.notary;
+    if (absl::Status bad = core::ServerName::Parse(n.server_name).status(); !bad.ok()) {
+      return Bad("notary.server_name", bad.message());
     }
-    absl::StatusOr<std::string> key_text = read_file(n.signing_key_file());
+    if (n.signing_key_file.empty()) {
+      return Bad("notary.signing_key_file", "required with notary_listen");
+    }
+    absl::StatusOr<std::string> key_text = read_file(n.signing_key_file);
     if (!key_text.ok()) return Bad("notary.signing_key_file", key_text.status().message());
     absl::StatusOr<core::NamedSigningKey> key = core::ParseSigningKeyFile(*key_text);
     if (!key.ok()) return Bad("notary.signing_key_file", key.status().message());
@@ -362,19 +378,19 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
         *app->store_, app->notary_sources_.get(), *app->key_pool_, *app->bulk_->engine, clock,
         observer, notary_ring);
     notary::Notary::Options o;
-    o.server_name = n.server_name();
-    o.limits.max_servers = Or(n.max_servers_per_query(), 100);
-    o.limits.max_key_ids = Or(n.max_key_ids_per_server(), 20);
-    o.query_timeout = absl::Milliseconds(Or(n.query_timeout_ms(), 10000));
-    o.serve_own_keys = n.serve_own_keys();
-    o.own_keys_validity = absl::Hours(Or(n.own_keys_validity_hours(), 24));
+    o.server_name = n.server_name;
+    o.limits.max_servers = n.max_servers_per_query;
+    o.limits.max_key_ids = n.max_key_ids_per_server;
+    o.query_timeout = n.query_timeout;
+    o.serve_own_keys = n.serve_own_keys;
+    o.own_keys_validity = n.own_keys_validity;
     app->notary_ = std::make_unique<notary::Notary>(*app->notary_keyring_, clock, observer,
                                                     *std::move(key), std::move(o));
   }
 
   api::VerifierLimits limits;
-  limits.max_events_per_batch = c.limits().max_events_per_batch();
-  limits.max_event_bytes = c.limits().max_event_bytes();
+  limits.max_events_per_batch = s.limits.max_events_per_batch;
+  limits.max_event_bytes = s.limits.max_event_bytes;
   app->verifier_ = std::make_unique<api::Verifier>(*app->keyring_, clock, limits, observer,
                                                    app->checker_.get(), cpu);
   diagnose::Diagnoser::Deps diagnose;
@@ -388,7 +404,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(const v1::Config& c, const Read
   diagnose.store = app->store_.get();
   diagnose.clock = &clock;
   diagnose::Diagnoser::Options diagnose_options;
-  diagnose_options.max_keys = Or(c.limits().max_keys_per_response(), 256);
+  diagnose_options.max_keys = s.limits.max_keys_per_response;
   app->diagnoser_ = std::make_unique<diagnose::Diagnoser>(std::move(diagnose), diagnose_options);
   (void)log;
   return app;
@@ -414,7 +430,7 @@ void App::Stop() {
 }
 
 std::string App::Describe() const {
-  return absl::StrCat("store ", store_kind_, "; fetching ",
+  return absl::StrCat("store ", v1::Config::StoreKind_Name(store_kind_), "; fetching ",
                       sources_ ? absl::StrCat("on (", notaries_.size(), " notaries)") : "off",
                       "; refresher ", refresher_ ? "on" : "off", "; notary ",
                       notary_ ? "on" : "off");

@@ -5,8 +5,10 @@
 // the refresher, the certificate checker and the Verifier the gRPC layer
 // serves. main.cc only starts servers around it; tests build it the same way.
 //
-// Create validates what the config file's schema cannot (networks, key ids,
-// keys, times, names) and names the offending key ("config:
+// Create takes the settings in force (config::Effective of the file; every
+// component option is set from them, so no default is decided here) and
+// validates what the config file's schema cannot (networks, key ids, keys,
+// files, times, names), naming the offending key ("config:
 // fetch.notaries[0].verify_keys[ed25519:x]: ..."). The clock, observer and
 // logger are borrowed.
 #ifndef KEYVERIFIER_SERVICE_APP_APP_H_
@@ -18,9 +20,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "keyverifier/v1/config.pb.h"
 #include "service/api/verifier.h"
 #include "service/clock/clock.h"
+#include "service/config/config.h"
 #include "service/diagnose/diagnoser.h"
 #include "service/fetch/direct_fetcher.h"
 #include "service/fetch/key_sources.h"
@@ -51,7 +53,7 @@ using ReadFile = std::function<absl::StatusOr<std::string>(const std::string&)>;
 
 class App {
  public:
-  static absl::StatusOr<std::unique_ptr<App>> Create(const v1::Config& config,
+  static absl::StatusOr<std::unique_ptr<App>> Create(const config::Settings& settings,
                                                      const ReadFile& read_file,
                                                      const Clock& clock,
                                                      observe::Observer& observer,
@@ -79,7 +81,7 @@ class App {
  private:
   App() = default;
 
-  std::string store_kind_;
+  config::StoreKind store_kind_ = v1::Config::sqlite;
   std::unique_ptr<store::KeyStore> store_;
   std::unique_ptr<async::WorkerPool> key_pool_;
   std::unique_ptr<net::IpFilter> filter_;

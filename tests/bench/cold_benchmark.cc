@@ -37,6 +37,7 @@
 #include "keyverifier/v1/config.pb.h"
 #include "service/app/app.h"
 #include "service/async/worker_pool.h"
+#include "service/config/config.h"
 #include "service/core/base64.h"
 #include "service/core/event_verifier.h"
 #include "service/core/json.h"
@@ -94,15 +95,17 @@ v1::Config Config(const SimFederation& sim, const Flags& f, const std::string& o
                   const std::string& data_dir) {
   v1::Config c;
   c.set_data_dir(data_dir);
-  c.mutable_store()->set_kind("sqlite");
+  c.mutable_store()->set_kind(v1::Config::sqlite);
   c.mutable_limits()->set_max_events_per_batch(static_cast<uint32_t>(f.events));
   c.mutable_limits()->set_max_event_bytes(65536);
   c.mutable_dns()->set_servers(sim.dns_server());
   c.mutable_outbound()->add_allowed("127.0.0.0/8");
-  c.mutable_federation_tls()->set_ca_mode("replace");
+  c.mutable_federation_tls()->set_ca_mode(v1::Config::replace);
   c.mutable_federation_tls()->add_ca_files(sim.ca_pem_path());
   v1::Config::Fetch* fetch = c.mutable_fetch();
-  fetch->set_order(order);
+  v1::Config::FetchOrder fetch_order;
+  if (!v1::Config::FetchOrder_Parse(order, &fetch_order)) std::abort();
+  fetch->set_order(fetch_order);
   fetch->set_connect_timeout_ms(static_cast<uint32_t>(f.connect_ms));
   fetch->set_tls_handshake_timeout_ms(static_cast<uint32_t>(f.connect_ms));
   fetch->set_request_timeout_ms(static_cast<uint32_t>(f.request_ms));
@@ -122,7 +125,7 @@ struct Service {
       : log(observe::LogLevel::kError, std::cerr, clock) {
     pool = *async::WorkerPool::Create(2, 1 << 16);
     absl::StatusOr<std::unique_ptr<app::App>> a =
-        app::App::Create(Config(sim, f, order, TempDir()), nullptr, clock,
+        app::App::Create(config::Effective(Config(sim, f, order, TempDir())), nullptr, clock,
                          observe::NoopObserver(), log, pool.get());
     if (!a.ok()) {
       std::fprintf(stderr, "%s\n", std::string(a.status().message()).c_str());

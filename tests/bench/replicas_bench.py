@@ -328,11 +328,11 @@ def main():
                                     dead=",".join(str(i) for i in sorted(dead)))
         budget_ms = 6000
         config = "\n".join([
-            'store { kind: "postgres" postgres: "%s" }' % pg.conninfo(),
+            'store { kind: postgres postgres: "%s" }' % pg.conninfo(),
             'dns { servers: "127.0.0.1:%s" }' % sim.ports["dns"],
             'outbound { allowed: "127.0.0.0/8" }',
-            'federation_tls { ca_mode: "replace" ca_files: "%s" }' % sim.ca,
-            'fetch { order: "direct_only" connect_timeout_ms: 2000 tls_handshake_timeout_ms: 2000'
+            'federation_tls { ca_mode: replace ca_files: "%s" }' % sim.ca,
+            'fetch { order: direct_only connect_timeout_ms: 2000 tls_handshake_timeout_ms: 2000'
             ' request_timeout_ms: 4000 budget_ms: %d well_known_port: %d'
             ' new_servers_burst: %d }' % (budget_ms, harness.free_port(),
                                           ARGS.new_servers_burst or n_sim + 100),

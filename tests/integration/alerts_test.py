@@ -41,11 +41,11 @@ class AlertsTest(unittest.TestCase):
         cls.pg = harness.Postgres()
         cls.sim = harness.SimFederation(SIM_SCRIPT, 40)
         config = "\n".join([
-            'store { kind: "postgres" postgres: "application_name=keyverifier" }',
+            'store { kind: postgres postgres: "application_name=keyverifier" }',
             'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % cls.sim.ports["dns"],
             'outbound { allowed: "127.0.0.0/8" }',
-            'federation_tls { ca_mode: "replace" ca_files: "%s" }' % cls.sim.ca,
-            'fetch { order: "direct_only" connect_timeout_ms: 1000 request_timeout_ms: 1500'
+            'federation_tls { ca_mode: replace ca_files: "%s" }' % cls.sim.ca,
+            'fetch { order: direct_only connect_timeout_ms: 1000 request_timeout_ms: 1500'
             ' budget_ms: 3000 well_known_port: %d }' % harness.free_port(),
             'refresher { disabled: true }',
         ]) + "\n"

@@ -78,8 +78,8 @@ def config(order="direct_only", extra="", top=""):
     return top + "\n" + "\n".join([
         'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % SIM.ports["dns"],
         'outbound { allowed: "127.0.0.0/8" }',
-        'federation_tls { ca_mode: "replace" ca_files: "%s" }' % SIM.ca,
-        'fetch { order: "%s" connect_timeout_ms: %d request_timeout_ms: 4000 budget_ms: 8000'
+        'federation_tls { ca_mode: replace ca_files: "%s" }' % SIM.ca,
+        'fetch { order: %s connect_timeout_ms: %d request_timeout_ms: 4000 budget_ms: 8000'
         ' well_known_port: %d %s'
         ' notaries { server_name: "notary.sim.test" verify_keys { key: "ed25519:sim"'
         ' value: "%s" } } }' % (order, int(CONNECT_S * 1000), harness.free_port(), extra,

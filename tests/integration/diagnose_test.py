@@ -83,8 +83,8 @@ def config(sim):
     return "\n".join([
         'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % sim.ports["dns"],
         'outbound { allowed: "127.0.0.0/8" }',
-        'federation_tls { ca_mode: "replace" ca_files: "%s" }' % sim.ca,
-        'fetch { order: "direct_only" connect_timeout_ms: 2000 request_timeout_ms: 4000'
+        'federation_tls { ca_mode: replace ca_files: "%s" }' % sim.ca,
+        'fetch { order: direct_only connect_timeout_ms: 2000 request_timeout_ms: 4000'
         ' budget_ms: 8000 well_known_port: %d'
         ' notaries { server_name: "notary.sim.test" verify_keys { key: "ed25519:sim"'
         ' value: "%s" } } }' % (harness.free_port(), sim_public_b64("notary.sim.test")),

@@ -134,7 +134,7 @@ class World:
             'dns { servers: "127.0.0.1:%d" timeout_ms: 1000 }' % self.dns_port,
             # The test servers live on loopback; everything else stays refused.
             'outbound { allowed: "127.0.0.0/8" }',
-            'federation_tls { ca_mode: "replace" %s }' % " ".join('ca_files: "%s"' % c for c in cas),
+            'federation_tls { ca_mode: replace %s }' % " ".join('ca_files: "%s"' % c for c in cas),
             'fetch { %s well_known_port: %d request_timeout_ms: 10000'
             ' notaries { server_name: "notary.test" verify_keys { key: "%s" value: "%s" } } }' % (
                 "disabled: true" if fetch_disabled else "", self.well_known.port,
@@ -386,7 +386,7 @@ class FederationTest(unittest.TestCase):
 
     def test_11_postgres_shared_by_two_service_processes(self):
         pg = harness.Postgres()
-        store = 'store { kind: "postgres" postgres: "%s" }' % pg.conninfo()
+        store = 'store { kind: postgres postgres: "%s" }' % pg.conninfo()
         fetcher = harness.Keyverifier(BINARY, self.w.make_config(store=store),
                                       harness.tmpdir("data-a")).start()
         reader = harness.Keyverifier(BINARY, self.w.make_config(fetch_disabled=True, store=store),

@@ -111,8 +111,8 @@ def config(order, extra="", top="", dns_extra=""):
     return top + "\n" + "\n".join([
         'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 %s }' % (SIM.ports["dns"], dns_extra),
         'outbound { allowed: "127.0.0.0/8" }',
-        'federation_tls { ca_mode: "replace" ca_files: "%s" }' % SIM.ca,
-        'fetch { order: "%s" connect_timeout_ms: 1000 request_timeout_ms: 3000 budget_ms: 6000'
+        'federation_tls { ca_mode: replace ca_files: "%s" }' % SIM.ca,
+        'fetch { order: %s connect_timeout_ms: 1000 request_timeout_ms: 3000 budget_ms: 6000'
         ' well_known_port: %d %s }' % (order, harness.free_port(), extra),
         'refresher { disabled: true }',
     ]) + "\n"

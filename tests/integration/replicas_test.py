@@ -39,12 +39,12 @@ class ReplicasTest(unittest.TestCase):
         cls.pg = harness.Postgres()
         cls.sim = harness.SimFederation(SIM_SCRIPT, SERVERS)
         cls.config = "\n".join([
-            'store { kind: "postgres" postgres: "%s" lease_ms: %d lease_poll_ms: 50 }'
+            'store { kind: postgres postgres: "%s" lease_ms: %d lease_poll_ms: 50 }'
             % (cls.pg.conninfo(), LEASE_MS),
             'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % cls.sim.ports["dns"],
             'outbound { allowed: "127.0.0.0/8" }',
-            'federation_tls { ca_mode: "replace" ca_files: "%s" }' % cls.sim.ca,
-            'fetch { order: "direct_only" connect_timeout_ms: 1000 request_timeout_ms: %d'
+            'federation_tls { ca_mode: replace ca_files: "%s" }' % cls.sim.ca,
+            'fetch { order: direct_only connect_timeout_ms: 1000 request_timeout_ms: %d'
             ' budget_ms: %d well_known_port: %d }' % (BUDGET_MS - 500, BUDGET_MS,
                                                       harness.free_port()),
             'refresher { interval_seconds: 1 concurrency: 200 min_interval_seconds: 1 }',

@@ -63,8 +63,8 @@ def config():
     return "\n".join([
         'dns { servers: "127.0.0.1:%s" timeout_ms: 1000 }' % SIM.ports["dns"],
         'outbound { allowed: "127.0.0.0/8" }',
-        'federation_tls { ca_mode: "replace" ca_files: "%s" }' % SIM.ca,
-        'fetch { order: "direct_only" connect_timeout_ms: 2000 request_timeout_ms: 4000'
+        'federation_tls { ca_mode: replace ca_files: "%s" }' % SIM.ca,
+        'fetch { order: direct_only connect_timeout_ms: 2000 request_timeout_ms: 4000'
         ' budget_ms: 8000 well_known_port: %s well_known_timeout_ms: %d }' % (
             SIM.ports["https"], int(WELL_KNOWN_TIMEOUT_S * 1000)),
         'refresher { disabled: true }',

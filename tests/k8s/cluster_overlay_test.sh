@@ -58,7 +58,7 @@ check(not any("value" in e for e in env.values()), "no literal environment value
 check("Secret" not in by_kind, "no Secret committed")
 config = next(d for d in by_kind["ConfigMap"] if d["metadata"]["name"] == "keyverifier-config")
 text = config["data"]["keyverifier.textproto"]
-check(re.search(r'store\s*\{\s*kind:\s*"postgres"', text) is not None, "store kind postgres")
+check(re.search(r'store\s*\{\s*kind:\s*postgres\b', text) is not None, "store kind postgres")
 check(not re.search(r"password\s*=", text), "no password in the configuration")
 
 # Mutual TLS: the keys the service has (config.proto's Tls), from the mounted Secret.

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "service/config/config.h"
 #include "service/observe/log.h"
 #include "service/observe/logging_observer.h"
 #include "service/observe/metrics.h"
@@ -47,6 +48,31 @@ TEST_F(LoggingObserverTest, LogLinesAreJsonWithLevelMessageAndFields) {
   EXPECT_TRUE(absl::StrContains(line, "\"ts_ms\":1700000000000")) << line;
   EXPECT_FALSE(absl::StrContains(line, "below the level"));
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+}
+
+// main.cc makes its logger from the configured log_level: every level the
+// configuration accepts is one the logger knows, and none other is.
+TEST(LogLevelTest, TheConfigTakesExactlyTheLoggersLevels) {
+  for (const char* name : {"debug", "info", "warning", "error", "", "loud", "INFO", "warn"}) {
+    SCOPED_TRACE(name);
+    v1::Config c;
+    c.set_log_level(name);
+    const bool config_takes_it = config::Validate(c).ok();
+    const absl::StatusOr<LogLevel> level = ParseLogLevel(config::Effective(c).log_level);
+    EXPECT_EQ(config_takes_it, level.ok());
+  }
+  EXPECT_EQ(*ParseLogLevel(config::Effective(v1::Config()).log_level), LogLevel::kInfo);
+}
+
+TEST_F(LoggingObserverTest, TheLevelFiltersLines) {
+  std::ostringstream out;
+  Logger log(*ParseLogLevel("warning"), out, clock_);
+  log.Info("not shown");
+  log.Log(LogLevel::kWarning, "shown warning");
+  log.Error("shown error");
+  EXPECT_FALSE(absl::StrContains(out.str(), "not shown")) << out.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "\"level\":\"warning\"")) << out.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "\"level\":\"error\"")) << out.str();
 }
 
 // Each event an operator must act on is logged as a warning and counted.
