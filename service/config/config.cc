@@ -233,7 +233,11 @@ Settings Effective(const v1::Config& c) {
   s.fetch.max_connections_per_host = count(f.max_connections_per_host(), 4);
   s.fetch.notary_batch_size = num(f.notary_batch_size(), 100);
   s.fetch.budget = ms(f.budget_ms(), 30000);
-  s.fetch.well_known_timeout = ms(f.well_known_timeout_ms(), 10000);
+  // Never so long that a slow .well-known leaves no time for the SRV
+  // fallback: unset, at most half the fetch budget.
+  s.fetch.well_known_timeout = f.well_known_timeout_ms() > 0
+                                   ? absl::Milliseconds(f.well_known_timeout_ms())
+                                   : std::min(absl::Milliseconds(10000), s.fetch.budget / 2);
   s.fetch.max_endpoints = count(f.max_endpoints(), 4);
   s.fetch.failure_backoff = seconds(f.failure_backoff_seconds(), 60);
   s.fetch.failure_backoff_max = seconds(f.failure_backoff_max_seconds(), 3600);
@@ -342,6 +346,12 @@ absl::Status Validate(const v1::Config& c) {
   if (c.limits().max_request_bytes() > static_cast<uint32_t>(INT32_MAX)) {
     return Bad("limits.max_request_bytes", absl::StrCat(c.limits().max_request_bytes(),
                                                         " is more than ", INT32_MAX));
+  }
+  if (const uint32_t budget = c.fetch().budget_ms() > 0 ? c.fetch().budget_ms() : 30000;
+      c.fetch().well_known_timeout_ms() >= budget) {
+    return Bad("fetch.well_known_timeout_ms",
+               absl::StrCat(c.fetch().well_known_timeout_ms(), " is not less than fetch.budget_ms (",
+                            budget, "): a slow .well-known would leave no time for the SRV fallback"));
   }
   if (c.fetch().well_known_port() > 65535) {
     return Bad("fetch.well_known_port",

@@ -385,6 +385,15 @@ TEST(ConfigTest, ProtoCommentsGiveTheDefaultsInForce) {
   }
 }
 
+TEST(ConfigTest, AShortBudgetShortensTheWellKnownTimeout) {
+  v1::Config c;
+  c.mutable_fetch()->set_budget_ms(8000);
+  EXPECT_EQ(config::Effective(c).fetch.well_known_timeout, absl::Seconds(4));
+  c.mutable_fetch()->set_well_known_timeout_ms(6000);
+  EXPECT_EQ(config::Effective(c).fetch.well_known_timeout, absl::Seconds(6));
+  EXPECT_EQ(config::Effective(v1::Config()).fetch.well_known_timeout, absl::Seconds(10));
+}
+
 TEST(ConfigTest, FlagsWinOverTheFile) {
   absl::StatusOr<v1::Config> c =
       Load({"--config", "kv.textproto", "--listen=127.0.0.1:9999", "--workers", "3"},
@@ -419,6 +428,10 @@ TEST(ConfigTest, ErrorsNameWhatIsWrong) {
       {{"--listen="}, "", "--listen needs a value"},
       {{"--data_dir", ""}, "", "--data_dir needs a value"},
       {{"--config", "f"}, "fetch { well_known_port: 70000 }", "fetch.well_known_port: 70000"},
+      {{"--config", "f"}, "fetch { well_known_timeout_ms: 8000 budget_ms: 8000 }",
+       "fetch.well_known_timeout_ms: 8000 is not less than fetch.budget_ms (8000)"},
+      {{"--config", "f"}, "fetch { well_known_timeout_ms: 30000 }",
+       "fetch.well_known_timeout_ms: 30000 is not less than fetch.budget_ms (30000)"},
       {{"--config", "f"}, "notary_listen: \"127.0.0.1:0\" notary { server_name: \"n.example\" }",
        "notary.signing_key_file: required with notary_listen"},
   };
