@@ -1,4 +1,5 @@
-// The JSON parser and the canonical encoder (service/core/json.h).
+// The JSON parsers (ParseJson, JsonView) and the canonical encoder
+// (service/core/json_parser.h, json_view.h, canonical_json.h).
 //
 // Invariants:
 // - ParseJson is deterministic: a second parse gives an equal Value.
@@ -16,7 +17,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
+#include "service/core/json_view.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace keyverifier::core {
