@@ -10,7 +10,6 @@
 #include "simdjson.h"
 
 namespace keyverifier::core {
-
 namespace {
 
 // Byte-wise (= code point) order of keys. Keys mostly differ in their first
