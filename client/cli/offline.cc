@@ -6,13 +6,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "service/keyring/trusted_keys.h"
+#include "service/core/canonical_json.h"
 #include "service/core/event_verifier.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/redaction.h"
 #include "service/core/room_version.h"
 #include "service/core/server_keys.h"
 #include "service/core/signed_json.h"
+#include "service/keyring/trusted_keys.h"
 #include "service/tls/certificate_policy.h"
 
 namespace keyverifier::cli {

@@ -9,7 +9,8 @@
 #include "client/cli/diagnose_report.h"
 #include "client/keyverifier_client.h"
 #include "service/core/base64.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::cli {
 namespace {

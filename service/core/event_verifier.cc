@@ -4,7 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
+#include "service/core/json_view.h"
 #include "service/core/redaction.h"
 #include "service/core/server_name.h"
 

@@ -23,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "service/core/json.h"
+#include "service/core/json_value.h"
 #include "service/core/room_version.h"
 #include "service/core/server_name.h"
 #include "service/core/signed_json.h"

@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "service/core/json.h"
+#include "service/core/json_value.h"
 #include "service/core/room_version.h"
 
 namespace keyverifier::core {

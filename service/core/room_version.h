@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
 
 namespace keyverifier::core {
 

@@ -2,6 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/server_name.h"
 #include "service/core/signed_json.h"
 

@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::core {
 

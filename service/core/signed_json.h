@@ -17,8 +17,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
-#include "service/core/json.h"
+#include "service/core/json_value.h"
 #include "service/core/verify_key.h"
 
 namespace keyverifier::core {

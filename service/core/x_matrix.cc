@@ -4,7 +4,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::core {
 namespace {

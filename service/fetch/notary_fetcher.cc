@@ -5,7 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_value.h"
 #include "service/fetch/direct_fetcher.h"
 #include "service/net/well_known_fetcher.h"
 

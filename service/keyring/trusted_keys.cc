@@ -1,7 +1,8 @@
 #include "service/keyring/trusted_keys.h"
 
 #include "absl/strings/str_cat.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/server_keys.h"
 #include "service/core/server_name.h"
 

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "service/core/json.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::notary {
 namespace {

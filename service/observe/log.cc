@@ -3,7 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::observe {
 

@@ -20,17 +20,19 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
 #include "service/core/event_verifier.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/room_version.h"
 #include "service/core/x_matrix.h"
 #include "service/net/ip_filter.h"
 #include "service/tls/certificate_checker.h"
 #include "service/tls/certificate_policy.h"
 #include "tests/fakes/fake_keyring.h"
-#include "tests/tls/test_pki.h"
 #include "tests/testing/server_name.h"
+#include "tests/tls/test_pki.h"
 
 namespace keyverifier::api {
 namespace {

@@ -17,9 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
 #include "service/core/event_verifier.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/room_version.h"
 #include "tests/bench/fixture.h"
 

@@ -4,9 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
 #include "service/core/event_verifier.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::bench {
 

@@ -6,7 +6,8 @@
 #include "client/cli/offline.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/tls/trust_store.h"
 #include "tests/tls/test_pki.h"
 

@@ -3,7 +3,8 @@
 #include "client/cli/diagnose_report.h"
 
 #include "gtest/gtest.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::cli {
 namespace {

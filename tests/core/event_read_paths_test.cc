@@ -14,8 +14,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "service/core/canonical_json.h"
 #include "service/core/event_verifier.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
+#include "service/core/json_view.h"
 #include "service/core/redaction.h"
 #include "service/core/room_version.h"
 

@@ -1,6 +1,9 @@
 // The JSON parser and canonical encoder, table-driven: each case gives the
 // exact canonical output or a substring of the exact error.
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
+#include "service/core/json_view.h"
 
 #include <string>
 #include <vector>

@@ -7,7 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/room_version.h"
 
 namespace keyverifier::core {

@@ -8,8 +8,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 
 namespace keyverifier::core {
 namespace {

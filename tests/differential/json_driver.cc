@@ -21,8 +21,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "service/core/base64.h"
+#include "service/core/canonical_json.h"
 #include "service/core/crypto.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/signed_json.h"
 #include "service/core/verify_key.h"
 

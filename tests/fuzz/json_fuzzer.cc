@@ -1,9 +1,12 @@
-// The JSON parser and the canonical encoder (service/core/json.h).
+// The JSON parsers (ParseJson, JsonView) and the canonical encoder
+// (service/core/json_parser.h, json_view.h, canonical_json.h).
 //
 // Invariants:
 // - ParseJson is deterministic: a second parse gives an equal Value.
 // - JsonView::Parse accepts only what ParseJson accepts, and reads it to the
-//   same Value; its canonical encodings are the Value's, errors included.
+//   same Value, through ToValue and through its accessors (type, scalars,
+//   child, key, Find); its canonical encodings are the Value's, errors
+//   included.
 // - For each NumberPolicy, an encoding that succeeds is canonical: it parses,
 //   encodes again to the same bytes, and (kStrict, kSpec) holds only integers
 //   in the safe range.
@@ -16,7 +19,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
+#include "service/core/json_view.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace keyverifier::core {
@@ -44,6 +50,51 @@ bool OnlySafeIntegers(const Value& v) {
       return true;
     default:
       return true;
+  }
+}
+
+// The view's accessors read `r` as `v` reads: type, scalars, sizes, keys in
+// order, and Find (which walks the object's members by key) finds each member.
+void CheckViewReads(const JsonView& view, JsonView::Ref r, const Value& v) {
+  FUZZ_CHECK(static_cast<bool>(r));
+  FUZZ_CHECK(view.type(r) == v.type());
+  switch (v.type()) {
+    case Value::Type::kString:
+      FUZZ_CHECK_EQ(std::string(view.string_value(r)), v.string_value());
+      return;
+    case Value::Type::kNumber:
+      FUZZ_CHECK(view.is_integer(r) && v.number_kind() == NumberKind::kInteger);
+      FUZZ_CHECK(view.int_value(r) == v.int_value());
+      return;
+    case Value::Type::kArray:
+      FUZZ_CHECK(view.size(r) == v.array().size());
+      for (size_t i = 0; i < v.array().size(); ++i) {
+        CheckViewReads(view, view.child(r, i), v.array()[i]);
+      }
+      FUZZ_CHECK(!view.child(r, v.array().size()));
+      FUZZ_CHECK(!view.Find(r, ""));
+      return;
+    case Value::Type::kObject: {
+      FUZZ_CHECK(view.size(r) == v.members().size());
+      for (size_t i = 0; i < v.members().size(); ++i) {
+        const Value::Member& m = v.members()[i];
+        FUZZ_CHECK_EQ(std::string(view.key(r, i)), m.first);
+        FUZZ_CHECK(view.type(view.child(r, i)) == m.second.type());
+        FUZZ_CHECK(v.Find(m.first) == &m.second);
+        CheckViewReads(view, view.Find(r, m.first), m.second);
+      }
+      FUZZ_CHECK(!view.child(r, v.members().size()));
+      // A key no member has (longer than every key) is absent from both.
+      std::string missing = "missing";
+      for (const Value::Member& m : v.members()) {
+        if (m.first.size() >= missing.size()) missing.assign(m.first.size() + 1, 'x');
+      }
+      FUZZ_CHECK(!view.Find(r, missing) && v.Find(missing) == nullptr);
+      return;
+    }
+    default:
+      FUZZ_CHECK(view.size(r) == 0 && !view.Find(r, "") && !view.child(r, 0));
+      return;
   }
 }
 
@@ -134,6 +185,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(view->ToValue(view->root()) == *parsed);
+  CheckViewReads(*view, view->root(), *parsed);
   CheckEncodings(*parsed, *view);
   return 0;
 }

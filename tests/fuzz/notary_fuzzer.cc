@@ -22,7 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "service/core/base64.h"
 #include "service/core/crypto.h"
-#include "service/core/json.h"
+#include "service/core/json_value.h"
 #include "service/core/server_keys.h"
 #include "service/core/server_name.h"
 #include "service/core/verify_key.h"

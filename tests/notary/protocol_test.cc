@@ -4,7 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
-#include "service/core/json.h"
+#include "service/core/json_parser.h"
+#include "service/core/json_value.h"
 #include "service/core/server_keys.h"
 #include "tests/testing/key_fixtures.h"
 

@@ -4,7 +4,8 @@
 
 #include "gtest/gtest.h"
 #include "service/core/base64.h"
-#include "service/core/json.h"
+#include "service/core/canonical_json.h"
+#include "service/core/json_value.h"
 #include "service/core/signed_json.h"
 
 namespace keyverifier::store::testing {
