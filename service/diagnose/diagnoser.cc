@@ -38,8 +38,6 @@ void AddKeys(const std::vector<core::VerifyKey>& keys, Keys* out) {
   }
 }
 
-bool IsIp(const core::ServerName& n) { return n.is_ip_literal(); }
-
 }  // namespace
 
 struct Diagnoser::Job {
@@ -96,7 +94,7 @@ void Diagnoser::Diagnose(const std::string& server_name, absl::Time deadline,
     job->report.set_checked_at_ts(absl::ToUnixMillis(job->started));
   }
   History(*job);  // local: before anything is fetched
-  if (IsIp(*name) || name->port()) {
+  if (name->is_ip_literal() || name->port()) {
     // The spec looks up neither .well-known nor SRV.
     absl::MutexLock lock(&job->mu);
     job->report.mutable_discovery()->mutable_well_known()->set_attempted(false);
@@ -153,7 +151,7 @@ void Diagnoser::WellKnown(std::shared_ptr<Job> job, const std::string& host) con
                 wk->set_cache_seconds(absl::ToInt64Seconds(
                     net::WellKnownCacheTime(r->cache_control, options_.well_known_cache)));
                 // A delegated IP literal or port: no SRV step (3.1, 3.2).
-                srv_host = !IsIp(*delegated) && !delegated->port()
+                srv_host = !delegated->is_ip_literal() && !delegated->port()
                                ? absl::AsciiStrToLower(delegated->host())
                                : "";
               } else {

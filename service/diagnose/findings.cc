@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "service/core/verify_key.h"
 
 namespace keyverifier::diagnose {
 namespace {
@@ -17,7 +18,6 @@ using Finding = v1::DiagnoseFinding;
 using Keys = google::protobuf::RepeatedPtrField<v1::DiagnoseKey>;
 
 constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
-constexpr int64_t kSevenDaysMs = 7 * kDayMs;
 
 class Findings {
  public:
@@ -237,7 +237,7 @@ void KeyFindings(v1::DiagnoseServerResponse& r, const AnalysisOptions& o, Findin
                              " s ahead: every peer refetches the keys that often, and "
                              "events checked a little later fail"),
                 "publish a valid_until_ts about a day ahead");
-    } else if (left > kSevenDaysMs) {
+    } else if (left > core::kMaxKeyValidityMs) {
       f.Warning("valid_until_beyond_7_days",
                 absl::StrCat("valid_until_ts is ", Days(left),
                              " ahead; peers trust keys for at most 7 days after fetching "

@@ -74,27 +74,13 @@ void FetchingKeyRing::Reload(const std::vector<core::ServerName>& servers) {
   for (const core::ServerName& server : servers) {
     absl::StatusOr<Entry> stored = LoadFromStore(server);
     if (!stored.ok()) continue;  // memory keeps what it had
-    int64_t stored_ts = 0;
-    for (const store::StoredResponse& r : stored->responses) {
-      stored_ts = std::max(stored_ts, r.fetched_ts);
-    }
     {
       absl::MutexLock lock(&mu_);
       auto it = entries_.find(server);
       if (it == entries_.end() || flights_.contains(server)) continue;
       const Entry& known = it->second;
-      int64_t known_ts = 0;
-      for (const store::StoredResponse& r : known.responses) {
-        known_ts = std::max(known_ts, r.fetched_ts);
-      }
-      if (stored_ts < known_ts) continue;  // memory is newer already
-      stored->failures = known.failures;
-      stored->retry_after = known.retry_after;
-      stored->last_asked = known.last_asked;
-      stored->missing_ids = known.missing_ids;
-      stored->short_validity = known.short_validity;
-      stored->unknown_ids = known.unknown_ids;
-      stored->fetched_here_ts = known.fetched_here_ts;
+      if (LatestFetch(stored->responses) < LatestFetch(known.responses)) continue;  // newer already
+      KeepBookkeeping(known, *stored);
     }
     Remember(server, *std::move(stored), /*announced=*/true);
   }
@@ -156,9 +142,7 @@ size_t FetchingKeyRing::Footprint(const Entry& entry) {
 
 void FetchingKeyRing::Remember(const core::ServerName& server, Entry entry, bool announced) {
   if (!announced) {
-    for (const store::StoredResponse& r : entry.responses) {
-      entry.fetched_here_ts = std::max(entry.fetched_here_ts, r.fetched_ts);
-    }
+    entry.fetched_here_ts = std::max(entry.fetched_here_ts, LatestFetch(entry.responses));
   }
   // The MSC1711 fallback's index: the tls_fingerprints of the responses
   // remembered, by host (read here, outside the lock, not at every
@@ -335,11 +319,7 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
         remembered_ts = entry.fetched_here_ts;
       }
       if (stored.ok()) {
-        stored->failures = entry.failures;
-        stored->retry_after = entry.retry_after;
-        stored->missing_ids = std::move(entry.missing_ids);
-        stored->short_validity = entry.short_validity;
-        stored->unknown_ids = entry.unknown_ids;
+        KeepBookkeeping(entry, *stored);
         entry = *std::move(stored);
       }
       entry.last_asked = now;
@@ -427,25 +407,30 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
 
 void FetchingKeyRing::KeepUnstored(const core::ServerName& server,
                                    const fetch::FetchResult& fetched, int64_t fetched_ts) {
-  bool arm = false;
   {
     absl::MutexLock lock(&mu_);
     std::pair<std::string, std::string> key(server.str(), SourceOf(server, fetched));
-    auto [it, inserted] = unstored_.insert_or_assign(key, Unstored{fetched.keys, key.second,
-                                                                   fetched_ts});
+    auto [it, inserted] =
+        unstored_.insert_or_assign(key, Unstored{server, fetched.keys, key.second, fetched_ts});
     if (inserted) unstored_order_.push_back(key);
     while (unstored_.size() > options_.max_unstored && !unstored_order_.empty()) {
       unstored_.erase(unstored_order_.front());
       unstored_order_.pop_front();
     }
-    arm = !retry_armed_;
+  }
+  ArmRetry(options_.write_retry);
+}
+
+void FetchingKeyRing::ArmRetry(absl::Duration delay) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (retry_armed_) return;
     retry_armed_ = true;
   }
-  if (!arm) return;
-  const absl::Time when = clock_.Now() + options_.write_retry;
+  const absl::Time when = clock_.Now() + delay;
   scheduler_.RunAt(when, [this, when] {
     if (clock_.Now() < when) return;  // stopping: the queue is not written
-    if (!executor_.Post([this] { RetryWrites(); })) return;
+    (void)executor_.Post([this] { RetryWrites(); });
   });
 }
 
@@ -487,10 +472,7 @@ void FetchingKeyRing::RetryWrites() {
       if (it != unstored_.end() && it->second.fetched_ts == batch[i].fetched_ts) {
         unstored_.erase(it);
       }
-      if (absl::StatusOr<core::ServerName> name = core::ServerName::Parse(keys[i].first);
-          name.ok() && written[i].ok()) {
-        reload.push_back(*std::move(name));
-      }
+      if (written[i].ok()) reload.push_back(batch[i].server);
     }
     while (!unstored_order_.empty() && unstored_.count(unstored_order_.front()) == 0) {
       unstored_order_.pop_front();
@@ -500,20 +482,9 @@ void FetchingKeyRing::RetryWrites() {
   // Memory takes the store's merge of what was written.
   if (!reload.empty()) Reload(reload);
   if (!more) return;
-  bool arm = false;
-  {
-    absl::MutexLock lock(&mu_);
-    arm = !retry_armed_;
-    retry_armed_ = true;
-  }
-  if (!arm) return;
   // What was written went through: go on at once; else wait for the store.
   const bool progress = !written.empty() && (written[0].ok() || StoreRefused(written[0].status()));
-  const absl::Time when = clock_.Now() + (progress ? absl::ZeroDuration() : options_.write_retry);
-  scheduler_.RunAt(when, [this, when] {
-    if (clock_.Now() < when) return;
-    (void)executor_.Post([this] { RetryWrites(); });
-  });
+  ArmRetry(progress ? absl::ZeroDuration() : options_.write_retry);
 }
 
 size_t FetchingKeyRing::UnstoredCount() {
@@ -624,6 +595,22 @@ store::StoredResponse FetchingKeyRing::ResponseOf(const core::ServerName& server
   r.valid_until_ts = fetched.keys.valid_until_ts;
   r.raw_json = fetched.keys.raw_json;
   return r;
+}
+
+int64_t FetchingKeyRing::LatestFetch(const std::vector<store::StoredResponse>& responses) {
+  int64_t latest = 0;
+  for (const store::StoredResponse& r : responses) latest = std::max(latest, r.fetched_ts);
+  return latest;
+}
+
+void FetchingKeyRing::KeepBookkeeping(const Entry& from, Entry& into) {
+  into.failures = from.failures;
+  into.retry_after = from.retry_after;
+  into.last_asked = from.last_asked;
+  into.missing_ids = from.missing_ids;
+  into.short_validity = from.short_validity;
+  into.unknown_ids = from.unknown_ids;
+  into.fetched_here_ts = from.fetched_here_ts;
 }
 
 void FetchingKeyRing::PutResponse(Entry& entry, store::StoredResponse response) {

@@ -221,6 +221,13 @@ class FetchingKeyRing final : public KeyRing {
                          const absl::StatusOr<store::WriteResult>& written, int64_t fetched_ts,
                          Entry& entry, bool* unstored);
   static std::string SourceOf(const core::ServerName& server, const fetch::FetchResult& fetched);
+  // When the latest of `responses` was fetched (0: none).
+  static int64_t LatestFetch(const std::vector<store::StoredResponse>& responses);
+  // What `into` (read from the store) keeps of `from` (memory's entry):
+  // backoffs, misses, when it was asked, what this keyring fetched itself.
+  static void KeepBookkeeping(const Entry& from, Entry& into);
+  // Arms RetryWrites after `delay`, unless it is armed already.
+  void ArmRetry(absl::Duration delay);
   // `response` in place of its source's in `entry` (the latest first).
   static void PutResponse(Entry& entry, store::StoredResponse response);
   // A fetched answer as the store keeps it.
@@ -299,6 +306,7 @@ class FetchingKeyRing final : public KeyRing {
   TokenBucket new_servers_ ABSL_GUARDED_BY(mu_);
   // Answers waiting for the store, by server and source, oldest first.
   struct Unstored {
+    core::ServerName server;
     core::ServerKeys keys;
     std::string source;
     int64_t fetched_ts = 0;

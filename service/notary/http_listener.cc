@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "service/clock/token_bucket.h"
 #include "service/net/ip_address.h"
+#include "service/notary/protocol.h"
 #include "service/tls/openssl_util.h"
 
 namespace keyverifier::notary {
@@ -43,9 +44,8 @@ using EventBasePtr = std::unique_ptr<event_base, Free<event_base, event_base_fre
 using EvhttpPtr = std::unique_ptr<evhttp, Free<evhttp, evhttp_free>>;
 using EventPtr = std::unique_ptr<event, Free<event, event_free>>;
 
-std::string ErrorJson(absl::string_view errcode, absl::string_view error) {
-  // errcode and error are fixed ASCII strings of ours.
-  return absl::StrCat("{\"errcode\":\"", errcode, "\",\"error\":\"", error, "\"}");
+HttpResponse Error(int status, const char* errcode, const char* error) {
+  return {status, ErrorBody({status, errcode, error})};
 }
 
 absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(absl::string_view listen) {
@@ -189,11 +189,11 @@ class HttpListener::Impl {
     r.client = ClientOf(r.client, evhttp_find_header(evhttp_request_get_input_headers(req),
                                                      "X-Forwarded-For"));
     if (!Admit(r.client)) {
-      Reply(req, {429, ErrorJson("M_LIMIT_EXCEEDED", "too many requests from this address")});
+      Reply(req, Error(429, "M_LIMIT_EXCEEDED", "too many requests from this address"));
       return;
     }
     if (pending_.size() >= options_.max_pending) {
-      Reply(req, {503, ErrorJson("M_UNKNOWN", "too many requests in progress; try again later")});
+      Reply(req, Error(503, "M_UNKNOWN", "too many requests in progress; try again later"));
       return;
     }
     evbuffer* in = evhttp_request_get_input_buffer(req);
@@ -268,7 +268,7 @@ class HttpListener::Impl {
       for (auto& [id, req] : pending_) {
         ++unsent_;
         evhttp_request_set_on_complete_cb(req, &Impl::OnSent, this);
-        Reply(req, {503, ErrorJson("M_UNKNOWN", "the server is shutting down")});
+        Reply(req, Error(503, "M_UNKNOWN", "the server is shutting down"));
       }
       pending_.clear();
       if (unsent_ == 0) {

@@ -135,25 +135,53 @@ Result BareVerify(int threads, absl::Duration duration) {
   return r;
 }
 
-// Keeps `in_flight` calls going for `duration`. `start(done)` issues one call
-// and must invoke done(ok) when it completes.
-Result Drive(const std::string& name, int in_flight, int items_per_call,
-             absl::Duration duration,
-             const std::function<void(std::function<void(bool)>)>& start) {
+using CallStarter = std::function<void(std::function<void(bool)>)>;
+
+// The figures of `latencies_ms` (sorted here) over `wall` seconds.
+Result Summarize(const std::string& name, std::vector<double> latencies_ms, int errors,
+                 double wall, double cpu_seconds) {
+  Result r;
+  r.name = name;
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  auto pct = [&](double p) {
+    return latencies_ms.empty()
+               ? 0
+               : latencies_ms[std::min(latencies_ms.size() - 1,
+                                       static_cast<size_t>(p * latencies_ms.size()))];
+  };
+  r.calls_per_s = r.items_per_s = latencies_ms.size() / wall;
+  r.p50_ms = pct(0.50);
+  r.p99_ms = pct(0.99);
+  r.p999_ms = pct(0.999);
+  r.cpu_cores = cpu_seconds / wall;
+  r.errors = errors;
+  return r;
+}
+
+// As Drive, with the calls spread round-robin over `starts` (one per target;
+// each issues one call to its target). Returns the total first, then each
+// target's own figures (the CPU is this process's, the client's, in the
+// total only).
+std::vector<Result> DriveSpread(const std::string& name, int in_flight, absl::Duration duration,
+                                const std::vector<CallStarter>& starts,
+                                const std::vector<std::string>& labels) {
+  const size_t n = starts.size();
   absl::Mutex mu;
-  std::vector<double> latencies_ms;
-  int errors = 0;
+  std::vector<std::vector<double>> latencies_ms(n);
+  std::vector<int> errors(n, 0);
   int outstanding = 0;
   std::atomic<bool> stop{false};
+  std::atomic<size_t> next{0};
   std::function<void()> issue = [&] {
+    const size_t k = next.fetch_add(1, std::memory_order_relaxed) % n;
     absl::Time t = absl::Now();
-    start([&, t](bool ok) {
+    starts[k]([&, k, t](bool ok) {
       double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
       bool again;
       {
         absl::MutexLock lock(&mu);
-        latencies_ms.push_back(ms);
-        if (!ok) ++errors;
+        latencies_ms[k].push_back(ms);
+        if (!ok) ++errors[k];
         again = !stop.load();
         if (!again) --outstanding;
       }
@@ -171,25 +199,30 @@ Result Drive(const std::string& name, int in_flight, int items_per_call,
   stop = true;
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding));
+    mu.Await(absl::Condition(+[](int* left) { return *left == 0; }, &outstanding));
   }
-  double wall = absl::ToDoubleSeconds(absl::Now() - t0);
-  Result r;
-  r.name = name;
-  std::sort(latencies_ms.begin(), latencies_ms.end());
-  auto pct = [&](double p) {
-    return latencies_ms.empty()
-               ? 0
-               : latencies_ms[std::min(latencies_ms.size() - 1,
-                                       static_cast<size_t>(p * latencies_ms.size()))];
-  };
-  r.calls_per_s = latencies_ms.size() / wall;
+  const double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  const double cpu = CpuSeconds() - cpu0;
+  std::vector<double> all;
+  int all_errors = 0;
+  for (size_t k = 0; k < n; ++k) {
+    all.insert(all.end(), latencies_ms[k].begin(), latencies_ms[k].end());
+    all_errors += errors[k];
+  }
+  std::vector<Result> out;
+  out.push_back(Summarize(name, std::move(all), all_errors, wall, cpu));
+  for (size_t k = 0; k < n; ++k) {
+    out.push_back(Summarize("  " + labels[k], std::move(latencies_ms[k]), errors[k], wall, 0));
+  }
+  return out;
+}
+
+// Keeps `in_flight` calls going for `duration`. `start(done)` issues one call
+// and must invoke done(ok) when it completes.
+Result Drive(const std::string& name, int in_flight, int items_per_call,
+             absl::Duration duration, const CallStarter& start) {
+  Result r = DriveSpread(name, in_flight, duration, {start}, {name})[0];
   r.items_per_s = r.calls_per_s * items_per_call;
-  r.p50_ms = pct(0.50);
-  r.p99_ms = pct(0.99);
-  r.p999_ms = pct(0.999);
-  r.cpu_cores = (CpuSeconds() - cpu0) / wall;
-  r.errors = errors;
   return r;
 }
 
@@ -389,88 +422,6 @@ std::vector<Result> RunTogether(bool forward,
 
 
 // --- Driving service processes elsewhere (--targets) -------------------------
-
-// The figures of `latencies_ms` (sorted here) over `wall` seconds.
-Result Summarize(const std::string& name, std::vector<double> latencies_ms, int errors,
-                 double wall, double cpu_seconds) {
-  Result r;
-  r.name = name;
-  std::sort(latencies_ms.begin(), latencies_ms.end());
-  auto pct = [&](double p) {
-    return latencies_ms.empty()
-               ? 0
-               : latencies_ms[std::min(latencies_ms.size() - 1,
-                                       static_cast<size_t>(p * latencies_ms.size()))];
-  };
-  r.calls_per_s = r.items_per_s = latencies_ms.size() / wall;
-  r.p50_ms = pct(0.50);
-  r.p99_ms = pct(0.99);
-  r.p999_ms = pct(0.999);
-  r.cpu_cores = cpu_seconds / wall;
-  r.errors = errors;
-  return r;
-}
-
-using CallStarter = std::function<void(std::function<void(bool)>)>;
-
-// As Drive, with the calls spread round-robin over `starts` (one per target;
-// each issues one call to its target). Returns the total first, then each
-// target's own figures (the CPU is this process's, the client's, in the
-// total only).
-std::vector<Result> DriveSpread(const std::string& name, int in_flight, absl::Duration duration,
-                                const std::vector<CallStarter>& starts,
-                                const std::vector<std::string>& labels) {
-  const size_t n = starts.size();
-  absl::Mutex mu;
-  std::vector<std::vector<double>> latencies_ms(n);
-  std::vector<int> errors(n, 0);
-  int outstanding = 0;
-  std::atomic<bool> stop{false};
-  std::atomic<size_t> next{0};
-  std::function<void()> issue = [&] {
-    const size_t k = next.fetch_add(1, std::memory_order_relaxed) % n;
-    absl::Time t = absl::Now();
-    starts[k]([&, k, t](bool ok) {
-      double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
-      bool again;
-      {
-        absl::MutexLock lock(&mu);
-        latencies_ms[k].push_back(ms);
-        if (!ok) ++errors[k];
-        again = !stop.load();
-        if (!again) --outstanding;
-      }
-      if (again) issue();
-    });
-  };
-  double cpu0 = CpuSeconds();
-  absl::Time t0 = absl::Now();
-  {
-    absl::MutexLock lock(&mu);
-    outstanding = in_flight;
-  }
-  for (int i = 0; i < in_flight; ++i) issue();
-  absl::SleepFor(duration);
-  stop = true;
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* left) { return *left == 0; }, &outstanding));
-  }
-  const double wall = absl::ToDoubleSeconds(absl::Now() - t0);
-  const double cpu = CpuSeconds() - cpu0;
-  std::vector<double> all;
-  int all_errors = 0;
-  for (size_t k = 0; k < n; ++k) {
-    all.insert(all.end(), latencies_ms[k].begin(), latencies_ms[k].end());
-    all_errors += errors[k];
-  }
-  std::vector<Result> out;
-  out.push_back(Summarize(name, std::move(all), all_errors, wall, cpu));
-  for (size_t k = 0; k < n; ++k) {
-    out.push_back(Summarize("  " + labels[k], std::move(latencies_ms[k]), errors[k], wall, 0));
-  }
-  return out;
-}
 
 std::string Json(const Result& r) {
   return absl::StrFormat(

@@ -6,7 +6,7 @@ healthy one. Every report is asked for through the real CLI binary (--json,
 and the text form for the healthy server); the exit code says whether
 federation with the server works.
 
-Usage: diagnose_test.py KEYVERIFIER KEYVERIFIER_CLI SIM_FEDERATION_PY STUB_DIR
+Usage: diagnose_test.py KEYVERIFIER SIM_FEDERATION_PY KEYVERIFIER_CLI STUB_DIR
 """
 import hashlib
 import json
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from signedjson.key import decode_signing_key_base64  # noqa: E402
 
-BINARY, CLI, SIM_SCRIPT = sys.argv[1:4]
+BINARY, SIM_SCRIPT, CLI = sys.argv[1:4]
 STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[4]))))
 sys.path.insert(0, STUBS)
 import grpc  # noqa: E402
