@@ -1,5 +1,7 @@
 #include "client/keyverifier_client.h"
 
+#include <grpc/support/time.h>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
@@ -137,7 +139,10 @@ absl::StatusOr<bool> KeyVerifierClient::Serving() {
   // the status (1 = SERVING). The generic stub avoids compiling health.proto.
   grpc::GenericStub generic(channel_);
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  // On the monotonic clock: a step of the wall clock does not end the call.
+  context.set_deadline(gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_micros(absl::ToInt64Microseconds(options_.timeout), GPR_TIMESPAN)));
   grpc::Slice empty_message;
   grpc::ByteBuffer request(&empty_message, 1);
   grpc::ByteBuffer reply;
