@@ -96,7 +96,9 @@ TEST_F(DiscoveryTest, FullWellKnownCacheShedsTheLeastRecentlyUsed) {
     well_known_.Set(host, 200, R"({"m.server": "matrix.example.net:443"})");
     clock_.Advance(absl::Seconds(1));
     ASSERT_TRUE(resolve(host).ok());
-    if (i % 10 == 0) ASSERT_TRUE(resolve("hot.example").ok());  // used all along
+    if (i % 10 == 0) {
+      ASSERT_TRUE(resolve("hot.example").ok());  // used all along
+    }
   }
   EXPECT_EQ(well_known_.fetches("hot.example"), 1);  // never pushed out
   EXPECT_EQ(well_known_.fetches("flood299.example"), 1);

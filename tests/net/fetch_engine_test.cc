@@ -133,28 +133,42 @@ class HungListeners {
       for (int fd : connections_) fds.push_back({fd, POLLIN, 0});
       if (poll(fds.data(), fds.size(), -1) < 0) continue;
       if (fds[0].revents != 0) return;
-      for (size_t i = 1; i < fds.size(); ++i) {
-        if (fds[i].revents == 0) continue;
-        const int fd = fds[i].fd;
-        if (i <= listeners_.size()) {
-          for (;;) {
-            int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (c < 0) break;
-            connections_.push_back(c);
-            absl::MutexLock lock(&mu_);
-            ++accepted_;
-            peak_ = std::max(peak_, ++open_);
-          }
-          continue;
+      // Accept first, then look at every connection: a client closes a
+      // connection before it opens the next, so any close that came before
+      // an accepted connection is seen by the sweep and the count of open
+      // connections never counts a closed one as open.
+      for (int fd : listeners_) {
+        for (;;) {
+          int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          connections_.push_back(c);
+          absl::MutexLock lock(&mu_);
+          ++accepted_;
         }
-        char buf[4096];
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
-        close(fd);  // the client went away
-        connections_.erase(std::find(connections_.begin(), connections_.end(), fd));
-        absl::MutexLock lock(&mu_);
-        --open_;
       }
+      std::vector<int> still_open;
+      for (int fd : connections_) {
+        if (PeerClosed(fd)) {
+          close(fd);
+        } else {
+          still_open.push_back(fd);
+        }
+      }
+      connections_ = std::move(still_open);
+      absl::MutexLock lock(&mu_);
+      open_ = static_cast<int>(connections_.size());
+      peak_ = std::max(peak_, open_);
+    }
+  }
+
+  // Reads and drops what is waiting; true when the client has gone away.
+  static bool PeerClosed(int fd) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
     }
   }
 
