@@ -5,10 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "service/api/grpc_service.h"
+#include "service/api/tls_credentials.h"
 #include "service/api/verifier.h"
 #include "service/async/worker_pool.h"
 #include "service/clock/clock.h"
@@ -35,34 +35,29 @@
 #include "service/observe/metrics.h"
 #include "service/notary/http_listener.h"
 #include "service/notary/notary.h"
+#include "service/tls/serving_certificate.h"
 
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
+// Config, keys and certificate files are read whole.
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return keyverifier::tls::ReadTextFileFromDisk(path);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
-    const keyverifier::config::Settings::Tls& tls) {
-  if (tls.cert_file.empty()) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(tls.key_file);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!tls.client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file);
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
-    options.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  return grpc::SslServerCredentials(options);
+// Tells the observer what a certificate watcher found.
+void Report(keyverifier::observe::Observer& observer, absl::string_view listener,
+            keyverifier::tls::ServingCertificateWatcher::Outcome outcome,
+            const keyverifier::tls::ServingCertificateWatcher& watcher) {
+  using Outcome = keyverifier::tls::ServingCertificateWatcher::Outcome;
+  if (outcome == Outcome::kUnchanged) return;
+  const keyverifier::tls::ServingCertificate& c = watcher.current();
+  observer.OnServingCertificate(
+      listener, keyverifier::tls::OutcomeName(outcome),
+      outcome == Outcome::kRefused ? std::string(watcher.error().message())
+                                   : absl::StrCat(c.subject, " sha256:", c.fingerprint),
+      c.not_after);
 }
 
 }  // namespace
@@ -103,11 +98,22 @@ int main(int argc, char** argv) {
     log.Error("cannot create data_dir", {{"data_dir", config.data_dir}});
     return 1;
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentials(config.tls);
-  if (!credentials.ok()) {
-    log.Error("cannot set up TLS", {{"error", credentials.status().message()}});
-    return 2;
+  // With TLS, the files are checked here (a set that does not check out
+  // stops the start, naming the file) and read again every tls.reload below.
+  std::optional<keyverifier::tls::ServingCertificateWatcher> grpc_certificate;
+  std::shared_ptr<keyverifier::api::TlsServerCredentials> tls_credentials;
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!config.tls.cert_file.empty()) {
+    absl::StatusOr<keyverifier::tls::ServingCertificateWatcher> watcher =
+        keyverifier::tls::ServingCertificateWatcher::Create(
+            {config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file}, ReadFile);
+    if (!watcher.ok()) {
+      log.Error("cannot set up TLS", {{"error", watcher.status().message()}});
+      return 2;
+    }
+    grpc_certificate.emplace(*std::move(watcher));
+    tls_credentials = keyverifier::api::TlsServerCredentials::Create(grpc_certificate->current());
+    credentials = tls_credentials;
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
@@ -147,7 +153,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, *credentials, &port);
+  builder.AddListeningPort(config.listen, credentials, &port);
   service.Register(builder, workers);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -177,6 +183,11 @@ int main(int argc, char** argv) {
     o.requests_per_second = n.requests_per_second;
     o.burst = n.burst;
     o.trusted_proxies = n.trusted_proxies;
+    o.reload_interval = n.reload;
+    o.on_certificate = [&observer](keyverifier::tls::ServingCertificateWatcher::Outcome outcome,
+                                   const keyverifier::tls::ServingCertificateWatcher& watcher) {
+      Report(observer, "notary", outcome, watcher);
+    };
     auto listener = keyverifier::notary::HttpListener::Start(
         o,
         [notary](keyverifier::notary::HttpRequest request, keyverifier::notary::Respond respond) {
@@ -194,8 +205,27 @@ int main(int argc, char** argv) {
              {{"server_name", n.server_name}, {"https", n.cert_file.empty() ? "off" : "on"}});
   }
 
+  // The main thread waits for a signal, and meanwhile reads the gRPC port's
+  // certificate files again every tls.reload.
+  if (grpc_certificate) {
+    Report(observer, "grpc", keyverifier::tls::ServingCertificateWatcher::Outcome::kChanged,
+           *grpc_certificate);
+  }
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    if (!grpc_certificate) {
+      sigwait(&signals, &sig);
+      break;
+    }
+    const timespec every = absl::ToTimespec(std::max(config.tls.reload, absl::Seconds(1)));
+    sig = sigtimedwait(&signals, nullptr, &every);
+    if (sig > 0) break;
+    const keyverifier::tls::ServingCertificateWatcher::Outcome outcome = grpc_certificate->Check();
+    if (outcome == keyverifier::tls::ServingCertificateWatcher::Outcome::kChanged) {
+      tls_credentials->Update(grpc_certificate->current());
+    }
+    Report(observer, "grpc", outcome, *grpc_certificate);
+  }
   log.Info(absl::StrCat("signal ", sig, ": draining for up to ",
                         absl::ToInt64Seconds(config.grace), "s"));
   health->SetServingStatus(false);

@@ -209,6 +209,7 @@ Settings Effective(const v1::Config& c) {
   s.tls.key_file = c.tls().key_file();
   s.tls.client_ca_file = c.tls().client_ca_file();
   s.tls.allowed_client_names = list(c.tls().allowed_client_names());
+  s.tls.reload = seconds(c.tls().reload_seconds(), 60);
 
   const v1::Config::Store& st = c.store();
   s.store.kind = named(st.kind(), v1::Config::sqlite, v1::Config::StoreKind_IsValid);
@@ -293,6 +294,7 @@ Settings Effective(const v1::Config& c) {
   s.notary.query_timeout = ms(n.query_timeout_ms(), 10000);
   s.notary.serve_own_keys = n.serve_own_keys();
   s.notary.own_keys_validity = absl::Hours(num(n.own_keys_validity_hours(), 24));
+  s.notary.reload = seconds(n.reload_seconds(), 60);
   s.notary.trusted_proxies.assign(n.trusted_proxies().begin(), n.trusted_proxies().end());
   return s;
 }

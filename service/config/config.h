@@ -54,6 +54,7 @@ struct Settings {
     std::string key_file;
     std::string client_ca_file;
     std::vector<std::string> allowed_client_names;
+    absl::Duration reload;  // how often the files are read again
   } tls;
 
   struct Store {
@@ -145,6 +146,7 @@ struct Settings {
     bool serve_own_keys = false;
     absl::Duration own_keys_validity;
     std::vector<std::string> trusted_proxies;
+    absl::Duration reload;  // how often cert_file and key_file are read again
   } notary;
 };
 

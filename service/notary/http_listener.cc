@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -31,6 +32,7 @@
 #include "service/clock/token_bucket.h"
 #include "service/net/ip_address.h"
 #include "service/notary/protocol.h"
+#include "service/tls/serving_certificate.h"
 #include "service/tls/openssl_util.h"
 
 namespace keyverifier::notary {
@@ -96,20 +98,16 @@ class HttpListener::Impl {
       return absl::InvalidArgumentError("cert_file and key_file go together");
     }
     if (!options_.cert_file.empty()) {
-      ssl_ctx_.reset(SSL_CTX_new(TLS_server_method()));
-      if (ssl_ctx_ == nullptr) return absl::InternalError("SSL_CTX_new failed");
-      SSL_CTX_set_min_proto_version(ssl_ctx_.get(), TLS1_2_VERSION);
-      if (SSL_CTX_use_certificate_chain_file(ssl_ctx_.get(), options_.cert_file.c_str()) != 1) {
-        ERR_clear_error();
-        return absl::InvalidArgumentError(
-            absl::StrCat("cannot read the certificate chain in ", options_.cert_file));
-      }
-      if (SSL_CTX_use_PrivateKey_file(ssl_ctx_.get(), options_.key_file.c_str(),
-                                      SSL_FILETYPE_PEM) != 1 ||
-          SSL_CTX_check_private_key(ssl_ctx_.get()) != 1) {
-        ERR_clear_error();
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot read the private key in ", options_.key_file, " or it does not match the certificate"));
+      absl::StatusOr<tls::ServingCertificateWatcher> watcher = tls::ServingCertificateWatcher::Create(
+          {options_.cert_file, options_.key_file, ""},
+          options_.read_file ? options_.read_file : tls::ReadTextFileFromDisk);
+      if (!watcher.ok()) return watcher.status();
+      absl::StatusOr<tls::SslCtxPtr> ctx = tls::NewServerContext(watcher->current());
+      if (!ctx.ok()) return ctx.status();
+      ssl_ctx_ = *std::move(ctx);
+      certificate_.emplace(*std::move(watcher));
+      if (options_.on_certificate) {
+        options_.on_certificate(tls::ServingCertificateWatcher::Outcome::kChanged, *certificate_);
       }
     }
     base_.reset(event_base_new());
@@ -137,6 +135,11 @@ class HttpListener::Impl {
                                        : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     }
     wake_.reset(event_new(base_.get(), -1, 0, &Impl::OnWake, this));
+    if (certificate_.has_value() && options_.reload_interval > absl::ZeroDuration()) {
+      reload_.reset(event_new(base_.get(), -1, EV_PERSIST, &Impl::OnReload, this));
+      const timeval every = absl::ToTimeval(options_.reload_interval);
+      event_add(reload_.get(), &every);
+    }
     {
       absl::MutexLock lock(&mailbox_->mu);
       mailbox_->wake = wake_.get();
@@ -165,6 +168,26 @@ class HttpListener::Impl {
     if (ssl == nullptr) return nullptr;
     return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                           BEV_OPT_CLOSE_ON_FREE);
+  }
+
+  // On the loop thread: new connections get a renewed certificate; those
+  // open keep the one they were made with.
+  static void OnReload(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    tls::ServingCertificateWatcher& watcher = *self->certificate_;
+    tls::ServingCertificateWatcher::Outcome outcome = watcher.Check();
+    if (outcome == tls::ServingCertificateWatcher::Outcome::kChanged) {
+      absl::StatusOr<tls::SslCtxPtr> ctx = tls::NewServerContext(watcher.current());
+      if (ctx.ok()) {
+        self->ssl_ctx_ = *std::move(ctx);
+      } else {
+        outcome = tls::ServingCertificateWatcher::Outcome::kRefused;
+      }
+    }
+    if (outcome != tls::ServingCertificateWatcher::Outcome::kUnchanged &&
+        self->options_.on_certificate) {
+      self->options_.on_certificate(outcome, watcher);
+    }
   }
 
   static void OnRequest(evhttp_request* req, void* arg) { static_cast<Impl*>(arg)->Handle(req); }
@@ -308,6 +331,9 @@ class HttpListener::Impl {
   EventBasePtr base_;
   EvhttpPtr http_;  // freed before base_ (declared after it)
   EventPtr wake_;
+  EventPtr reload_;
+  // The certificate files, with HTTPS; loop thread only after Init.
+  std::optional<tls::ServingCertificateWatcher> certificate_;
   int port_ = 0;
   std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
   std::thread thread_;

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/clock/clock.h"
+#include "service/tls/serving_certificate.h"
 
 namespace keyverifier::notary {
 
@@ -53,6 +54,16 @@ class HttpListener {
     // PEM files; both empty: plain HTTP (behind a reverse proxy).
     std::string cert_file;
     std::string key_file;
+    // With HTTPS: the files are read again this often (zero: only at
+    // Start). A renewed pair that checks out serves new connections; one
+    // that does not is refused and the current one stays.
+    absl::Duration reload_interval = absl::ZeroDuration();
+    // Told of the certificate loaded at Start and of every reload that
+    // changed or refused it; on the loop thread.
+    std::function<void(tls::ServingCertificateWatcher::Outcome,
+                       const tls::ServingCertificateWatcher&)>
+        on_certificate;
+    tls::ReadTextFile read_file;  // empty: from disk
     size_t max_body_bytes = 64 << 10;
     size_t max_header_bytes = 16 << 10;
     absl::Duration timeout = absl::Seconds(30);  // read/write/idle, per connection

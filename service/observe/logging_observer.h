@@ -81,6 +81,17 @@ class LoggingObserver final : public Observer {
     next_.OnNotaryRequest(endpoint, http_status);
   }
   void OnNotaryServed(absl::string_view outcome) override { next_.OnNotaryServed(outcome); }
+  void OnServingCertificate(absl::string_view listener, absl::string_view outcome,
+                            absl::string_view detail, absl::Time not_after) override {
+    next_.OnServingCertificate(listener, outcome, detail, not_after);
+    const bool refused = outcome == "refused";
+    log_.Log(refused ? LogLevel::kError : LogLevel::kInfo,
+             refused ? "renewed certificate files refused; the certificate in use stays"
+                     : "serving certificate loaded",
+             {{"listener", listener},
+              {refused ? "error" : "certificate", detail},
+              {"not_after", absl::FormatTime(absl::RFC3339_sec, not_after, absl::UTCTimeZone())}});
+  }
 
  private:
   Observer& next_;

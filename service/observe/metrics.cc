@@ -128,6 +128,16 @@ Metrics::Metrics(prometheus::Registry& registry, absl::string_view version)
                          .Name("keyverifier_notary_servers_total")
                          .Help("Servers asked about in notary queries, by outcome "
                                "(cached, fetched, stale, missing, own)")
+                         .Register(registry)),
+      serving_expiry_(prometheus::BuildGauge()
+                          .Name("keyverifier_serving_certificate_expiry_timestamp_seconds")
+                          .Help("When the certificate a listener of this service serves expires "
+                                "(Unix time), by listener (grpc, notary)")
+                          .Register(registry)),
+      serving_loads_(prometheus::BuildCounter()
+                         .Name("keyverifier_serving_certificate_loads_total")
+                         .Help("Reads of a listener's certificate files that changed what it "
+                               "serves or were refused, by listener and outcome")
                          .Register(registry)) {
   for (const char* outcome : {"cached", "fetched", "stale", "missing", "own"}) {
     notary_served_.Add({{"outcome", outcome}});
@@ -235,6 +245,19 @@ void Metrics::OnNotaryRequest(absl::string_view endpoint, int http_status) {
 
 void Metrics::OnNotaryServed(absl::string_view outcome) {
   notary_served_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void Metrics::OnServingCertificate(absl::string_view listener, absl::string_view outcome,
+                                   absl::string_view, absl::Time not_after) {
+  // Both outcomes exist from a listener's first load on, so the first
+  // refusal is an increase from zero.
+  for (const char* o : {"changed", "refused"}) {
+    prometheus::Counter& c =
+        serving_loads_.Add({{"listener", std::string(listener)}, {"outcome", o}});
+    if (outcome == o) c.Increment();
+  }
+  serving_expiry_.Add({{"listener", std::string(listener)}})
+      .Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
 }
 
 void Metrics::OnRefresherState(size_t tracked, size_t backing_off) {

@@ -60,6 +60,8 @@ class Metrics final : public Observer {
   void OnRefresherState(size_t tracked, size_t backing_off) override;
   void OnNotaryRequest(absl::string_view endpoint, int http_status) override;
   void OnNotaryServed(absl::string_view outcome) override;
+  void OnServingCertificate(absl::string_view listener, absl::string_view outcome,
+                            absl::string_view detail, absl::Time not_after) override;
 
  private:
   prometheus::Family<prometheus::Counter>& rpcs_;
@@ -92,6 +94,8 @@ class Metrics final : public Observer {
   prometheus::Gauge& backing_off_;
   prometheus::Family<prometheus::Counter>& notary_requests_;
   prometheus::Family<prometheus::Counter>& notary_served_;
+  prometheus::Family<prometheus::Gauge>& serving_expiry_;
+  prometheus::Family<prometheus::Counter>& serving_loads_;
   prometheus::Counter* key_cache_hit_;
   prometheus::Counter* key_cache_miss_;
 

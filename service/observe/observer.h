@@ -70,6 +70,13 @@ class Observer {
   // or reached, the last answer served), "missing" (nothing to serve),
   // "own" (the notary's own keys).
   virtual void OnNotaryServed(absl::string_view outcome) {}
+  // One of the service's own listeners (listener: grpc | notary) read its
+  // certificate files: outcome "changed" (at start, or a renewal now served
+  // to new connections; detail names the leaf) or "refused" (the files did
+  // not check out; detail says why, and the certificate in use stays).
+  // `not_after` is the expiry of the certificate being served.
+  virtual void OnServingCertificate(absl::string_view listener, absl::string_view outcome,
+                                    absl::string_view detail, absl::Time not_after) {}
 };
 
 // Shared do-nothing instance for callers that observe nothing.

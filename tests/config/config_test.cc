@@ -102,6 +102,8 @@ TEST(ConfigTest, EffectiveDefaults) {
   EXPECT_EQ(s.notary.query_timeout, absl::Seconds(10));
   EXPECT_FALSE(s.notary.serve_own_keys);
   EXPECT_EQ(s.notary.own_keys_validity, absl::Hours(24));
+  EXPECT_EQ(s.notary.reload, absl::Seconds(60));
+  EXPECT_EQ(s.tls.reload, absl::Seconds(60));
 }
 
 // What the file says is what is in force, in the units the keys name.
@@ -123,7 +125,7 @@ TEST(ConfigTest, EffectiveTakesTheFile) {
       outbound { no_default_denylist: true allowed: "10.0.0.0/8" }
       federation_tls { ca_mode: add min_version: tls1_3 ct_mode: enforce ct_min_logs: 3 }
       refresher { disabled: true min_interval_seconds: 60 }
-      notary { own_keys_validity_hours: 2 requests_per_second: 3 }
+      notary { own_keys_validity_hours: 2 requests_per_second: 3 reload_seconds: 5 }
   )", "kv.textproto");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_TRUE(Validate(*c).ok()) << Validate(*c);
@@ -161,6 +163,7 @@ TEST(ConfigTest, EffectiveTakesTheFile) {
   EXPECT_EQ(s.refresher.min_interval, absl::Minutes(1));
   EXPECT_EQ(s.notary.own_keys_validity, absl::Hours(2));
   EXPECT_EQ(s.notary.requests_per_second, 3);
+  EXPECT_EQ(s.notary.reload, absl::Seconds(5));
 }
 
 // Enum settings are written bare, as config.proto's names: every name of

@@ -38,6 +38,20 @@ class MonitoringMetricsTest(unittest.TestCase):
         assert out.returncode == 2, out
         cls.scrape = cls.kv.metrics()
         cls.exported = promql_names.scraped_names(cls.scrape)
+        # The serving-certificate metrics exist when a port has TLS: a second
+        # binary with a certificate on its gRPC port adds them.
+        tls_dir = harness.tmpdir("tls")
+        cert, key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=kv.test",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        cls.tls_kv = harness.Keyverifier(
+            BINARY, 'fetch { disabled: true }\nrefresher { disabled: true }\n'
+            'tls { cert_file: "%s" key_file: "%s" }\n' % (cert, key),
+            harness.tmpdir("tls-data")).start()
+        tls_names = promql_names.scraped_names(cls.tls_kv.metrics())
+        assert "keyverifier_serving_certificate_expiry_timestamp_seconds" in tls_names, tls_names
+        cls.exported |= tls_names
         with open(ALERTS) as f:
             cls.rules = promql_names.rule_expressions(yaml.safe_load(f))
         with open(DASHBOARD) as f:

@@ -5,11 +5,14 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
@@ -243,6 +246,129 @@ TEST_F(HttpListenerTest, ServesHttpsWithTheConfiguredCertificate) {
   EXPECT_NE(Fetch(Base(**l) + "/tls").status, 200);
 }
 
+// The leaf certificate (PEM) a TLS client is shown at `port`, and the body
+// of a GET; the chain must verify against `ca` for notary.test.
+struct Served {
+  CURLcode code = CURLE_OK;
+  std::string leaf;
+  std::string body;
+};
+Served ServedTo(int port, const std::string& ca) {
+  Served served;
+  CURL* curl = curl_easy_init();
+  const std::string url = absl::StrCat("https://notary.test:", port, "/tls");
+  curl_slist* resolve =
+      curl_slist_append(nullptr, absl::StrCat("notary.test:", port, ":127.0.0.1").c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+  curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl, CURLOPT_CERTINFO, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &served.body);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+  served.code = curl_easy_perform(curl);
+  curl_certinfo* info = nullptr;
+  if (served.code == CURLE_OK && curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) == CURLE_OK &&
+      info != nullptr && info->num_of_certs > 0) {
+    for (curl_slist* f = info->certinfo[0]; f != nullptr; f = f->next) {
+      if (absl::StartsWith(f->data, "Cert:")) served.leaf = f->data + 5;
+    }
+  }
+  curl_easy_cleanup(curl);
+  curl_slist_free_all(resolve);
+  return served;
+}
+
+// Writes `text` to `path` as Kubernetes updates a Secret's files: a new file
+// renamed over the old, so a reader sees the old or the new, never a part.
+void Replace(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".new";
+  std::ofstream(tmp) << text;
+  ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
+}
+
+// A renewed certificate is served to new connections without a restart; a
+// renewal that does not check out (a key of another certificate) is refused,
+// named, and the good one in use stays.
+TEST_F(HttpListenerTest, RenewedCertificateFilesAreServedAndBadOnesRefused) {
+  tls::testing::Hierarchy first = tls::testing::MakeHierarchy("notary.test");
+  tls::testing::Hierarchy renewed = tls::testing::MakeHierarchy("notary.test");
+  tls::testing::Hierarchy other = tls::testing::MakeHierarchy("other.test");
+  const std::string dir = ::testing::TempDir();
+  const std::string cert = dir + "/reload-cert.pem", key = dir + "/reload-key.pem",
+                    ca = dir + "/reload-ca.pem";
+  Replace(cert, first.leaf.Pem() + first.intermediate.Pem());
+  Replace(key, tls::testing::KeyPem(first.leaf));
+  Replace(ca, first.root.Pem() + renewed.root.Pem());
+
+  absl::Mutex mu;
+  std::vector<std::string> seen;  // "outcome subject" or "refused error"
+  HttpListener::Options o = Plain();
+  o.cert_file = cert;
+  o.key_file = key;
+  o.reload_interval = absl::Milliseconds(50);
+  o.on_certificate = [&](tls::ServingCertificateWatcher::Outcome outcome,
+                         const tls::ServingCertificateWatcher& w) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(absl::StrCat(tls::OutcomeName(outcome), " ",
+                                outcome == tls::ServingCertificateWatcher::Outcome::kRefused
+                                    ? w.error().message()
+                                    : w.current().fingerprint));
+  };
+  auto l = HttpListener::Start(o, Echo, clock_);
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto seen_count = [&] {
+    absl::MutexLock lock(&mu);
+    return seen.size();
+  };
+  // Waits until the latest report starts with `prefix`.
+  auto await_report = [&](const std::string& prefix) {
+    absl::MutexLock lock(&mu);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return !seen.empty() && absl::StartsWith(seen.back(), prefix);
+    };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(20));
+  };
+  EXPECT_EQ(seen_count(), 1u);  // the one loaded at Start
+
+  Served before = ServedTo((*l)->port(), ca);
+  ASSERT_EQ(before.code, CURLE_OK) << curl_easy_strerror(before.code);
+  EXPECT_TRUE(absl::StrContains(first.leaf.Pem(), absl::StripAsciiWhitespace(before.leaf)))
+      << before.leaf;
+
+  // Key first, then the chain: between the two the pair does not match and
+  // a reload in that moment is refused, not served.
+  Replace(key, tls::testing::KeyPem(renewed.leaf));
+  Replace(cert, renewed.leaf.Pem() + renewed.intermediate.Pem());
+  const std::string renewed_fp = tls::Sha256FingerprintHex(renewed.leaf.cert.get());
+  ASSERT_TRUE(await_report("changed " + renewed_fp));
+  Served after = ServedTo((*l)->port(), ca);
+  ASSERT_EQ(after.code, CURLE_OK) << curl_easy_strerror(after.code);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(seen.front(), "changed " + tls::Sha256FingerprintHex(first.leaf.cert.get()))
+        << absl::StrJoin(seen, "\n");
+  }
+  EXPECT_TRUE(absl::StrContains(renewed.leaf.Pem(), absl::StripAsciiWhitespace(after.leaf)))
+      << after.leaf;
+  EXPECT_EQ(after.body.rfind("GET /tls", 0), 0u) << after.body;
+
+  // A key that belongs to another certificate is refused, naming the key
+  // file; the renewed certificate is still what clients get.
+  Replace(key, tls::testing::KeyPem(other.leaf));
+  ASSERT_TRUE(await_report("refused "));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(absl::StrContains(
+        seen.back(), absl::StrCat(key, ": the private key does not belong to the first certificate of ", cert)))
+        << seen.back();
+  }
+  Served kept = ServedTo((*l)->port(), ca);
+  ASSERT_EQ(kept.code, CURLE_OK) << curl_easy_strerror(kept.code);
+  EXPECT_TRUE(absl::StrContains(renewed.leaf.Pem(), absl::StripAsciiWhitespace(kept.leaf)));
+}
+
 TEST_F(HttpListenerTest, BadConfigurationIsNamed) {
   HttpListener::Options o = Plain();
   o.listen = "nowhere";
@@ -252,7 +378,7 @@ TEST_F(HttpListenerTest, BadConfigurationIsNamed) {
   o.cert_file = "/nonexistent/cert.pem";
   o.key_file = "/nonexistent/key.pem";
   EXPECT_TRUE(absl::StrContains(HttpListener::Start(o, Echo, clock_).status().message(),
-                                "cannot read the certificate chain in /nonexistent/cert.pem"));
+                                "cannot open /nonexistent/cert.pem"));
   o = Plain();
   o.cert_file = "x.pem";
   EXPECT_EQ(HttpListener::Start(o, Echo, clock_).status().code(),
