@@ -6,9 +6,8 @@
 // bad renewal on disk cannot take the port down.
 //
 // Thread-safe: Update may be called from any thread while gRPC handshakes.
-// Must outlive the grpc::Server it is added to (ServerBuilder keeps a
-// reference as long as the builder lives; keep the shared_ptr beyond the
-// server).
+// gRPC calls back into this object on every handshake, so it must outlive the
+// grpc::Server it is added to (hold the shared_ptr beyond the server).
 #ifndef KEYVERIFIER_SERVICE_API_TLS_CREDENTIALS_H_
 #define KEYVERIFIER_SERVICE_API_TLS_CREDENTIALS_H_
 

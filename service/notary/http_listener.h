@@ -58,8 +58,8 @@ class HttpListener {
     // Start). A renewed pair that checks out serves new connections; one
     // that does not is refused and the current one stays.
     absl::Duration reload_interval = absl::ZeroDuration();
-    // Told of the certificate loaded at Start and of every reload that
-    // changed or refused it; on the loop thread.
+    // Told of the certificate loaded at Start (on the caller's thread) and
+    // of every reload that changed or refused it (on the loop thread).
     std::function<void(tls::ServingCertificateWatcher::Outcome,
                        const tls::ServingCertificateWatcher&)>
         on_certificate;
