@@ -347,7 +347,9 @@ void FetchingKeyRing::StartFlights(std::shared_ptr<Starting> job) {
       request.minimum_valid_until_ts =
           std::max(request.minimum_valid_until_ts, w->query.minimum_valid_until_ts);
     }
-    if (fetch && (sources_ == nullptr || (!force && now < entry.retry_after))) fetch = false;
+    // A server whose fetch failed is not asked again before its backoff
+    // ends, by callers or by a refresh.
+    if (fetch && (sources_ == nullptr || now < entry.retry_after)) fetch = false;
     // Another replica fetched it meanwhile: what the store now has is the
     // answer. A refresh another replica already made (the store has a newer
     // response than memory had) is not made again.

@@ -474,6 +474,29 @@ TEST_F(FetchingKeyRingTest, NothingKnownAndFetchFailingIsTheFetchError) {
   EXPECT_TRUE(absl::StrContains(r.status().message(), "backing off")) << r.status();
 }
 
+// The refresher keeps every asked-for server fresh, but a server whose fetch
+// just failed is left alone until its backoff ends: a refresh then would be
+// one more connection to a dead server for nothing.
+TEST_F(FetchingKeyRingTest, RefreshHonoursTheFailureBackoff) {
+  origin_.answer_ = absl::UnavailableError("origin down");
+  notary_.answer_ = absl::UnavailableError("notary down");
+  ASSERT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  const int origin_calls = origin_.calls();
+  absl::StatusOr<int64_t> refreshed =
+      ring_->RefreshAndWait(Name("origin.test"), absl::Now() + absl::Seconds(5));
+  EXPECT_FALSE(refreshed.ok());
+  EXPECT_TRUE(absl::StrContains(refreshed.status().message(), "backing off"))
+      << refreshed.status();
+  EXPECT_EQ(origin_.calls(), origin_calls);
+  // Past the backoff (30 s here), the refresh asks again and learns the keys.
+  clock_.Advance(absl::Seconds(31));
+  origin_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
+  refreshed = ring_->RefreshAndWait(Name("origin.test"), absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(*refreshed, kNowMs + kDay);
+  EXPECT_EQ(origin_.calls(), origin_calls + 1);
+}
+
 TEST_F(FetchingKeyRingTest, NotaryAnswerIsRecordedAsSuch) {
   origin_.answer_ = absl::UnavailableError("origin down");
   notary_.answer_ = Keys({{"ed25519:a", 'a'}}, kNowMs + kDay);
