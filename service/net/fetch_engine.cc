@@ -627,7 +627,8 @@ void FetchEngine::Impl::AddOnLoop(CURL* easy, absl::Time deadline, Phases phases
     running.deadline_timer =
         RunAt(deadline, [this, easy] { Complete(easy, CURLE_OPERATION_TIMEDOUT); });
   }
-  const absl::Duration first = std::min(phases.connect, phases.tls_handshake);
+  const absl::Duration first =
+      std::min({phases.connect, phases.tls_handshake, phases.request});
   if (first != absl::InfiniteDuration()) {
     // No phase can be overdue before the shorter budget has passed once.
     running.phase_timer = RunAt(running.added + first, [this, easy] { CheckPhases(easy); });
@@ -639,25 +640,35 @@ void FetchEngine::Impl::CheckPhases(CURL* easy) {
   if (it == transfers_.end()) return;
   Running& running = it->second;
   running.phase_timer = 0;
-  curl_off_t handshaken_us = 0;
-  curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken_us);
-  if (handshaken_us > 0) return;  // both phases over: nothing more to watch
   const absl::Time now = absl::Now();
+  const Phases& phases = running.phases;
   absl::Time due;
-  const absl::Duration shorter = std::min(running.phases.connect, running.phases.tls_handshake);
   if (running.connecting == absl::InfiniteFuture()) {
     // Still queued for a connection slot: no phase has begun.
-    due = now + shorter;
+    due = now + std::min({phases.connect, phases.tls_handshake, phases.request});
+    if (due != absl::InfiniteFuture()) {
+      running.phase_timer = RunAt(due, [this, easy] { CheckPhases(easy); });
+    }
+    return;
+  }
+  const absl::Time request_due = running.connecting + phases.request;
+  if (request_due <= now) return Complete(easy, kRequestOverrun);
+  curl_off_t handshaken_us = 0;
+  curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshaken_us);
+  if (handshaken_us > 0) {
+    // Connected and handshaken: only the request's budget is left to watch.
+    due = request_due;
   } else if (running.connected == absl::InfiniteFuture()) {
     // Connecting: the connection is due `connect` after the attempt began,
     // and a handshake that starts later cannot be overdue before now + its
     // budget.
     const absl::Time connect_due = running.connecting + running.phases.connect;
     if (connect_due <= now) return Complete(easy, kConnectOverrun);
-    due = std::min(connect_due, now + running.phases.tls_handshake);
+    due = std::min({connect_due, now + running.phases.tls_handshake, request_due});
   } else {
-    due = running.connected + running.phases.tls_handshake;
-    if (due <= now) return Complete(easy, kHandshakeOverrun);
+    const absl::Time handshake_due = running.connected + running.phases.tls_handshake;
+    if (handshake_due <= now) return Complete(easy, kHandshakeOverrun);
+    due = std::min(handshake_due, request_due);
   }
   if (due == absl::InfiniteFuture()) return;
   running.phase_timer = RunAt(due, [this, easy] { CheckPhases(easy); });

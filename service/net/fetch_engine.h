@@ -68,19 +68,25 @@ class FetchEngine final : public async::Scheduler, public async::Executor {
   // ahead of it, however long their budgets.
   void AddTransfer(CURL* easy, absl::Time deadline,
                    absl::AnyInvocable<void(int curl_code)> done);
-  // Budgets for a transfer's connection phases (libcurl's connect timeout
-  // covers TCP and TLS together).
+  // Budgets for a transfer's phases (libcurl's connect timeout covers TCP
+  // and TLS together, and its timeouts count time spent queued for a
+  // connection slot). Each runs from the moment the transfer's connection
+  // attempt begins: time queued for a slot counts towards none of them, only
+  // towards the deadline.
   struct Phases {
-    // Until the TCP connection is made, from the start.
+    // Until the TCP connection is made.
     absl::Duration connect = absl::InfiniteDuration();
     // Until the TLS handshake is done, from the moment of connecting.
     absl::Duration tls_handshake = absl::InfiniteDuration();
+    // The whole request.
+    absl::Duration request = absl::InfiniteDuration();
   };
   // `done`'s code when a phase overran its budget (not CURLcodes).
   static constexpr int kConnectOverrun = 1000;
   static constexpr int kHandshakeOverrun = 1001;
+  static constexpr int kRequestOverrun = 1002;
   // The same, also ended when a phase overruns its budget (`done` gets
-  // kConnectOverrun or kHandshakeOverrun): a peer that accepts connections
+  // kConnectOverrun, kHandshakeOverrun or kRequestOverrun): a peer that accepts connections
   // and never completes a handshake costs the handshake's budget, not the
   // whole request's.
   void AddTransfer(CURL* easy, absl::Time deadline, Phases phases,

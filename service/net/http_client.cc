@@ -54,7 +54,7 @@ struct Transfer {
   absl::Duration budget;
   absl::Duration connect_budget;
   absl::Duration tls_budget;
-  bool deadline_bounds = false;  // the caller's deadline set the timeout
+  absl::Duration left;  // until the caller's deadline, at the start
   async::Callback<HttpResponse> done;
 
   // Referenced (not copied) by libcurl.
@@ -200,6 +200,10 @@ absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
     return absl::UnavailableError(absl::StrCat(t.where, ": no connection within ",
                                                absl::FormatDuration(t.connect_budget)));
   }
+  if (code == FetchEngine::kRequestOverrun) {
+    return absl::UnavailableError(absl::StrCat(t.where, ": timed out after ",
+                                               absl::FormatDuration(t.budget)));
+  }
   if (code == FetchEngine::kHandshakeOverrun) {
     return absl::UnavailableError(
         absl::StrCat(t.where, ": the TLS handshake did not finish within ",
@@ -220,15 +224,14 @@ absl::StatusOr<HttpResponse> Result(Transfer& t, int code) {
   std::string detail = t.error[0] != '\0' ? t.error : curl_easy_strerror(rc);
   curl_off_t connect_us = 0;
   curl_easy_getinfo(t.curl.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
-  if (rc == CURLE_OPERATION_TIMEDOUT && (t.error[0] == '\0' || connect_us == 0)) {
-    // The engine's deadline, or libcurl's timer while the transfer still
-    // waited for a connection slot (libcurl then names a resolve step it
-    // never needed): say how far it got.
-    detail = absl::StrCat("timed out after ", absl::FormatDuration(t.budget),
-                          connect_us > 0 ? "" : ", before any connection was made");
-  }
-  if (rc == CURLE_OPERATION_TIMEDOUT && t.deadline_bounds) {
-    return absl::DeadlineExceededError(absl::StrCat(t.where, ": ", detail));
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    // Only the caller's deadline times a transfer out this way (the request's
+    // own budget is the engine's kRequestOverrun): the engine's timer, or
+    // libcurl's backstop (which may name a resolve step it never needed).
+    // Say how far it got.
+    return absl::DeadlineExceededError(
+        absl::StrCat(t.where, ": timed out after ", absl::FormatDuration(t.left),
+                     connect_us > 0 ? "" : ", before any connection was made"));
   }
   return absl::UnavailableError(absl::StrCat(t.where, ": ", detail));
 }
@@ -272,6 +275,9 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
     return done(absl::DeadlineExceededError(
         absl::StrCat("deadline passed before connecting to ", target)));
   }
+  // The request's own budget runs from its connection attempt (the engine's
+  // phases); time queued for a connection slot counts only towards the
+  // caller's deadline, which bounds everything.
   const absl::Duration budget = std::min(left, options_.total_timeout);
 
   auto t = std::make_unique<Transfer>();
@@ -290,7 +296,7 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   t->budget = budget;
   t->connect_budget = std::min(budget, options_.connect_timeout);
   t->tls_budget = options_.tls_handshake_timeout;
-  t->deadline_bounds = left <= options_.total_timeout;
+  t->left = left;
   t->done = std::move(done);
   t->url = absl::StrCat("https://", request.host_header, request.path);
   t->body = request.body;
@@ -317,11 +323,11 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
   // libcurl's connect timeout covers TCP and TLS together; the engine
   // holds each to its own budget (AddTransfer's phases).
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(std::min(
-                       budget, options_.connect_timeout + options_.tls_handshake_timeout))));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(budget))));
+  // libcurl counts time queued for a connection slot too: its own timeouts
+  // are set to the caller's deadline, a backstop behind the engine's.
+  const long backstop = static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, backstop);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, backstop);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, t.get());
@@ -352,12 +358,13 @@ void CurlHttpClient::Send(const HttpRequest& request, absl::Time deadline,
                      static_cast<curl_off_t>(t->body.size()));
   }
 
-  const absl::Time end = absl::Now() + budget + kQueueGrace;
-  // Only budgets shorter than the request's: at the deadline the caller's
-  // deadline (or the request budget) is what ran out, not the server's.
+  const absl::Time end = absl::Now() + left + kQueueGrace;
+  // Only budgets shorter than what is left: at the deadline the caller's
+  // deadline is what ran out, not the server's.
   FetchEngine::Phases phases;
-  if (t->connect_budget < budget) phases.connect = t->connect_budget;
-  if (t->tls_budget < budget) phases.tls_handshake = t->tls_budget;
+  if (t->connect_budget < left) phases.connect = t->connect_budget;
+  if (t->tls_budget < left) phases.tls_handshake = t->tls_budget;
+  if (options_.total_timeout < left) phases.request = options_.total_timeout;
   engine_.AddTransfer(c, end, phases, [t = std::move(t)](int code) mutable {
     absl::StatusOr<HttpResponse> result = Result(*t, code);
     async::Callback<HttpResponse> done = std::move(t->done);
