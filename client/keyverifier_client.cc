@@ -1,13 +1,12 @@
 #include "client/keyverifier_client.h"
 
+#include "service/io/file.h"
 #include <grpc/support/time.h>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,10 +14,11 @@
 namespace keyverifier::client {
 namespace {
 
+// A TLS file that cannot be read is the caller's mistake.
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  absl::StatusOr<std::string> text = io::ReadFileFromDisk(path);
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  return text;
 }
 
 absl::Status FromGrpc(const grpc::Status& s) {

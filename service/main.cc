@@ -35,16 +35,15 @@
 #include "service/observe/metrics.h"
 #include "service/notary/http_listener.h"
 #include "service/notary/notary.h"
+#include "service/io/file.h"
 #include "service/tls/serving_certificate.h"
 
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-// Config, keys and certificate files are read whole.
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  return keyverifier::tls::ReadTextFileFromDisk(path);
-}
+// Config, keys and certificate files are read whole, from disk.
+const keyverifier::io::ReadFile ReadFile = keyverifier::io::ReadFileFromDisk;
 
 // Tells the observer what a certificate watcher found.
 void Report(keyverifier::observe::Observer& observer, absl::string_view listener,

@@ -2,9 +2,7 @@
 // running keyverifier service. See `keyverifier_cli help`.
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +10,7 @@
 #include "absl/time/time.h"
 #include "client/cli/offline.h"
 #include "client/cli/remote.h"
+#include "service/io/file.h"
 
 namespace {
 
@@ -21,9 +20,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return keyverifier::io::ReadFileFromDisk(path);
 }
 
 void Usage(std::ostream& out) {

@@ -27,6 +27,7 @@
 #include "service/fetch/direct_fetcher.h"
 #include "service/fetch/key_sources.h"
 #include "service/fetch/notary_fetcher.h"
+#include "service/io/file.h"
 #include "service/keyring/fetching_keyring.h"
 #include "service/keyring/refresher.h"
 #include "service/keyring/banned_keys.h"
@@ -49,7 +50,7 @@
 
 namespace keyverifier::app {
 
-using ReadFile = std::function<absl::StatusOr<std::string>(const std::string&)>;
+using ReadFile = io::ReadFile;
 
 class App {
  public:

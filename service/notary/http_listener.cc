@@ -32,6 +32,7 @@
 #include "service/clock/token_bucket.h"
 #include "service/net/ip_address.h"
 #include "service/notary/protocol.h"
+#include "service/io/file.h"
 #include "service/tls/serving_certificate.h"
 #include "service/tls/openssl_util.h"
 
@@ -100,7 +101,7 @@ class HttpListener::Impl {
     if (!options_.cert_file.empty()) {
       absl::StatusOr<tls::ServingCertificateWatcher> watcher = tls::ServingCertificateWatcher::Create(
           {options_.cert_file, options_.key_file, ""},
-          options_.read_file ? options_.read_file : tls::ReadTextFileFromDisk);
+          options_.read_file ? options_.read_file : io::ReadFileFromDisk);
       if (!watcher.ok()) return watcher.status();
       absl::StatusOr<tls::SslCtxPtr> ctx = tls::NewServerContext(watcher->current());
       if (!ctx.ok()) return ctx.status();

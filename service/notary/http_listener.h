@@ -63,7 +63,7 @@ class HttpListener {
     std::function<void(tls::ServingCertificateWatcher::Outcome,
                        const tls::ServingCertificateWatcher&)>
         on_certificate;
-    tls::ReadTextFile read_file;  // empty: from disk
+    io::ReadFile read_file;  // empty: from disk
     size_t max_body_bytes = 64 << 10;
     size_t max_header_bytes = 16 << 10;
     absl::Duration timeout = absl::Seconds(30);  // read/write/idle, per connection

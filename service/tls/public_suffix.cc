@@ -1,7 +1,6 @@
 #include "service/tls/public_suffix.h"
 
-#include <fstream>
-#include <iterator>
+#include "service/io/file.h"
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -12,12 +11,11 @@ namespace keyverifier::tls {
 
 absl::StatusOr<std::shared_ptr<const PublicSuffixList>> PublicSuffixList::FromFile(
     const std::string& path, Sections sections) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  absl::StatusOr<std::string> text = io::ReadFileFromDisk(path);
+  if (!text.ok()) {
     return absl::NotFoundError(absl::StrCat("cannot read public suffix list ", path));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  absl::StatusOr<std::shared_ptr<const PublicSuffixList>> list = FromText(text, sections);
+  absl::StatusOr<std::shared_ptr<const PublicSuffixList>> list = FromText(*text, sections);
   if (!list.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("public suffix list ", path, ": ", list.status().message()));

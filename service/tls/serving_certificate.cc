@@ -5,8 +5,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <fstream>
-#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -26,27 +24,31 @@ absl::StatusOr<EvpPkeyPtr> ParsePrivateKey(const std::string& pem, const std::st
   return key;
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ReadTextFileFromDisk(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-absl::StatusOr<ServingCertificate> LoadServingCertificate(const ServingFiles& files,
-                                                          const ReadTextFile& read) {
+// The files' contents, unchecked: what a reload compares before parsing.
+absl::StatusOr<ServingCertificate> ReadFiles(const ServingFiles& files, const io::ReadFile& read) {
   ServingCertificate out;
   absl::StatusOr<std::string> chain = read(files.cert_file);
   if (!chain.ok()) return chain.status();
   absl::StatusOr<std::string> key = read(files.key_file);
   if (!key.ok()) return key.status();
-  absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(*chain, files.cert_file);
+  if (!files.ca_file.empty()) {
+    absl::StatusOr<std::string> ca = read(files.ca_file);
+    if (!ca.ok()) return ca.status();
+    out.ca_pem = *std::move(ca);
+  }
+  out.chain_pem = *std::move(chain);
+  out.key_pem = *std::move(key);
+  return out;
+}
+
+// Checks what ReadFiles read and describes the leaf.
+absl::Status CheckContents(const ServingFiles& files, ServingCertificate& cert) {
+  absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(cert.chain_pem, files.cert_file);
   if (!certs.ok()) return certs.status();
-  if (!absl::StrContains(*chain, "-----BEGIN")) {
+  if (!absl::StrContains(cert.chain_pem, "-----BEGIN")) {
     return absl::InvalidArgumentError(absl::StrCat(files.cert_file, ": not PEM"));
   }
-  absl::StatusOr<EvpPkeyPtr> pkey = ParsePrivateKey(*key, files.key_file);
+  absl::StatusOr<EvpPkeyPtr> pkey = ParsePrivateKey(cert.key_pem, files.key_file);
   if (!pkey.ok()) return pkey.status();
   X509* leaf = (*certs)[0].get();
   ERR_clear_error();
@@ -57,18 +59,23 @@ absl::StatusOr<ServingCertificate> LoadServingCertificate(const ServingFiles& fi
         files.cert_file));
   }
   if (!files.ca_file.empty()) {
-    absl::StatusOr<std::string> ca = read(files.ca_file);
-    if (!ca.ok()) return ca.status();
-    absl::StatusOr<std::vector<X509Ptr>> roots = ParseCertificates(*ca, files.ca_file);
+    absl::StatusOr<std::vector<X509Ptr>> roots = ParseCertificates(cert.ca_pem, files.ca_file);
     if (!roots.ok()) return roots.status();
-    out.ca_pem = *std::move(ca);
   }
-  out.subject = NameToString(X509_get_subject_name(leaf));
-  out.fingerprint = Sha256FingerprintHex(leaf);
-  out.not_after = Asn1ToTime(X509_get0_notAfter(leaf));
-  out.chain_pem = *std::move(chain);
-  out.key_pem = *std::move(key);
-  return out;
+  cert.subject = NameToString(X509_get_subject_name(leaf));
+  cert.fingerprint = Sha256FingerprintHex(leaf);
+  cert.not_after = Asn1ToTime(X509_get0_notAfter(leaf));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServingCertificate> LoadServingCertificate(const ServingFiles& files,
+                                                          const io::ReadFile& read) {
+  absl::StatusOr<ServingCertificate> cert = ReadFiles(files, read);
+  if (!cert.ok()) return cert.status();
+  if (absl::Status s = CheckContents(files, *cert); !s.ok()) return s;
+  return cert;
 }
 
 absl::StatusOr<SslCtxPtr> NewServerContext(const ServingCertificate& cert) {
@@ -100,21 +107,20 @@ absl::StatusOr<SslCtxPtr> NewServerContext(const ServingCertificate& cert) {
 }
 
 absl::StatusOr<ServingCertificateWatcher> ServingCertificateWatcher::Create(ServingFiles files,
-                                                                          ReadTextFile read) {
+                                                                          io::ReadFile read) {
   absl::StatusOr<ServingCertificate> first = LoadServingCertificate(files, read);
   if (!first.ok()) return first.status();
   return ServingCertificateWatcher(std::move(files), std::move(read), *std::move(first));
 }
 
 ServingCertificateWatcher::Outcome ServingCertificateWatcher::Check() {
-  absl::StatusOr<ServingCertificate> now = LoadServingCertificate(files_, read_);
-  if (!now.ok()) {
-    // The files may be half rewritten; the next check sees them whole.
-    error_ = now.status();
-    return Outcome::kRefused;
-  }
-  error_ = absl::OkStatus();
-  if (now->SameFilesAs(current_)) return Outcome::kUnchanged;
+  // Unchanged files are not parsed again.
+  absl::StatusOr<ServingCertificate> now = ReadFiles(files_, read_);
+  error_ = now.status();
+  if (now.ok() && now->SameFilesAs(current_)) return Outcome::kUnchanged;
+  if (now.ok()) error_ = CheckContents(files_, *now);
+  // The files may be half rewritten; the next check sees them whole.
+  if (!error_.ok()) return Outcome::kRefused;
   current_ = *std::move(now);
   return Outcome::kChanged;
 }

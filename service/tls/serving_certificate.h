@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/io/file.h"
 #include "service/tls/openssl_util.h"
 
 namespace keyverifier::tls {
@@ -40,17 +41,13 @@ struct ServingCertificate {
   }
 };
 
-using ReadTextFile = std::function<absl::StatusOr<std::string>(const std::string& path)>;
-
-// Reads a whole file; NotFoundError naming the path when it cannot be opened.
-absl::StatusOr<std::string> ReadTextFileFromDisk(const std::string& path);
 
 // Reads and checks the files: every certificate in the chain parses, the key
 // parses and belongs to the leaf, the CA bundle (if any) parses. Errors name
 // the file and what is wrong with it (InvalidArgumentError; NotFoundError
 // from the reader as it came).
 absl::StatusOr<ServingCertificate> LoadServingCertificate(const ServingFiles& files,
-                                                          const ReadTextFile& read);
+                                                          const io::ReadFile& read);
 
 // An SSL_CTX for a TLS server presenting `cert` (TLS 1.2 at least).
 absl::StatusOr<SslCtxPtr> NewServerContext(const ServingCertificate& cert);
@@ -65,7 +62,7 @@ class ServingCertificateWatcher {
 
   // Loads the files once; an error is the start-up error.
   static absl::StatusOr<ServingCertificateWatcher> Create(ServingFiles files,
-                                                          ReadTextFile read);
+                                                          io::ReadFile read);
 
   Outcome Check();
   const ServingCertificate& current() const { return current_; }
@@ -74,11 +71,11 @@ class ServingCertificateWatcher {
   const absl::Status& error() const { return error_; }
 
  private:
-  ServingCertificateWatcher(ServingFiles files, ReadTextFile read, ServingCertificate first)
+  ServingCertificateWatcher(ServingFiles files, io::ReadFile read, ServingCertificate first)
       : files_(std::move(files)), read_(std::move(read)), current_(std::move(first)) {}
 
   ServingFiles files_;
-  ReadTextFile read_;
+  io::ReadFile read_;
   ServingCertificate current_;
   absl::Status error_;
 };

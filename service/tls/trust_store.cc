@@ -1,7 +1,6 @@
 #include "service/tls/trust_store.h"
 
-#include <fstream>
-#include <iterator>
+#include "service/io/file.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -9,11 +8,10 @@ namespace keyverifier::tls {
 namespace {
 
 absl::Status AddFile(const std::string& path, std::vector<X509Ptr>* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read CA file ", path));
-  std::string data((std::istreambuf_iterator<char>(in)), {});
+  absl::StatusOr<std::string> data = io::ReadFileFromDisk(path);
+  if (!data.ok()) return absl::NotFoundError(absl::StrCat("cannot read CA file ", path));
   absl::StatusOr<std::vector<X509Ptr>> certs =
-      ParseCertificates(data, absl::StrCat("CA file ", path));
+      ParseCertificates(*data, absl::StrCat("CA file ", path));
   if (!certs.ok()) return certs.status();
   for (X509Ptr& c : *certs) out->push_back(std::move(c));
   return absl::OkStatus();

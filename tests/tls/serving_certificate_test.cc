@@ -25,7 +25,7 @@ class ServingCertificateTest : public ::testing::Test {
     files_["cert.pem"] = h.leaf.Pem() + h.intermediate.Pem();
     files_["key.pem"] = testing::KeyPem(h.leaf);
   }
-  ReadTextFile Reader() {
+  io::ReadFile Reader() {
     return [this](const std::string& path) -> absl::StatusOr<std::string> {
       auto it = files_.find(path);
       if (it == files_.end()) return absl::NotFoundError(absl::StrCat("cannot open ", path));
