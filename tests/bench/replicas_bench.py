@@ -79,8 +79,7 @@ def parse_args():
 
 
 ARGS = parse_args()
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(ARGS.stubs[0])))))
+harness.use_service_stubs(ARGS.stubs[0])
 import grpc  # noqa: E402
 from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 

@@ -21,8 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 BINARY, SIM_SCRIPT, ALERTS = sys.argv[1:4]
-STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[4]))))
-sys.path.insert(0, STUBS)
+harness.use_service_stubs(sys.argv[4])
 import grpc  # noqa: E402
 from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 

@@ -21,8 +21,7 @@ import harness  # noqa: E402
 from signedjson.key import decode_signing_key_base64  # noqa: E402
 
 BINARY, SIM_SCRIPT, CLI = sys.argv[1:4]
-STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[4]))))
-sys.path.insert(0, STUBS)
+harness.use_service_stubs(sys.argv[4])
 import grpc  # noqa: E402
 from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 

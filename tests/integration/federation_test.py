@@ -19,8 +19,7 @@ import harness  # noqa: E402
 
 BINARY, HTTPS_SCRIPT = sys.argv[1:3]
 # The first generated stub file: protos/keyverifier/v1/service_pb2.py.
-STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[3]))))
-sys.path.insert(0, STUBS)
+harness.use_service_stubs(sys.argv[3])
 import grpc  # noqa: E402
 from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 

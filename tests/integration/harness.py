@@ -28,6 +28,13 @@ _PROCESSES = []
 _CLEANUPS = []
 
 
+def use_service_stubs(stub_file):
+    """Puts the generated Python stubs on sys.path, given one of their files
+    (bazel's $(locations //protos:service_py_grpc)): afterwards
+    `from keyverifier.v1 import service_pb2` works."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(stub_file)))))
+
+
 def tmpdir(name):
     base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
     return tempfile.mkdtemp(prefix=name + "-", dir=base)

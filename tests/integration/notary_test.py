@@ -26,8 +26,7 @@ from signedjson.key import decode_signing_key_base64, decode_verify_key_bytes, g
 from signedjson.sign import SignatureVerifyException, verify_signed_json  # noqa: E402
 
 BINARY, SIM_SCRIPT = sys.argv[1:3]
-STUBS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[3]))))
-sys.path.insert(0, STUBS)
+harness.use_service_stubs(sys.argv[3])
 import grpc  # noqa: E402
 from keyverifier.v1 import service_pb2, service_pb2_grpc  # noqa: E402
 
